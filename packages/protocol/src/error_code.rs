@@ -1,0 +1,152 @@
+//! The one list of coded reasons a transaction, packet or retrieval is refused.
+//! Acks, events, errors and audit entries carry these codes, never payload text.
+
+use cosmwasm_schema::cw_serde;
+use std::fmt;
+
+/// Why something was refused. The JSON form is pinned by tests: it travels in packets.
+#[cw_serde]
+#[derive(Eq)]
+pub enum ErrorCode {
+    InvalidFormat,
+    UnknownPartner,
+    PartnerUnavailable,
+    NotRegistered,
+    BadSignature,
+    KeyRevoked,
+    NotAuthorized,
+    UnknownRequesterCode,
+    /// Seconds until the peer may send again.
+    RateLimited {
+        retry_after: u64,
+    },
+    PeerQuarantined,
+    Replay,
+    Expired,
+    NoRecords,
+    AlreadyAnswered,
+    UnknownRequest,
+    WrongChannel,
+    TooLarge,
+    UnsupportedVersion,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The short name used in events, acks and logs (`RateLimited` without its detail).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorCode::InvalidFormat => "InvalidFormat",
+            ErrorCode::UnknownPartner => "UnknownPartner",
+            ErrorCode::PartnerUnavailable => "PartnerUnavailable",
+            ErrorCode::NotRegistered => "NotRegistered",
+            ErrorCode::BadSignature => "BadSignature",
+            ErrorCode::KeyRevoked => "KeyRevoked",
+            ErrorCode::NotAuthorized => "NotAuthorized",
+            ErrorCode::UnknownRequesterCode => "UnknownRequesterCode",
+            ErrorCode::RateLimited { .. } => "RateLimited",
+            ErrorCode::PeerQuarantined => "PeerQuarantined",
+            ErrorCode::Replay => "Replay",
+            ErrorCode::Expired => "Expired",
+            ErrorCode::NoRecords => "NoRecords",
+            ErrorCode::AlreadyAnswered => "AlreadyAnswered",
+            ErrorCode::UnknownRequest => "UnknownRequest",
+            ErrorCode::WrongChannel => "WrongChannel",
+            ErrorCode::TooLarge => "TooLarge",
+            ErrorCode::UnsupportedVersion => "UnsupportedVersion",
+            ErrorCode::Internal => "Internal",
+        }
+    }
+
+    /// The text of an error acknowledgement: `ehrx:<Code>`; a reader that does not know
+    /// the prefix (e.g. wasmd's own redacted error ack) maps to `Internal`.
+    pub fn to_ack_error(&self) -> String {
+        format!("{ACK_ERROR_PREFIX}{}", self)
+    }
+
+    /// Parses the text of an error acknowledgement leniently: unknown text is `Internal`.
+    pub fn from_ack_error(text: &str) -> ErrorCode {
+        text.strip_prefix(ACK_ERROR_PREFIX)
+            .and_then(ErrorCode::parse)
+            .unwrap_or(ErrorCode::Internal)
+    }
+
+    /// Parses the `Display` form back into a code.
+    pub fn parse(text: &str) -> Option<ErrorCode> {
+        if let Some(rest) = text.strip_prefix("RateLimited(retry_after=") {
+            let secs = rest.strip_suffix(')')?.parse().ok()?;
+            return Some(ErrorCode::RateLimited { retry_after: secs });
+        }
+        ALL_SIMPLE_CODES.iter().find(|c| c.name() == text).cloned()
+    }
+}
+
+const ACK_ERROR_PREFIX: &str = "ehrx:";
+
+const ALL_SIMPLE_CODES: [ErrorCode; 18] = [
+    ErrorCode::InvalidFormat,
+    ErrorCode::UnknownPartner,
+    ErrorCode::PartnerUnavailable,
+    ErrorCode::NotRegistered,
+    ErrorCode::BadSignature,
+    ErrorCode::KeyRevoked,
+    ErrorCode::NotAuthorized,
+    ErrorCode::UnknownRequesterCode,
+    ErrorCode::PeerQuarantined,
+    ErrorCode::Replay,
+    ErrorCode::Expired,
+    ErrorCode::NoRecords,
+    ErrorCode::AlreadyAnswered,
+    ErrorCode::UnknownRequest,
+    ErrorCode::WrongChannel,
+    ErrorCode::TooLarge,
+    ErrorCode::UnsupportedVersion,
+    ErrorCode::Internal,
+];
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::RateLimited { retry_after } => {
+                write!(f, "RateLimited(retry_after={retry_after})")
+            }
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_round_trips_through_parse() {
+        let mut all = ALL_SIMPLE_CODES.to_vec();
+        all.push(ErrorCode::RateLimited { retry_after: 42 });
+        for code in all {
+            assert_eq!(ErrorCode::parse(&code.to_string()), Some(code.clone()));
+            assert_eq!(ErrorCode::from_ack_error(&code.to_ack_error()), code);
+        }
+    }
+
+    #[test]
+    fn foreign_ack_text_is_internal() {
+        assert_eq!(
+            ErrorCode::from_ack_error("ABCI code: 5: error handling packet"),
+            ErrorCode::Internal
+        );
+        assert_eq!(ErrorCode::from_ack_error("ehrx:Nope"), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn json_form_is_pinned() {
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::BadSignature).unwrap(),
+            r#""bad_signature""#
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::RateLimited { retry_after: 60 }).unwrap(),
+            r#"{"rate_limited":{"retry_after":60}}"#
+        );
+    }
+}

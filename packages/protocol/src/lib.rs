@@ -1,0 +1,14 @@
+//! Shared protocol of the EHR exchange: messages of both contracts, IBC packets and acks,
+//! error codes, limits, format checks, the audit log and canonical signing bytes. Used by
+//! the `registry` and `exchange` contracts and by the `ehrx` peer tool.
+
+pub mod audit;
+pub mod error_code;
+pub mod exchange;
+pub mod limits;
+pub mod packet;
+pub mod registry;
+pub mod signing;
+pub mod validate;
+
+pub use error_code::ErrorCode;

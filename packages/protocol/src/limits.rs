@@ -1,0 +1,38 @@
+//! Bounds on every input, shared by both chains and the peer tool so a message the
+//! tool accepts is one the contracts accept.
+
+/// IBC channel version both exchange contracts insist on during the handshake.
+pub const CHANNEL_VERSION: &str = "ehr-exchange-1";
+/// Version number carried in every packet; unknown versions are refused.
+pub const PACKET_VERSION: u32 = 1;
+
+/// Request ids and record ids: 16..=64 chars of `[a-z0-9-]` (random, never a signature).
+pub const MIN_ID_LEN: usize = 16;
+pub const MAX_ID_LEN: usize = 64;
+/// Patient token: hex of an HMAC-SHA-256 output.
+pub const PATIENT_TOKEN_HEX_LEN: usize = 64;
+/// SHA-256 digests in hex (content hashes, requester code hashes).
+pub const SHA256_HEX_LEN: usize = 64;
+/// Compressed secp256k1 public key.
+pub const SECP256K1_PUBKEY_LEN: usize = 33;
+/// Compact (r || s) secp256k1 signature.
+pub const SECP256K1_SIGNATURE_LEN: usize = 64;
+/// X25519 public key.
+pub const X25519_KEY_LEN: usize = 32;
+/// Network ids (chain ids), partner ids, device ids, labels.
+pub const MAX_NAME_LEN: usize = 64;
+/// Hard ceiling on an encrypted record or reply; the registry policy may set a lower one.
+/// ibc-go refuses packets over 256 KiB; we stay far below.
+pub const MAX_CIPHERTEXT_BYTES: usize = 128 * 1024;
+/// Encrypted demographics for the partner's matcher.
+pub const MAX_DEMOGRAPHICS_BYTES: usize = 4 * 1024;
+/// Page size for every paginated query.
+pub const DEFAULT_PAGE: u32 = 20;
+pub const MAX_PAGE: u32 = 100;
+/// Clock skew tolerated between a peer's `issued_at` and block time, in seconds.
+pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
+
+/// Clamps a requested page size into `1..=MAX_PAGE`.
+pub fn page_size(limit: Option<u32>) -> usize {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize
+}

@@ -1,0 +1,99 @@
+//! IBC packet and acknowledgement types. Their JSON is pinned in tests: changing it is a
+//! breaking change that needs a new channel version.
+
+use crate::error_code::ErrorCode;
+use crate::exchange::PurposeOfUse;
+use crate::registry::Role;
+use cosmwasm_schema::cw_serde;
+use cosmwasm_std::Binary;
+
+/// Everything a requester signs; travels inside `RequestPacket`.
+#[cw_serde]
+pub struct RequestBody {
+    pub version: u32,
+    pub request_id: String,
+    pub source_network: String,
+    pub destination_network: String,
+    /// The requesting peer's address on the source chain.
+    pub requester: String,
+    pub requester_role: Role,
+    pub purpose: PurposeOfUse,
+    pub patient_token: String,
+    pub reply_encryption_key: Binary,
+    pub encrypted_demographics: Option<Binary>,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// What the responder sends back.
+#[cw_serde]
+#[non_exhaustive]
+pub enum ReplyOutcome {
+    /// The patient's records encrypted to the requester's reply key.
+    Records {
+        ciphertext: Binary,
+        /// Hex SHA-256 of `ciphertext`.
+        content_hash: String,
+    },
+    /// The responder holds nothing for this patient (not an error, as in XCPD).
+    NoRecords,
+    /// The responder declined with a coded reason.
+    Declined { code: ErrorCode },
+}
+
+impl ReplyOutcome {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReplyOutcome::Records { .. } => "records",
+            ReplyOutcome::NoRecords => "no_records",
+            ReplyOutcome::Declined { .. } => "declined",
+        }
+    }
+}
+
+/// Everything a responder signs; travels inside `ReplyPacket`.
+#[cw_serde]
+pub struct ReplyBody {
+    pub version: u32,
+    pub request_id: String,
+    pub requester_network: String,
+    pub responder_network: String,
+    pub responder: String,
+    pub outcome: ReplyOutcome,
+    pub issued_at: u64,
+}
+
+#[cw_serde]
+pub struct RequestPacket {
+    pub body: RequestBody,
+    /// The requester's registered secp256k1 key.
+    pub signer_pubkey: Binary,
+    pub signature: Binary,
+}
+
+#[cw_serde]
+pub struct ReplyPacket {
+    pub body: ReplyBody,
+    /// The responder's registered secp256k1 key.
+    pub signer_pubkey: Binary,
+    pub signature: Binary,
+}
+
+/// The one packet type on an `ehr-exchange-1` channel.
+#[cw_serde]
+#[non_exhaustive]
+pub enum ExchangePacket {
+    Request(RequestPacket),
+    Reply(ReplyPacket),
+}
+
+/// Payload of a success acknowledgement (`StdAck::Success`). Errors are
+/// `StdAck::Error(ErrorCode::to_ack_error())`.
+#[cw_serde]
+#[non_exhaustive]
+pub enum ExchangeAck {
+    /// The request passed Algorithm 2 and waits for a local peer's answer.
+    RequestAccepted {},
+    /// The reply passed Algorithm 3 and is stored for the requester.
+    ReplyAccepted {},
+}

@@ -1,0 +1,279 @@
+//! Messages and types of the `registry` contract: peers, requester codes, partners
+//! (the paper's lookup table) and policy.
+
+use crate::audit::AuditEntry;
+use crate::error_code::ErrorCode;
+use cosmwasm_schema::{cw_serde, QueryResponses};
+use cosmwasm_std::{Addr, Binary, Timestamp};
+
+/// What a peer or a requester code may do.
+#[cw_serde]
+#[derive(Copy, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Store,
+    Request,
+    Reply,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Store => "store",
+            Role::Request => "request",
+            Role::Reply => "reply",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum PeerStatus {
+    Active,
+    Quarantined,
+    Revoked,
+}
+
+/// Tunable limits. The paper's defaults: one request per peer per minute.
+#[cw_serde]
+pub struct Policy {
+    /// Requests a peer may submit per window.
+    pub rate_limit_count: u32,
+    /// Rate-limit window in seconds.
+    pub rate_limit_window_secs: u64,
+    /// Soft rejections a peer may collect before it is quarantined.
+    pub strikes_before_quarantine: u32,
+    /// Longest lifetime a request may ask for (expires_at - issued_at), seconds.
+    pub max_request_ttl_secs: u64,
+    /// IBC packet timeout for requests and replies, seconds (capped by the request's expiry).
+    pub packet_timeout_secs: u64,
+    /// Largest encrypted record or reply, bytes (never above the protocol ceiling).
+    pub max_ciphertext_bytes: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            rate_limit_count: 1,
+            rate_limit_window_secs: 60,
+            strikes_before_quarantine: 3,
+            max_request_ttl_secs: 3600,
+            packet_timeout_secs: 600,
+            max_ciphertext_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A peer as the admin registers it.
+#[cw_serde]
+pub struct PeerInput {
+    pub address: String,
+    /// Compressed secp256k1 key that signs stores, requests and replies.
+    pub signing_key: Binary,
+    /// X25519 key replies are encrypted to.
+    pub encryption_key: Binary,
+    /// The paper's MAC address: informational only, never an authentication factor.
+    pub device_id: String,
+    pub roles: Vec<Role>,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+}
+
+#[cw_serde]
+pub struct Peer {
+    pub address: Addr,
+    pub signing_key: Binary,
+    pub encryption_key: Binary,
+    pub device_id: String,
+    pub roles: Vec<Role>,
+    pub status: PeerStatus,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+    /// Soft rejections since registration or the last release.
+    pub strikes: u32,
+}
+
+impl Peer {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether `now` lies inside the peer's validity window.
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        self.valid_from.is_none_or(|from| now >= from)
+            && self.valid_until.is_none_or(|until| now < until)
+    }
+}
+
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum CodeStatus {
+    Active,
+    Revoked,
+}
+
+/// A health-worker code, stored only as `requester_code_hash(code)`.
+#[cw_serde]
+pub struct RequesterCode {
+    pub code_hash: String,
+    pub role: Role,
+    pub status: CodeStatus,
+    pub label: String,
+}
+
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum PartnerStatus {
+    Active,
+    Suspended,
+}
+
+/// A partner network as the admin enters it in the lookup table.
+#[cw_serde]
+pub struct PartnerInput {
+    /// The partner's network id (its chain id); also what requests name as destination.
+    pub partner_id: String,
+    /// Our IBC connection to the partner chain.
+    pub connection_id: String,
+    /// The partner exchange contract's port, `wasm.<address>`.
+    pub counterparty_port: String,
+    /// The partner's X25519 key for encrypted request demographics.
+    pub encryption_key: Option<Binary>,
+    pub status: PartnerStatus,
+}
+
+#[cw_serde]
+pub struct Partner {
+    pub partner_id: String,
+    pub connection_id: String,
+    pub counterparty_port: String,
+    pub encryption_key: Option<Binary>,
+    pub status: PartnerStatus,
+    /// Our channel end, bound by the exchange contract when the handshake completes.
+    pub channel_id: Option<String>,
+}
+
+#[cw_serde]
+pub struct InstantiateMsg {
+    /// Defaults to the instantiating account.
+    pub admin: Option<String>,
+    /// Our network id (the chain id), e.g. `hospital-a`.
+    pub network_id: String,
+    pub policy: Option<Policy>,
+}
+
+#[cw_serde]
+pub enum ExecuteMsg {
+    /// Admin: hand admin rights to another address (e.g. a multisig).
+    UpdateAdmin { admin: String },
+    /// Admin: the exchange contract allowed to record strikes and bind channels.
+    SetExchange { exchange: String },
+    /// Admin.
+    UpdatePolicy { policy: Policy },
+    /// Admin: register or re-register a peer (status becomes active, strikes zero).
+    RegisterPeer { peer: PeerInput },
+    /// Admin: replace a peer's keys at once; anything signed with the old key fails.
+    RotatePeerKeys {
+        address: String,
+        signing_key: Binary,
+        encryption_key: Binary,
+    },
+    /// Admin: revoke a peer; it can no longer store, request, reply or retrieve.
+    RevokePeer { address: String },
+    /// Admin: release a quarantined peer and clear its strikes.
+    ReleasePeer { address: String },
+    /// Exchange only: count a soft rejection; quarantines the peer at the policy's limit.
+    RecordStrike { address: String, reason: ErrorCode },
+    /// Admin: add a requester code by its hash (`requester_code_hash`), never in clear.
+    AddRequesterCode {
+        code_hash: String,
+        role: Role,
+        label: String,
+    },
+    /// Admin.
+    SetRequesterCodeStatus {
+        code_hash: String,
+        status: CodeStatus,
+    },
+    /// Admin: add or update a partner; takes effect at once, no redeploy.
+    UpsertPartner { partner: PartnerInput },
+    /// Exchange only: bind the channel a completed handshake opened to a partner.
+    BindChannel {
+        partner_id: String,
+        channel_id: String,
+    },
+    /// Exchange only: forget a channel closed by the counterparty.
+    UnbindChannel { channel_id: String },
+}
+
+#[cw_serde]
+#[derive(QueryResponses)]
+pub enum QueryMsg {
+    #[returns(ConfigResponse)]
+    Config {},
+    #[returns(Peer)]
+    Peer { address: String },
+    #[returns(PeersResponse)]
+    Peers {
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    #[returns(RequesterCode)]
+    RequesterCode { code_hash: String },
+    #[returns(RequesterCodesResponse)]
+    RequesterCodes {
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    #[returns(Partner)]
+    Partner { partner_id: String },
+    #[returns(PartnersResponse)]
+    Partners {
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// The partner registered for a connection and counterparty port (handshake check).
+    #[returns(Option<Partner>)]
+    PartnerByConnection {
+        connection_id: String,
+        counterparty_port: String,
+    },
+    /// The partner a channel is bound to (checked on every packet).
+    #[returns(Option<Partner>)]
+    PartnerByChannel { channel_id: String },
+    /// Registry changes, newest last.
+    #[returns(AuditLogResponse)]
+    AuditLog {
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    },
+}
+
+#[cw_serde]
+pub struct ConfigResponse {
+    pub admin: Addr,
+    pub exchange: Option<Addr>,
+    pub network_id: String,
+    pub policy: Policy,
+}
+
+#[cw_serde]
+pub struct PeersResponse {
+    pub peers: Vec<Peer>,
+}
+
+#[cw_serde]
+pub struct RequesterCodesResponse {
+    pub codes: Vec<RequesterCode>,
+}
+
+#[cw_serde]
+pub struct PartnersResponse {
+    pub partners: Vec<Partner>,
+}
+
+#[cw_serde]
+pub struct AuditLogResponse {
+    pub entries: Vec<AuditEntry>,
+}

@@ -1,0 +1,127 @@
+//! The one definition of what stores, requests and replies are signed over.
+//!
+//! Encoding: a domain tag, then each field as a 4-byte big-endian length and its bytes;
+//! integers as 8-byte big-endian; an absent optional field as length `u32::MAX`. It is
+//! deterministic and unambiguous, and the domain tag stops a signature for one kind of
+//! message being replayed as another. The digest given to secp256k1 is SHA-256 of it.
+
+use crate::packet::{ReplyBody, ReplyOutcome, RequestBody};
+use sha2::{Digest, Sha256};
+
+pub const STORE_DOMAIN: &str = "ehrx/store/v1";
+pub const REQUEST_DOMAIN: &str = "ehrx/request/v1";
+pub const REPLY_DOMAIN: &str = "ehrx/reply/v1";
+pub const REQUESTER_CODE_DOMAIN: &str = "ehrx/requester-code/v1";
+
+struct Canonical(Vec<u8>);
+
+impl Canonical {
+    fn new(domain: &str) -> Self {
+        let mut out = Canonical(Vec::with_capacity(256));
+        out.bytes(domain.as_bytes());
+        out
+    }
+
+    fn bytes(&mut self, data: &[u8]) -> &mut Self {
+        // Lengths are bounded by the protocol limits, far below u32::MAX.
+        self.0.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(data);
+        self
+    }
+
+    fn text(&mut self, text: &str) -> &mut Self {
+        self.bytes(text.as_bytes())
+    }
+
+    fn number(&mut self, n: u64) -> &mut Self {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+
+    fn optional(&mut self, data: Option<&[u8]>) -> &mut Self {
+        match data {
+            Some(data) => self.bytes(data),
+            None => {
+                self.0.extend_from_slice(&u32::MAX.to_be_bytes());
+                self
+            }
+        }
+    }
+}
+
+/// The fields a storing peer signs.
+pub struct StoreSigning<'a> {
+    pub network_id: &'a str,
+    pub storer: &'a str,
+    pub record_id: &'a str,
+    pub patient_token: &'a str,
+    pub content_hash: &'a str,
+}
+
+pub fn store_sign_bytes(s: &StoreSigning) -> Vec<u8> {
+    let mut c = Canonical::new(STORE_DOMAIN);
+    c.text(s.network_id)
+        .text(s.storer)
+        .text(s.record_id)
+        .text(s.patient_token)
+        .text(s.content_hash);
+    c.0
+}
+
+pub fn request_sign_bytes(b: &RequestBody) -> Vec<u8> {
+    let mut c = Canonical::new(REQUEST_DOMAIN);
+    c.number(u64::from(b.version))
+        .text(&b.request_id)
+        .text(&b.source_network)
+        .text(&b.destination_network)
+        .text(&b.requester)
+        .text(b.requester_role.as_str())
+        .text(b.purpose.as_str())
+        .text(&b.patient_token)
+        .bytes(&b.reply_encryption_key)
+        .optional(b.encrypted_demographics.as_ref().map(|d| d.as_slice()))
+        .number(b.issued_at)
+        .number(b.expires_at);
+    c.0
+}
+
+pub fn reply_sign_bytes(b: &ReplyBody) -> Vec<u8> {
+    let mut c = Canonical::new(REPLY_DOMAIN);
+    c.number(u64::from(b.version))
+        .text(&b.request_id)
+        .text(&b.requester_network)
+        .text(&b.responder_network)
+        .text(&b.responder)
+        .text(b.outcome.kind());
+    match &b.outcome {
+        ReplyOutcome::Records {
+            ciphertext,
+            content_hash,
+        } => {
+            c.bytes(ciphertext).text(content_hash);
+        }
+        ReplyOutcome::NoRecords => {}
+        ReplyOutcome::Declined { code } => {
+            c.text(&code.to_string());
+        }
+    }
+    c.number(b.issued_at);
+    c.0
+}
+
+/// The 32-byte digest handed to `secp256k1_verify` / signed by the peer tool.
+pub fn digest(sign_bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(sign_bytes).into()
+}
+
+/// Hex SHA-256 of a ciphertext: the content hash checked on chain.
+pub fn content_hash(ciphertext: &[u8]) -> String {
+    hex::encode(Sha256::digest(ciphertext))
+}
+
+/// What the registry stores for a health-worker code: never the code itself.
+pub fn requester_code_hash(code: &str) -> String {
+    let mut c = Canonical::new(REQUESTER_CODE_DOMAIN);
+    c.text(code.trim());
+    hex::encode(Sha256::digest(&c.0))
+}

@@ -1,0 +1,196 @@
+//! Pins the exact JSON of every packet and ack, and the canonical signing bytes: both
+//! chains and the peer tool must agree byte for byte.
+
+use cosmwasm_std::{Binary, StdAck};
+use ehr_protocol::exchange::PurposeOfUse;
+use ehr_protocol::packet::*;
+use ehr_protocol::registry::Role;
+use ehr_protocol::signing::*;
+use ehr_protocol::ErrorCode;
+
+fn request_body() -> RequestBody {
+    RequestBody {
+        version: 1,
+        request_id: "req-0000000000000001".into(),
+        source_network: "hospital-a".into(),
+        destination_network: "hospital-b".into(),
+        requester: "wasm1req".into(),
+        requester_role: Role::Request,
+        purpose: PurposeOfUse::Treatment,
+        patient_token: "ab".repeat(32),
+        reply_encryption_key: Binary::from(vec![1u8; 32]),
+        encrypted_demographics: None,
+        issued_at: 1_700_000_000,
+        expires_at: 1_700_003_600,
+    }
+}
+
+fn reply_body(outcome: ReplyOutcome) -> ReplyBody {
+    ReplyBody {
+        version: 1,
+        request_id: "req-0000000000000001".into(),
+        requester_network: "hospital-a".into(),
+        responder_network: "hospital-b".into(),
+        responder: "wasm1resp".into(),
+        outcome,
+        issued_at: 1_700_000_100,
+    }
+}
+
+#[test]
+fn request_packet_json_is_pinned() {
+    let packet = ExchangePacket::Request(RequestPacket {
+        body: request_body(),
+        signer_pubkey: Binary::from(vec![2u8; 33]),
+        signature: Binary::from(vec![3u8; 64]),
+    });
+    let json = serde_json::to_string(&packet).unwrap();
+    let token = "ab".repeat(32);
+    let expected = format!(
+        concat!(
+            r#"{{"request":{{"body":{{"version":1,"request_id":"req-0000000000000001","#,
+            r#""source_network":"hospital-a","destination_network":"hospital-b","#,
+            r#""requester":"wasm1req","requester_role":"request","purpose":"treatment","#,
+            r#""patient_token":"{}","reply_encryption_key":"{}","#,
+            r#""encrypted_demographics":null,"issued_at":1700000000,"expires_at":1700003600}},"#,
+            r#""signer_pubkey":"{}","signature":"{}"}}}}"#
+        ),
+        token,
+        Binary::from(vec![1u8; 32]).to_base64(),
+        Binary::from(vec![2u8; 33]).to_base64(),
+        Binary::from(vec![3u8; 64]).to_base64(),
+    );
+    assert_eq!(json, expected);
+    let back: ExchangePacket = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, packet);
+}
+
+#[test]
+fn reply_packet_json_is_pinned_for_each_outcome() {
+    let records = ReplyOutcome::Records {
+        ciphertext: Binary::from(b"ct".to_vec()),
+        content_hash: "00".repeat(32),
+    };
+    let packet = ExchangePacket::Reply(ReplyPacket {
+        body: reply_body(records),
+        signer_pubkey: Binary::from(vec![2u8; 33]),
+        signature: Binary::from(vec![3u8; 64]),
+    });
+    let json = serde_json::to_string(&packet).unwrap();
+    assert!(json.starts_with(
+        r#"{"reply":{"body":{"version":1,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","outcome":{"records":{"ciphertext":"Y3Q=","content_hash":"00"#
+    ));
+    assert_eq!(
+        serde_json::to_string(&ReplyOutcome::NoRecords).unwrap(),
+        r#""no_records""#
+    );
+    assert_eq!(
+        serde_json::to_string(&ReplyOutcome::Declined {
+            code: ErrorCode::NotAuthorized
+        })
+        .unwrap(),
+        r#"{"declined":{"code":"not_authorized"}}"#
+    );
+}
+
+#[test]
+fn acks_are_std_acks_with_pinned_payloads() {
+    let ok = StdAck::success(serde_json::to_vec(&ExchangeAck::RequestAccepted {}).unwrap());
+    assert_eq!(
+        ok.to_binary().as_slice(),
+        br#"{"result":"eyJyZXF1ZXN0X2FjY2VwdGVkIjp7fX0="}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&ExchangeAck::ReplyAccepted {}).unwrap(),
+        r#"{"reply_accepted":{}}"#
+    );
+    let err = StdAck::error(ErrorCode::BadSignature.to_ack_error());
+    assert_eq!(
+        err.to_binary().as_slice(),
+        br#"{"error":"ehrx:BadSignature"}"#
+    );
+}
+
+#[test]
+fn signing_bytes_are_domain_separated_and_deterministic() {
+    let body = request_body();
+    let a = request_sign_bytes(&body);
+    assert_eq!(a, request_sign_bytes(&body.clone()));
+    // Starts with the length-prefixed domain tag.
+    assert_eq!(&a[..4], &(REQUEST_DOMAIN.len() as u32).to_be_bytes());
+    assert_eq!(&a[4..4 + REQUEST_DOMAIN.len()], REQUEST_DOMAIN.as_bytes());
+    // Every signed field changes the bytes.
+    let mut other = body.clone();
+    other.destination_network = "hospital-c".into();
+    assert_ne!(request_sign_bytes(&other), a);
+    let mut other = body.clone();
+    other.encrypted_demographics = Some(Binary::default());
+    assert_ne!(
+        request_sign_bytes(&other),
+        a,
+        "absent and empty must differ"
+    );
+    let mut other = body;
+    other.expires_at += 1;
+    assert_ne!(request_sign_bytes(&other), a);
+}
+
+#[test]
+fn signing_digest_test_vector_is_pinned() {
+    // A change here breaks every deployed peer tool: bump the domain tags instead.
+    let digest = digest(&request_sign_bytes(&request_body()));
+    assert_eq!(
+        hex::encode(digest),
+        hex::encode(digest_of_known_vector()),
+        "request digest drifted"
+    );
+    let reply = reply_sign_bytes(&reply_body(ReplyOutcome::NoRecords));
+    assert_ne!(reply, request_sign_bytes(&request_body()));
+    let store = store_sign_bytes(&StoreSigning {
+        network_id: "hospital-b",
+        storer: "wasm1store",
+        record_id: "rec-0000000000000001",
+        patient_token: &"ab".repeat(32),
+        content_hash: &"cd".repeat(32),
+    });
+    assert_eq!(&store[4..4 + STORE_DOMAIN.len()], STORE_DOMAIN.as_bytes());
+}
+
+/// Recomputes the vector independently of `Canonical`, field by field.
+fn digest_of_known_vector() -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut bytes = Vec::new();
+    let mut field = |data: &[u8]| {
+        bytes.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(data);
+    };
+    field(b"ehrx/request/v1");
+    let mut rest = Vec::new();
+    rest.extend_from_slice(&1u64.to_be_bytes());
+    let mut f = |data: &[u8]| {
+        rest.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        rest.extend_from_slice(data);
+    };
+    f(b"req-0000000000000001");
+    f(b"hospital-a");
+    f(b"hospital-b");
+    f(b"wasm1req");
+    f(b"request");
+    f(b"treatment");
+    f("ab".repeat(32).as_bytes());
+    f(&[1u8; 32]);
+    rest.extend_from_slice(&u32::MAX.to_be_bytes());
+    rest.extend_from_slice(&1_700_000_000u64.to_be_bytes());
+    rest.extend_from_slice(&1_700_003_600u64.to_be_bytes());
+    bytes.extend_from_slice(&rest);
+    Sha256::digest(&bytes).into()
+}
+
+#[test]
+fn requester_code_hash_hides_the_code() {
+    let hash = requester_code_hash("NURSE-4411");
+    assert_eq!(hash.len(), 64);
+    assert!(!hash.contains("4411"));
+    assert_eq!(hash, requester_code_hash(" NURSE-4411 "));
+    assert_ne!(hash, requester_code_hash("NURSE-4412"));
+}
