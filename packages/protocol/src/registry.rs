@@ -212,21 +212,22 @@ pub enum ExecuteMsg {
 pub enum QueryMsg {
     #[returns(ConfigResponse)]
     Config {},
-    #[returns(Peer)]
+    /// `None` when the address is not a registered peer.
+    #[returns(Option<Peer>)]
     Peer { address: String },
     #[returns(PeersResponse)]
     Peers {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    #[returns(RequesterCode)]
+    #[returns(Option<RequesterCode>)]
     RequesterCode { code_hash: String },
     #[returns(RequesterCodesResponse)]
     RequesterCodes {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    #[returns(Partner)]
+    #[returns(Option<Partner>)]
     Partner { partner_id: String },
     #[returns(PartnersResponse)]
     Partners {
