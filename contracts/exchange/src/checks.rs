@@ -1,0 +1,73 @@
+//! Checks shared by the verification pipelines.
+
+use cosmwasm_std::{Api, Binary, Env};
+use ehr_protocol::limits::MAX_CLOCK_SKEW_SECS;
+use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::registry::Policy;
+use ehr_protocol::signing::{content_hash, digest};
+use ehr_protocol::{validate, ErrorCode};
+
+/// `Ok` when `signature` over the canonical `sign_bytes` verifies under `pubkey`.
+pub fn signature(
+    api: &dyn Api,
+    sign_bytes: &[u8],
+    signature: &Binary,
+    pubkey: &Binary,
+) -> Result<(), ErrorCode> {
+    match api.secp256k1_verify(&digest(sign_bytes), signature, pubkey) {
+        Ok(true) => Ok(()),
+        _ => Err(ErrorCode::BadSignature),
+    }
+}
+
+/// A message's own validity window against block time (never the client's clock).
+/// Shape problems (future-dated, inverted, too long) are format errors; a past expiry is `Expired`.
+pub fn freshness(
+    env: &Env,
+    policy: &Policy,
+    issued_at: u64,
+    expires_at: u64,
+) -> Result<(), ErrorCode> {
+    let now = env.block.time.seconds();
+    if expires_at <= issued_at
+        || expires_at - issued_at > policy.max_request_ttl_secs
+        || issued_at > now.saturating_add(MAX_CLOCK_SKEW_SECS)
+    {
+        return Err(ErrorCode::InvalidFormat);
+    }
+    not_expired(env, expires_at)
+}
+
+pub fn not_expired(env: &Env, expires_at: u64) -> Result<(), ErrorCode> {
+    if env.block.time.seconds() >= expires_at {
+        Err(ErrorCode::Expired)
+    } else {
+        Ok(())
+    }
+}
+
+/// Ciphertext within the policy's size and its declared hash recomputed.
+pub fn ciphertext_with_hash(
+    ciphertext: &Binary,
+    declared_hash: &str,
+    max: u64,
+) -> Result<(), ErrorCode> {
+    validate::ciphertext(ciphertext, usize::try_from(max).unwrap_or(usize::MAX))?;
+    validate::sha256_hex(declared_hash)?;
+    if content_hash(ciphertext) != declared_hash {
+        return Err(ErrorCode::InvalidFormat);
+    }
+    Ok(())
+}
+
+pub fn reply_outcome(outcome: &ReplyOutcome, max: u64) -> Result<(), ErrorCode> {
+    match outcome {
+        ReplyOutcome::Records {
+            ciphertext,
+            content_hash,
+        } => ciphertext_with_hash(ciphertext, content_hash, max),
+        ReplyOutcome::NoRecords | ReplyOutcome::Declined { .. } => Ok(()),
+        // An outcome kind from a newer protocol revision.
+        _ => Err(ErrorCode::UnsupportedVersion),
+    }
+}

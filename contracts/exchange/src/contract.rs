@@ -1,0 +1,111 @@
+//! Entry points: validate and dispatch only.
+
+use crate::error::ContractError;
+use crate::registry_client::Registry;
+use crate::state::{Config, CONFIG};
+use crate::{execute, query};
+use cosmwasm_schema::cw_serde;
+#[cfg(not(feature = "library"))]
+use cosmwasm_std::entry_point;
+use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response, StdResult};
+use cw_storage_plus::Item;
+use ehr_protocol::exchange::{ExecuteMsg, InstantiateMsg, QueryMsg};
+
+pub const CONTRACT_NAME: &str = "crates.io:ehr-exchange";
+pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// (name, version) of the code last instantiated or migrated to.
+const VERSION: Item<(String, String)> = Item::new("contract_version");
+
+#[cw_serde]
+pub struct MigrateMsg {}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn instantiate(
+    deps: DepsMut,
+    _env: Env,
+    _info: MessageInfo,
+    msg: InstantiateMsg,
+) -> Result<Response, ContractError> {
+    let registry = deps.api.addr_validate(&msg.registry)?;
+    let network_id = Registry::new(&registry, deps.querier).config()?.network_id;
+    CONFIG.save(
+        deps.storage,
+        &Config {
+            registry: registry.clone(),
+            network_id: network_id.clone(),
+        },
+    )?;
+    VERSION.save(
+        deps.storage,
+        &(CONTRACT_NAME.to_string(), CONTRACT_VERSION.to_string()),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "instantiate")
+        .add_attribute("registry", registry)
+        .add_attribute("network_id", network_id))
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn execute(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: ExecuteMsg,
+) -> Result<Response, ContractError> {
+    match msg {
+        ExecuteMsg::StoreRecord(msg) => execute::store_record(deps, env, info, msg),
+        ExecuteMsg::SubmitRequest(msg) => execute::submit_request(deps, env, info, msg),
+        ExecuteMsg::SubmitReply(msg) => execute::submit_reply(deps, env, info, msg),
+        ExecuteMsg::RetrieveReply { request_id } => {
+            execute::retrieve_reply(deps, env, info, request_id)
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
+    match msg {
+        QueryMsg::Config {} => to_json_binary(&query::config(deps)?),
+        QueryMsg::Request { request_id } => to_json_binary(&query::request(deps, request_id)?),
+        QueryMsg::RequestsByRequester {
+            requester,
+            start_after,
+            limit,
+        } => to_json_binary(&query::requests_by_requester(
+            deps,
+            requester,
+            start_after,
+            limit,
+        )?),
+        QueryMsg::IncomingRequest {
+            partner_id,
+            request_id,
+        } => to_json_binary(&query::incoming_request(deps, partner_id, request_id)?),
+        QueryMsg::PendingIncoming { start_after, limit } => {
+            to_json_binary(&query::pending_incoming(deps, start_after, limit)?)
+        }
+        QueryMsg::Records {
+            patient_token,
+            start_after,
+            limit,
+        } => to_json_binary(&query::records(deps, patient_token, start_after, limit)?),
+        QueryMsg::Record {
+            patient_token,
+            record_id,
+        } => to_json_binary(&query::record(deps, patient_token, record_id)?),
+        QueryMsg::AuditLog { start_after, limit } => {
+            to_json_binary(&query::audit_log(deps, start_after, limit)?)
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    VERSION.save(
+        deps.storage,
+        &(CONTRACT_NAME.to_string(), CONTRACT_VERSION.to_string()),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "migrate")
+        .add_attribute("version", CONTRACT_VERSION))
+}

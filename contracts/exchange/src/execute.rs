@@ -1,0 +1,486 @@
+//! The transactions peers submit: one function per `ExecuteMsg` variant. Each loads the
+//! sender's registration, runs its checks without writing, then either applies the change
+//! or soft-rejects with the first failing check's code.
+
+use crate::checks;
+use crate::error::ContractError;
+use crate::registry_client::Registry;
+use crate::rejection::{admit, soft_reject, Admitted};
+use crate::state::{
+    Config, AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, PENDING_INCOMING,
+    RECENT_REQUESTS, RECORDS, REPLIES,
+};
+use cosmwasm_std::{
+    to_json_binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response, StdResult, Storage,
+};
+use ehr_protocol::audit::{AuditAction, AuditEntry};
+use ehr_protocol::exchange::{
+    IncomingRequest, IncomingStatus, OutgoingRequest, RecordMeta, RequestStatus, StoreRecordMsg,
+    StoredRecord, SubmitReplyMsg, SubmitRequestMsg,
+};
+use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
+use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket};
+use ehr_protocol::registry::{CodeStatus, PartnerStatus, Role};
+use ehr_protocol::signing::{reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning};
+use ehr_protocol::{validate, ErrorCode};
+
+/// Runs `verify` for an admitted peer and `apply` on success; soft-rejects otherwise.
+fn pipeline<T>(
+    mut deps: DepsMut,
+    env: &Env,
+    info: &MessageInfo,
+    action: AuditAction,
+    handler: &str,
+    request_id: Option<&str>,
+    verify: impl FnOnce(&DepsMut, &Config, &Admitted) -> Result<T, ErrorCode>,
+    apply: impl FnOnce(DepsMut, &Config, &Admitted, T) -> Result<Response, ContractError>,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    let registry = Registry::new(&config.registry, deps.querier);
+    let outcome = match admit(&registry, &info.sender, env)? {
+        Ok(admitted) => match verify(&deps, &config, &admitted) {
+            Ok(verified) => return apply(deps.branch(), &config, &admitted, verified),
+            Err(code) => (admitted.peer, code),
+        },
+        Err(refusal) => refusal,
+    };
+    let (peer, code) = outcome;
+    Ok(soft_reject(
+        deps,
+        env,
+        &config.registry,
+        &peer,
+        action,
+        handler,
+        code,
+        request_id,
+    )?)
+}
+
+fn require_role(admitted: &Admitted, role: Role) -> Result<(), ErrorCode> {
+    if admitted.peer.has_role(role) {
+        Ok(())
+    } else {
+        Err(ErrorCode::NotAuthorized)
+    }
+}
+
+fn packet_timeout(env: &Env, admitted: &Admitted, expires_at: u64) -> IbcTimeout {
+    let by_policy = env
+        .block
+        .time
+        .plus_seconds(admitted.registry.policy.packet_timeout_secs);
+    let by_expiry = cosmwasm_std::Timestamp::from_seconds(expires_at);
+    IbcTimeout::with_timestamp(by_policy.min(by_expiry))
+}
+
+// ---------------------------------------------------------------- StoreRecord
+
+pub fn store_record(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: StoreRecordMsg,
+) -> Result<Response, ContractError> {
+    pipeline(
+        deps,
+        &env,
+        &info,
+        AuditAction::RecordStored,
+        "store_record",
+        None,
+        |deps, config, admitted| {
+            validate::id(&msg.record_id)?;
+            validate::patient_token(&msg.patient_token)?;
+            validate::secp256k1_signature(&msg.signature)?;
+            checks::ciphertext_with_hash(
+                &msg.ciphertext,
+                &msg.content_hash,
+                admitted.registry.policy.max_ciphertext_bytes,
+            )?;
+            require_role(admitted, Role::Store)?;
+            let sign_bytes = store_sign_bytes(&StoreSigning {
+                network_id: &config.network_id,
+                storer: info.sender.as_str(),
+                record_id: &msg.record_id,
+                patient_token: &msg.patient_token,
+                content_hash: &msg.content_hash,
+            });
+            checks::signature(
+                deps.api,
+                &sign_bytes,
+                &msg.signature,
+                &admitted.peer.signing_key,
+            )?;
+            let key = (msg.patient_token.as_str(), msg.record_id.as_str());
+            if RECORDS.has(deps.storage, key) {
+                return Err(ErrorCode::Replay);
+            }
+            Ok(())
+        },
+        |deps, _config, admitted, ()| {
+            let record = StoredRecord {
+                meta: RecordMeta {
+                    record_id: msg.record_id.clone(),
+                    content_hash: msg.content_hash.clone(),
+                    size: msg.ciphertext.len() as u64,
+                    stored_by: info.sender.clone(),
+                    stored_at: env.block.time,
+                },
+                ciphertext: msg.ciphertext.clone(),
+                signer_pubkey: admitted.peer.signing_key.clone(),
+                signature: msg.signature.clone(),
+            };
+            RECORDS.save(
+                deps.storage,
+                (msg.patient_token.as_str(), msg.record_id.as_str()),
+                &record,
+            )?;
+            AUDIT.append(
+                deps.storage,
+                AuditEntry::new(env.block.time, AuditAction::RecordStored)
+                    .agent(&info.sender)
+                    .role(Role::Store),
+            )?;
+            Ok(Response::new()
+                .add_attribute("action", "store_record")
+                .add_attribute("outcome", "accepted")
+                .add_attribute("record_id", &msg.record_id))
+        },
+    )
+}
+
+// -------------------------------------------------------------- SubmitRequest
+
+/// Algorithm 1, in the paper's order: format, rate, requester code, partner, peer identity
+/// and role, signature, then replay and expiry.
+pub fn submit_request(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: SubmitRequestMsg,
+) -> Result<Response, ContractError> {
+    let request_id = msg.request_id.clone();
+    pipeline(
+        deps,
+        &env,
+        &info,
+        AuditAction::RequestSubmitted,
+        "submit_request",
+        validate::id(&request_id).ok().map(|_| request_id.as_str()),
+        |deps, config, admitted| {
+            let policy = &admitted.registry.policy;
+            validate::id(&msg.request_id)?;
+            validate::name(&msg.partner_id)?;
+            validate::patient_token(&msg.patient_token)?;
+            validate::sha256_hex(&msg.requester_code_hash)?;
+            validate::x25519_key(&msg.reply_encryption_key)?;
+            validate::secp256k1_signature(&msg.signature)?;
+            if let Some(demographics) = &msg.encrypted_demographics {
+                validate::ciphertext(demographics, MAX_DEMOGRAPHICS_BYTES)?;
+            }
+            if msg.expires_at <= msg.issued_at
+                || msg.expires_at - msg.issued_at > policy.max_request_ttl_secs
+            {
+                return Err(ErrorCode::InvalidFormat);
+            }
+
+            rate_limit(deps.storage, &env, admitted)?;
+
+            let registry = Registry::new(&config.registry, deps.querier);
+            let code = registry
+                .requester_code(&msg.requester_code_hash)
+                .map_err(|_| ErrorCode::Internal)?;
+            match code {
+                Some(code) if code.status == CodeStatus::Active && code.role == Role::Request => {}
+                _ => return Err(ErrorCode::UnknownRequesterCode),
+            }
+
+            let partner = registry
+                .partner(&msg.partner_id)
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownPartner)?;
+            let channel_id = match (&partner.status, partner.channel_id) {
+                (PartnerStatus::Active, Some(channel_id)) => channel_id,
+                _ => return Err(ErrorCode::PartnerUnavailable),
+            };
+
+            require_role(admitted, Role::Request)?;
+
+            let body = RequestBody {
+                version: PACKET_VERSION,
+                request_id: msg.request_id.clone(),
+                source_network: config.network_id.clone(),
+                destination_network: msg.partner_id.clone(),
+                requester: info.sender.to_string(),
+                requester_role: Role::Request,
+                purpose: msg.purpose,
+                patient_token: msg.patient_token.clone(),
+                reply_encryption_key: msg.reply_encryption_key.clone(),
+                encrypted_demographics: msg.encrypted_demographics.clone(),
+                issued_at: msg.issued_at,
+                expires_at: msg.expires_at,
+            };
+            checks::signature(
+                deps.api,
+                &request_sign_bytes(&body),
+                &msg.signature,
+                &admitted.peer.signing_key,
+            )?;
+
+            if OUTGOING.has(deps.storage, &msg.request_id) {
+                return Err(ErrorCode::Replay);
+            }
+            checks::freshness(&env, policy, msg.issued_at, msg.expires_at)?;
+            Ok((body, channel_id))
+        },
+        |deps, _config, admitted, (body, channel_id)| {
+            record_request_time(deps.storage, &env, admitted)?;
+            let request = OutgoingRequest {
+                request_id: body.request_id.clone(),
+                requester: info.sender.clone(),
+                partner_id: body.destination_network.clone(),
+                channel_id: channel_id.clone(),
+                purpose: body.purpose,
+                status: RequestStatus::Pending,
+                reason: None,
+                created_at: env.block.time,
+                expires_at: body.expires_at,
+                packet_sequence: None,
+                reply: None,
+                retrievals: 0,
+            };
+            OUTGOING.save(deps.storage, &body.request_id, &request)?;
+            OUTGOING_BY_REQUESTER.save(deps.storage, (&info.sender, &body.request_id), &())?;
+            AUDIT.append(
+                deps.storage,
+                AuditEntry::new(env.block.time, AuditAction::RequestSubmitted)
+                    .agent(&info.sender)
+                    .role(Role::Request)
+                    .purpose(body.purpose)
+                    .request(&body.request_id)
+                    .partner(&body.destination_network)
+                    .channel(&channel_id),
+            )?;
+            let timeout = packet_timeout(&env, admitted, body.expires_at);
+            let packet = ExchangePacket::Request(RequestPacket {
+                body: body.clone(),
+                signer_pubkey: admitted.peer.signing_key.clone(),
+                signature: msg.signature.clone(),
+            });
+            Ok(Response::new()
+                .add_attribute("action", "submit_request")
+                .add_attribute("outcome", "accepted")
+                .add_attribute("request_id", &body.request_id)
+                .add_attribute("partner_id", &body.destination_network)
+                .add_attribute("channel_id", &channel_id)
+                .add_message(IbcMsg::SendPacket {
+                    channel_id,
+                    data: to_json_binary(&packet)?,
+                    timeout,
+                }))
+        },
+    )
+}
+
+/// Sliding window: at most `rate_limit_count` accepted requests per peer per window.
+fn rate_limit(storage: &dyn Storage, env: &Env, admitted: &Admitted) -> Result<(), ErrorCode> {
+    let policy = &admitted.registry.policy;
+    let now = env.block.time.seconds();
+    let recent = RECENT_REQUESTS
+        .may_load(storage, &admitted.peer.address)
+        .map_err(|_| ErrorCode::Internal)?
+        .unwrap_or_default();
+    let in_window: Vec<u64> = recent
+        .into_iter()
+        .filter(|t| now < t.saturating_add(policy.rate_limit_window_secs))
+        .collect();
+    if in_window.len() >= policy.rate_limit_count as usize {
+        let oldest = in_window.iter().min().copied().unwrap_or(now);
+        let retry_after = oldest
+            .saturating_add(policy.rate_limit_window_secs)
+            .saturating_sub(now)
+            .max(1);
+        return Err(ErrorCode::RateLimited { retry_after });
+    }
+    Ok(())
+}
+
+fn record_request_time(storage: &mut dyn Storage, env: &Env, admitted: &Admitted) -> StdResult<()> {
+    let policy = &admitted.registry.policy;
+    let now = env.block.time.seconds();
+    let mut recent: Vec<u64> = RECENT_REQUESTS
+        .may_load(storage, &admitted.peer.address)?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| now < t.saturating_add(policy.rate_limit_window_secs))
+        .collect();
+    recent.push(now);
+    RECENT_REQUESTS.save(storage, &admitted.peer.address, &recent)
+}
+
+// ---------------------------------------------------------------- SubmitReply
+
+/// Reply formation (Algorithm 2, second half): a registered local peer with the reply role
+/// answers a pending incoming request; the first valid reply wins.
+pub fn submit_reply(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: SubmitReplyMsg,
+) -> Result<Response, ContractError> {
+    let request_id = msg.request_id.clone();
+    pipeline(
+        deps,
+        &env,
+        &info,
+        AuditAction::ReplySubmitted,
+        "submit_reply",
+        validate::id(&request_id).ok().map(|_| request_id.as_str()),
+        |deps, config, admitted| {
+            validate::id(&msg.request_id)?;
+            validate::name(&msg.partner_id)?;
+            validate::secp256k1_signature(&msg.signature)?;
+            checks::reply_outcome(&msg.outcome, admitted.registry.policy.max_ciphertext_bytes)?;
+            require_role(admitted, Role::Reply)?;
+
+            let incoming = INCOMING
+                .may_load(deps.storage, (&msg.partner_id, &msg.request_id))
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownRequest)?;
+            if incoming.status != IncomingStatus::Pending {
+                return Err(ErrorCode::AlreadyAnswered);
+            }
+            checks::not_expired(&env, incoming.body.expires_at)?;
+            let partner = Registry::new(&config.registry, deps.querier)
+                .partner(&msg.partner_id)
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownPartner)?;
+            if partner.status != PartnerStatus::Active
+                || partner.channel_id.as_deref() != Some(incoming.channel_id.as_str())
+            {
+                return Err(ErrorCode::PartnerUnavailable);
+            }
+
+            let body = ReplyBody {
+                version: PACKET_VERSION,
+                request_id: msg.request_id.clone(),
+                requester_network: msg.partner_id.clone(),
+                responder_network: config.network_id.clone(),
+                responder: info.sender.to_string(),
+                outcome: msg.outcome.clone(),
+                issued_at: msg.issued_at,
+            };
+            checks::signature(
+                deps.api,
+                &reply_sign_bytes(&body),
+                &msg.signature,
+                &admitted.peer.signing_key,
+            )?;
+            Ok((incoming, body))
+        },
+        |deps, _config, admitted, (mut incoming, body)| {
+            let key = (msg.partner_id.as_str(), msg.request_id.as_str());
+            incoming.status = IncomingStatus::Answered;
+            incoming.answered_by = Some(info.sender.clone());
+            INCOMING.save(deps.storage, key, &incoming)?;
+            PENDING_INCOMING.remove(deps.storage, key);
+            AUDIT.append(
+                deps.storage,
+                AuditEntry::new(env.block.time, AuditAction::ReplySubmitted)
+                    .agent(&info.sender)
+                    .role(Role::Reply)
+                    .purpose(incoming.body.purpose)
+                    .request(&msg.request_id)
+                    .partner(&msg.partner_id)
+                    .packet(&incoming.channel_id, incoming.packet_sequence),
+            )?;
+            let timeout = packet_timeout(&env, admitted, incoming.body.expires_at);
+            let packet = ExchangePacket::Reply(ReplyPacket {
+                body,
+                signer_pubkey: admitted.peer.signing_key.clone(),
+                signature: msg.signature.clone(),
+            });
+            Ok(Response::new()
+                .add_attribute("action", "submit_reply")
+                .add_attribute("outcome", "accepted")
+                .add_attribute("request_id", &msg.request_id)
+                .add_attribute("outcome_kind", msg.outcome.kind())
+                .add_message(IbcMsg::SendPacket {
+                    channel_id: incoming.channel_id.clone(),
+                    data: to_json_binary(&packet)?,
+                    timeout,
+                }))
+        },
+    )
+}
+
+// -------------------------------------------------------------- RetrieveReply
+
+/// Only the peer that made the request gets its reply; any other registered peer is
+/// refused, audited and struck (the paper's third attack).
+pub fn retrieve_reply(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    request_id: String,
+) -> Result<Response, ContractError> {
+    let id_for_audit = validate::id(&request_id).ok().map(|_| request_id.as_str());
+    pipeline(
+        deps,
+        &env,
+        &info,
+        AuditAction::Retrieval,
+        "retrieve_reply",
+        id_for_audit,
+        |deps, _config, _admitted| {
+            validate::id(&request_id)?;
+            let request = OUTGOING
+                .may_load(deps.storage, &request_id)
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownRequest)?;
+            if request.requester != info.sender {
+                return Err(ErrorCode::NotAuthorized);
+            }
+            Ok(request)
+        },
+        |deps, _config, _admitted, mut request| {
+            let reply = match REPLIES.may_load(deps.storage, &request_id)? {
+                Some(reply) => reply,
+                None => {
+                    return Err(ContractError::ReplyNotReady {
+                        request_id: request_id.clone(),
+                        status: format!("{:?}", request.status),
+                    })
+                }
+            };
+            request.retrievals = request.retrievals.saturating_add(1);
+            OUTGOING.save(deps.storage, &request_id, &request)?;
+            AUDIT.append(
+                deps.storage,
+                AuditEntry::new(env.block.time, AuditAction::Retrieval)
+                    .agent(&info.sender)
+                    .role(Role::Request)
+                    .purpose(request.purpose)
+                    .request(&request_id)
+                    .partner(&request.partner_id)
+                    .packet(&reply.channel_id, reply.packet_sequence),
+            )?;
+            Ok(Response::new()
+                .add_attribute("action", "retrieve_reply")
+                .add_attribute("outcome", "accepted")
+                .add_attribute("request_id", &request_id)
+                .set_data(to_json_binary(&reply)?))
+        },
+    )
+}
+
+/// Marks an incoming request pending for the local reply service.
+pub fn save_incoming(storage: &mut dyn Storage, incoming: &IncomingRequest) -> StdResult<()> {
+    let key = (
+        incoming.partner_id.as_str(),
+        incoming.body.request_id.as_str(),
+    );
+    INCOMING.save(storage, key, incoming)?;
+    PENDING_INCOMING.save(storage, key, &())
+}

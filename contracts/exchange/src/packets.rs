@@ -1,0 +1,479 @@
+//! Packets from partners (Algorithms 2 and 3) and the fate of packets we sent.
+//!
+//! Receive never fails: every check runs before the first state write, and a refusal is an
+//! audit entry plus a coded error ack (the write of the audit entry is deliberate). Ack and
+//! timeout handlers never fail either: an error there would fail the relayer's transaction
+//! forever, so any internal fault is reported as an attribute and the packet completes.
+
+use crate::checks;
+use crate::execute::save_incoming;
+use crate::registry_client::Registry;
+use crate::state::{Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, RECORDS, REPLIES};
+use cosmwasm_std::{
+    from_json, to_json_vec, Deps, DepsMut, Env, IbcBasicResponse, IbcPacket, IbcPacketAckMsg,
+    IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, Order, StdAck, StdResult,
+};
+use ehr_protocol::audit::{AuditAction, AuditEntry};
+use ehr_protocol::exchange::{
+    IncomingRequest, IncomingStatus, ReplySummary, RequestStatus, RetrievedReply,
+};
+use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
+use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyOutcome, ReplyPacket, RequestPacket};
+use ehr_protocol::registry::{Partner, PartnerStatus, Role};
+use ehr_protocol::signing::{reply_sign_bytes, request_sign_bytes};
+use ehr_protocol::{validate, ErrorCode};
+
+fn success_ack(ack: &ExchangeAck) -> StdAck {
+    // Serialising a fieldless enum cannot fail; fall back to an empty payload regardless.
+    StdAck::success(to_json_vec(ack).unwrap_or_default())
+}
+
+/// The partner a packet's destination channel (our end) is bound to.
+fn bound_partner(deps: Deps, config: &Config, packet: &IbcPacket) -> Result<Partner, ErrorCode> {
+    let partner = Registry::new(&config.registry, deps.querier)
+        .partner_by_channel(&packet.dest.channel_id)
+        .map_err(|_| ErrorCode::Internal)?
+        .ok_or(ErrorCode::WrongChannel)?;
+    if partner.status != PartnerStatus::Active {
+        return Err(ErrorCode::PartnerUnavailable);
+    }
+    Ok(partner)
+}
+
+pub fn receive(deps: DepsMut, env: Env, msg: IbcPacketReceiveMsg) -> StdResult<IbcReceiveResponse> {
+    let packet = msg.packet;
+    let config = CONFIG.load(deps.storage)?;
+    let parsed: Result<ExchangePacket, ErrorCode> =
+        from_json(&packet.data).map_err(|_| ErrorCode::InvalidFormat);
+    match parsed {
+        Ok(ExchangePacket::Request(request)) => {
+            receive_request(deps, env, &config, &packet, request)
+        }
+        Ok(ExchangePacket::Reply(reply)) => receive_reply(deps, env, &config, &packet, reply),
+        // A packet kind from a newer protocol revision, or not JSON of ours at all.
+        Ok(_) | Err(_) => {
+            let code = match parsed {
+                Ok(_) => ErrorCode::UnsupportedVersion,
+                Err(code) => code,
+            };
+            AUDIT.append(
+                deps.storage,
+                AuditEntry::new(env.block.time, AuditAction::RequestReceived)
+                    .rejected(code.clone())
+                    .packet(&packet.dest.channel_id, packet.sequence),
+            )?;
+            Ok(refusal_response(code))
+        }
+    }
+}
+
+fn refusal_response(code: ErrorCode) -> IbcReceiveResponse {
+    IbcReceiveResponse::new(StdAck::error(code.to_ack_error()))
+        .add_attribute("action", "ibc_packet_receive")
+        .add_attribute("outcome", "rejected")
+        .add_attribute("reason", code.to_string())
+}
+
+// ------------------------------------------------------- Algorithm 2 (destination)
+
+fn verify_request(
+    deps: Deps,
+    env: &Env,
+    config: &Config,
+    packet: &IbcPacket,
+    request: &RequestPacket,
+) -> Result<Partner, ErrorCode> {
+    let partner = bound_partner(deps, config, packet)?;
+    let body = &request.body;
+    if body.version != PACKET_VERSION {
+        return Err(ErrorCode::UnsupportedVersion);
+    }
+    validate::id(&body.request_id)?;
+    validate::name(&body.source_network)?;
+    validate::patient_token(&body.patient_token)?;
+    validate::x25519_key(&body.reply_encryption_key)?;
+    validate::secp256k1_pubkey(&request.signer_pubkey)?;
+    validate::secp256k1_signature(&request.signature)?;
+    if body.requester.is_empty() || body.requester.len() > 128 {
+        return Err(ErrorCode::InvalidFormat);
+    }
+    if let Some(demographics) = &body.encrypted_demographics {
+        validate::ciphertext(demographics, MAX_DEMOGRAPHICS_BYTES)?;
+    }
+    // Misrouted: not for us, or not from the partner this channel belongs to.
+    if body.destination_network != config.network_id || body.source_network != partner.partner_id {
+        return Err(ErrorCode::WrongChannel);
+    }
+    if body.requester_role != Role::Request {
+        return Err(ErrorCode::NotAuthorized);
+    }
+    checks::not_expired(env, body.expires_at)?;
+    checks::signature(
+        deps.api,
+        &request_sign_bytes(body),
+        &request.signature,
+        &request.signer_pubkey,
+    )?;
+    if INCOMING.has(deps.storage, (&partner.partner_id, &body.request_id)) {
+        return Err(ErrorCode::Replay);
+    }
+    let has_records = RECORDS
+        .prefix(&body.patient_token)
+        .keys_raw(deps.storage, None, None, Order::Ascending)
+        .next()
+        .is_some();
+    if !has_records {
+        return Err(ErrorCode::NoRecords);
+    }
+    Ok(partner)
+}
+
+fn receive_request(
+    deps: DepsMut,
+    env: Env,
+    config: &Config,
+    packet: &IbcPacket,
+    request: RequestPacket,
+) -> StdResult<IbcReceiveResponse> {
+    let verified = verify_request(deps.as_ref(), &env, config, packet, &request);
+    let mut entry = AuditEntry::new(env.block.time, AuditAction::RequestReceived)
+        .role(request.body.requester_role)
+        .purpose(request.body.purpose)
+        .packet(&packet.dest.channel_id, packet.sequence);
+    if validate::id(&request.body.request_id).is_ok() {
+        entry = entry.request(&request.body.request_id);
+    }
+    let partner = match verified {
+        Ok(partner) => partner,
+        Err(code) => {
+            AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
+            return Ok(refusal_response(code));
+        }
+    };
+    AUDIT.append(deps.storage, entry.partner(&partner.partner_id))?;
+    let request_id = request.body.request_id.clone();
+    save_incoming(
+        deps.storage,
+        &IncomingRequest {
+            partner_id: partner.partner_id.clone(),
+            channel_id: packet.dest.channel_id.clone(),
+            packet_sequence: packet.sequence,
+            received_at: env.block.time,
+            body: request.body,
+            signer_pubkey: request.signer_pubkey,
+            signature: request.signature,
+            status: IncomingStatus::Pending,
+            answered_by: None,
+            reason: None,
+        },
+    )?;
+    Ok(
+        IbcReceiveResponse::new(success_ack(&ExchangeAck::RequestAccepted {}))
+            .add_attribute("action", "ibc_packet_receive")
+            .add_attribute("outcome", "accepted")
+            .add_attribute("kind", "request")
+            .add_attribute("request_id", request_id)
+            .add_attribute("partner_id", partner.partner_id),
+    )
+}
+
+// ------------------------------------------------------------ Algorithm 3 (source)
+
+/// What a verified reply does to its request.
+enum ReplyVerdict {
+    Accept,
+    /// Refuse; `true` also moves the still-pending request to `expired`.
+    Refuse(ErrorCode, bool),
+}
+
+fn verify_reply(
+    deps: Deps,
+    env: &Env,
+    config: &Config,
+    packet: &IbcPacket,
+    reply: &ReplyPacket,
+) -> Result<(), (ErrorCode, bool)> {
+    let plain = |code| (code, false);
+    let partner = bound_partner(deps, config, packet).map_err(plain)?;
+    let body = &reply.body;
+    if body.version != PACKET_VERSION {
+        return Err(plain(ErrorCode::UnsupportedVersion));
+    }
+    validate::id(&body.request_id).map_err(plain)?;
+    validate::secp256k1_pubkey(&reply.signer_pubkey).map_err(plain)?;
+    validate::secp256k1_signature(&reply.signature).map_err(plain)?;
+    if body.responder.is_empty() || body.responder.len() > 128 {
+        return Err(plain(ErrorCode::InvalidFormat));
+    }
+    let policy = Registry::new(&config.registry, deps.querier)
+        .config()
+        .map_err(|_| plain(ErrorCode::Internal))?
+        .policy;
+    checks::reply_outcome(&body.outcome, policy.max_ciphertext_bytes).map_err(plain)?;
+
+    let request = OUTGOING
+        .may_load(deps.storage, &body.request_id)
+        .map_err(|_| plain(ErrorCode::Internal))?
+        .ok_or(plain(ErrorCode::UnknownRequest))?;
+    // The reply must come back on the channel the request left on, from the network asked.
+    if request.channel_id != packet.dest.channel_id
+        || request.partner_id != partner.partner_id
+        || body.responder_network != request.partner_id
+        || body.requester_network != config.network_id
+    {
+        return Err(plain(ErrorCode::WrongChannel));
+    }
+    match request.status {
+        RequestStatus::Pending => {}
+        RequestStatus::Answered | RequestStatus::Rejected => {
+            return Err(plain(ErrorCode::AlreadyAnswered))
+        }
+        RequestStatus::TimedOut | RequestStatus::Expired => return Err(plain(ErrorCode::Expired)),
+    }
+    checks::signature(
+        deps.api,
+        &reply_sign_bytes(body),
+        &reply.signature,
+        &reply.signer_pubkey,
+    )
+    .map_err(plain)?;
+    checks::not_expired(env, request.expires_at).map_err(|code| (code, true))?;
+    Ok(())
+}
+
+fn receive_reply(
+    deps: DepsMut,
+    env: Env,
+    config: &Config,
+    packet: &IbcPacket,
+    reply: ReplyPacket,
+) -> StdResult<IbcReceiveResponse> {
+    let verdict = match verify_reply(deps.as_ref(), &env, config, packet, &reply) {
+        Ok(()) => ReplyVerdict::Accept,
+        Err((code, expire)) => ReplyVerdict::Refuse(code, expire),
+    };
+    let request_id = reply.body.request_id.clone();
+    let mut entry = AuditEntry::new(env.block.time, AuditAction::ReplyReceived)
+        .role(Role::Reply)
+        .packet(&packet.dest.channel_id, packet.sequence);
+    if validate::id(&request_id).is_ok() {
+        entry = entry.request(&request_id);
+    }
+    if let ReplyVerdict::Refuse(code, expire) = verdict {
+        if expire {
+            if let Some(mut request) = OUTGOING.may_load(deps.storage, &request_id)? {
+                request.status = RequestStatus::Expired;
+                request.reason = Some(ErrorCode::Expired);
+                OUTGOING.save(deps.storage, &request_id, &request)?;
+            }
+        }
+        AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
+        return Ok(refusal_response(code).add_attribute("kind", "reply"));
+    }
+
+    let mut request = OUTGOING.load(deps.storage, &request_id)?;
+    let body = reply.body;
+    request.status = match &body.outcome {
+        ReplyOutcome::Declined { code } => {
+            request.reason = Some(code.clone());
+            RequestStatus::Rejected
+        }
+        _ => RequestStatus::Answered,
+    };
+    let content_hash = match &body.outcome {
+        ReplyOutcome::Records { content_hash, .. } => Some(content_hash.clone()),
+        _ => None,
+    };
+    request.reply = Some(ReplySummary {
+        responder: body.responder.clone(),
+        responder_network: body.responder_network.clone(),
+        outcome: body.outcome.kind().to_string(),
+        content_hash,
+        received_at: env.block.time,
+        channel_id: packet.dest.channel_id.clone(),
+        packet_sequence: packet.sequence,
+    });
+    OUTGOING.save(deps.storage, &request_id, &request)?;
+    REPLIES.save(
+        deps.storage,
+        &request_id,
+        &RetrievedReply {
+            request_id: request_id.clone(),
+            responder: body.responder,
+            responder_network: body.responder_network,
+            responder_pubkey: reply.signer_pubkey,
+            outcome: body.outcome,
+            issued_at: body.issued_at,
+            signature: reply.signature,
+            channel_id: packet.dest.channel_id.clone(),
+            packet_sequence: packet.sequence,
+        },
+    )?;
+    AUDIT.append(
+        deps.storage,
+        entry.purpose(request.purpose).partner(&request.partner_id),
+    )?;
+    Ok(
+        IbcReceiveResponse::new(success_ack(&ExchangeAck::ReplyAccepted {}))
+            .add_attribute("action", "ibc_packet_receive")
+            .add_attribute("outcome", "accepted")
+            .add_attribute("kind", "reply")
+            .add_attribute("request_id", request_id),
+    )
+}
+
+// ------------------------------------------------------ acks and timeouts (ours)
+
+/// How a packet we sent ended.
+enum Fate {
+    Delivered,
+    Refused(ErrorCode),
+    TimedOut,
+}
+
+pub fn ack(deps: DepsMut, env: Env, msg: IbcPacketAckMsg) -> IbcBasicResponse {
+    let fate = match from_json::<StdAck>(&msg.acknowledgement.data) {
+        Ok(StdAck::Success(_)) => Fate::Delivered,
+        Ok(StdAck::Error(text)) => Fate::Refused(ErrorCode::from_ack_error(&text)),
+        Err(_) => Fate::Refused(ErrorCode::Internal),
+    };
+    settle(deps, env, &msg.original_packet, fate, "ibc_packet_ack")
+}
+
+pub fn timeout(deps: DepsMut, env: Env, msg: IbcPacketTimeoutMsg) -> IbcBasicResponse {
+    settle(deps, env, &msg.packet, Fate::TimedOut, "ibc_packet_timeout")
+}
+
+/// Applies a packet's fate exactly once; internal faults become an attribute, not an error.
+fn settle(
+    deps: DepsMut,
+    env: Env,
+    packet: &IbcPacket,
+    fate: Fate,
+    handler: &str,
+) -> IbcBasicResponse {
+    let response = IbcBasicResponse::new().add_attribute("action", handler);
+    match try_settle(deps, &env, packet, &fate) {
+        Ok(outcome) => response.add_attribute("outcome", outcome),
+        Err(_) => response.add_attribute("outcome", "internal_error"),
+    }
+}
+
+fn try_settle(
+    deps: DepsMut,
+    env: &Env,
+    packet: &IbcPacket,
+    fate: &Fate,
+) -> StdResult<&'static str> {
+    let sent: ExchangePacket = match from_json(&packet.data) {
+        Ok(sent) => sent,
+        Err(_) => return Ok("unknown_packet"),
+    };
+    match sent {
+        ExchangePacket::Request(request) => settle_request(deps, env, packet, &request, fate),
+        ExchangePacket::Reply(reply) => settle_reply(deps, env, packet, &reply, fate),
+        _ => Ok("unknown_packet"),
+    }
+}
+
+fn settle_request(
+    deps: DepsMut,
+    env: &Env,
+    packet: &IbcPacket,
+    request: &RequestPacket,
+    fate: &Fate,
+) -> StdResult<&'static str> {
+    let id = &request.body.request_id;
+    let Some(mut outgoing) = OUTGOING.may_load(deps.storage, id)? else {
+        return Ok("unknown_request");
+    };
+    outgoing.packet_sequence = Some(packet.sequence);
+    let (requester, partner_id) = (outgoing.requester.clone(), outgoing.partner_id.clone());
+    let entry = |action| {
+        AuditEntry::new(env.block.time, action)
+            .agent(&requester)
+            .request(id)
+            .partner(&partner_id)
+            .packet(&packet.src.channel_id, packet.sequence)
+    };
+    let (audit, outcome) = match (fate, outgoing.status) {
+        (Fate::Delivered, _) => (entry(AuditAction::RequestDelivered), "delivered"),
+        (Fate::Refused(code), RequestStatus::Pending) => {
+            outgoing.status = RequestStatus::Rejected;
+            outgoing.reason = Some(code.clone());
+            (
+                entry(AuditAction::RequestFailed).rejected(code.clone()),
+                "rejected",
+            )
+        }
+        (Fate::TimedOut, RequestStatus::Pending) => {
+            outgoing.status = RequestStatus::TimedOut;
+            outgoing.reason = Some(ErrorCode::Expired);
+            (
+                entry(AuditAction::RequestTimedOut).rejected(ErrorCode::Expired),
+                "timed_out",
+            )
+        }
+        // Already final: record the late news, change nothing.
+        (Fate::Refused(code), _) => (
+            entry(AuditAction::RequestFailed).rejected(code.clone()),
+            "already_final",
+        ),
+        (Fate::TimedOut, _) => (
+            entry(AuditAction::RequestTimedOut).rejected(ErrorCode::Expired),
+            "already_final",
+        ),
+    };
+    OUTGOING.save(deps.storage, id, &outgoing)?;
+    AUDIT.append(deps.storage, audit)?;
+    Ok(outcome)
+}
+
+fn settle_reply(
+    deps: DepsMut,
+    env: &Env,
+    packet: &IbcPacket,
+    reply: &ReplyPacket,
+    fate: &Fate,
+) -> StdResult<&'static str> {
+    let key = (
+        reply.body.requester_network.as_str(),
+        reply.body.request_id.as_str(),
+    );
+    let Some(mut incoming) = INCOMING.may_load(deps.storage, key)? else {
+        return Ok("unknown_request");
+    };
+    let partner_id = incoming.partner_id.clone();
+    let entry = |action| {
+        AuditEntry::new(env.block.time, action)
+            .request(&reply.body.request_id)
+            .partner(&partner_id)
+            .packet(&packet.src.channel_id, packet.sequence)
+    };
+    let (audit, outcome) = match fate {
+        Fate::Delivered => {
+            incoming.status = IncomingStatus::Delivered;
+            (entry(AuditAction::ReplyDelivered), "delivered")
+        }
+        Fate::Refused(code) => {
+            incoming.status = IncomingStatus::Failed;
+            incoming.reason = Some(code.clone());
+            (
+                entry(AuditAction::ReplyFailed).rejected(code.clone()),
+                "rejected",
+            )
+        }
+        Fate::TimedOut => {
+            incoming.status = IncomingStatus::TimedOut;
+            incoming.reason = Some(ErrorCode::Expired);
+            (
+                entry(AuditAction::ReplyTimedOut).rejected(ErrorCode::Expired),
+                "timed_out",
+            )
+        }
+    };
+    INCOMING.save(deps.storage, key, &incoming)?;
+    PENDING_INCOMING.remove(deps.storage, key);
+    AUDIT.append(deps.storage, audit)?;
+    Ok(outcome)
+}

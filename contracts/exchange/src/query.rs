@@ -1,0 +1,111 @@
+use crate::state::{
+    AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECORDS,
+};
+use cosmwasm_std::{Deps, Order, StdError, StdResult};
+use cw_storage_plus::Bound;
+use ehr_protocol::exchange::{
+    ConfigResponse, IncomingRequest, IncomingRequestsResponse, OutgoingRequest, RecordsResponse,
+    RequestsResponse, StoredRecord,
+};
+use ehr_protocol::limits::page_size;
+use ehr_protocol::registry::AuditLogResponse;
+
+pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
+    let config = CONFIG.load(deps.storage)?;
+    Ok(ConfigResponse {
+        registry: config.registry,
+        network_id: config.network_id,
+    })
+}
+
+pub fn request(deps: Deps, request_id: String) -> StdResult<OutgoingRequest> {
+    OUTGOING
+        .may_load(deps.storage, &request_id)?
+        .ok_or_else(|| StdError::msg(format!("UnknownRequest: {request_id}")))
+}
+
+pub fn requests_by_requester(
+    deps: Deps,
+    requester: String,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> StdResult<RequestsResponse> {
+    let requester = deps.api.addr_validate(&requester)?;
+    let requests = OUTGOING_BY_REQUESTER
+        .prefix(&requester)
+        .keys(
+            deps.storage,
+            start_after.as_deref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(page_size(limit))
+        .map(|id| OUTGOING.load(deps.storage, &id?))
+        .collect::<StdResult<_>>()?;
+    Ok(RequestsResponse { requests })
+}
+
+pub fn incoming_request(
+    deps: Deps,
+    partner_id: String,
+    request_id: String,
+) -> StdResult<IncomingRequest> {
+    INCOMING
+        .may_load(deps.storage, (&partner_id, &request_id))?
+        .ok_or_else(|| StdError::msg(format!("UnknownRequest: {partner_id}/{request_id}")))
+}
+
+pub fn pending_incoming(
+    deps: Deps,
+    start_after: Option<(String, String)>,
+    limit: Option<u32>,
+) -> StdResult<IncomingRequestsResponse> {
+    let start = start_after
+        .as_ref()
+        .map(|(partner, id)| Bound::exclusive((partner.as_str(), id.as_str())));
+    let requests = PENDING_INCOMING
+        .keys(deps.storage, start, None, Order::Ascending)
+        .take(page_size(limit))
+        .map(|key| {
+            let (partner, id) = key?;
+            INCOMING.load(deps.storage, (&partner, &id))
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(IncomingRequestsResponse { requests })
+}
+
+pub fn records(
+    deps: Deps,
+    patient_token: String,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> StdResult<RecordsResponse> {
+    let records = RECORDS
+        .prefix(&patient_token)
+        .range(
+            deps.storage,
+            start_after.as_deref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(page_size(limit))
+        .map(|item| item.map(|(_, record)| record.meta))
+        .collect::<StdResult<_>>()?;
+    Ok(RecordsResponse { records })
+}
+
+pub fn record(deps: Deps, patient_token: String, record_id: String) -> StdResult<StoredRecord> {
+    RECORDS
+        .may_load(deps.storage, (&patient_token, &record_id))?
+        .ok_or_else(|| StdError::msg(format!("unknown record {record_id}")))
+}
+
+pub fn audit_log(
+    deps: Deps,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> StdResult<AuditLogResponse> {
+    Ok(AuditLogResponse {
+        entries: AUDIT.page(deps.storage, start_after, limit)?,
+    })
+}

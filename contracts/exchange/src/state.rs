@@ -1,0 +1,38 @@
+use cosmwasm_schema::cw_serde;
+use cosmwasm_std::Addr;
+use cw_storage_plus::{Item, Map};
+use ehr_protocol::audit::AuditLog;
+use ehr_protocol::exchange::{IncomingRequest, OutgoingRequest, RetrievedReply, StoredRecord};
+
+#[cw_serde]
+pub struct Config {
+    pub registry: Addr,
+    /// Our network id, copied from the registry at instantiation.
+    pub network_id: String,
+}
+
+pub const CONFIG: Item<Config> = Item::new("config");
+
+/// Encrypted records keyed by (patient token, record id): the record index per patient.
+pub const RECORDS: Map<(&str, &str), StoredRecord> = Map::new("records");
+
+/// Requests this chain sent, keyed by request id (ids are unique per network: replay check).
+pub const OUTGOING: Map<&str, OutgoingRequest> = Map::new("outgoing");
+
+/// (requester, request id) index for the by-requester query.
+pub const OUTGOING_BY_REQUESTER: Map<(&Addr, &str), ()> = Map::new("outgoing_by_requester");
+
+/// Replies received for our requests, keyed by request id; released only by `RetrieveReply`.
+pub const REPLIES: Map<&str, RetrievedReply> = Map::new("replies");
+
+/// Requests received from partners, keyed by (partner id, request id).
+pub const INCOMING: Map<(&str, &str), IncomingRequest> = Map::new("incoming");
+
+/// Index of incoming requests still waiting for a local answer.
+pub const PENDING_INCOMING: Map<(&str, &str), ()> = Map::new("pending_incoming");
+
+/// Block times (unix seconds) of each peer's accepted requests inside the rate-limit window.
+pub const RECENT_REQUESTS: Map<&Addr, Vec<u64>> = Map::new("recent_requests");
+
+/// Every step on this chain, no PHI.
+pub const AUDIT: AuditLog = AuditLog::new("audit_next", "audit");
