@@ -1,0 +1,51 @@
+use cosmwasm_std::StdError;
+use thiserror::Error;
+
+/// Why a registry message was refused. Carries field names and ids only, never payload text.
+#[derive(Error, Debug)]
+pub enum ContractError {
+    #[error("{0}")]
+    Std(#[from] StdError),
+
+    #[error("unauthorized")]
+    Unauthorized,
+
+    #[error("invalid format: {field}")]
+    InvalidFormat { field: String },
+
+    #[error("unknown peer")]
+    UnknownPeer,
+
+    #[error("unknown partner")]
+    UnknownPartner,
+
+    #[error("unknown requester code")]
+    UnknownRequesterCode,
+
+    #[error("connection {connection_id} and port {counterparty_port} already belong to partner {partner_id}")]
+    PartnerConflict {
+        partner_id: String,
+        connection_id: String,
+        counterparty_port: String,
+    },
+
+    #[error("channel already bound")]
+    ChannelAlreadyBound,
+
+    #[error("peer is not quarantined")]
+    NotQuarantined,
+
+    #[error("cannot migrate from contract {found}, expected {expected}")]
+    WrongContract { expected: String, found: String },
+
+    #[error("cannot migrate from version {from} to older version {to}")]
+    CannotDowngrade { from: String, to: String },
+}
+
+impl ContractError {
+    pub fn invalid(field: &str) -> Self {
+        ContractError::InvalidFormat {
+            field: field.to_string(),
+        }
+    }
+}

@@ -1,0 +1,546 @@
+//! One function per `ExecuteMsg` variant. Authorisation is checked in `contract::execute`
+//! before any of these runs; each one validates its own input, writes state, appends one
+//! audit entry per change and answers with `("action", "<handler>")` first.
+
+use cosmwasm_std::{Addr, Binary, DepsMut, Env, MessageInfo, Response, Storage};
+use ehr_protocol::audit::{AuditAction, AuditEntry};
+use ehr_protocol::error_code::ErrorCode;
+use ehr_protocol::limits::MAX_CIPHERTEXT_BYTES;
+use ehr_protocol::registry::{
+    CodeStatus, Partner, PartnerInput, Peer, PeerInput, PeerStatus, Policy, RequesterCode, Role,
+};
+use ehr_protocol::validate;
+
+use crate::error::ContractError;
+use crate::state::{
+    Config, AUDIT, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS,
+    REQUESTER_CODES,
+};
+
+/// Longest window, lifetime or timeout the policy may set: one year. Far above any sensible
+/// value, and low enough that `block time + n seconds` can never overflow in the exchange.
+pub const MAX_POLICY_SECS: u64 = 365 * 24 * 60 * 60;
+/// Longest counterparty port: `wasm.` plus a contract address.
+pub const MAX_PORT_LEN: usize = 128;
+/// Prefix of every wasmd contract port.
+pub const WASM_PORT_PREFIX: &str = "wasm.";
+
+/// Maps a protocol format check onto `InvalidFormat { field }`.
+pub(crate) fn check(result: Result<(), ErrorCode>, field: &str) -> Result<(), ContractError> {
+    result.map_err(|_| ContractError::invalid(field))
+}
+
+fn ensure(ok: bool, field: &str) -> Result<(), ContractError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ContractError::invalid(field))
+    }
+}
+
+/// Counts, windows and timeouts above zero; sizes within the protocol ceiling.
+pub(crate) fn validate_policy(policy: &Policy) -> Result<(), ContractError> {
+    ensure(policy.rate_limit_count > 0, "policy.rate_limit_count")?;
+    ensure(
+        (1..=MAX_POLICY_SECS).contains(&policy.rate_limit_window_secs),
+        "policy.rate_limit_window_secs",
+    )?;
+    ensure(
+        policy.strikes_before_quarantine > 0,
+        "policy.strikes_before_quarantine",
+    )?;
+    ensure(
+        (1..=MAX_POLICY_SECS).contains(&policy.max_request_ttl_secs),
+        "policy.max_request_ttl_secs",
+    )?;
+    ensure(
+        (1..=MAX_POLICY_SECS).contains(&policy.packet_timeout_secs),
+        "policy.packet_timeout_secs",
+    )?;
+    ensure(
+        policy.max_ciphertext_bytes > 0
+            && policy.max_ciphertext_bytes <= MAX_CIPHERTEXT_BYTES as u64,
+        "policy.max_ciphertext_bytes",
+    )?;
+    Ok(())
+}
+
+fn validate_address(deps: &DepsMut, address: &str, field: &str) -> Result<Addr, ContractError> {
+    deps.api
+        .addr_validate(address)
+        .map_err(|_| ContractError::invalid(field))
+}
+
+fn validate_keys(signing_key: &Binary, encryption_key: &Binary) -> Result<(), ContractError> {
+    check(validate::secp256k1_pubkey(signing_key), "signing_key")?;
+    check(validate::x25519_key(encryption_key), "encryption_key")
+}
+
+/// A registered peer, or `UnknownPeer` (also for a malformed address: it cannot be one).
+fn load_peer(deps: &DepsMut, address: &str) -> Result<(Addr, Peer), ContractError> {
+    let addr = deps
+        .api
+        .addr_validate(address)
+        .map_err(|_| ContractError::UnknownPeer)?;
+    let peer = PEERS
+        .may_load(deps.storage, &addr)?
+        .ok_or(ContractError::UnknownPeer)?;
+    Ok((addr, peer))
+}
+
+fn audit(storage: &mut dyn Storage, entry: AuditEntry) -> Result<u64, ContractError> {
+    Ok(AUDIT.append(storage, entry)?)
+}
+
+pub fn update_admin(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    mut config: Config,
+    admin: String,
+) -> Result<Response, ContractError> {
+    let admin_addr = validate_address(&deps, &admin, "admin")?;
+    config.admin = admin_addr.clone();
+    CONFIG.save(deps.storage, &config)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::AdminChanged).agent(&info.sender),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "update_admin")
+        .add_attribute("admin", admin_addr))
+}
+
+/// Audited as `AdminChanged`: naming the exchange hands out privileged rights (strikes that
+/// quarantine peers, channel binding), which is a change of who administers what, not a
+/// change of limits.
+pub fn set_exchange(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    mut config: Config,
+    exchange: String,
+) -> Result<Response, ContractError> {
+    let exchange_addr = validate_address(&deps, &exchange, "exchange")?;
+    config.exchange = Some(exchange_addr.clone());
+    CONFIG.save(deps.storage, &config)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::AdminChanged).agent(&info.sender),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "set_exchange")
+        .add_attribute("exchange", exchange_addr))
+}
+
+pub fn update_policy(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    mut config: Config,
+    policy: Policy,
+) -> Result<Response, ContractError> {
+    validate_policy(&policy)?;
+    config.policy = policy;
+    CONFIG.save(deps.storage, &config)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::PolicyChanged).agent(&info.sender),
+    )?;
+    Ok(Response::new().add_attribute("action", "update_policy"))
+}
+
+/// Registers or re-registers a peer: status active, strikes zero, roles sorted and unique.
+pub fn register_peer(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    input: PeerInput,
+) -> Result<Response, ContractError> {
+    let address = validate_address(&deps, &input.address, "address")?;
+    validate_keys(&input.signing_key, &input.encryption_key)?;
+    check(validate::name(&input.device_id), "device_id")?;
+    let mut roles: Vec<Role> = input.roles;
+    roles.sort();
+    roles.dedup();
+    ensure(!roles.is_empty(), "roles")?;
+    if let (Some(from), Some(until)) = (input.valid_from, input.valid_until) {
+        ensure(from < until, "valid_until")?;
+    }
+
+    let replaced = PEERS.has(deps.storage, &address);
+    let peer = Peer {
+        address: address.clone(),
+        signing_key: input.signing_key,
+        encryption_key: input.encryption_key,
+        device_id: input.device_id,
+        roles,
+        status: PeerStatus::Active,
+        valid_from: input.valid_from,
+        valid_until: input.valid_until,
+        strikes: 0,
+    };
+    PEERS.save(deps.storage, &address, &peer)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::PeerRegistered).agent(&info.sender),
+    )?;
+    let roles = peer
+        .roles
+        .iter()
+        .map(Role::as_str)
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(Response::new()
+        .add_attribute("action", "register_peer")
+        .add_attribute("peer", address)
+        .add_attribute("roles", roles)
+        .add_attribute("replaced", replaced.to_string()))
+}
+
+/// Replaces both keys at once; status and strikes are kept.
+pub fn rotate_peer_keys(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    address: String,
+    signing_key: Binary,
+    encryption_key: Binary,
+) -> Result<Response, ContractError> {
+    validate_keys(&signing_key, &encryption_key)?;
+    let (addr, mut peer) = load_peer(&deps, &address)?;
+    peer.signing_key = signing_key;
+    peer.encryption_key = encryption_key;
+    PEERS.save(deps.storage, &addr, &peer)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::PeerKeysRotated).agent(&info.sender),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "rotate_peer_keys")
+        .add_attribute("peer", addr))
+}
+
+pub fn revoke_peer(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    address: String,
+) -> Result<Response, ContractError> {
+    let (addr, mut peer) = load_peer(&deps, &address)?;
+    peer.status = PeerStatus::Revoked;
+    PEERS.save(deps.storage, &addr, &peer)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::PeerRevoked).agent(&info.sender),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "revoke_peer")
+        .add_attribute("peer", addr))
+}
+
+/// Quarantined -> active with strikes cleared; any other status is `NotQuarantined`.
+pub fn release_peer(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    address: String,
+) -> Result<Response, ContractError> {
+    let (addr, mut peer) = load_peer(&deps, &address)?;
+    if peer.status != PeerStatus::Quarantined {
+        return Err(ContractError::NotQuarantined);
+    }
+    peer.status = PeerStatus::Active;
+    peer.strikes = 0;
+    PEERS.save(deps.storage, &addr, &peer)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::Release).agent(&info.sender),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "release_peer")
+        .add_attribute("peer", addr))
+}
+
+/// Counts a soft rejection; an active peer at the policy's limit is quarantined.
+///
+/// The audit entries name the struck peer as agent, not the sender: the sender is always
+/// the exchange contract (checked before this runs), while the peer is the one that caused
+/// the step, which is what `AuditEntry::agent` records.
+pub fn record_strike(
+    deps: DepsMut,
+    env: Env,
+    _info: MessageInfo,
+    config: &Config,
+    address: String,
+    reason: ErrorCode,
+) -> Result<Response, ContractError> {
+    let (addr, mut peer) = load_peer(&deps, &address)?;
+    peer.strikes = peer.strikes.saturating_add(1);
+    let quarantined = peer.status == PeerStatus::Active
+        && peer.strikes >= config.policy.strikes_before_quarantine;
+    if quarantined {
+        peer.status = PeerStatus::Quarantined;
+    }
+    PEERS.save(deps.storage, &addr, &peer)?;
+
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::Strike)
+            .rejected(reason.clone())
+            .agent(&addr),
+    )?;
+    if quarantined {
+        // The quarantine itself succeeded; the reason is the strike that triggered it.
+        let mut entry = AuditEntry::new(env.block.time, AuditAction::Quarantine).agent(&addr);
+        entry.reason = Some(reason.clone());
+        audit(deps.storage, entry)?;
+    }
+    Ok(Response::new()
+        .add_attribute("action", "record_strike")
+        .add_attribute("peer", addr)
+        .add_attribute("reason", reason.name())
+        .add_attribute("strikes", peer.strikes.to_string())
+        .add_attribute("quarantined", quarantined.to_string()))
+}
+
+/// Adds a code by its hash, or updates role and label of a known hash and reactivates it.
+pub fn add_requester_code(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    code_hash: String,
+    role: Role,
+    label: String,
+) -> Result<Response, ContractError> {
+    check(validate::sha256_hex(&code_hash), "code_hash")?;
+    check(validate::name(&label), "label")?;
+    let code = RequesterCode {
+        code_hash: code_hash.clone(),
+        role,
+        status: CodeStatus::Active,
+        label,
+    };
+    REQUESTER_CODES.save(deps.storage, &code_hash, &code)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::RequesterCodeChanged)
+            .agent(&info.sender)
+            .role(role),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "add_requester_code")
+        .add_attribute("code_hash", code_hash)
+        .add_attribute("role", role.as_str()))
+}
+
+pub fn set_requester_code_status(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    code_hash: String,
+    status: CodeStatus,
+) -> Result<Response, ContractError> {
+    check(validate::sha256_hex(&code_hash), "code_hash")?;
+    let mut code = REQUESTER_CODES
+        .may_load(deps.storage, &code_hash)?
+        .ok_or(ContractError::UnknownRequesterCode)?;
+    code.status = status;
+    REQUESTER_CODES.save(deps.storage, &code_hash, &code)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::RequesterCodeChanged)
+            .agent(&info.sender)
+            .role(code.role),
+    )?;
+    let status = match status {
+        CodeStatus::Active => "active",
+        CodeStatus::Revoked => "revoked",
+    };
+    Ok(Response::new()
+        .add_attribute("action", "set_requester_code_status")
+        .add_attribute("code_hash", code_hash)
+        .add_attribute("status", status))
+}
+
+/// `wasm.` followed by a contract address: 1..=128 chars, the tail alphanumeric.
+fn validate_port(port: &str) -> Result<(), ContractError> {
+    let ok = port.len() <= MAX_PORT_LEN
+        && port.strip_prefix(WASM_PORT_PREFIX).is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+    ensure(ok, "counterparty_port")
+}
+
+/// Adds or updates a partner at once. Keeps the (connection, port) index unique and in step;
+/// moving a partner to another connection or port unbinds its channel, because that channel
+/// belongs to the old route.
+pub fn upsert_partner(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    input: PartnerInput,
+) -> Result<Response, ContractError> {
+    check(validate::name(&input.partner_id), "partner_id")?;
+    check(validate::name(&input.connection_id), "connection_id")?;
+    validate_port(&input.counterparty_port)?;
+    if let Some(key) = &input.encryption_key {
+        check(validate::x25519_key(key), "encryption_key")?;
+    }
+
+    let route = (
+        input.connection_id.as_str(),
+        input.counterparty_port.as_str(),
+    );
+    if let Some(owner) = PARTNER_BY_CONNECTION.may_load(deps.storage, route)? {
+        if owner != input.partner_id {
+            return Err(ContractError::PartnerConflict {
+                partner_id: owner,
+                connection_id: input.connection_id,
+                counterparty_port: input.counterparty_port,
+            });
+        }
+    }
+
+    let existing = PARTNERS.may_load(deps.storage, &input.partner_id)?;
+    let mut channel_id = None;
+    let mut unbound = None;
+    if let Some(old) = existing.as_ref() {
+        let same_route = old.connection_id == input.connection_id
+            && old.counterparty_port == input.counterparty_port;
+        if same_route {
+            channel_id = old.channel_id.clone();
+        } else {
+            PARTNER_BY_CONNECTION.remove(
+                deps.storage,
+                (old.connection_id.as_str(), old.counterparty_port.as_str()),
+            );
+            if let Some(old_channel) = &old.channel_id {
+                PARTNER_BY_CHANNEL.remove(deps.storage, old_channel);
+                unbound = Some(old_channel.clone());
+            }
+        }
+    }
+
+    let partner = Partner {
+        partner_id: input.partner_id,
+        connection_id: input.connection_id,
+        counterparty_port: input.counterparty_port,
+        encryption_key: input.encryption_key,
+        status: input.status,
+        channel_id,
+    };
+    PARTNERS.save(deps.storage, &partner.partner_id, &partner)?;
+    PARTNER_BY_CONNECTION.save(
+        deps.storage,
+        (
+            partner.connection_id.as_str(),
+            partner.counterparty_port.as_str(),
+        ),
+        &partner.partner_id,
+    )?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::PartnerChanged)
+            .agent(&info.sender)
+            .partner(&partner.partner_id),
+    )?;
+    if let Some(old_channel) = &unbound {
+        audit(
+            deps.storage,
+            AuditEntry::new(env.block.time, AuditAction::ChannelClosed)
+                .agent(&info.sender)
+                .partner(&partner.partner_id)
+                .channel(old_channel),
+        )?;
+    }
+
+    let mut response = Response::new()
+        .add_attribute("action", "upsert_partner")
+        .add_attribute("partner_id", partner.partner_id)
+        .add_attribute("connection_id", partner.connection_id)
+        .add_attribute("counterparty_port", partner.counterparty_port)
+        .add_attribute("created", existing.is_none().to_string());
+    if let Some(old_channel) = unbound {
+        response = response.add_attribute("unbound_channel_id", old_channel);
+    }
+    Ok(response)
+}
+
+/// Binds the channel a completed handshake opened. Binding the same channel again is a
+/// no-op success; a partner holds one channel at a time and a channel one partner.
+pub fn bind_channel(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    partner_id: String,
+    channel_id: String,
+) -> Result<Response, ContractError> {
+    check(validate::name(&channel_id), "channel_id")?;
+    let mut partner = PARTNERS
+        .may_load(deps.storage, &partner_id)?
+        .ok_or(ContractError::UnknownPartner)?;
+    if let Some(bound) = &partner.channel_id {
+        if *bound != channel_id {
+            return Err(ContractError::ChannelAlreadyBound);
+        }
+    }
+    if let Some(owner) = PARTNER_BY_CHANNEL.may_load(deps.storage, &channel_id)? {
+        if owner != partner_id {
+            return Err(ContractError::ChannelAlreadyBound);
+        }
+    }
+    let already = partner.channel_id.is_some();
+    if !already {
+        partner.channel_id = Some(channel_id.clone());
+        PARTNERS.save(deps.storage, &partner_id, &partner)?;
+        PARTNER_BY_CHANNEL.save(deps.storage, &channel_id, &partner_id)?;
+        audit(
+            deps.storage,
+            AuditEntry::new(env.block.time, AuditAction::ChannelOpened)
+                .agent(&info.sender)
+                .partner(&partner_id)
+                .channel(&channel_id),
+        )?;
+    }
+    Ok(Response::new()
+        .add_attribute("action", "bind_channel")
+        .add_attribute("partner_id", partner_id)
+        .add_attribute("channel_id", channel_id)
+        .add_attribute("already_bound", already.to_string()))
+}
+
+/// Forgets a channel closed by the counterparty. An unknown channel is a no-op success (the
+/// exchange must be able to clean up without failing the relayer's transaction).
+pub fn unbind_channel(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    channel_id: String,
+) -> Result<Response, ContractError> {
+    let owner = PARTNER_BY_CHANNEL.may_load(deps.storage, &channel_id)?;
+    if let Some(partner_id) = &owner {
+        PARTNER_BY_CHANNEL.remove(deps.storage, &channel_id);
+        if let Some(mut partner) = PARTNERS.may_load(deps.storage, partner_id)? {
+            if partner.channel_id.as_deref() == Some(channel_id.as_str()) {
+                partner.channel_id = None;
+                PARTNERS.save(deps.storage, partner_id, &partner)?;
+            }
+        }
+        audit(
+            deps.storage,
+            AuditEntry::new(env.block.time, AuditAction::ChannelClosed)
+                .agent(&info.sender)
+                .partner(partner_id)
+                .channel(&channel_id),
+        )?;
+    }
+    let mut response = Response::new()
+        .add_attribute("action", "unbind_channel")
+        .add_attribute("channel_id", channel_id)
+        .add_attribute("unbound", owner.is_some().to_string());
+    if let Some(partner_id) = owner {
+        response = response.add_attribute("partner_id", partner_id);
+    }
+    Ok(response)
+}
