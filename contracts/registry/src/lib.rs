@@ -12,4 +12,7 @@ mod execute;
 mod query;
 pub mod state;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::ContractError;

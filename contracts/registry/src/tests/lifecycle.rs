@@ -1,0 +1,284 @@
+//! Instantiate, policy validation and migrate.
+
+use super::*;
+use crate::contract::{migrate, parse_version, MigrateMsg, CONTRACT_NAME, CONTRACT_VERSION_STR};
+use crate::state::{ContractVersion, CONTRACT_VERSION};
+use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
+use ehr_protocol::audit::AuditAction;
+use ehr_protocol::limits::MAX_CIPHERTEXT_BYTES;
+use ehr_protocol::registry::{ConfigResponse, Policy};
+
+fn try_instantiate(deps: &mut Deps, msg: InstantiateMsg) -> Result<Response, ContractError> {
+    let sender = deps.api.addr_make("creator");
+    instantiate(deps.as_mut(), mock_env(), message_info(&sender, &[]), msg)
+}
+
+fn config(deps: &Deps) -> ConfigResponse {
+    from_json(query(deps.as_ref(), mock_env(), QueryMsg::Config {}).unwrap()).unwrap()
+}
+
+/// Each policy with one field out of range, and the field name the error must carry.
+fn bad_policies() -> Vec<(Policy, &'static str)> {
+    let d = Policy::default;
+    vec![
+        (
+            Policy {
+                rate_limit_count: 0,
+                ..d()
+            },
+            "policy.rate_limit_count",
+        ),
+        (
+            Policy {
+                rate_limit_window_secs: 0,
+                ..d()
+            },
+            "policy.rate_limit_window_secs",
+        ),
+        (
+            Policy {
+                rate_limit_window_secs: u64::MAX,
+                ..d()
+            },
+            "policy.rate_limit_window_secs",
+        ),
+        (
+            Policy {
+                strikes_before_quarantine: 0,
+                ..d()
+            },
+            "policy.strikes_before_quarantine",
+        ),
+        (
+            Policy {
+                max_request_ttl_secs: 0,
+                ..d()
+            },
+            "policy.max_request_ttl_secs",
+        ),
+        (
+            Policy {
+                packet_timeout_secs: 0,
+                ..d()
+            },
+            "policy.packet_timeout_secs",
+        ),
+        (
+            Policy {
+                packet_timeout_secs: u64::MAX / 1_000_000_000 + 1,
+                ..d()
+            },
+            "policy.packet_timeout_secs",
+        ),
+        (
+            Policy {
+                max_ciphertext_bytes: 0,
+                ..d()
+            },
+            "policy.max_ciphertext_bytes",
+        ),
+        (
+            Policy {
+                max_ciphertext_bytes: MAX_CIPHERTEXT_BYTES as u64 + 1,
+                ..d()
+            },
+            "policy.max_ciphertext_bytes",
+        ),
+    ]
+}
+
+#[test]
+fn instantiate_defaults_admin_to_sender_and_policy_to_default() {
+    let mut deps = mock_dependencies();
+    let res = try_instantiate(
+        &mut deps,
+        InstantiateMsg {
+            admin: None,
+            network_id: "hospital-a".to_string(),
+            policy: None,
+        },
+    )
+    .unwrap();
+    assert_action(&res, "instantiate");
+    let config = config(&deps);
+    assert_eq!(config.admin, deps.api.addr_make("creator"));
+    assert_eq!(config.exchange, None);
+    assert_eq!(config.network_id, "hospital-a");
+    assert_eq!(config.policy, Policy::default());
+    let audit: AuditLogResponse = from_json(
+        query(
+            deps.as_ref(),
+            mock_env(),
+            QueryMsg::AuditLog {
+                start_after: None,
+                limit: None,
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(audit.entries.len(), 1);
+    assert_eq!(audit.entries[0].action, AuditAction::AdminChanged);
+    assert_eq!(
+        CONTRACT_VERSION.load(&deps.storage).unwrap(),
+        ContractVersion {
+            contract: CONTRACT_NAME.to_string(),
+            version: CONTRACT_VERSION_STR.to_string(),
+        }
+    );
+}
+
+#[test]
+fn instantiate_takes_an_explicit_admin_and_policy() {
+    let mut deps = mock_dependencies();
+    let multisig = deps.api.addr_make("multisig");
+    let policy = Policy {
+        rate_limit_count: 5,
+        max_ciphertext_bytes: MAX_CIPHERTEXT_BYTES as u64,
+        ..Policy::default()
+    };
+    try_instantiate(
+        &mut deps,
+        InstantiateMsg {
+            admin: Some(multisig.to_string()),
+            network_id: "hospital-b".to_string(),
+            policy: Some(policy.clone()),
+        },
+    )
+    .unwrap();
+    let config = config(&deps);
+    assert_eq!(config.admin, multisig);
+    assert_eq!(config.policy, policy);
+}
+
+#[test]
+fn instantiate_refuses_bad_admin_network_id_and_policy() {
+    let mut deps = mock_dependencies();
+    let good = || InstantiateMsg {
+        admin: None,
+        network_id: "hospital-a".to_string(),
+        policy: None,
+    };
+    assert_invalid(
+        try_instantiate(
+            &mut deps,
+            InstantiateMsg {
+                admin: Some("nobody".to_string()),
+                ..good()
+            },
+        ),
+        "admin",
+    );
+    for network_id in ["", "hospital a", &"n".repeat(65)] {
+        assert_invalid(
+            try_instantiate(
+                &mut deps,
+                InstantiateMsg {
+                    network_id: network_id.to_string(),
+                    ..good()
+                },
+            ),
+            "network_id",
+        );
+    }
+    for (policy, field) in bad_policies() {
+        assert_invalid(
+            try_instantiate(
+                &mut deps,
+                InstantiateMsg {
+                    policy: Some(policy),
+                    ..good()
+                },
+            ),
+            field,
+        );
+    }
+    assert!(query(deps.as_ref(), mock_env(), QueryMsg::Config {}).is_err());
+}
+
+#[test]
+fn update_policy_validates_and_applies() {
+    let mut s = setup();
+    for (policy, field) in bad_policies() {
+        assert_invalid(s.as_admin(ExecuteMsg::UpdatePolicy { policy }), field);
+    }
+    let config: ConfigResponse = s.query(QueryMsg::Config {});
+    assert_eq!(config.policy, Policy::default());
+
+    let policy = Policy {
+        rate_limit_count: 10,
+        rate_limit_window_secs: 3600,
+        strikes_before_quarantine: 5,
+        max_request_ttl_secs: 7200,
+        packet_timeout_secs: 900,
+        max_ciphertext_bytes: 1024,
+    };
+    let res = s
+        .as_admin(ExecuteMsg::UpdatePolicy {
+            policy: policy.clone(),
+        })
+        .unwrap();
+    assert_action(&res, "update_policy");
+    let config: ConfigResponse = s.query(QueryMsg::Config {});
+    assert_eq!(config.policy, policy);
+}
+
+#[test]
+fn migrate_records_the_version_and_refuses_other_contracts_and_downgrades() {
+    let mut s = setup();
+    let res = migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}).unwrap();
+    assert_action(&res, "migrate");
+
+    CONTRACT_VERSION
+        .save(
+            &mut s.deps.storage,
+            &ContractVersion {
+                contract: CONTRACT_NAME.to_string(),
+                version: "0.0.1".to_string(),
+            },
+        )
+        .unwrap();
+    migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}).unwrap();
+    assert_eq!(
+        CONTRACT_VERSION.load(&s.deps.storage).unwrap().version,
+        CONTRACT_VERSION_STR
+    );
+
+    CONTRACT_VERSION
+        .save(
+            &mut s.deps.storage,
+            &ContractVersion {
+                contract: CONTRACT_NAME.to_string(),
+                version: "999.0.0".to_string(),
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}),
+        Err(ContractError::CannotDowngrade { .. })
+    ));
+
+    CONTRACT_VERSION
+        .save(
+            &mut s.deps.storage,
+            &ContractVersion {
+                contract: "crates.io:cw20-base".to_string(),
+                version: "0.0.1".to_string(),
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}),
+        Err(ContractError::WrongContract { .. })
+    ));
+}
+
+#[test]
+fn versions_parse_as_numbers() {
+    assert_eq!(parse_version("0.1.0"), Some((0, 1, 0)));
+    assert_eq!(parse_version("1.10.2-rc.1"), Some((1, 10, 2)));
+    assert!(parse_version("0.10.0") > parse_version("0.9.9"));
+    assert_eq!(parse_version("1.2"), None);
+    assert_eq!(parse_version("1.2.3.4"), None);
+    assert_eq!(parse_version("a.b.c"), None);
+}
