@@ -1,1 +1,5 @@
+//! Test support: two (or more) in-process chains built on cw-multi-test, a relayer that
+//! moves packets, acks and timeouts between them through the exchange contract's IBC entry
+//! points, and test peers with real secp256k1 keys.
 
+pub mod harness;

@@ -1,0 +1,458 @@
+//! One hospital chain in process: a cw-multi-test `App` with its own bech32 prefix, the
+//! registry and exchange contracts deployed and wired, and helpers that drive them as peers.
+
+use super::ibc_module::{Outbox, RecordingIbc};
+use super::peer::TestPeer;
+use cosmwasm_std::testing::MockStorage;
+use cosmwasm_std::{
+    to_json_binary, Addr, DepsMut, Empty, Env, IbcBasicResponse, Response, StdError,
+};
+use cw_multi_test::{
+    App, AppBuilder, AppResponse, BankKeeper, ContractWrapper, DistributionKeeper, Executor,
+    FailingModule, GovFailingModule, MockApiBech32, StakeKeeper, StargateFailing, WasmKeeper,
+};
+use ehr_protocol::audit::AuditEntry;
+use ehr_protocol::exchange::{
+    self as xmsg, IncomingRequest, OutgoingRequest, RetrievedReply, StoreRecordMsg, SubmitReplyMsg,
+    SubmitRequestMsg,
+};
+use ehr_protocol::registry::{
+    self as rmsg, AuditLogResponse, Partner, PartnerInput, PartnerStatus, Peer, Policy, Role,
+};
+use ehr_protocol::signing::requester_code_hash;
+use exchange::ContractError;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub type TestApp = App<
+    BankKeeper,
+    MockApiBech32,
+    MockStorage,
+    FailingModule<Empty, Empty, Empty>,
+    WasmKeeper<Empty, Empty>,
+    StakeKeeper,
+    DistributionKeeper,
+    RecordingIbc,
+    GovFailingModule,
+    StargateFailing,
+>;
+
+/// cw-multi-test has no IBC entry points: the relayer reaches them through `sudo`.
+#[derive(Serialize, Deserialize)]
+pub enum IbcEntry {
+    Open(cosmwasm_std::IbcChannelOpenMsg),
+    Connect(cosmwasm_std::IbcChannelConnectMsg),
+    Close(cosmwasm_std::IbcChannelCloseMsg),
+    Receive(cosmwasm_std::IbcPacketReceiveMsg),
+    Ack(cosmwasm_std::IbcPacketAckMsg),
+    Timeout(cosmwasm_std::IbcPacketTimeoutMsg),
+}
+
+fn basic(response: IbcBasicResponse) -> Response {
+    Response::new()
+        .add_submessages(response.messages)
+        .add_attributes(response.attributes)
+        .add_events(response.events)
+}
+
+/// Forwards to the exchange's real IBC entry points. The receive ack and the negotiated
+/// channel version travel back in the response data.
+fn ibc_sudo(deps: DepsMut, env: Env, entry: IbcEntry) -> Result<Response, ContractError> {
+    use exchange::ibc;
+    Ok(match entry {
+        IbcEntry::Open(msg) => {
+            let opened = ibc::ibc_channel_open(deps, env, msg)?;
+            Response::new().set_data(to_json_binary(&opened.map(|o| o.version))?)
+        }
+        IbcEntry::Connect(msg) => basic(ibc::ibc_channel_connect(deps, env, msg)?),
+        IbcEntry::Close(msg) => basic(ibc::ibc_channel_close(deps, env, msg)?),
+        IbcEntry::Receive(msg) => {
+            let Ok(received) = ibc::ibc_packet_receive(deps, env, msg);
+            let mut response = Response::new()
+                .add_submessages(received.messages)
+                .add_attributes(received.attributes)
+                .add_events(received.events);
+            if let Some(ack) = received.acknowledgement {
+                response = response.set_data(ack);
+            }
+            response
+        }
+        IbcEntry::Ack(msg) => {
+            let Ok(done) = ibc::ibc_packet_ack(deps, env, msg);
+            basic(done)
+        }
+        IbcEntry::Timeout(msg) => {
+            let Ok(done) = ibc::ibc_packet_timeout(deps, env, msg);
+            basic(done)
+        }
+    })
+}
+
+/// What became of a peer's transaction.
+#[derive(Debug)]
+pub enum ExchangeResult {
+    Accepted(AppResponse),
+    /// Transaction succeeded, nothing applied: the contract's reason code.
+    SoftRejected {
+        reason: String,
+        response: AppResponse,
+    },
+    /// Transaction failed (reverted): the error text.
+    Failed(String),
+}
+
+impl ExchangeResult {
+    fn from(result: Result<AppResponse, StdError>) -> Self {
+        match result {
+            Err(err) => ExchangeResult::Failed(err.to_string()),
+            Ok(response) => match wasm_attr(&response, "outcome").as_deref() {
+                Some("rejected") => ExchangeResult::SoftRejected {
+                    reason: wasm_attr(&response, "reason").unwrap_or_default(),
+                    response,
+                },
+                _ => ExchangeResult::Accepted(response),
+            },
+        }
+    }
+
+    pub fn accepted(self) -> AppResponse {
+        match self {
+            ExchangeResult::Accepted(response) => response,
+            other => panic!("expected acceptance, got {other:?}"),
+        }
+    }
+
+    /// The soft-rejection reason code; panics on anything else.
+    pub fn rejection(&self) -> &str {
+        match self {
+            ExchangeResult::SoftRejected { reason, .. } => reason,
+            other => panic!("expected a soft rejection, got {other:?}"),
+        }
+    }
+
+    pub fn failure(&self) -> &str {
+        match self {
+            ExchangeResult::Failed(text) => text,
+            other => panic!("expected a failed transaction, got {other:?}"),
+        }
+    }
+}
+
+/// First value of a `wasm` event attribute.
+pub fn wasm_attr(response: &AppResponse, key: &str) -> Option<String> {
+    response
+        .events
+        .iter()
+        .filter(|e| e.ty == "wasm")
+        .flat_map(|e| e.attributes.iter())
+        .find(|a| a.key == key)
+        .map(|a| a.value.clone())
+}
+
+pub struct Chain {
+    pub app: TestApp,
+    pub network_id: String,
+    pub admin: Addr,
+    pub registry: Addr,
+    pub exchange: Addr,
+    pub outbox: Rc<RefCell<Outbox>>,
+    pub next_channel: u64,
+    pub next_connection: u64,
+    /// Every event of every transaction and relayed IBC call (the privacy scan reads it).
+    pub events: Vec<cosmwasm_std::Event>,
+}
+
+/// The health-worker code every test chain registers for the request role.
+pub const REQUESTER_CODE: &str = "NURSE-4411";
+
+impl Chain {
+    pub fn new(prefix: &'static str, network_id: &str) -> Self {
+        Self::with_policy(prefix, network_id, Policy::default())
+    }
+
+    pub fn with_policy(prefix: &'static str, network_id: &str, policy: Policy) -> Self {
+        let ibc = RecordingIbc::default();
+        let outbox = ibc.outbox.clone();
+        let mut app: TestApp = AppBuilder::new()
+            .with_api(MockApiBech32::new(prefix))
+            .with_ibc(ibc)
+            .build(|_, _, _| {});
+        let admin = app.api().addr_make("admin");
+        let registry_code = app.store_code(Box::new(ContractWrapper::new(
+            registry::contract::execute,
+            registry::contract::instantiate,
+            registry::contract::query,
+        )));
+        let exchange_code = app.store_code(Box::new(
+            ContractWrapper::new(
+                exchange::contract::execute,
+                exchange::contract::instantiate,
+                exchange::contract::query,
+            )
+            .with_sudo(ibc_sudo),
+        ));
+        let registry = app
+            .instantiate_contract(
+                registry_code,
+                admin.clone(),
+                &rmsg::InstantiateMsg {
+                    admin: None,
+                    network_id: network_id.to_string(),
+                    policy: Some(policy),
+                },
+                &[],
+                "registry",
+                Some(admin.to_string()),
+            )
+            .expect("instantiate registry");
+        let exchange = app
+            .instantiate_contract(
+                exchange_code,
+                admin.clone(),
+                &xmsg::InstantiateMsg {
+                    registry: registry.to_string(),
+                },
+                &[],
+                "exchange",
+                Some(admin.to_string()),
+            )
+            .expect("instantiate exchange");
+        let mut chain = Chain {
+            app,
+            network_id: network_id.to_string(),
+            admin,
+            registry,
+            exchange,
+            outbox,
+            next_channel: 0,
+            next_connection: 0,
+            events: Vec::new(),
+        };
+        chain
+            .admin_exec(&rmsg::ExecuteMsg::SetExchange {
+                exchange: chain.exchange.to_string(),
+            })
+            .expect("set exchange");
+        chain
+            .admin_exec(&rmsg::ExecuteMsg::AddRequesterCode {
+                code_hash: requester_code_hash(REQUESTER_CODE),
+                role: Role::Request,
+                label: "ward-7-nurses".into(),
+            })
+            .expect("add requester code");
+        chain
+    }
+
+    pub fn port(&self) -> String {
+        format!("wasm.{}", self.exchange)
+    }
+
+    pub fn addr(&self, name: &str) -> Addr {
+        self.app.api().addr_make(name)
+    }
+
+    pub fn now(&self) -> u64 {
+        self.app.block_info().time.seconds()
+    }
+
+    /// Moves block time forward (and height by one block per 5 s).
+    pub fn advance(&mut self, secs: u64) {
+        self.app.update_block(|block| {
+            block.time = block.time.plus_seconds(secs);
+            block.height += secs / 5 + 1;
+        });
+    }
+
+    pub fn admin_exec(&mut self, msg: &rmsg::ExecuteMsg) -> Result<AppResponse, StdError> {
+        self.app
+            .execute_contract(self.admin.clone(), self.registry.clone(), msg, &[])
+    }
+
+    /// Registers a new peer with fresh keys.
+    pub fn add_peer(&mut self, name: &str, roles: &[Role]) -> TestPeer {
+        let peer = TestPeer::new(self.addr(name), roles);
+        self.admin_exec(&rmsg::ExecuteMsg::RegisterPeer {
+            peer: peer.peer_input(),
+        })
+        .expect("register peer");
+        peer
+    }
+
+    /// A key holder the registry has never heard of.
+    pub fn outsider(&self, name: &str) -> TestPeer {
+        TestPeer::new(self.addr(name), &[Role::Store, Role::Request, Role::Reply])
+    }
+
+    pub fn add_partner(&mut self, partner_id: &str, connection_id: &str, counterparty_port: &str) {
+        self.admin_exec(&rmsg::ExecuteMsg::UpsertPartner {
+            partner: PartnerInput {
+                partner_id: partner_id.to_string(),
+                connection_id: connection_id.to_string(),
+                counterparty_port: counterparty_port.to_string(),
+                encryption_key: None,
+                status: PartnerStatus::Active,
+            },
+        })
+        .expect("upsert partner");
+    }
+
+    fn exec(&mut self, sender: &Addr, msg: &xmsg::ExecuteMsg) -> ExchangeResult {
+        let result = self
+            .app
+            .execute_contract(sender.clone(), self.exchange.clone(), msg, &[]);
+        if let Ok(response) = &result {
+            self.events.extend(response.events.iter().cloned());
+        }
+        ExchangeResult::from(result)
+    }
+
+    pub fn store(&mut self, peer: &TestPeer, msg: StoreRecordMsg) -> ExchangeResult {
+        self.exec(&peer.address, &xmsg::ExecuteMsg::StoreRecord(msg))
+    }
+
+    pub fn submit_request(&mut self, peer: &TestPeer, msg: SubmitRequestMsg) -> ExchangeResult {
+        self.exec(&peer.address, &xmsg::ExecuteMsg::SubmitRequest(msg))
+    }
+
+    pub fn submit_reply(&mut self, peer: &TestPeer, msg: SubmitReplyMsg) -> ExchangeResult {
+        self.exec(&peer.address, &xmsg::ExecuteMsg::SubmitReply(msg))
+    }
+
+    pub fn retrieve(&mut self, peer: &TestPeer, request_id: &str) -> ExchangeResult {
+        self.exec(
+            &peer.address,
+            &xmsg::ExecuteMsg::RetrieveReply {
+                request_id: request_id.to_string(),
+            },
+        )
+    }
+
+    /// The reply released to the requester in a retrieval's response data.
+    pub fn retrieved_reply(response: &AppResponse) -> RetrievedReply {
+        cosmwasm_std::from_json(response.data.as_ref().expect("retrieval data"))
+            .expect("RetrievedReply JSON")
+    }
+
+    pub fn query_exchange<T: serde::de::DeserializeOwned>(
+        &self,
+        msg: &xmsg::QueryMsg,
+    ) -> Result<T, StdError> {
+        self.app.wrap().query_wasm_smart(&self.exchange, msg)
+    }
+
+    pub fn query_registry<T: serde::de::DeserializeOwned>(
+        &self,
+        msg: &rmsg::QueryMsg,
+    ) -> Result<T, StdError> {
+        self.app.wrap().query_wasm_smart(&self.registry, msg)
+    }
+
+    pub fn request(&self, request_id: &str) -> OutgoingRequest {
+        self.query_exchange(&xmsg::QueryMsg::Request {
+            request_id: request_id.to_string(),
+        })
+        .expect("request query")
+    }
+
+    pub fn has_request(&self, request_id: &str) -> bool {
+        self.query_exchange::<OutgoingRequest>(&xmsg::QueryMsg::Request {
+            request_id: request_id.to_string(),
+        })
+        .is_ok()
+    }
+
+    pub fn incoming(&self, partner_id: &str, request_id: &str) -> Option<IncomingRequest> {
+        self.query_exchange(&xmsg::QueryMsg::IncomingRequest {
+            partner_id: partner_id.to_string(),
+            request_id: request_id.to_string(),
+        })
+        .ok()
+    }
+
+    pub fn pending_incoming(&self) -> Vec<IncomingRequest> {
+        self.query_exchange::<xmsg::IncomingRequestsResponse>(&xmsg::QueryMsg::PendingIncoming {
+            start_after: None,
+            limit: Some(100),
+        })
+        .expect("pending incoming")
+        .requests
+    }
+
+    pub fn record_count(&self, patient_token: &str) -> usize {
+        self.query_exchange::<xmsg::RecordsResponse>(&xmsg::QueryMsg::Records {
+            patient_token: patient_token.to_string(),
+            start_after: None,
+            limit: Some(100),
+        })
+        .expect("records query")
+        .records
+        .len()
+    }
+
+    pub fn peer(&self, address: &Addr) -> Option<Peer> {
+        self.query_registry(&rmsg::QueryMsg::Peer {
+            address: address.to_string(),
+        })
+        .expect("peer query")
+    }
+
+    pub fn partner(&self, partner_id: &str) -> Option<Partner> {
+        self.query_registry(&rmsg::QueryMsg::Partner {
+            partner_id: partner_id.to_string(),
+        })
+        .expect("partner query")
+    }
+
+    /// The whole exchange audit log, paging through it.
+    pub fn audit(&self) -> Vec<AuditEntry> {
+        self.page_audit(
+            |start_after| xmsg::QueryMsg::AuditLog {
+                start_after,
+                limit: Some(100),
+            },
+            &self.exchange,
+        )
+    }
+
+    pub fn registry_audit(&self) -> Vec<AuditEntry> {
+        self.page_audit(
+            |start_after| rmsg::QueryMsg::AuditLog {
+                start_after,
+                limit: Some(100),
+            },
+            &self.registry,
+        )
+    }
+
+    fn page_audit<Q: Serialize>(
+        &self,
+        query: impl Fn(Option<u64>) -> Q,
+        contract: &Addr,
+    ) -> Vec<AuditEntry> {
+        let mut all = Vec::new();
+        loop {
+            let page: AuditLogResponse = self
+                .app
+                .wrap()
+                .query_wasm_smart(contract, &query(all.last().map(|e: &AuditEntry| e.id)))
+                .expect("audit query");
+            if page.entries.is_empty() {
+                return all;
+            }
+            all.extend(page.entries);
+        }
+    }
+
+    /// Every key and value in every contract's storage, for the privacy scan.
+    pub fn dump_state(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for contract in [&self.registry, &self.exchange] {
+            for (key, value) in self.app.dump_wasm_raw(contract) {
+                out.extend(key);
+                out.extend(value);
+            }
+        }
+        out
+    }
+}

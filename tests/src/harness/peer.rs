@@ -1,0 +1,251 @@
+//! Test peers with freshly generated keys, test patients, and signed messages built the way
+//! the peer tool builds them (through `ehr_protocol::signing`).
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use cosmwasm_std::{Addr, Binary};
+use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
+use ehr_protocol::limits::PACKET_VERSION;
+use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody};
+use ehr_protocol::registry::{PeerInput, Role};
+use ehr_protocol::signing::{
+    content_hash, digest, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
+};
+use hmac::{Hmac, Mac};
+use k256::ecdsa::signature::hazmat::PrehashSigner;
+use k256::ecdsa::{Signature, SigningKey};
+use rand_core::{OsRng, RngCore};
+use sha2::Sha256;
+
+/// A registered (or would-be) peer: its chain address and its own signing key.
+pub struct TestPeer {
+    pub address: Addr,
+    pub signing_key: SigningKey,
+    pub encryption_key: [u8; 32],
+    pub roles: Vec<Role>,
+}
+
+impl TestPeer {
+    pub fn new(address: Addr, roles: &[Role]) -> Self {
+        let mut encryption_key = [0u8; 32];
+        OsRng.fill_bytes(&mut encryption_key);
+        TestPeer {
+            address,
+            signing_key: SigningKey::random(&mut OsRng),
+            encryption_key,
+            roles: roles.to_vec(),
+        }
+    }
+
+    pub fn pubkey(&self) -> Binary {
+        Binary::from(
+            self.signing_key
+                .verifying_key()
+                .to_encoded_point(true)
+                .as_bytes()
+                .to_vec(),
+        )
+    }
+
+    pub fn peer_input(&self) -> PeerInput {
+        PeerInput {
+            address: self.address.to_string(),
+            signing_key: self.pubkey(),
+            encryption_key: Binary::from(self.encryption_key.to_vec()),
+            device_id: "00-1B-44-11-3A-B7".replace('-', ""),
+            roles: self.roles.clone(),
+            valid_from: None,
+            valid_until: None,
+        }
+    }
+
+    /// 64-byte compact, low-S signature over the canonical bytes' digest.
+    pub fn sign(&self, sign_bytes: &[u8]) -> Binary {
+        let signature: Signature = self
+            .signing_key
+            .sign_prehash(&digest(sign_bytes))
+            .expect("signing a 32-byte digest");
+        let signature = signature.normalize_s().unwrap_or(signature);
+        Binary::from(signature.to_bytes().to_vec())
+    }
+
+    pub fn store_msg(
+        &self,
+        network_id: &str,
+        record_id: &str,
+        patient: &Patient,
+        ciphertext: Vec<u8>,
+    ) -> StoreRecordMsg {
+        let hash = content_hash(&ciphertext);
+        let signature = self.sign(&store_sign_bytes(&StoreSigning {
+            network_id,
+            storer: self.address.as_str(),
+            record_id,
+            patient_token: &patient.token,
+            content_hash: &hash,
+        }));
+        StoreRecordMsg {
+            record_id: record_id.to_string(),
+            patient_token: patient.token.clone(),
+            ciphertext: Binary::from(ciphertext),
+            content_hash: hash,
+            signature,
+        }
+    }
+
+    /// The request body the contract will rebuild from a `SubmitRequestMsg` and this sender.
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_msg(
+        &self,
+        request_id: &str,
+        source_network: &str,
+        partner_id: &str,
+        requester_code: &str,
+        patient: &Patient,
+        now: u64,
+        ttl: u64,
+    ) -> SubmitRequestMsg {
+        let body = RequestBody {
+            version: PACKET_VERSION,
+            request_id: request_id.to_string(),
+            source_network: source_network.to_string(),
+            destination_network: partner_id.to_string(),
+            requester: self.address.to_string(),
+            requester_role: Role::Request,
+            purpose: PurposeOfUse::Treatment,
+            patient_token: patient.token.clone(),
+            reply_encryption_key: Binary::from(self.encryption_key.to_vec()),
+            encrypted_demographics: None,
+            issued_at: now,
+            expires_at: now + ttl,
+        };
+        self.sign_request(&body, requester_code)
+    }
+
+    pub fn sign_request(&self, body: &RequestBody, requester_code: &str) -> SubmitRequestMsg {
+        SubmitRequestMsg {
+            request_id: body.request_id.clone(),
+            partner_id: body.destination_network.clone(),
+            requester_code_hash: ehr_protocol::signing::requester_code_hash(requester_code),
+            purpose: body.purpose,
+            patient_token: body.patient_token.clone(),
+            reply_encryption_key: body.reply_encryption_key.clone(),
+            encrypted_demographics: body.encrypted_demographics.clone(),
+            issued_at: body.issued_at,
+            expires_at: body.expires_at,
+            signature: self.sign(&request_sign_bytes(body)),
+        }
+    }
+
+    pub fn reply_body(
+        &self,
+        request_id: &str,
+        requester_network: &str,
+        responder_network: &str,
+        outcome: ReplyOutcome,
+        now: u64,
+    ) -> ReplyBody {
+        ReplyBody {
+            version: PACKET_VERSION,
+            request_id: request_id.to_string(),
+            requester_network: requester_network.to_string(),
+            responder_network: responder_network.to_string(),
+            responder: self.address.to_string(),
+            outcome,
+            issued_at: now,
+        }
+    }
+
+    pub fn reply_msg(&self, body: &ReplyBody) -> SubmitReplyMsg {
+        SubmitReplyMsg {
+            partner_id: body.requester_network.clone(),
+            request_id: body.request_id.clone(),
+            outcome: body.outcome.clone(),
+            issued_at: body.issued_at,
+            signature: self.sign(&reply_sign_bytes(body)),
+        }
+    }
+}
+
+/// A test patient: the demographics stay in the test; only the token goes on chain.
+pub struct Patient {
+    pub given: &'static str,
+    pub family: &'static str,
+    pub birth_date: &'static str,
+    pub ssn: &'static str,
+    pub token: String,
+}
+
+/// Key the partner hospitals share off chain for patient tokens.
+pub const SHARED_TOKEN_KEY: &[u8; 32] = b"partner-shared-token-key-0123456";
+
+impl Patient {
+    pub fn new(
+        given: &'static str,
+        family: &'static str,
+        birth_date: &'static str,
+        ssn: &'static str,
+    ) -> Self {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(SHARED_TOKEN_KEY).expect("any key length");
+        for field in [given, family, birth_date, ssn] {
+            mac.update(&(field.len() as u32).to_be_bytes());
+            mac.update(field.to_lowercase().as_bytes());
+        }
+        Patient {
+            given,
+            family,
+            birth_date,
+            ssn,
+            token: hex::encode(mac.finalize().into_bytes()),
+        }
+    }
+
+    /// A FHIR R4 Bundle holding the patient's demographics and one observation: the PHI
+    /// the privacy test looks for.
+    pub fn fhir_bundle(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {"resource": {"resourceType": "Patient",
+                    "name": [{"given": [self.given], "family": self.family}],
+                    "birthDate": self.birth_date,
+                    "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": self.ssn}]}},
+                {"resource": {"resourceType": "Observation", "status": "final",
+                    "code": {"text": "Hemoglobin A1c"}, "valueQuantity": {"value": 6.1, "unit": "%"}}}
+            ]
+        }))
+        .expect("static JSON")
+    }
+}
+
+/// Test encryption of a payload to a 32-byte key (ChaCha20-Poly1305, random nonce
+/// prepended). The peer tool uses HPKE; the contracts only ever see opaque ciphertext.
+pub fn seal(key: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    let mut nonce = [0u8; 12];
+    OsRng.fill_bytes(&mut nonce);
+    let mut out = nonce.to_vec();
+    out.extend(
+        cipher
+            .encrypt(&Nonce::from(nonce), plaintext)
+            .expect("encrypt"),
+    );
+    out
+}
+
+pub fn open(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
+    let (nonce, ciphertext) = sealed.split_at_checked(12)?;
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    ChaCha20Poly1305::new(key.into())
+        .decrypt(&Nonce::from(nonce), ciphertext)
+        .ok()
+}
+
+/// A fresh random request or record id in the protocol's format.
+pub fn random_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}-{}", hex::encode(bytes))
+}

@@ -1,0 +1,194 @@
+//! The paper's setting, ready to use: hospital A (requester) and hospital B (holder of the
+//! patient's records), an open channel between their exchange contracts, registered peers,
+//! and one patient whose encrypted record is stored on B.
+
+use super::chain::{Chain, ExchangeResult};
+use super::peer::{open, random_id, seal, Patient, TestPeer};
+use super::relayer::{Delivery, Link, Relayer, VERSION};
+use cosmwasm_std::IbcOrder;
+use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::registry::{Policy, Role};
+use ehr_protocol::signing::content_hash;
+use rand_core::{OsRng, RngCore};
+
+pub const REQUEST_TTL: u64 = 1800;
+
+pub struct TwoHospitals {
+    pub a: Chain,
+    pub b: Chain,
+    /// A -> B direction of the channel; `reverse()` for replies.
+    pub ab: Link,
+    pub requester: TestPeer,
+    pub storer: TestPeer,
+    pub responder: TestPeer,
+    pub patient: Patient,
+    /// B's records key (stored records are encrypted to it).
+    pub records_key: [u8; 32],
+    pub record_id: String,
+}
+
+impl TwoHospitals {
+    pub fn new() -> Self {
+        Self::with_policy(Policy::default())
+    }
+
+    pub fn with_policy(policy: Policy) -> Self {
+        let mut a = Chain::with_policy("hospa", "hospital-a", policy.clone());
+        let mut b = Chain::with_policy("hospb", "hospital-b", policy);
+        let ab = link_partners(&mut a, &mut b);
+        let requester = a.add_peer("dr-adams", &[Role::Request]);
+        let storer = b.add_peer("records-desk", &[Role::Store]);
+        let responder = b.add_peer("reply-service", &[Role::Reply]);
+        let patient = Patient::new("Maria", "Gonzalez", "1984-03-12", "219-09-9999");
+        let mut records_key = [0u8; 32];
+        OsRng.fill_bytes(&mut records_key);
+        let record_id = random_id("rec");
+        let ciphertext = seal(&records_key, &patient.fhir_bundle());
+        let network = b.network_id.clone();
+        b.store(
+            &storer,
+            storer.store_msg(&network, &record_id, &patient, ciphertext),
+        )
+        .accepted();
+        TwoHospitals {
+            a,
+            b,
+            ab,
+            requester,
+            storer,
+            responder,
+            patient,
+            records_key,
+            record_id,
+        }
+    }
+
+    /// Moves both chains' clocks together.
+    pub fn advance(&mut self, secs: u64) {
+        self.a.advance(secs);
+        self.b.advance(secs);
+    }
+
+    /// A valid, signed request from `peer` on A for the patient; returns its id and result.
+    pub fn request_from(&mut self, peer: &TestPeer) -> (String, ExchangeResult) {
+        let id = random_id("req");
+        let msg = peer.request_msg(
+            &id,
+            "hospital-a",
+            "hospital-b",
+            super::chain::REQUESTER_CODE,
+            &self.patient,
+            self.a.now(),
+            REQUEST_TTL,
+        );
+        let result = self.a.submit_request(peer, msg);
+        (id, result)
+    }
+
+    pub fn request(&mut self) -> (String, ExchangeResult) {
+        let requester =
+            std::mem::replace(&mut self.requester, TestPeer::new(self.a.addr("x"), &[]));
+        let out = self.request_from(&requester);
+        self.requester = requester;
+        out
+    }
+
+    /// A -> B: delivers pending requests, and their acks back to A.
+    pub fn relay_requests(&mut self) -> Vec<Delivery> {
+        Relayer::relay(&mut self.a, &mut self.b, &self.ab)
+    }
+
+    /// B -> A: delivers pending replies, and their acks back to B.
+    pub fn relay_replies(&mut self) -> Vec<Delivery> {
+        let ba = self.ab.reverse();
+        Relayer::relay(&mut self.b, &mut self.a, &ba)
+    }
+
+    /// What B's reply service does: decrypt the stored record with the records key,
+    /// re-encrypt it to the requester's reply key, sign and submit the reply.
+    pub fn reply_outcome_for(&self, request_id: &str) -> ReplyOutcome {
+        let incoming = self
+            .b
+            .incoming("hospital-a", request_id)
+            .expect("incoming request on B");
+        let stored: ehr_protocol::exchange::StoredRecord = self
+            .b
+            .query_exchange(&ehr_protocol::exchange::QueryMsg::Record {
+                patient_token: incoming.body.patient_token.clone(),
+                record_id: self.record_id.clone(),
+            })
+            .expect("stored record");
+        let bundle = open(&self.records_key, &stored.ciphertext).expect("records key opens record");
+        let reply_key: [u8; 32] = incoming
+            .body
+            .reply_encryption_key
+            .as_slice()
+            .try_into()
+            .expect("32-byte reply key");
+        let ciphertext = seal(&reply_key, &bundle);
+        ReplyOutcome::Records {
+            content_hash: content_hash(&ciphertext),
+            ciphertext: ciphertext.into(),
+        }
+    }
+
+    pub fn answer_with(
+        &mut self,
+        responder: &TestPeer,
+        request_id: &str,
+        outcome: ReplyOutcome,
+    ) -> ExchangeResult {
+        let body = responder.reply_body(
+            request_id,
+            "hospital-a",
+            "hospital-b",
+            outcome,
+            self.b.now(),
+        );
+        self.b.submit_reply(responder, responder.reply_msg(&body))
+    }
+
+    pub fn answer(&mut self, request_id: &str) -> ExchangeResult {
+        let outcome = self.reply_outcome_for(request_id);
+        let responder =
+            std::mem::replace(&mut self.responder, TestPeer::new(self.b.addr("x"), &[]));
+        let result = self.answer_with(&responder, request_id, outcome);
+        self.responder = responder;
+        result
+    }
+
+    /// The whole happy path for one request; returns its id.
+    pub fn full_exchange(&mut self) -> String {
+        let (id, result) = self.request();
+        result.accepted();
+        let acks = self.relay_requests();
+        assert!(
+            acks.iter().all(|d| d.ack.is_success()),
+            "request refused: {acks:?}"
+        );
+        self.answer(&id).accepted();
+        let acks = self.relay_replies();
+        assert!(
+            acks.iter().all(|d| d.ack.is_success()),
+            "reply refused: {acks:?}"
+        );
+        id
+    }
+}
+
+impl Default for TwoHospitals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Registers each chain as the other's partner and opens the channel between their
+/// exchanges, as the devnet script does with Hermes. Returns the `a -> b` link.
+pub fn link_partners(a: &mut Chain, b: &mut Chain) -> Link {
+    let connections = Relayer::connect(a, b);
+    let (a_port, b_port) = (a.port(), b.port());
+    let (a_id, b_id) = (a.network_id.clone(), b.network_id.clone());
+    a.add_partner(&b_id, &connections.0, &b_port);
+    b.add_partner(&a_id, &connections.1, &a_port);
+    Relayer::open_channel(a, b, &connections, IbcOrder::Unordered, VERSION).expect("channel opens")
+}

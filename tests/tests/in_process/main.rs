@@ -1,0 +1,12 @@
+//! Two-chain in-process tests: two (or three) cw-multi-test chains, the real registry and
+//! exchange contracts, and a test relayer driving their IBC entry points.
+
+mod attacks;
+mod exchange_flow;
+mod handshake;
+mod incoming_checks;
+mod lifecycle;
+mod privacy;
+mod reply_checks;
+mod request_checks;
+mod third_partner;
