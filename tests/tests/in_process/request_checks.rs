@@ -1,1 +1,343 @@
+//! Algorithm 1 (source chain, `SubmitRequest`) and `StoreRecord`: every check, its coded
+//! rejection, and that nothing is stored or sent.
 
+use cosmwasm_std::Binary;
+use ehr_protocol::audit::{AuditAction, AuditOutcome};
+use ehr_protocol::registry::{CodeStatus, ExecuteMsg, PartnerInput, PartnerStatus, Policy, Role};
+use ehr_protocol::signing::requester_code_hash;
+use ehr_tests::harness::chain::REQUESTER_CODE;
+use ehr_tests::harness::peer::{random_id, seal, TestPeer};
+use ehr_tests::harness::relayer::Relayer;
+use ehr_tests::harness::scenario::REQUEST_TTL;
+use ehr_tests::harness::{ExchangeResult, TwoHospitals};
+
+fn requester(net: &mut TwoHospitals) -> TestPeer {
+    std::mem::replace(&mut net.requester, TestPeer::new(net.a.addr("placeholder"), &[]))
+}
+
+/// Submits `msg` and asserts a soft rejection with `code`, nothing recorded, no packet.
+fn assert_refused(net: &mut TwoHospitals, peer: &TestPeer, msg: ehr_protocol::exchange::SubmitRequestMsg, code: &str) {
+    let id = msg.request_id.clone();
+    let sent_before = net.a.outbox.borrow().history.len();
+    let result = net.a.submit_request(peer, msg);
+    assert_eq!(result.rejection(), code);
+    assert!(!net.a.has_request(&id), "refused request must not be stored");
+    assert_eq!(net.a.outbox.borrow().history.len(), sent_before, "no packet for a refused request");
+    let last = net
+        .a
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|e| e.action == AuditAction::RequestSubmitted)
+        .expect("refusal audited");
+    assert_eq!(last.outcome, AuditOutcome::Rejected);
+    assert_eq!(last.reason.map(|r| r.name().to_string()).as_deref(), Some(code.split('(').next().unwrap()));
+}
+
+fn valid_msg(net: &TwoHospitals, peer: &TestPeer) -> ehr_protocol::exchange::SubmitRequestMsg {
+    peer.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-b",
+        REQUESTER_CODE,
+        &net.patient,
+        net.a.now(),
+        REQUEST_TTL,
+    )
+}
+
+#[test]
+fn outsider_request_is_an_error_and_nothing_is_stored() {
+    let mut net = TwoHospitals::new();
+    let outsider = net.a.outsider("mallory");
+    let msg = valid_msg(&net, &outsider);
+    let id = msg.request_id.clone();
+    let audit_before = net.a.audit().len();
+    let result = net.a.submit_request(&outsider, msg);
+    assert!(result.failure().contains("NotRegistered"));
+    assert!(!net.a.has_request(&id));
+    assert_eq!(net.a.audit().len(), audit_before);
+    assert!(net.a.outbox.borrow().history.is_empty());
+}
+
+#[test]
+fn malformed_token_is_invalid_format() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let mut msg = valid_msg(&net, &peer);
+    msg.patient_token = "Maria Gonzalez".into();
+    assert_refused(&mut net, &peer, msg, "InvalidFormat");
+}
+
+#[test]
+fn lifetime_longer_than_policy_is_invalid_format() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &net.patient, net.a.now(), 10 * 3600);
+    assert_refused(&mut net, &peer, msg, "InvalidFormat");
+}
+
+#[test]
+fn oversized_demographics_are_too_large() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let mut msg = valid_msg(&net, &peer);
+    msg.encrypted_demographics = Some(Binary::from(vec![7u8; 5000]));
+    assert_refused(&mut net, &peer, msg, "TooLarge");
+}
+
+#[test]
+fn second_request_inside_the_window_is_rate_limited_with_retry_time() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+    net.advance(20);
+    let msg = valid_msg(&net, &peer);
+    assert_refused(&mut net, &peer, msg, "RateLimited(retry_after=40)");
+    net.advance(40);
+    net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+}
+
+#[test]
+fn rate_limit_window_and_count_come_from_policy() {
+    let policy = Policy {
+        rate_limit_count: 3,
+        rate_limit_window_secs: 10,
+        strikes_before_quarantine: 10,
+        ..Policy::default()
+    };
+    let mut net = TwoHospitals::with_policy(policy);
+    let peer = requester(&mut net);
+    for _ in 0..3 {
+        net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+    }
+    let msg = valid_msg(&net, &peer);
+    assert_refused(&mut net, &peer, msg, "RateLimited(retry_after=10)");
+    net.advance(10);
+    net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+}
+
+#[test]
+fn unknown_requester_code_is_refused() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let mut msg = valid_msg(&net, &peer);
+    msg.requester_code_hash = requester_code_hash("GUESSED-0000");
+    assert_refused(&mut net, &peer, msg, "UnknownRequesterCode");
+}
+
+#[test]
+fn revoked_requester_code_is_refused() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    net.a
+        .admin_exec(&ExecuteMsg::SetRequesterCodeStatus {
+            code_hash: requester_code_hash(REQUESTER_CODE),
+            status: CodeStatus::Revoked,
+        })
+        .unwrap();
+    let msg = valid_msg(&net, &peer);
+    assert_refused(&mut net, &peer, msg, "UnknownRequesterCode");
+}
+
+#[test]
+fn destination_missing_from_lookup_table_is_unknown_partner() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-z", REQUESTER_CODE, &net.patient, net.a.now(), REQUEST_TTL);
+    assert_refused(&mut net, &peer, msg, "UnknownPartner");
+}
+
+#[test]
+fn partner_without_bound_channel_or_suspended_is_unavailable() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    // Registered, but no channel was ever opened to it.
+    net.a.add_partner("hospital-c", "connection-9", "wasm.hospc1contract");
+    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-c", REQUESTER_CODE, &net.patient, net.a.now(), REQUEST_TTL);
+    assert_refused(&mut net, &peer, msg, "PartnerUnavailable");
+    // Suspended partner with a bound channel.
+    let b_port = net.b.port();
+    net.a
+        .admin_exec(&ExecuteMsg::UpsertPartner {
+            partner: PartnerInput {
+                partner_id: "hospital-b".into(),
+                connection_id: net.ab.src_connection.clone(),
+                counterparty_port: b_port,
+                encryption_key: None,
+                status: PartnerStatus::Suspended,
+            },
+        })
+        .unwrap();
+    let msg = valid_msg(&net, &peer);
+    assert_refused(&mut net, &peer, msg, "PartnerUnavailable");
+}
+
+#[test]
+fn peer_without_request_role_is_not_authorized() {
+    let mut net = TwoHospitals::new();
+    let clerk = net.a.add_peer("clerk", &[Role::Store]);
+    let msg = valid_msg(&net, &clerk);
+    assert_refused(&mut net, &clerk, msg, "NotAuthorized");
+}
+
+#[test]
+fn signature_by_another_key_is_bad_signature() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let impostor_key = TestPeer::new(peer.address.clone(), &[Role::Request]);
+    let msg = valid_msg(&net, &impostor_key);
+    assert_refused(&mut net, &peer, msg, "BadSignature");
+}
+
+#[test]
+fn tampered_field_after_signing_is_bad_signature() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let mut msg = valid_msg(&net, &peer);
+    msg.purpose = ehr_protocol::exchange::PurposeOfUse::EmergencyTreatment;
+    assert_refused(&mut net, &peer, msg, "BadSignature");
+}
+
+#[test]
+fn replayed_request_id_is_refused() {
+    let policy = Policy {
+        rate_limit_count: 5,
+        ..Policy::default()
+    };
+    let mut net = TwoHospitals::with_policy(policy);
+    let peer = requester(&mut net);
+    let msg = valid_msg(&net, &peer);
+    net.a.submit_request(&peer, msg.clone()).accepted();
+    // The identical signed message again: same id.
+    let result = net.a.submit_request(&peer, msg);
+    assert_eq!(result.rejection(), "Replay");
+    assert_eq!(net.a.outbox.borrow().history.len(), 1);
+}
+
+#[test]
+fn expired_request_is_refused_against_block_time() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let now = net.a.now();
+    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &net.patient, now - 200, 100);
+    assert_refused(&mut net, &peer, msg, "Expired");
+}
+
+#[test]
+fn future_dated_request_is_invalid_format() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let now = net.a.now();
+    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &net.patient, now + 3600, 600);
+    assert_refused(&mut net, &peer, msg, "InvalidFormat");
+}
+
+#[test]
+fn revoked_peer_is_refused_without_strike_and_rotated_key_invalidates_old_signatures() {
+    let policy = Policy {
+        rate_limit_count: 5,
+        ..Policy::default()
+    };
+    let mut net = TwoHospitals::with_policy(policy);
+    let peer = requester(&mut net);
+    // Rotation: the old key no longer verifies.
+    let rotated = TestPeer::new(peer.address.clone(), &[Role::Request]);
+    net.a
+        .admin_exec(&ExecuteMsg::RotatePeerKeys {
+            address: peer.address.to_string(),
+            signing_key: rotated.pubkey(),
+            encryption_key: Binary::from(rotated.encryption_key.to_vec()),
+        })
+        .unwrap();
+    let msg = valid_msg(&net, &peer);
+    assert_refused(&mut net, &peer, msg, "BadSignature");
+    net.a.submit_request(&rotated, valid_msg(&net, &rotated)).accepted();
+
+    net.a
+        .admin_exec(&ExecuteMsg::RevokePeer {
+            address: peer.address.to_string(),
+        })
+        .unwrap();
+    let msg = valid_msg(&net, &rotated);
+    let result = net.a.submit_request(&rotated, msg);
+    assert_eq!(result.rejection(), "KeyRevoked");
+    let ExchangeResult::SoftRejected { response, .. } = result else { unreachable!() };
+    assert_eq!(ehr_tests::harness::chain::wasm_attr(&response, "strike").as_deref(), Some("false"));
+}
+
+#[test]
+fn peer_outside_validity_window_is_not_authorized() {
+    let mut net = TwoHospitals::new();
+    let mut temp = TestPeer::new(net.a.addr("locum"), &[Role::Request]);
+    let mut input = temp.peer_input();
+    input.valid_until = Some(cosmwasm_std::Timestamp::from_seconds(net.a.now() + 100));
+    net.a.admin_exec(&ExecuteMsg::RegisterPeer { peer: input }).unwrap();
+    net.advance(200);
+    temp.roles = vec![Role::Request];
+    let msg = valid_msg(&net, &temp);
+    assert_refused(&mut net, &temp, msg, "NotAuthorized");
+}
+
+#[test]
+fn request_without_channel_after_partner_joins_late_still_needs_handshake() {
+    // A partner whose connection is registered can take requests only after the
+    // handshake bound a channel: registering alone is not enough.
+    let mut net = TwoHospitals::new();
+    let mut c = ehr_tests::harness::Chain::new("hospc", "hospital-c");
+    let conns = Relayer::connect(&mut net.a, &mut c);
+    net.a.add_partner("hospital-c", &conns.0, &c.port());
+    let peer = requester(&mut net);
+    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-c", REQUESTER_CODE, &net.patient, net.a.now(), REQUEST_TTL);
+    assert_refused(&mut net, &peer, msg, "PartnerUnavailable");
+}
+
+// ------------------------------------------------------------------ StoreRecord
+
+fn store_refused(net: &mut TwoHospitals, peer: &TestPeer, msg: ehr_protocol::exchange::StoreRecordMsg, code: &str) {
+    let before = net.b.record_count(&net.patient.token);
+    assert_eq!(net.b.store(peer, msg).rejection(), code);
+    assert_eq!(net.b.record_count(&net.patient.token), before);
+}
+
+#[test]
+fn store_checks_role_hash_signature_and_duplicates() {
+    // Enough strikes allowed to see every check (quarantine has its own tests).
+    let mut net = TwoHospitals::with_policy(Policy {
+        strikes_before_quarantine: 10,
+        ..Policy::default()
+    });
+    let storer = std::mem::replace(&mut net.storer, TestPeer::new(net.b.addr("x"), &[]));
+    let ct = seal(&net.records_key, b"{}");
+
+    let responder_only = net.b.add_peer("nurse-station", &[Role::Reply]);
+    let msg = responder_only.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
+    store_refused(&mut net, &responder_only, msg, "NotAuthorized");
+
+    let mut msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
+    msg.content_hash = "00".repeat(32);
+    store_refused(&mut net, &storer, msg, "InvalidFormat");
+
+    let mut msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
+    msg.record_id = random_id("rec");
+    store_refused(&mut net, &storer, msg, "BadSignature");
+
+    // Signed for another network: the domain binds the network id.
+    let msg = storer.store_msg("hospital-a", &random_id("rec"), &net.patient, ct.clone());
+    store_refused(&mut net, &storer, msg, "BadSignature");
+
+    let msg = storer.store_msg("hospital-b", &net.record_id.clone(), &net.patient, ct.clone());
+    store_refused(&mut net, &storer, msg, "Replay");
+
+    let msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, vec![1u8; 70 * 1024]);
+    store_refused(&mut net, &storer, msg, "TooLarge");
+
+    let outsider = net.b.outsider("intruder");
+    let msg = outsider.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
+    assert!(net.b.store(&outsider, msg).failure().contains("NotRegistered"));
+
+    net.b
+        .store(&storer, storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct))
+        .accepted();
+    assert_eq!(net.b.record_count(&net.patient.token), 2);
+}
