@@ -1,1 +1,136 @@
+//! The paper's evaluation: an outsider's request, an insider's flood, an insider reading a
+//! reply it did not ask for.
 
+use ehr_protocol::audit::{AuditAction, AuditOutcome};
+use ehr_protocol::registry::{ExecuteMsg, PeerStatus, Role};
+use ehr_tests::harness::chain::REQUESTER_CODE;
+use ehr_tests::harness::peer::random_id;
+use ehr_tests::harness::scenario::REQUEST_TTL;
+use ehr_tests::harness::{ExchangeResult, TwoHospitals};
+
+#[test]
+fn outsider_request_is_rejected_and_nothing_is_stored_or_sent() {
+    let mut net = TwoHospitals::new();
+    let outsider = net.a.outsider("outsider");
+    let (id, result) = net.request_from(&outsider);
+    assert!(result.failure().contains("NotRegistered"));
+    assert!(!net.a.has_request(&id));
+    assert!(net.relay_requests().is_empty());
+    assert!(net.b.pending_incoming().is_empty());
+}
+
+#[test]
+fn insider_flood_is_rate_limited_then_quarantined_and_later_transactions_dropped() {
+    let mut net = TwoHospitals::new();
+    let flooder = net.a.add_peer("flooder", &[Role::Request, Role::Store]);
+    let (first, result) = net.request_from(&flooder);
+    result.accepted();
+    // Three more inside the minute: each rate-limited and struck; the third quarantines.
+    for n in 1..=3 {
+        let (id, result) = net.request_from(&flooder);
+        assert!(result.rejection().starts_with("RateLimited"), "attempt {n}");
+        assert!(!net.a.has_request(&id));
+        let ExchangeResult::SoftRejected { response, .. } = result else { unreachable!() };
+        let quarantined = ehr_tests::harness::chain::wasm_attr(&response, "quarantined");
+        assert_eq!(quarantined.as_deref(), Some(if n == 3 { "true" } else { "false" }));
+    }
+    let peer = net.a.peer(&flooder.address).unwrap();
+    assert_eq!(peer.status, PeerStatus::Quarantined);
+    assert_eq!(peer.strikes, 3);
+
+    // Long after the window, everything it sends is dropped.
+    net.advance(3600);
+    let (id, result) = net.request_from(&flooder);
+    assert_eq!(result.rejection(), "PeerQuarantined");
+    assert!(!net.a.has_request(&id));
+    let network = net.a.network_id.clone();
+    let store = flooder.store_msg(&network, &random_id("rec"), &net.patient, vec![1, 2, 3]);
+    assert_eq!(net.a.store(&flooder, store).rejection(), "PeerQuarantined");
+    assert_eq!(net.a.retrieve(&flooder, &first).rejection(), "PeerQuarantined");
+    assert_eq!(net.a.peer(&flooder.address).unwrap().strikes, 3, "no strikes while quarantined");
+    assert_eq!(net.a.outbox.borrow().history.len(), 1, "only the first request ever left");
+
+    let audit = net.a.audit();
+    assert!(audit.iter().any(|e| e.action == AuditAction::Quarantine
+        && e.agent.as_ref() == Some(&flooder.address)));
+    assert_eq!(
+        audit.iter().filter(|e| e.action == AuditAction::Strike).count(),
+        3
+    );
+
+    // Only the admin releases it; then it may request again.
+    let stranger = net.a.addr("stranger");
+    let release = ExecuteMsg::ReleasePeer {
+        address: flooder.address.to_string(),
+    };
+    assert!(net
+        .a
+        .app
+        .execute_contract(stranger, net.a.registry.clone(), &release, &[])
+        .is_err());
+    let exchange = net.a.exchange.clone();
+    assert!(
+        net.a.app.execute_contract(exchange, net.a.registry.clone(), &release, &[]).is_err(),
+        "the exchange may quarantine but not release"
+    );
+    net.a.admin_exec(&release).unwrap();
+    assert_eq!(net.a.peer(&flooder.address).unwrap().status, PeerStatus::Active);
+    net.request_from(&flooder).1.accepted();
+}
+
+use cw_multi_test::Executor;
+
+#[test]
+fn insider_retrieving_someone_elses_reply_gets_nothing_and_is_flagged() {
+    let mut net = TwoHospitals::new();
+    let id = net.full_exchange();
+    let snoop = net.a.add_peer("snoop", &[Role::Request]);
+    let result = net.a.retrieve(&snoop, &id);
+    assert_eq!(result.rejection(), "NotAuthorized");
+    let ExchangeResult::SoftRejected { response, .. } = result else { unreachable!() };
+    assert!(response.data.is_none(), "no reply data released");
+    assert_eq!(net.a.peer(&snoop.address).unwrap().strikes, 1);
+    assert_eq!(net.a.request(&id).retrievals, 0);
+    let entry = net
+        .a
+        .audit()
+        .into_iter()
+        .find(|e| e.action == AuditAction::Retrieval)
+        .expect("attempt audited");
+    assert_eq!(entry.outcome, AuditOutcome::Rejected);
+    assert_eq!(entry.agent, Some(snoop.address.clone()));
+    assert_eq!(entry.request_id.as_deref(), Some(id.as_str()));
+
+    // Repeated snooping quarantines.
+    net.a.retrieve(&snoop, &id);
+    net.a.retrieve(&snoop, &id);
+    assert_eq!(net.a.peer(&snoop.address).unwrap().status, PeerStatus::Quarantined);
+
+    // An outsider cannot even try.
+    let outsider = net.a.outsider("outsider");
+    assert!(net.a.retrieve(&outsider, &id).failure().contains("NotRegistered"));
+}
+
+#[test]
+fn retrieval_before_the_reply_is_a_clear_error_without_strike() {
+    let mut net = TwoHospitals::new();
+    let (id, result) = net.request();
+    result.accepted();
+    let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
+    let failure = net.a.retrieve(&requester, &id);
+    assert!(failure.failure().contains("ReplyNotReady"));
+    assert_eq!(net.a.peer(&requester.address).unwrap().strikes, 0);
+}
+
+#[test]
+fn malicious_requests_from_the_other_network_cannot_reach_unrelated_records() {
+    // B's records are reachable only by token; a request for another patient token gets
+    // NoRecords, and a forged requester identity fails the signature check.
+    let mut net = TwoHospitals::new();
+    let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
+    let other = ehr_tests::harness::Patient::new("Someone", "Else", "1990-02-02", "078-05-1120");
+    let msg = requester.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &other, net.a.now(), REQUEST_TTL);
+    net.a.submit_request(&requester, msg).accepted();
+    let acks = net.relay_requests();
+    assert_eq!(acks[0].ack, cosmwasm_std::StdAck::error("ehrx:NoRecords"));
+}
