@@ -30,9 +30,14 @@ fn insider_flood_is_rate_limited_then_quarantined_and_later_transactions_dropped
         let (id, result) = net.request_from(&flooder);
         assert!(result.rejection().starts_with("RateLimited"), "attempt {n}");
         assert!(!net.a.has_request(&id));
-        let ExchangeResult::SoftRejected { response, .. } = result else { unreachable!() };
+        let ExchangeResult::SoftRejected { response, .. } = result else {
+            unreachable!()
+        };
         let quarantined = ehr_tests::harness::chain::wasm_attr(&response, "quarantined");
-        assert_eq!(quarantined.as_deref(), Some(if n == 3 { "true" } else { "false" }));
+        assert_eq!(
+            quarantined.as_deref(),
+            Some(if n == 3 { "true" } else { "false" })
+        );
     }
     let peer = net.a.peer(&flooder.address).unwrap();
     assert_eq!(peer.status, PeerStatus::Quarantined);
@@ -46,15 +51,33 @@ fn insider_flood_is_rate_limited_then_quarantined_and_later_transactions_dropped
     let network = net.a.network_id.clone();
     let store = flooder.store_msg(&network, &random_id("rec"), &net.patient, vec![1, 2, 3]);
     assert_eq!(net.a.store(&flooder, store).rejection(), "PeerQuarantined");
-    assert_eq!(net.a.retrieve(&flooder, &first).rejection(), "PeerQuarantined");
-    assert_eq!(net.a.peer(&flooder.address).unwrap().strikes, 3, "no strikes while quarantined");
-    assert_eq!(net.a.outbox.borrow().history.len(), 1, "only the first request ever left");
+    assert_eq!(
+        net.a.retrieve(&flooder, &first).rejection(),
+        "PeerQuarantined"
+    );
+    assert_eq!(
+        net.a.peer(&flooder.address).unwrap().strikes,
+        3,
+        "no strikes while quarantined"
+    );
+    assert_eq!(
+        net.a.outbox.borrow().history.len(),
+        1,
+        "only the first request ever left"
+    );
 
     let audit = net.a.audit();
-    assert!(audit.iter().any(|e| e.action == AuditAction::Quarantine
-        && e.agent.as_ref() == Some(&flooder.address)));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == AuditAction::Quarantine
+                && e.agent.as_ref() == Some(&flooder.address))
+    );
     assert_eq!(
-        audit.iter().filter(|e| e.action == AuditAction::Strike).count(),
+        audit
+            .iter()
+            .filter(|e| e.action == AuditAction::Strike)
+            .count(),
         3
     );
 
@@ -70,11 +93,17 @@ fn insider_flood_is_rate_limited_then_quarantined_and_later_transactions_dropped
         .is_err());
     let exchange = net.a.exchange.clone();
     assert!(
-        net.a.app.execute_contract(exchange, net.a.registry.clone(), &release, &[]).is_err(),
+        net.a
+            .app
+            .execute_contract(exchange, net.a.registry.clone(), &release, &[])
+            .is_err(),
         "the exchange may quarantine but not release"
     );
     net.a.admin_exec(&release).unwrap();
-    assert_eq!(net.a.peer(&flooder.address).unwrap().status, PeerStatus::Active);
+    assert_eq!(
+        net.a.peer(&flooder.address).unwrap().status,
+        PeerStatus::Active
+    );
     net.request_from(&flooder).1.accepted();
 }
 
@@ -87,7 +116,9 @@ fn insider_retrieving_someone_elses_reply_gets_nothing_and_is_flagged() {
     let snoop = net.a.add_peer("snoop", &[Role::Request]);
     let result = net.a.retrieve(&snoop, &id);
     assert_eq!(result.rejection(), "NotAuthorized");
-    let ExchangeResult::SoftRejected { response, .. } = result else { unreachable!() };
+    let ExchangeResult::SoftRejected { response, .. } = result else {
+        unreachable!()
+    };
     assert!(response.data.is_none(), "no reply data released");
     assert_eq!(net.a.peer(&snoop.address).unwrap().strikes, 1);
     assert_eq!(net.a.request(&id).retrievals, 0);
@@ -104,11 +135,18 @@ fn insider_retrieving_someone_elses_reply_gets_nothing_and_is_flagged() {
     // Repeated snooping quarantines.
     net.a.retrieve(&snoop, &id);
     net.a.retrieve(&snoop, &id);
-    assert_eq!(net.a.peer(&snoop.address).unwrap().status, PeerStatus::Quarantined);
+    assert_eq!(
+        net.a.peer(&snoop.address).unwrap().status,
+        PeerStatus::Quarantined
+    );
 
     // An outsider cannot even try.
     let outsider = net.a.outsider("outsider");
-    assert!(net.a.retrieve(&outsider, &id).failure().contains("NotRegistered"));
+    assert!(net
+        .a
+        .retrieve(&outsider, &id)
+        .failure()
+        .contains("NotRegistered"));
 }
 
 #[test]
@@ -129,7 +167,15 @@ fn malicious_requests_from_the_other_network_cannot_reach_unrelated_records() {
     let mut net = TwoHospitals::new();
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
     let other = ehr_tests::harness::Patient::new("Someone", "Else", "1990-02-02", "078-05-1120");
-    let msg = requester.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &other, net.a.now(), REQUEST_TTL);
+    let msg = requester.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-b",
+        REQUESTER_CODE,
+        &other,
+        net.a.now(),
+        REQUEST_TTL,
+    );
     net.a.submit_request(&requester, msg).accepted();
     let acks = net.relay_requests();
     assert_eq!(acks[0].ack, cosmwasm_std::StdAck::error("ehrx:NoRecords"));

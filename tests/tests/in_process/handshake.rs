@@ -21,15 +21,25 @@ fn partnered() -> (Chain, Chain, (String, String)) {
 fn well_formed_channel_opens_and_binds_on_both_sides() {
     let (mut a, mut b, conns) = partnered();
     let link = Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, VERSION).unwrap();
-    assert_eq!(a.partner("hospital-b").unwrap().channel_id, Some(link.src.channel_id.clone()));
-    assert_eq!(b.partner("hospital-a").unwrap().channel_id, Some(link.dst.channel_id.clone()));
-    assert!(a.audit().iter().any(|e| e.action == AuditAction::ChannelOpened));
+    assert_eq!(
+        a.partner("hospital-b").unwrap().channel_id,
+        Some(link.src.channel_id.clone())
+    );
+    assert_eq!(
+        b.partner("hospital-a").unwrap().channel_id,
+        Some(link.dst.channel_id.clone())
+    );
+    assert!(a
+        .audit()
+        .iter()
+        .any(|e| e.action == AuditAction::ChannelOpened));
 }
 
 #[test]
 fn ordered_channel_is_refused() {
     let (mut a, mut b, conns) = partnered();
-    let err = Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Ordered, VERSION).unwrap_err();
+    let err =
+        Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Ordered, VERSION).unwrap_err();
     assert!(err.contains("only unordered channels"), "{err}");
     assert_eq!(a.partner("hospital-b").unwrap().channel_id, None);
 }
@@ -37,7 +47,8 @@ fn ordered_channel_is_refused() {
 #[test]
 fn wrong_version_is_refused() {
     let (mut a, mut b, conns) = partnered();
-    let err = Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, "ics20-1").unwrap_err();
+    let err =
+        Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, "ics20-1").unwrap_err();
     assert!(err.contains("UnsupportedVersion"), "{err}");
 }
 
@@ -45,7 +56,8 @@ fn wrong_version_is_refused() {
 fn unregistered_connection_is_refused() {
     let (mut a, mut b, _) = partnered();
     let conns = ("connection-7".to_string(), "connection-8".to_string());
-    let err = Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, VERSION).unwrap_err();
+    let err =
+        Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, VERSION).unwrap_err();
     assert!(err.contains("UnknownPartner"), "{err}");
 }
 
@@ -54,8 +66,15 @@ fn unregistered_counterparty_port_is_refused() {
     // A contract on A that is not A's registered exchange tries to open a channel to B.
     let (mut a, mut b, conns) = partnered();
     let rogue_port = format!("wasm.{}", a.addr("rogue-contract"));
-    let err = Relayer::open_channel_from(&mut a, rogue_port, &mut b, &conns, IbcOrder::Unordered, VERSION)
-        .unwrap_err();
+    let err = Relayer::open_channel_from(
+        &mut a,
+        rogue_port,
+        &mut b,
+        &conns,
+        IbcOrder::Unordered,
+        VERSION,
+    )
+    .unwrap_err();
     assert!(err.contains("UnknownPartner"), "{err}");
     assert_eq!(b.partner("hospital-a").unwrap().channel_id, None);
 }
@@ -64,7 +83,8 @@ fn unregistered_counterparty_port_is_refused() {
 fn second_channel_to_the_same_partner_is_refused() {
     let (mut a, mut b, conns) = partnered();
     Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, VERSION).unwrap();
-    let err = Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, VERSION).unwrap_err();
+    let err =
+        Relayer::open_channel(&mut a, &mut b, &conns, IbcOrder::Unordered, VERSION).unwrap_err();
     assert!(err.contains("already bound"), "{err}");
 }
 
@@ -96,5 +116,8 @@ fn closing_from_our_side_is_refused_and_counterparty_close_unbinds() {
         )
         .unwrap();
     assert_eq!(a.partner("hospital-b").unwrap().channel_id, None);
-    assert!(a.audit().iter().any(|e| e.action == AuditAction::ChannelClosed));
+    assert!(a
+        .audit()
+        .iter()
+        .any(|e| e.action == AuditAction::ChannelClosed));
 }

@@ -76,7 +76,11 @@ fn valid_request_packet_is_accepted_and_pending() {
 #[test]
 fn malformed_packet_is_invalid_format() {
     let mut net = TwoHospitals::new();
-    refused_on_b(&mut net, Binary::from(b"{\"not\":\"ours\"}".to_vec()), "InvalidFormat");
+    refused_on_b(
+        &mut net,
+        Binary::from(b"{\"not\":\"ours\"}".to_vec()),
+        "InvalidFormat",
+    );
     let mut body = body(&net, &net.requester, &net.patient);
     body.patient_token = "Maria Gonzalez 1984".into();
     let data = packet(&net.requester, body);
@@ -195,8 +199,14 @@ fn reply_from_outsider_is_an_error() {
     let id = pending_request(&mut net);
     let outsider = net.b.outsider("fake-responder");
     let outcome = net.reply_outcome_for(&id);
-    assert!(net.answer_with(&outsider, &id, outcome).failure().contains("NotRegistered"));
-    assert_eq!(net.b.incoming("hospital-a", &id).unwrap().status, IncomingStatus::Pending);
+    assert!(net
+        .answer_with(&outsider, &id, outcome)
+        .failure()
+        .contains("NotRegistered"));
+    assert_eq!(
+        net.b.incoming("hospital-a", &id).unwrap().status,
+        IncomingStatus::Pending
+    );
     assert!(Relayer::pending(&net.b, &net.ab.reverse()).is_empty());
 }
 
@@ -210,29 +220,51 @@ fn reply_checks_role_request_signature_and_first_reply_wins() {
     let outcome = net.reply_outcome_for(&id);
 
     let storer = std::mem::replace(&mut net.storer, net.b.outsider("x"));
-    assert_eq!(net.answer_with(&storer, &id, outcome.clone()).rejection(), "NotAuthorized");
+    assert_eq!(
+        net.answer_with(&storer, &id, outcome.clone()).rejection(),
+        "NotAuthorized"
+    );
 
     let responder = std::mem::replace(&mut net.responder, net.b.outsider("y"));
     assert_eq!(
-        net.answer_with(&responder, &random_id("req"), outcome.clone()).rejection(),
+        net.answer_with(&responder, &random_id("req"), outcome.clone())
+            .rejection(),
         "UnknownRequest"
     );
 
-    let body = responder.reply_body(&id, "hospital-a", "hospital-b", outcome.clone(), net.b.now());
+    let body = responder.reply_body(
+        &id,
+        "hospital-a",
+        "hospital-b",
+        outcome.clone(),
+        net.b.now(),
+    );
     let mut msg = responder.reply_msg(&body);
     msg.signature = storer.sign(b"something else");
-    assert_eq!(net.b.submit_reply(&responder, msg).rejection(), "BadSignature");
+    assert_eq!(
+        net.b.submit_reply(&responder, msg).rejection(),
+        "BadSignature"
+    );
 
     let mut bad_hash = outcome.clone();
     if let ReplyOutcome::Records { content_hash, .. } = &mut bad_hash {
         *content_hash = "11".repeat(32);
     }
-    assert_eq!(net.answer_with(&responder, &id, bad_hash).rejection(), "InvalidFormat");
-    assert!(Relayer::pending(&net.b, &net.ab.reverse()).is_empty(), "no reply sent yet");
+    assert_eq!(
+        net.answer_with(&responder, &id, bad_hash).rejection(),
+        "InvalidFormat"
+    );
+    assert!(
+        Relayer::pending(&net.b, &net.ab.reverse()).is_empty(),
+        "no reply sent yet"
+    );
 
     net.answer_with(&responder, &id, outcome.clone()).accepted();
     let second = net.b.add_peer("second-responder", &[Role::Reply]);
-    assert_eq!(net.answer_with(&second, &id, outcome).rejection(), "AlreadyAnswered");
+    assert_eq!(
+        net.answer_with(&second, &id, outcome).rejection(),
+        "AlreadyAnswered"
+    );
     assert_eq!(Relayer::pending(&net.b, &net.ab.reverse()).len(), 1);
     let incoming = net.b.incoming("hospital-a", &id).unwrap();
     assert_eq!(incoming.answered_by, Some(responder.address.clone()));
@@ -245,5 +277,8 @@ fn reply_after_request_expiry_is_refused() {
     let outcome = net.reply_outcome_for(&id);
     net.advance(REQUEST_TTL + 1);
     let responder = std::mem::replace(&mut net.responder, net.b.outsider("y"));
-    assert_eq!(net.answer_with(&responder, &id, outcome).rejection(), "Expired");
+    assert_eq!(
+        net.answer_with(&responder, &id, outcome).rejection(),
+        "Expired"
+    );
 }

@@ -1,7 +1,9 @@
 //! The request lifecycle: pending -> answered | rejected | timed_out | expired, exactly once,
 //! through acks and timeouts whose handlers never fail.
 
-use cosmwasm_std::{Binary, IbcAcknowledgement, IbcPacket, IbcPacketAckMsg, IbcTimeout, StdAck, Timestamp};
+use cosmwasm_std::{
+    Binary, IbcAcknowledgement, IbcPacket, IbcPacketAckMsg, IbcTimeout, StdAck, Timestamp,
+};
 use ehr_protocol::audit::AuditAction;
 use ehr_protocol::exchange::RequestStatus;
 use ehr_tests::harness::chain::IbcEntry;
@@ -15,7 +17,10 @@ fn request_times_out_while_relayer_is_down_and_late_reply_is_refused() {
     result.accepted();
     // Relayer down past the packet timeout (policy: 600 s).
     net.advance(601);
-    assert!(net.relay_requests().is_empty(), "timed-out packet is not delivered");
+    assert!(
+        net.relay_requests().is_empty(),
+        "timed-out packet is not delivered"
+    );
     assert_eq!(Relayer::time_out(&mut net.a, &net.b, &net.ab), 1);
     let request = net.a.request(&id);
     assert_eq!(request.status, RequestStatus::TimedOut);
@@ -156,5 +161,8 @@ fn packet_timeout_never_exceeds_request_expiry() {
     );
     net.a.submit_request(&requester, msg).accepted();
     let sent = Relayer::pending(&net.a, &net.ab);
-    assert_eq!(sent[0].timeout.timestamp(), Some(Timestamp::from_seconds(now + 30)));
+    assert_eq!(
+        sent[0].timeout.timestamp(),
+        Some(Timestamp::from_seconds(now + 30))
+    );
 }

@@ -177,9 +177,18 @@ fn reply_refused_by_the_source_is_marked_failed_on_the_destination() {
     let acks = net.relay_replies();
     assert_eq!(acks[0].ack, StdAck::error("ehrx:PartnerUnavailable"));
     let incoming = net.b.incoming("hospital-a", &id).unwrap();
-    assert_eq!(incoming.status, ehr_protocol::exchange::IncomingStatus::Failed);
-    assert_eq!(incoming.reason, Some(ehr_protocol::ErrorCode::PartnerUnavailable));
-    assert_eq!(net.b.audit().pop().unwrap().action, AuditAction::ReplyFailed);
+    assert_eq!(
+        incoming.status,
+        ehr_protocol::exchange::IncomingStatus::Failed
+    );
+    assert_eq!(
+        incoming.reason,
+        Some(ehr_protocol::ErrorCode::PartnerUnavailable)
+    );
+    assert_eq!(
+        net.b.audit().pop().unwrap().action,
+        AuditAction::ReplyFailed
+    );
     assert_eq!(net.a.request(&id).status, RequestStatus::Pending);
 }
 
@@ -194,6 +203,12 @@ fn reply_packet_timeout_marks_the_incoming_request_timed_out() {
     assert!(Relayer::relay(&mut net.b, &mut net.a, &ba).is_empty());
     assert_eq!(Relayer::time_out(&mut net.b, &net.a, &ba), 1);
     let incoming = net.b.incoming("hospital-a", &id).unwrap();
-    assert_eq!(incoming.status, ehr_protocol::exchange::IncomingStatus::TimedOut);
-    assert_eq!(net.b.audit().pop().unwrap().action, AuditAction::ReplyTimedOut);
+    assert_eq!(
+        incoming.status,
+        ehr_protocol::exchange::IncomingStatus::TimedOut
+    );
+    assert_eq!(
+        net.b.audit().pop().unwrap().action,
+        AuditAction::ReplyTimedOut
+    );
 }

@@ -12,17 +12,32 @@ use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
 
 fn requester(net: &mut TwoHospitals) -> TestPeer {
-    std::mem::replace(&mut net.requester, TestPeer::new(net.a.addr("placeholder"), &[]))
+    std::mem::replace(
+        &mut net.requester,
+        TestPeer::new(net.a.addr("placeholder"), &[]),
+    )
 }
 
 /// Submits `msg` and asserts a soft rejection with `code`, nothing recorded, no packet.
-fn assert_refused(net: &mut TwoHospitals, peer: &TestPeer, msg: ehr_protocol::exchange::SubmitRequestMsg, code: &str) {
+fn assert_refused(
+    net: &mut TwoHospitals,
+    peer: &TestPeer,
+    msg: ehr_protocol::exchange::SubmitRequestMsg,
+    code: &str,
+) {
     let id = msg.request_id.clone();
     let sent_before = net.a.outbox.borrow().history.len();
     let result = net.a.submit_request(peer, msg);
     assert_eq!(result.rejection(), code);
-    assert!(!net.a.has_request(&id), "refused request must not be stored");
-    assert_eq!(net.a.outbox.borrow().history.len(), sent_before, "no packet for a refused request");
+    assert!(
+        !net.a.has_request(&id),
+        "refused request must not be stored"
+    );
+    assert_eq!(
+        net.a.outbox.borrow().history.len(),
+        sent_before,
+        "no packet for a refused request"
+    );
     let last = net
         .a
         .audit()
@@ -31,7 +46,10 @@ fn assert_refused(net: &mut TwoHospitals, peer: &TestPeer, msg: ehr_protocol::ex
         .find(|e| e.action == AuditAction::RequestSubmitted)
         .expect("refusal audited");
     assert_eq!(last.outcome, AuditOutcome::Rejected);
-    assert_eq!(last.reason.map(|r| r.name().to_string()).as_deref(), Some(code.split('(').next().unwrap()));
+    assert_eq!(
+        last.reason.map(|r| r.name().to_string()).as_deref(),
+        Some(code.split('(').next().unwrap())
+    );
 }
 
 fn valid_msg(net: &TwoHospitals, peer: &TestPeer) -> ehr_protocol::exchange::SubmitRequestMsg {
@@ -73,7 +91,15 @@ fn malformed_token_is_invalid_format() {
 fn lifetime_longer_than_policy_is_invalid_format() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
-    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &net.patient, net.a.now(), 10 * 3600);
+    let msg = peer.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-b",
+        REQUESTER_CODE,
+        &net.patient,
+        net.a.now(),
+        10 * 3600,
+    );
     assert_refused(&mut net, &peer, msg, "InvalidFormat");
 }
 
@@ -90,12 +116,16 @@ fn oversized_demographics_are_too_large() {
 fn second_request_inside_the_window_is_rate_limited_with_retry_time() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
-    net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+    net.a
+        .submit_request(&peer, valid_msg(&net, &peer))
+        .accepted();
     net.advance(20);
     let msg = valid_msg(&net, &peer);
     assert_refused(&mut net, &peer, msg, "RateLimited(retry_after=40)");
     net.advance(40);
-    net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+    net.a
+        .submit_request(&peer, valid_msg(&net, &peer))
+        .accepted();
 }
 
 #[test]
@@ -109,12 +139,16 @@ fn rate_limit_window_and_count_come_from_policy() {
     let mut net = TwoHospitals::with_policy(policy);
     let peer = requester(&mut net);
     for _ in 0..3 {
-        net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+        net.a
+            .submit_request(&peer, valid_msg(&net, &peer))
+            .accepted();
     }
     let msg = valid_msg(&net, &peer);
     assert_refused(&mut net, &peer, msg, "RateLimited(retry_after=10)");
     net.advance(10);
-    net.a.submit_request(&peer, valid_msg(&net, &peer)).accepted();
+    net.a
+        .submit_request(&peer, valid_msg(&net, &peer))
+        .accepted();
 }
 
 #[test]
@@ -144,7 +178,15 @@ fn revoked_requester_code_is_refused() {
 fn destination_missing_from_lookup_table_is_unknown_partner() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
-    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-z", REQUESTER_CODE, &net.patient, net.a.now(), REQUEST_TTL);
+    let msg = peer.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-z",
+        REQUESTER_CODE,
+        &net.patient,
+        net.a.now(),
+        REQUEST_TTL,
+    );
     assert_refused(&mut net, &peer, msg, "UnknownPartner");
 }
 
@@ -153,8 +195,17 @@ fn partner_without_bound_channel_or_suspended_is_unavailable() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     // Registered, but no channel was ever opened to it.
-    net.a.add_partner("hospital-c", "connection-9", "wasm.hospc1contract");
-    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-c", REQUESTER_CODE, &net.patient, net.a.now(), REQUEST_TTL);
+    net.a
+        .add_partner("hospital-c", "connection-9", "wasm.hospc1contract");
+    let msg = peer.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-c",
+        REQUESTER_CODE,
+        &net.patient,
+        net.a.now(),
+        REQUEST_TTL,
+    );
     assert_refused(&mut net, &peer, msg, "PartnerUnavailable");
     // Suspended partner with a bound channel.
     let b_port = net.b.port();
@@ -220,7 +271,15 @@ fn expired_request_is_refused_against_block_time() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     let now = net.a.now();
-    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &net.patient, now - 200, 100);
+    let msg = peer.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-b",
+        REQUESTER_CODE,
+        &net.patient,
+        now - 200,
+        100,
+    );
     assert_refused(&mut net, &peer, msg, "Expired");
 }
 
@@ -229,7 +288,15 @@ fn future_dated_request_is_invalid_format() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     let now = net.a.now();
-    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-b", REQUESTER_CODE, &net.patient, now + 3600, 600);
+    let msg = peer.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-b",
+        REQUESTER_CODE,
+        &net.patient,
+        now + 3600,
+        600,
+    );
     assert_refused(&mut net, &peer, msg, "InvalidFormat");
 }
 
@@ -252,7 +319,9 @@ fn revoked_peer_is_refused_without_strike_and_rotated_key_invalidates_old_signat
         .unwrap();
     let msg = valid_msg(&net, &peer);
     assert_refused(&mut net, &peer, msg, "BadSignature");
-    net.a.submit_request(&rotated, valid_msg(&net, &rotated)).accepted();
+    net.a
+        .submit_request(&rotated, valid_msg(&net, &rotated))
+        .accepted();
 
     net.a
         .admin_exec(&ExecuteMsg::RevokePeer {
@@ -262,8 +331,13 @@ fn revoked_peer_is_refused_without_strike_and_rotated_key_invalidates_old_signat
     let msg = valid_msg(&net, &rotated);
     let result = net.a.submit_request(&rotated, msg);
     assert_eq!(result.rejection(), "KeyRevoked");
-    let ExchangeResult::SoftRejected { response, .. } = result else { unreachable!() };
-    assert_eq!(ehr_tests::harness::chain::wasm_attr(&response, "strike").as_deref(), Some("false"));
+    let ExchangeResult::SoftRejected { response, .. } = result else {
+        unreachable!()
+    };
+    assert_eq!(
+        ehr_tests::harness::chain::wasm_attr(&response, "strike").as_deref(),
+        Some("false")
+    );
 }
 
 #[test]
@@ -272,7 +346,9 @@ fn peer_outside_validity_window_is_not_authorized() {
     let mut temp = TestPeer::new(net.a.addr("locum"), &[Role::Request]);
     let mut input = temp.peer_input();
     input.valid_until = Some(cosmwasm_std::Timestamp::from_seconds(net.a.now() + 100));
-    net.a.admin_exec(&ExecuteMsg::RegisterPeer { peer: input }).unwrap();
+    net.a
+        .admin_exec(&ExecuteMsg::RegisterPeer { peer: input })
+        .unwrap();
     net.advance(200);
     temp.roles = vec![Role::Request];
     let msg = valid_msg(&net, &temp);
@@ -288,13 +364,26 @@ fn request_without_channel_after_partner_joins_late_still_needs_handshake() {
     let conns = Relayer::connect(&mut net.a, &mut c);
     net.a.add_partner("hospital-c", &conns.0, &c.port());
     let peer = requester(&mut net);
-    let msg = peer.request_msg(&random_id("req"), "hospital-a", "hospital-c", REQUESTER_CODE, &net.patient, net.a.now(), REQUEST_TTL);
+    let msg = peer.request_msg(
+        &random_id("req"),
+        "hospital-a",
+        "hospital-c",
+        REQUESTER_CODE,
+        &net.patient,
+        net.a.now(),
+        REQUEST_TTL,
+    );
     assert_refused(&mut net, &peer, msg, "PartnerUnavailable");
 }
 
 // ------------------------------------------------------------------ StoreRecord
 
-fn store_refused(net: &mut TwoHospitals, peer: &TestPeer, msg: ehr_protocol::exchange::StoreRecordMsg, code: &str) {
+fn store_refused(
+    net: &mut TwoHospitals,
+    peer: &TestPeer,
+    msg: ehr_protocol::exchange::StoreRecordMsg,
+    code: &str,
+) {
     let before = net.b.record_count(&net.patient.token);
     assert_eq!(net.b.store(peer, msg).rejection(), code);
     assert_eq!(net.b.record_count(&net.patient.token), before);
@@ -326,18 +415,35 @@ fn store_checks_role_hash_signature_and_duplicates() {
     let msg = storer.store_msg("hospital-a", &random_id("rec"), &net.patient, ct.clone());
     store_refused(&mut net, &storer, msg, "BadSignature");
 
-    let msg = storer.store_msg("hospital-b", &net.record_id.clone(), &net.patient, ct.clone());
+    let msg = storer.store_msg(
+        "hospital-b",
+        &net.record_id.clone(),
+        &net.patient,
+        ct.clone(),
+    );
     store_refused(&mut net, &storer, msg, "Replay");
 
-    let msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, vec![1u8; 70 * 1024]);
+    let msg = storer.store_msg(
+        "hospital-b",
+        &random_id("rec"),
+        &net.patient,
+        vec![1u8; 70 * 1024],
+    );
     store_refused(&mut net, &storer, msg, "TooLarge");
 
     let outsider = net.b.outsider("intruder");
     let msg = outsider.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
-    assert!(net.b.store(&outsider, msg).failure().contains("NotRegistered"));
+    assert!(net
+        .b
+        .store(&outsider, msg)
+        .failure()
+        .contains("NotRegistered"));
 
     net.b
-        .store(&storer, storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct))
+        .store(
+            &storer,
+            storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct),
+        )
         .accepted();
     assert_eq!(net.b.record_count(&net.patient.token), 2);
 }
