@@ -1,0 +1,122 @@
+//! `ehrx audit export`: the chain's audit log as a FHIR Bundle of `AuditEvent`s.
+
+use crate::chain;
+use crate::fhir;
+use crate::peer::Exchange;
+use anyhow::{Context, Result};
+use ehr_protocol::audit::AuditEntry;
+use ehr_protocol::exchange::QueryMsg;
+use ehr_protocol::limits::MAX_PAGE;
+use ehr_protocol::registry::{AuditLogResponse, QueryMsg as RegistryQuery};
+use serde_json::Value;
+
+/// Which entries to keep. Times are unix seconds, `since` inclusive, `until` exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub request_id: Option<String>,
+}
+
+impl AuditFilter {
+    pub fn keeps(&self, entry: &AuditEntry) -> bool {
+        let t = entry.time.seconds();
+        self.since.is_none_or(|s| t >= s)
+            && self.until.is_none_or(|u| t < u)
+            && self
+                .request_id
+                .as_ref()
+                .is_none_or(|id| entry.request_id.as_ref() == Some(id))
+    }
+}
+
+/// Whose log: the exchange contract's (default) or the registry's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditSource {
+    Exchange,
+    Registry,
+}
+
+/// Pages through the whole log (oldest first) and keeps what `filter` selects.
+pub fn collect(
+    exchange: &Exchange,
+    source: AuditSource,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEntry>> {
+    let contract = match source {
+        AuditSource::Exchange => &exchange.contract,
+        AuditSource::Registry => &exchange.registry,
+    };
+    let mut kept = Vec::new();
+    let mut start_after: Option<u64> = None;
+    loop {
+        let page: AuditLogResponse = match source {
+            AuditSource::Exchange => chain::query(
+                exchange.chain,
+                contract,
+                &QueryMsg::AuditLog {
+                    start_after,
+                    limit: Some(MAX_PAGE),
+                },
+            ),
+            AuditSource::Registry => chain::query(
+                exchange.chain,
+                contract,
+                &RegistryQuery::AuditLog {
+                    start_after,
+                    limit: Some(MAX_PAGE),
+                },
+            ),
+        }
+        .context("reading the audit log")?;
+        let Some(last) = page.entries.last().map(|e| e.id) else {
+            break;
+        };
+        if start_after.is_some_and(|prev| last <= prev) {
+            anyhow::bail!("the audit log did not advance past entry {last}; stopping");
+        }
+        let full = page.entries.len() >= MAX_PAGE as usize;
+        kept.extend(page.entries.into_iter().filter(|e| filter.keeps(e)));
+        if !full {
+            break;
+        }
+        start_after = Some(last);
+    }
+    Ok(kept)
+}
+
+/// The FHIR Bundle of AuditEvents for `entries`.
+pub fn to_fhir(exchange: &Exchange, source: AuditSource, entries: &[AuditEntry]) -> Value {
+    let observer = match source {
+        AuditSource::Exchange => &exchange.contract,
+        AuditSource::Registry => &exchange.registry,
+    };
+    fhir::audit_bundle(
+        entries
+            .iter()
+            .map(|e| fhir::audit_event(e, &exchange.network, observer))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cosmwasm_std::Timestamp;
+    use ehr_protocol::audit::AuditAction;
+
+    #[test]
+    fn filter_by_time_and_request() {
+        let e = AuditEntry::new(Timestamp::from_seconds(100), AuditAction::Retrieval).request("r1");
+        let f = |since, until, id: Option<&str>| AuditFilter {
+            since,
+            until,
+            request_id: id.map(str::to_string),
+        };
+        assert!(f(None, None, None).keeps(&e));
+        assert!(f(Some(100), Some(101), Some("r1")).keeps(&e));
+        assert!(!f(Some(101), None, None).keeps(&e));
+        assert!(!f(None, Some(100), None).keeps(&e));
+        assert!(!f(None, None, Some("r2")).keeps(&e));
+    }
+}

@@ -1,0 +1,488 @@
+//! The command line: argument definitions and what each command does.
+
+use crate::audit_export::{self, AuditFilter, AuditSource};
+use crate::chain::{self, ChainClient, WasmdCli};
+use crate::config::Settings;
+use crate::demographics::{Demographics, DemographicsInput};
+use crate::fhir::OutputBundleType;
+use crate::keys::{self, KeyDir};
+use crate::peer::{Exchange, Peer};
+use crate::reply_service::{log_line, ReplyService};
+use crate::request::{self, RequestInput};
+use crate::store;
+use crate::time;
+use crate::token::{self, TokenKey};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ehr_protocol::exchange::{OutgoingRequest, PurposeOfUse, QueryMsg};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ehrx",
+    version,
+    about = "Peer tool of the EHR exchange: keys, patient tokens, stores, requests, the reply service and audit export",
+    after_help = "Exit status: 0 done, 1 error, 2 bad usage, 3 partner has no records, \
+                  4 refused (reason code printed), 5 timed out or expired."
+)]
+pub struct Cli {
+    /// Settings file (TOML, or JSON by extension) [default: ./ehrx.toml if present].
+    #[arg(long, global = true, env = "EHRX_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, show or rotate this peer's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the patient token for some demographics (and nothing else).
+    Token(DemographicsArgs),
+    /// Store a FHIR Bundle as an encrypted record of a patient.
+    Store(StoreArgs),
+    /// Ask a partner network for a patient's history and write it as a FHIR Bundle.
+    Request(RequestArgs),
+    /// Show the state of a request this peer sent (no PHI).
+    Status {
+        #[arg(long)]
+        request_id: String,
+    },
+    /// Answer partners' requests from this network's records (long-running).
+    ReplyService {
+        /// One pass, then exit (non-zero if a request could not be answered yet).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a signing (secp256k1) and an encryption (X25519) key in the key dir.
+    Init,
+    /// Print the public keys and the registry's PeerInput fields.
+    Show,
+    /// Replace both keys, keeping the current ones as *.old.
+    Rotate {
+        /// Overwrite existing *.old files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a new random partner-shared token key (hex, mode 0600) to share with partners.
+    NewTokenKey {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the audit log as a FHIR R4 Bundle of AuditEvents.
+    Export {
+        /// Keep entries at or after this time (unix seconds, YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Keep entries before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Keep entries of one request.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Which contract's log.
+        #[arg(long, value_enum, default_value = "exchange")]
+        source: AuditSource,
+        /// Output file [default: stdout].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A patient's demographics: a JSON file (`-` for stdin), or the four flags. Prefer the
+/// file: command-line flags are visible to other users in the process list.
+#[derive(Debug, Args, Default)]
+pub struct DemographicsArgs {
+    /// JSON file with given, family, birth_date, ssn (`-` reads stdin).
+    #[arg(long, conflicts_with_all = ["given", "family", "birth_date", "ssn"])]
+    pub demographics: Option<PathBuf>,
+    #[arg(long)]
+    pub given: Option<String>,
+    #[arg(long)]
+    pub family: Option<String>,
+    /// YYYY-MM-DD, MM/DD/YYYY or YYYYMMDD.
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    /// 123-45-6789 or 123456789.
+    #[arg(long)]
+    pub ssn: Option<String>,
+}
+
+impl DemographicsArgs {
+    fn is_empty(&self) -> bool {
+        self.demographics.is_none()
+            && self.given.is_none()
+            && self.family.is_none()
+            && self.birth_date.is_none()
+            && self.ssn.is_none()
+    }
+
+    pub fn read(&self) -> Result<Demographics> {
+        if let Some(path) = &self.demographics {
+            let bytes = Zeroizing::new(read_input(path)?);
+            let input: DemographicsInput = serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow!(
+                    "the demographics file must be JSON with given, family, birth_date and ssn \
+                     (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            return Ok(input.normalise()?);
+        }
+        let field = |v: &Option<String>, flag: &str| {
+            v.clone()
+                .map(Zeroizing::new)
+                .ok_or_else(|| anyhow!("--{flag} is required (or pass --demographics <file>)"))
+        };
+        let given = field(&self.given, "given")?;
+        let family = field(&self.family, "family")?;
+        let birth_date = field(&self.birth_date, "birth-date")?;
+        let ssn = field(&self.ssn, "ssn")?;
+        Ok(Demographics::new(&given, &family, &birth_date, &ssn)?)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// FHIR R4 Bundle (JSON) to store (`-` reads stdin).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Record id (16-64 of a-z, 0-9, '-') [default: random].
+    #[arg(long)]
+    pub record_id: Option<String>,
+    /// The patient token, if already known (otherwise built from the demographics).
+    #[arg(long)]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub demographics: DemographicsArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Purpose {
+    Treatment,
+    EmergencyTreatment,
+    Payment,
+    Operations,
+}
+
+impl From<Purpose> for PurposeOfUse {
+    fn from(p: Purpose) -> PurposeOfUse {
+        match p {
+            Purpose::Treatment => PurposeOfUse::Treatment,
+            Purpose::EmergencyTreatment => PurposeOfUse::EmergencyTreatment,
+            Purpose::Payment => PurposeOfUse::Payment,
+            Purpose::Operations => PurposeOfUse::Operations,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Partner network to ask (its id in the lookup table), e.g. hospital-b.
+    #[arg(long, required_unless_present = "resume")]
+    pub partner: Option<String>,
+    /// The health worker's requester code.
+    #[arg(
+        long,
+        env = "EHRX_REQUESTER_CODE",
+        hide_env_values = true,
+        required_unless_present = "resume"
+    )]
+    pub code: Option<String>,
+    #[arg(long, value_enum, default_value = "treatment")]
+    pub purpose: Purpose,
+    #[command(flatten)]
+    pub demographics: DemographicsArgs,
+    /// Where to write the patient's history (FHIR Bundle; contains PHI, mode 0600).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Request lifetime in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub ttl: u64,
+    /// How long to wait for an answer, seconds [default: ttl + 120].
+    #[arg(long)]
+    pub wait_secs: Option<u64>,
+    /// Also send the demographics, encrypted to the partner's registered key.
+    #[arg(long)]
+    pub with_demographics: bool,
+    #[arg(long, value_enum, default_value = "collection")]
+    pub bundle_type: OutputBundleType,
+    /// Do not submit: wait for and retrieve an earlier request.
+    #[arg(long, conflicts_with_all = ["partner", "code", "with_demographics"])]
+    pub resume: Option<String>,
+}
+
+/// Builds the chain client a command uses (the wasmd CLI; tests pass their own).
+pub type ChainFactory<'f> = &'f dyn Fn(&Settings) -> Result<Box<dyn ChainClient>>;
+
+pub fn wasmd_chain(settings: &Settings) -> Result<Box<dyn ChainClient>> {
+    Ok(Box::new(WasmdCli::new(settings.wasmd()?)))
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+/// Writes a file readable by its owner only (it may hold PHI).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn progress(message: &str) {
+    eprintln!("ehrx: {message}");
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
+    let settings = Settings::load(cli.config.as_deref(), &cli.settings)?;
+    match cli.command {
+        Command::Keys { command } => keys_command(&settings, command),
+        Command::Token(args) => {
+            let key = TokenKey::load(settings.token_key_file()?)?;
+            println!("{}", token::patient_token(&key, &args.read()?));
+            Ok(())
+        }
+        Command::Store(args) => store_command(&settings, make_chain, args),
+        Command::Request(args) => request_command(&settings, make_chain, args),
+        Command::Status { request_id } => {
+            let chain = make_chain(&settings)?;
+            let request: OutgoingRequest = chain::query(
+                chain.as_ref(),
+                settings.exchange()?,
+                &QueryMsg::Request { request_id },
+            )?;
+            print_json(&serde_json::to_value(&request)?)
+        }
+        Command::ReplyService { once } => {
+            let chain = make_chain(&settings)?;
+            let dir = KeyDir::new(settings.key_dir());
+            let peer = Peer::connect(chain.as_ref(), settings.exchange()?, dir.load()?)?;
+            let mut service =
+                ReplyService::new(&peer, dir.encryption_secrets()?, settings.state_file())?;
+            eprintln!(
+                "{}",
+                log_line(&format!(
+                    "answering requests to {} as {} (exchange {})",
+                    peer.network(),
+                    peer.address,
+                    peer.contract()
+                ))
+            );
+            service.run(settings.poll_interval(), once, &mut |m| {
+                eprintln!("{}", log_line(m))
+            })
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    since,
+                    until,
+                    request_id,
+                    source,
+                    out,
+                },
+        } => {
+            let filter = AuditFilter {
+                since: since.as_deref().map(time::parse_moment).transpose()?,
+                until: until.as_deref().map(time::parse_moment).transpose()?,
+                request_id,
+            };
+            let chain = make_chain(&settings)?;
+            let exchange = Exchange::connect(chain.as_ref(), settings.exchange()?)?;
+            let entries = audit_export::collect(&exchange, source, &filter)?;
+            let bundle = audit_export::to_fhir(&exchange, source, &entries);
+            let text = serde_json::to_string_pretty(&bundle)?;
+            match out {
+                Some(path) => {
+                    write_private(&path, text.as_bytes())?;
+                    progress(&format!(
+                        "{} audit event(s) written to {}",
+                        entries.len(),
+                        path.display()
+                    ));
+                }
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn keys_command(settings: &Settings, command: KeysCommand) -> Result<()> {
+    let dir = KeyDir::new(settings.key_dir());
+    let show = |keys: &keys::PeerKeys, title: &str| -> Result<()> {
+        let snippet = keys.registry_snippet();
+        println!("{title} in {}", dir.path().display());
+        println!(
+            "signing key (secp256k1, compressed, base64):  {}",
+            snippet["signing_key"].as_str().unwrap_or_default()
+        );
+        println!(
+            "encryption key (X25519, base64):              {}",
+            snippet["encryption_key"].as_str().unwrap_or_default()
+        );
+        println!("registry PeerInput fields:");
+        println!("{}", serde_json::to_string_pretty(&snippet)?);
+        Ok(())
+    };
+    match command {
+        KeysCommand::Init => show(&dir.init()?, "new keys"),
+        KeysCommand::Show => show(&dir.load()?, "keys"),
+        KeysCommand::Rotate { force } => {
+            let keys = dir.rotate(force)?;
+            show(&keys, "new keys (previous ones kept as *.old)")?;
+            println!("ask the registry admin to run RotatePeerKeys with these two keys");
+            Ok(())
+        }
+        KeysCommand::NewTokenKey { out } => {
+            if out.exists() {
+                bail!(
+                    "{} exists; refusing to overwrite a token key",
+                    out.display()
+                );
+            }
+            let hex_key = TokenKey::generate_hex();
+            keys::write_secret(&out, format!("{}\n", hex_key.as_str()).as_bytes())?;
+            println!("partner-shared token key written to {} (share it with partner hospitals out of band)", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs) -> Result<()> {
+    let token = match &args.token {
+        Some(token) => {
+            if !args.demographics.is_empty() {
+                bail!("pass either --token or demographics, not both");
+            }
+            token.clone()
+        }
+        None => {
+            let key = TokenKey::load(settings.token_key_file()?)?;
+            token::patient_token(&key, &args.demographics.read()?)
+        }
+    };
+    let bundle = Zeroizing::new(read_input(&args.bundle)?);
+    let records_key = settings.records_key()?;
+    let chain = make_chain(settings)?;
+    let keys = KeyDir::new(settings.key_dir()).load()?;
+    let peer = Peer::connect(chain.as_ref(), settings.exchange()?, keys)?;
+    let stored = store::store(&peer, &bundle, args.record_id, &token, &records_key)?;
+    print_json(&json!({
+        "record_id": stored.record_id,
+        "content_hash": stored.content_hash,
+        "ciphertext_bytes": stored.size,
+        "txhash": stored.txhash,
+    }))
+}
+
+fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestArgs) -> Result<()> {
+    let chain = make_chain(settings)?;
+    let dir = KeyDir::new(settings.key_dir());
+    let peer = Peer::connect(chain.as_ref(), settings.exchange()?, dir.load()?)?;
+    let (request_id, wait) = match &args.resume {
+        Some(id) => (id.clone(), args.wait_secs.unwrap_or(args.ttl + 120)),
+        None => {
+            let demographics = args.demographics.read()?;
+            let token_key = TokenKey::load(settings.token_key_file()?)?;
+            let partner = args.partner.as_deref().unwrap_or_default();
+            let submitted = request::submit(
+                &peer,
+                &RequestInput {
+                    partner_id: partner,
+                    requester_code: args.code.as_deref().unwrap_or_default(),
+                    purpose: args.purpose.into(),
+                    demographics: &demographics,
+                    token_key: &token_key,
+                    ttl_secs: args.ttl,
+                    with_demographics: args.with_demographics,
+                },
+            )?;
+            progress(&format!(
+                "request {} sent to {partner} (tx {}); expires {}",
+                submitted.request_id,
+                submitted.txhash,
+                time::rfc3339(submitted.expires_at, 0)
+            ));
+            (
+                submitted.request_id,
+                args.wait_secs.unwrap_or(args.ttl + 120),
+            )
+        }
+    };
+    let poll = settings.poll_interval();
+    request::wait(
+        &peer,
+        &request_id,
+        poll,
+        Duration::from_secs(wait),
+        &mut |m| progress(m),
+    )?;
+    progress(&format!("request {request_id}: retrieving the reply"));
+    let reply = request::retrieve(&peer, &request_id)?;
+    let content = request::open_reply(&peer, &dir.encryption_secrets()?, &request_id, &reply)?;
+    let bundle = request::history_bundle(&request_id, &reply, content, args.bundle_type)?;
+    let entries = bundle["entry"]
+        .as_array()
+        .map_or(0, Vec::len)
+        .saturating_sub(1);
+    write_private(&args.out, serde_json::to_string_pretty(&bundle)?.as_bytes())?;
+    progress(&format!(
+        "request {request_id}: {entries} resource(s) from {} ({}) written to {}",
+        reply.responder_network,
+        reply.responder,
+        args.out.display()
+    ));
+    print_json(&json!({
+        "request_id": request_id,
+        "status": "answered",
+        "responder": reply.responder,
+        "responder_network": reply.responder_network,
+        "resources": entries,
+        "out": args.out,
+    }))
+}

@@ -1,0 +1,258 @@
+//! Settings: an `ehrx.toml` (or `.json`) file, overridden field by field by command-line
+//! flags. One struct serves both, so every setting has the same name in the file
+//! (`chain_id`) and on the command line (`--chain-id`).
+//!
+//! Relative paths in the file are taken relative to the file's directory.
+
+use crate::chain::WasmdConfig;
+use crate::crypto::X25519Public;
+use anyhow::{anyhow, Context, Result};
+use base64::Engine as _;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG_FILE: &str = "ehrx.toml";
+
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// CometBFT RPC endpoint of the local chain [default: http://127.0.0.1:26657].
+    #[arg(long, global = true)]
+    pub node: Option<String>,
+    /// Chain id of the local chain, e.g. hospital-a.
+    #[arg(long, global = true)]
+    pub chain_id: Option<String>,
+    /// Address of the exchange contract on the local chain.
+    #[arg(long, global = true)]
+    pub exchange: Option<String>,
+    /// The wasmd binary [default: wasmd].
+    #[arg(long, global = true)]
+    pub wasmd_bin: Option<String>,
+    /// wasmd home holding the keyring.
+    #[arg(long, global = true)]
+    pub wasmd_home: Option<PathBuf>,
+    /// Keyring key that signs this peer's transactions.
+    #[arg(long, global = true)]
+    pub key_name: Option<String>,
+    /// Keyring backend [default: test].
+    #[arg(long, global = true)]
+    pub keyring_backend: Option<String>,
+    /// Gas prices [default: 0stake].
+    #[arg(long, global = true)]
+    pub gas_prices: Option<String>,
+    /// Gas limit, or `auto` to simulate [default: auto].
+    #[arg(long, global = true)]
+    pub gas: Option<String>,
+    /// Multiplier on simulated gas [default: 1.4].
+    #[arg(long, global = true)]
+    pub gas_adjustment: Option<f64>,
+    /// Seconds to wait for a transaction to be included [default: 60].
+    #[arg(long, global = true)]
+    pub tx_timeout_secs: Option<u64>,
+    /// Directory of this peer's signing and encryption keys [default: ./keys].
+    #[arg(long, global = true)]
+    pub key_dir: Option<PathBuf>,
+    /// File with the key the partner hospitals share for patient tokens (hex or base64).
+    #[arg(long, global = true)]
+    pub token_key_file: Option<PathBuf>,
+    /// Public X25519 key (base64) of the hospital's records service: stores encrypt to it.
+    #[arg(long, global = true)]
+    pub records_key: Option<String>,
+    /// Reply service: file of requests already answered [default: ./ehrx-reply-state.json].
+    #[arg(long, global = true)]
+    pub state_file: Option<PathBuf>,
+    /// Seconds between polls of the chain [default: 3].
+    #[arg(long, global = true)]
+    pub poll_interval_secs: Option<u64>,
+}
+
+macro_rules! overlay {
+    ($base:expr, $top:expr, $($field:ident),*) => {
+        Settings { $($field: $top.$field.or($base.$field),)* }
+    };
+}
+
+impl Settings {
+    /// Reads a TOML or JSON settings file (by extension).
+    pub fn from_file(path: &Path) -> Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let mut settings: Settings = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid", path.display()))?
+        } else {
+            toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?
+        };
+        if let Some(dir) = path.parent() {
+            for p in [
+                &mut settings.wasmd_home,
+                &mut settings.key_dir,
+                &mut settings.token_key_file,
+                &mut settings.state_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Settings from `path` (or `./ehrx.toml` if present), overridden by `cli`.
+    pub fn load(path: Option<&Path>, cli: &Settings) -> Result<Settings> {
+        let file = match path {
+            Some(path) => Settings::from_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                Settings::from_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => Settings::default(),
+        };
+        Ok(file.overridden_by(cli))
+    }
+
+    pub fn overridden_by(self, top: &Settings) -> Settings {
+        let top = top.clone();
+        overlay!(
+            self,
+            top,
+            node,
+            chain_id,
+            exchange,
+            wasmd_bin,
+            wasmd_home,
+            key_name,
+            keyring_backend,
+            gas_prices,
+            gas,
+            gas_adjustment,
+            tx_timeout_secs,
+            key_dir,
+            token_key_file,
+            records_key,
+            state_file,
+            poll_interval_secs
+        )
+    }
+
+    fn required<'a>(value: &'a Option<String>, name: &str, flag: &str) -> Result<&'a str> {
+        value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
+            anyhow!(
+                "no {name} configured: set `{}` in {DEFAULT_CONFIG_FILE} or pass --{flag}",
+                flag.replace('-', "_")
+            )
+        })
+    }
+
+    pub fn exchange(&self) -> Result<&str> {
+        Self::required(&self.exchange, "exchange contract address", "exchange")
+    }
+
+    pub fn key_dir(&self) -> PathBuf {
+        self.key_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("keys"))
+    }
+
+    pub fn token_key_file(&self) -> Result<&Path> {
+        self.token_key_file.as_deref().ok_or_else(|| {
+            anyhow!("no partner-shared token key: set `token_key_file` in {DEFAULT_CONFIG_FILE} or pass --token-key-file")
+        })
+    }
+
+    pub fn records_key(&self) -> Result<X25519Public> {
+        let text = Self::required(&self.records_key, "records key", "records-key")?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| anyhow!("the records key is not base64"))?;
+        X25519Public::from_bytes(&bytes).context("the records key is not an X25519 public key")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.state_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("ehrx-reply-state.json"))
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_interval_secs.unwrap_or(3))
+    }
+
+    /// How to run wasmd; chain id and key name must be set.
+    pub fn wasmd(&self) -> Result<WasmdConfig> {
+        let d = WasmdConfig::default();
+        Ok(WasmdConfig {
+            bin: self.wasmd_bin.clone().unwrap_or(d.bin),
+            node: self.node.clone().unwrap_or(d.node),
+            chain_id: Self::required(&self.chain_id, "chain id", "chain-id")?.to_string(),
+            home: self.wasmd_home.clone(),
+            key_name: Self::required(&self.key_name, "wasmd key name", "key-name")?.to_string(),
+            keyring_backend: self.keyring_backend.clone().unwrap_or(d.keyring_backend),
+            gas: self.gas.clone().unwrap_or(d.gas),
+            gas_adjustment: self.gas_adjustment.unwrap_or(d.gas_adjustment),
+            gas_prices: self.gas_prices.clone().unwrap_or(d.gas_prices),
+            large_tx_gas: d.large_tx_gas,
+            tx_timeout: self
+                .tx_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.tx_timeout),
+            tx_poll: d.tx_poll,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ehrx.toml");
+        std::fs::write(
+            &path,
+            r#"
+node = "http://127.0.0.1:26757"
+chain_id = "hospital-b"
+exchange = "wasm1exchange"
+key_name = "peer1"
+key_dir = "keys"
+token_key_file = "/etc/ehrx/token.key"
+gas_adjustment = 1.5
+"#,
+        )
+        .unwrap();
+        let cli = Settings {
+            chain_id: Some("hospital-c".into()),
+            ..Settings::default()
+        };
+        let s = Settings::load(Some(&path), &cli).unwrap();
+        assert_eq!(s.chain_id.as_deref(), Some("hospital-c"));
+        assert_eq!(s.exchange().unwrap(), "wasm1exchange");
+        assert_eq!(s.key_dir(), tmp.path().join("keys"));
+        assert_eq!(
+            s.token_key_file().unwrap(),
+            Path::new("/etc/ehrx/token.key")
+        );
+        let w = s.wasmd().unwrap();
+        assert_eq!(w.node, "http://127.0.0.1:26757");
+        assert_eq!(w.gas_adjustment, 1.5);
+        assert_eq!(w.gas_prices, "0stake");
+        assert!(s
+            .records_key()
+            .unwrap_err()
+            .to_string()
+            .contains("records_key"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ehrx.toml");
+        std::fs::write(&path, "chainid = \"x\"\n").unwrap();
+        assert!(Settings::from_file(&path).is_err());
+    }
+}

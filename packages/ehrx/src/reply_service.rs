@@ -1,0 +1,497 @@
+//! `ehrx reply-service`: answers the requests partners send to this network.
+//!
+//! Each pass reads `PendingIncoming`; for every request not yet handled it loads the
+//! patient's records by token, checks each one (content hash, storing peer's signature),
+//! decrypts it with the records key, merges the Bundles, encrypts the result to the
+//! requester's reply key bound to the reply context, signs and submits `SubmitReply`.
+//!
+//! A local state file remembers every (partner, request) handled, written atomically after
+//! each answer, so a restart never answers twice; a soft rejection is final (retrying would
+//! only collect strikes). Chain errors end the pass and the loop retries with backoff.
+//! Logs carry request ids, partner ids, record ids, counts and codes: never PHI.
+
+use crate::chain::{self, ChainError};
+use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
+use crate::fhir;
+use crate::peer::Peer;
+use crate::sign;
+use crate::time::{now_unix, rfc3339};
+use anyhow::{Context, Result};
+use ehr_protocol::exchange::{
+    ExecuteMsg, IncomingRequest, IncomingRequestsResponse, IncomingStatus, QueryMsg,
+    RecordsResponse, StoredRecord,
+};
+use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_PAGE, PACKET_VERSION};
+use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::registry::{ConfigResponse as RegistryConfig, QueryMsg as RegistryQuery};
+use ehr_protocol::signing::{self, request_sign_bytes, store_sign_bytes, StoreSigning};
+use ehr_protocol::ErrorCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// One handled request in the state file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Handled {
+    /// `records`, `no_records`, `declined:<code>`, `rejected:<code>` or `expired`.
+    pub outcome: String,
+    pub txhash: Option<String>,
+    pub at: u64,
+}
+
+/// Requests already handled, keyed `<partner>/<request id>`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ReplyState {
+    pub handled: BTreeMap<String, Handled>,
+}
+
+impl ReplyState {
+    pub fn key(partner: &str, request_id: &str) -> String {
+        format!("{partner}/{request_id}")
+    }
+
+    pub fn load(path: &Path) -> Result<ReplyState> {
+        if !path.exists() {
+            return Ok(ReplyState::default());
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the reply state {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("the reply state {} is damaged", path.display()))
+    }
+
+    /// Write to a temporary file and rename it: never a half-written state.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(&serde_json::to_vec_pretty(self)?)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub pending: usize,
+    pub answered: usize,
+    pub refused: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+pub struct ReplyService<'a, 'p> {
+    peer: &'a Peer<'p>,
+    records_secrets: Vec<X25519Secret>,
+    state_path: PathBuf,
+    state: ReplyState,
+}
+
+/// Records found for a token: usable Bundles and how many were unusable.
+struct Loaded {
+    found: usize,
+    bundles: Vec<Value>,
+}
+
+impl<'a, 'p> ReplyService<'a, 'p> {
+    pub fn new(
+        peer: &'a Peer<'p>,
+        records_secrets: Vec<X25519Secret>,
+        state_path: PathBuf,
+    ) -> Result<Self> {
+        let state = ReplyState::load(&state_path)?;
+        Ok(ReplyService {
+            peer,
+            records_secrets,
+            state_path,
+            state,
+        })
+    }
+
+    pub fn state(&self) -> &ReplyState {
+        &self.state
+    }
+
+    /// Runs passes until stopped (or one pass with `once`, failing if it failed).
+    pub fn run(&mut self, poll: Duration, once: bool, log: &mut dyn FnMut(&str)) -> Result<()> {
+        let mut failures: u32 = 0;
+        loop {
+            let pass = self.run_pass(log);
+            let failed = match &pass {
+                Ok(report) => {
+                    if report.pending > 0 || report.answered > 0 {
+                        log(&format!(
+                            "pass: {} pending, {} answered, {} refused, {} skipped, {} to retry",
+                            report.pending,
+                            report.answered,
+                            report.refused,
+                            report.skipped,
+                            report.failed
+                        ));
+                    }
+                    report.failed > 0
+                }
+                Err(e) => {
+                    log(&format!("pass failed: {e:#}"));
+                    true
+                }
+            };
+            if once {
+                return match pass {
+                    Ok(report) if report.failed == 0 => Ok(()),
+                    Ok(report) => {
+                        anyhow::bail!("{} request(s) could not be answered yet", report.failed)
+                    }
+                    Err(e) => Err(e),
+                };
+            }
+            failures = if failed {
+                failures.saturating_add(1)
+            } else {
+                0
+            };
+            let wait = if failures == 0 {
+                poll
+            } else {
+                (poll.max(Duration::from_secs(1)) * 2u32.saturating_pow(failures.min(6)))
+                    .min(Duration::from_secs(120))
+            };
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// One pass over the pending incoming requests.
+    pub fn run_pass(&mut self, log: &mut dyn FnMut(&str)) -> Result<PassReport> {
+        let mut report = PassReport::default();
+        let max_ciphertext = self.max_ciphertext()?;
+        let mut start_after: Option<(String, String)> = None;
+        loop {
+            let page: IncomingRequestsResponse = chain::query(
+                self.peer.chain(),
+                self.peer.contract(),
+                &QueryMsg::PendingIncoming {
+                    start_after: start_after.clone(),
+                    limit: Some(MAX_PAGE),
+                },
+            )
+            .context("reading pending incoming requests")?;
+            let count = page.requests.len();
+            for incoming in &page.requests {
+                self.handle(incoming, max_ciphertext, &mut report, log)?;
+            }
+            match page.requests.last() {
+                Some(last) if count >= MAX_PAGE as usize => {
+                    start_after = Some((last.partner_id.clone(), last.body.request_id.clone()));
+                }
+                _ => break,
+            }
+        }
+        Ok(report)
+    }
+
+    fn max_ciphertext(&self) -> Result<usize> {
+        let config: RegistryConfig = chain::query(
+            self.peer.chain(),
+            &self.peer.exchange.registry,
+            &RegistryQuery::Config {},
+        )
+        .context("reading the registry policy")?;
+        Ok(usize::try_from(config.policy.max_ciphertext_bytes)
+            .unwrap_or(usize::MAX)
+            .min(MAX_CIPHERTEXT_BYTES))
+    }
+
+    fn mark(&mut self, key: String, outcome: String, txhash: Option<String>) -> Result<()> {
+        self.state.handled.insert(
+            key,
+            Handled {
+                outcome,
+                txhash,
+                at: now_unix(),
+            },
+        );
+        self.state.save(&self.state_path)
+    }
+
+    fn handle(
+        &mut self,
+        incoming: &IncomingRequest,
+        max_ciphertext: usize,
+        report: &mut PassReport,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let partner = incoming.partner_id.as_str();
+        let request_id = incoming.body.request_id.as_str();
+        let key = ReplyState::key(partner, request_id);
+        if incoming.status != IncomingStatus::Pending || self.state.handled.contains_key(&key) {
+            return Ok(());
+        }
+        report.pending += 1;
+        let now = now_unix();
+        if incoming.body.expires_at <= now {
+            log(&format!(
+                "request {request_id} from {partner}: expired, not answered"
+            ));
+            report.skipped += 1;
+            return self.mark(key, "expired".into(), None);
+        }
+        let outcome = match self.check_request(incoming) {
+            Err(code) => {
+                log(&format!(
+                    "request {request_id} from {partner}: declining ({code})"
+                ));
+                ReplyOutcome::Declined { code }
+            }
+            Ok(reply_key) => match self.build_outcome(incoming, &reply_key, max_ciphertext, log) {
+                Ok(outcome) => outcome,
+                Err(e) if is_transient(&e) => {
+                    log(&format!(
+                        "request {request_id} from {partner}: will retry: {e:#}"
+                    ));
+                    report.failed += 1;
+                    return Ok(());
+                }
+                Err(e) => {
+                    log(&format!(
+                        "request {request_id} from {partner}: declining (Internal): {e:#}"
+                    ));
+                    ReplyOutcome::Declined {
+                        code: ErrorCode::Internal,
+                    }
+                }
+            },
+        };
+        let kind = match &outcome {
+            ReplyOutcome::Declined { code } => format!("declined:{code}"),
+            other => other.kind().to_string(),
+        };
+        let body = sign::reply_body(
+            request_id,
+            partner,
+            self.peer.network(),
+            &self.peer.address,
+            outcome,
+            now_unix(),
+        );
+        let msg = sign::submit_reply(self.peer.keys.signing_key(), &body);
+        match chain::execute(
+            self.peer.chain(),
+            self.peer.contract(),
+            &ExecuteMsg::SubmitReply(msg),
+        ) {
+            Ok(tx) => {
+                log(&format!(
+                    "request {request_id} from {partner}: answered {kind} (tx {})",
+                    tx.txhash
+                ));
+                report.answered += 1;
+                self.mark(key, kind, Some(tx.txhash))
+            }
+            Err(ChainError::SoftRejected { code, txhash }) => {
+                log(&format!(
+                    "request {request_id} from {partner}: reply refused by the contract ({code}, tx {txhash}); not retried"
+                ));
+                report.refused += 1;
+                self.mark(key, format!("rejected:{code}"), Some(txhash))
+            }
+            Err(e) => {
+                log(&format!(
+                    "request {request_id} from {partner}: reply not submitted, will retry: {e}"
+                ));
+                report.failed += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the chain already made, made again before anything is disclosed.
+    fn check_request(&self, incoming: &IncomingRequest) -> Result<X25519Public, ErrorCode> {
+        let body = &incoming.body;
+        if body.version != PACKET_VERSION {
+            return Err(ErrorCode::UnsupportedVersion);
+        }
+        if body.destination_network != self.peer.network()
+            || body.source_network != incoming.partner_id
+        {
+            return Err(ErrorCode::WrongChannel);
+        }
+        sign::verify(
+            &incoming.signer_pubkey,
+            &request_sign_bytes(body),
+            &incoming.signature,
+        )
+        .map_err(|_| ErrorCode::BadSignature)?;
+        if ehr_protocol::validate::patient_token(&body.patient_token).is_err() {
+            return Err(ErrorCode::InvalidFormat);
+        }
+        X25519Public::from_bytes(&body.reply_encryption_key).map_err(|_| ErrorCode::InvalidFormat)
+    }
+
+    fn build_outcome(
+        &self,
+        incoming: &IncomingRequest,
+        reply_key: &X25519Public,
+        max_ciphertext: usize,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<ReplyOutcome> {
+        let body = &incoming.body;
+        let loaded = self.load_records(&body.patient_token, log)?;
+        if loaded.found == 0 {
+            return Ok(ReplyOutcome::NoRecords);
+        }
+        if loaded.bundles.is_empty() {
+            log(&format!(
+                "request {}: none of {} record(s) could be opened",
+                body.request_id, loaded.found
+            ));
+            return Ok(ReplyOutcome::Declined {
+                code: ErrorCode::Internal,
+            });
+        }
+        let merged = Zeroizing::new(serde_json::to_vec(&fhir::merge_bundles(&loaded.bundles))?);
+        let ciphertext = crypto::seal(
+            reply_key,
+            &CryptoContext::Reply {
+                request_id: &body.request_id,
+                requester_network: &body.source_network,
+                responder_network: self.peer.network(),
+                recipient: reply_key,
+            },
+            &merged,
+        )?;
+        if ciphertext.len() > max_ciphertext {
+            log(&format!(
+                "request {}: reply of {} bytes exceeds {max_ciphertext}",
+                body.request_id,
+                ciphertext.len()
+            ));
+            return Ok(ReplyOutcome::Declined {
+                code: ErrorCode::TooLarge,
+            });
+        }
+        Ok(ReplyOutcome::Records {
+            content_hash: signing::content_hash(&ciphertext),
+            ciphertext: ciphertext.into(),
+        })
+    }
+
+    fn load_records(&self, token: &str, log: &mut dyn FnMut(&str)) -> Result<Loaded> {
+        let mut loaded = Loaded {
+            found: 0,
+            bundles: Vec::new(),
+        };
+        let mut start_after: Option<String> = None;
+        loop {
+            let page: RecordsResponse = chain::query(
+                self.peer.chain(),
+                self.peer.contract(),
+                &QueryMsg::Records {
+                    patient_token: token.to_string(),
+                    start_after: start_after.clone(),
+                    limit: Some(MAX_PAGE),
+                },
+            )?;
+            for meta in &page.records {
+                loaded.found += 1;
+                let record: StoredRecord = chain::query(
+                    self.peer.chain(),
+                    self.peer.contract(),
+                    &QueryMsg::Record {
+                        patient_token: token.to_string(),
+                        record_id: meta.record_id.clone(),
+                    },
+                )?;
+                match self.open_record(token, &record) {
+                    Ok(bundle) => loaded.bundles.push(bundle),
+                    Err(e) => log(&format!("record {} skipped: {e:#}", meta.record_id)),
+                }
+            }
+            match page.records.last() {
+                Some(last) if page.records.len() >= MAX_PAGE as usize => {
+                    start_after = Some(last.record_id.clone());
+                }
+                _ => break,
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Integrity first (hash and storing peer's signature), then decryption.
+    fn open_record(&self, token: &str, record: &StoredRecord) -> Result<Value> {
+        let meta = &record.meta;
+        let hash = signing::content_hash(&record.ciphertext);
+        if hash != meta.content_hash {
+            anyhow::bail!("content hash mismatch");
+        }
+        let bytes = store_sign_bytes(&StoreSigning {
+            network_id: self.peer.network(),
+            storer: meta.stored_by.as_str(),
+            record_id: &meta.record_id,
+            patient_token: token,
+            content_hash: &hash,
+        });
+        sign::verify(&record.signer_pubkey, &bytes, &record.signature)
+            .context("storing peer's signature")?;
+        let plain = crypto::open_with_any(
+            &self.records_secrets,
+            &CryptoContext::Record {
+                network: self.peer.network(),
+                record_id: &meta.record_id,
+                patient_token: token,
+            },
+            &record.ciphertext,
+        )?;
+        Ok(fhir::parse_bundle(&plain)?)
+    }
+}
+
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<ChainError>()
+            .is_some_and(ChainError::is_transient)
+    })
+}
+
+/// A log line for the service: UTC time and the message.
+pub fn log_line(message: &str) -> String {
+    format!("{} ehrx reply-service: {message}", rfc3339(now_unix(), 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_atomically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("state.json");
+        let mut state = ReplyState::load(&path).unwrap();
+        assert!(state.handled.is_empty());
+        state.handled.insert(
+            ReplyState::key("hospital-a", "0123456789abcdef"),
+            Handled {
+                outcome: "records".into(),
+                txhash: Some("AB".into()),
+                at: 1,
+            },
+        );
+        state.save(&path).unwrap();
+        state.save(&path).unwrap();
+        let again = ReplyState::load(&path).unwrap();
+        assert_eq!(again.handled, state.handled);
+        assert!(!tmp.path().join("state.tmp").exists());
+    }
+}

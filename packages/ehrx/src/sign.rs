@@ -1,0 +1,256 @@
+//! Builds the protocol bodies and signs them. The bytes signed are always the ones
+//! `ehr_protocol::signing` defines; this module only adds the secp256k1 step: sign the
+//! 32-byte `signing::digest` as a prehash and emit the 64-byte compact, low-S signature the
+//! contracts check with `secp256k1_verify(digest, signature, compressed_pubkey)`.
+
+use anyhow::{anyhow, Result};
+use cosmwasm_std::Binary;
+use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
+use ehr_protocol::limits::PACKET_VERSION;
+use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody};
+use ehr_protocol::registry::Role;
+use ehr_protocol::signing::{
+    self, digest, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
+};
+use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
+
+/// Signs SHA-256(`sign_bytes`) as a prehash: 64 bytes `r || s`, `s` normalised to low-S.
+pub fn sign(key: &SigningKey, sign_bytes: &[u8]) -> [u8; 64] {
+    let signature: Signature = key
+        .sign_prehash(&digest(sign_bytes))
+        .expect("a 32-byte prehash always signs");
+    let signature = signature.normalize_s().unwrap_or(signature);
+    signature.to_bytes().into()
+}
+
+/// Checks a signature the way the contracts do (compressed key, prehashed digest, low-S).
+pub fn verify(pubkey: &[u8], sign_bytes: &[u8], signature: &[u8]) -> Result<()> {
+    let key =
+        VerifyingKey::from_sec1_bytes(pubkey).map_err(|_| anyhow!("not a secp256k1 public key"))?;
+    let signature =
+        Signature::from_slice(signature).map_err(|_| anyhow!("not a 64-byte signature"))?;
+    if signature.normalize_s().is_some() {
+        return Err(anyhow!("signature is not in low-S form"));
+    }
+    key.verify_prehash(&digest(sign_bytes), &signature)
+        .map_err(|_| anyhow!("signature does not verify (BadSignature)"))
+}
+
+/// A signed `StoreRecord` for `ciphertext` (the content hash is computed here).
+pub fn store_record(
+    key: &SigningKey,
+    network_id: &str,
+    storer: &str,
+    record_id: &str,
+    patient_token: &str,
+    ciphertext: Vec<u8>,
+) -> StoreRecordMsg {
+    let content_hash = signing::content_hash(&ciphertext);
+    let bytes = store_sign_bytes(&StoreSigning {
+        network_id,
+        storer,
+        record_id,
+        patient_token,
+        content_hash: &content_hash,
+    });
+    StoreRecordMsg {
+        record_id: record_id.to_string(),
+        patient_token: patient_token.to_string(),
+        ciphertext: Binary::from(ciphertext),
+        content_hash,
+        signature: Binary::from(sign(key, &bytes).to_vec()),
+    }
+}
+
+/// What a requester fills in; the rest of the `RequestBody` comes from the chain context.
+pub struct RequestFields {
+    pub request_id: String,
+    pub partner_id: String,
+    pub purpose: PurposeOfUse,
+    pub patient_token: String,
+    pub reply_encryption_key: Vec<u8>,
+    pub encrypted_demographics: Option<Vec<u8>>,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// The body the exchange contract rebuilds from a `SubmitRequest` and verifies.
+pub fn request_body(source_network: &str, requester: &str, f: &RequestFields) -> RequestBody {
+    RequestBody {
+        version: PACKET_VERSION,
+        request_id: f.request_id.clone(),
+        source_network: source_network.to_string(),
+        destination_network: f.partner_id.clone(),
+        requester: requester.to_string(),
+        requester_role: Role::Request,
+        purpose: f.purpose,
+        patient_token: f.patient_token.clone(),
+        reply_encryption_key: Binary::from(f.reply_encryption_key.clone()),
+        encrypted_demographics: f.encrypted_demographics.clone().map(Binary::from),
+        issued_at: f.issued_at,
+        expires_at: f.expires_at,
+    }
+}
+
+/// A signed `SubmitRequest` for `body` (built with `request_body`).
+pub fn submit_request(
+    key: &SigningKey,
+    body: &RequestBody,
+    requester_code_hash: String,
+) -> SubmitRequestMsg {
+    SubmitRequestMsg {
+        request_id: body.request_id.clone(),
+        partner_id: body.destination_network.clone(),
+        requester_code_hash,
+        purpose: body.purpose,
+        patient_token: body.patient_token.clone(),
+        reply_encryption_key: body.reply_encryption_key.clone(),
+        encrypted_demographics: body.encrypted_demographics.clone(),
+        issued_at: body.issued_at,
+        expires_at: body.expires_at,
+        signature: Binary::from(sign(key, &request_sign_bytes(body)).to_vec()),
+    }
+}
+
+/// The body a responder signs for an incoming request from `requester_network`.
+pub fn reply_body(
+    request_id: &str,
+    requester_network: &str,
+    responder_network: &str,
+    responder: &str,
+    outcome: ReplyOutcome,
+    issued_at: u64,
+) -> ReplyBody {
+    ReplyBody {
+        version: PACKET_VERSION,
+        request_id: request_id.to_string(),
+        requester_network: requester_network.to_string(),
+        responder_network: responder_network.to_string(),
+        responder: responder.to_string(),
+        outcome,
+        issued_at,
+    }
+}
+
+/// A signed `SubmitReply` for `body`.
+pub fn submit_reply(key: &SigningKey, body: &ReplyBody) -> SubmitReplyMsg {
+    SubmitReplyMsg {
+        partner_id: body.requester_network.clone(),
+        request_id: body.request_id.clone(),
+        outcome: body.outcome.clone(),
+        issued_at: body.issued_at,
+        signature: Binary::from(sign(key, &reply_sign_bytes(body)).to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PeerKeys;
+    use cosmwasm_std::testing::MockApi;
+    use cosmwasm_std::Api;
+
+    fn fields() -> RequestFields {
+        RequestFields {
+            request_id: "0123456789abcdef0123456789abcdef".into(),
+            partner_id: "hospital-b".into(),
+            purpose: PurposeOfUse::Treatment,
+            patient_token: "ab".repeat(32),
+            reply_encryption_key: vec![9u8; 32],
+            encrypted_demographics: None,
+            issued_at: 1_700_000_000,
+            expires_at: 1_700_000_600,
+        }
+    }
+
+    #[test]
+    fn request_signature_verifies_with_k256_and_cosmwasm() {
+        let keys = PeerKeys::generate();
+        let body = request_body("hospital-a", "wasm1requester", &fields());
+        let msg = submit_request(keys.signing_key(), &body, "cd".repeat(32));
+        assert_eq!(msg.signature.len(), 64);
+
+        let bytes = request_sign_bytes(&body);
+        verify(&keys.signing_public(), &bytes, &msg.signature).unwrap();
+
+        let api = MockApi::default();
+        let d = digest(&bytes);
+        assert!(api
+            .secp256k1_verify(&d, &msg.signature, &keys.signing_public())
+            .unwrap());
+
+        // The contract rebuilds the body from the message: a changed field must not verify.
+        let mut other = body.clone();
+        other.destination_network = "hospital-c".into();
+        let d2 = digest(&request_sign_bytes(&other));
+        assert!(!api
+            .secp256k1_verify(&d2, &msg.signature, &keys.signing_public())
+            .unwrap());
+        assert!(verify(
+            &keys.signing_public(),
+            &request_sign_bytes(&other),
+            &msg.signature
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn store_and_reply_signatures_verify_with_cosmwasm() {
+        let keys = PeerKeys::generate();
+        let api = MockApi::default();
+        let token = "ab".repeat(32);
+        let msg = store_record(
+            keys.signing_key(),
+            "hospital-b",
+            "wasm1storer",
+            "rec-0000000000000001",
+            &token,
+            vec![1, 2, 3],
+        );
+        assert_eq!(msg.content_hash, signing::content_hash(&[1, 2, 3]));
+        let bytes = store_sign_bytes(&StoreSigning {
+            network_id: "hospital-b",
+            storer: "wasm1storer",
+            record_id: "rec-0000000000000001",
+            patient_token: &token,
+            content_hash: &msg.content_hash,
+        });
+        assert!(api
+            .secp256k1_verify(&digest(&bytes), &msg.signature, &keys.signing_public())
+            .unwrap());
+
+        for outcome in [
+            ReplyOutcome::NoRecords,
+            ReplyOutcome::Records {
+                ciphertext: Binary::from(vec![5u8; 80]),
+                content_hash: signing::content_hash(&[5u8; 80]),
+            },
+        ] {
+            let body = reply_body(
+                "0123456789abcdef0123456789abcdef",
+                "hospital-a",
+                "hospital-b",
+                "wasm1responder",
+                outcome,
+                1_700_000_100,
+            );
+            let msg = submit_reply(keys.signing_key(), &body);
+            assert_eq!(msg.partner_id, "hospital-a");
+            let d = digest(&reply_sign_bytes(&body));
+            assert!(api
+                .secp256k1_verify(&d, &msg.signature, &keys.signing_public())
+                .unwrap());
+        }
+    }
+
+    #[test]
+    fn signatures_are_low_s() {
+        let keys = PeerKeys::generate();
+        for i in 0..32u8 {
+            let sig = sign(keys.signing_key(), &[i]);
+            let parsed = Signature::from_slice(&sig).unwrap();
+            assert!(parsed.normalize_s().is_none());
+        }
+    }
+}
