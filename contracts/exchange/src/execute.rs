@@ -5,7 +5,7 @@
 use crate::checks;
 use crate::error::ContractError;
 use crate::registry_client::Registry;
-use crate::rejection::{admit, soft_reject, Admitted};
+use crate::rejection::{admit, soft_reject, Admitted, Step};
 use crate::state::{
     Config, AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, PENDING_INCOMING,
     RECENT_REQUESTS, RECORDS, REPLIES,
@@ -29,9 +29,7 @@ fn pipeline<T>(
     mut deps: DepsMut,
     env: &Env,
     info: &MessageInfo,
-    action: AuditAction,
-    handler: &str,
-    request_id: Option<&str>,
+    step: Step,
     verify: impl FnOnce(&DepsMut, &Config, &Admitted) -> Result<T, ErrorCode>,
     apply: impl FnOnce(DepsMut, &Config, &Admitted, T) -> Result<Response, ContractError>,
 ) -> Result<Response, ContractError> {
@@ -50,10 +48,8 @@ fn pipeline<T>(
         env,
         &config.registry,
         &peer,
-        action,
-        handler,
+        &step,
         code,
-        request_id,
     )?)
 }
 
@@ -86,9 +82,11 @@ pub fn store_record(
         deps,
         &env,
         &info,
-        AuditAction::RecordStored,
-        "store_record",
-        None,
+        Step {
+            action: AuditAction::RecordStored,
+            handler: "store_record",
+            request_id: None,
+        },
         |deps, config, admitted| {
             validate::id(&msg.record_id)?;
             validate::patient_token(&msg.patient_token)?;
@@ -165,9 +163,11 @@ pub fn submit_request(
         deps,
         &env,
         &info,
-        AuditAction::RequestSubmitted,
-        "submit_request",
-        validate::id(&request_id).ok().map(|_| request_id.as_str()),
+        Step {
+            action: AuditAction::RequestSubmitted,
+            handler: "submit_request",
+            request_id: validate::id(&request_id).ok().map(|_| request_id.as_str()),
+        },
         |deps, config, admitted| {
             let policy = &admitted.registry.policy;
             validate::id(&msg.request_id)?;
@@ -334,9 +334,11 @@ pub fn submit_reply(
         deps,
         &env,
         &info,
-        AuditAction::ReplySubmitted,
-        "submit_reply",
-        validate::id(&request_id).ok().map(|_| request_id.as_str()),
+        Step {
+            action: AuditAction::ReplySubmitted,
+            handler: "submit_reply",
+            request_id: validate::id(&request_id).ok().map(|_| request_id.as_str()),
+        },
         |deps, config, admitted| {
             validate::id(&msg.request_id)?;
             validate::name(&msg.partner_id)?;
@@ -430,9 +432,11 @@ pub fn retrieve_reply(
         deps,
         &env,
         &info,
-        AuditAction::Retrieval,
-        "retrieve_reply",
-        id_for_audit,
+        Step {
+            action: AuditAction::Retrieval,
+            handler: "retrieve_reply",
+            request_id: id_for_audit,
+        },
         |deps, _config, _admitted| {
             validate::id(&request_id)?;
             let request = OUTGOING

@@ -43,6 +43,13 @@ pub fn admit(
     })
 }
 
+/// Which transaction a rejection belongs to: its audit action, handler name and request id.
+pub struct Step<'a> {
+    pub action: AuditAction,
+    pub handler: &'static str,
+    pub request_id: Option<&'a str>,
+}
+
 /// Codes that describe the peer's standing rather than a new offence: no extra strike.
 fn counts_as_strike(code: &ErrorCode) -> bool {
     !matches!(code, ErrorCode::PeerQuarantined | ErrorCode::KeyRevoked)
@@ -54,24 +61,22 @@ pub fn soft_reject(
     env: &Env,
     registry_addr: &Addr,
     peer: &Peer,
-    action: AuditAction,
-    handler: &str,
+    step: &Step,
     code: ErrorCode,
-    request_id: Option<&str>,
 ) -> StdResult<Response> {
-    let mut entry = AuditEntry::new(env.block.time, action)
+    let mut entry = AuditEntry::new(env.block.time, step.action)
         .rejected(code.clone())
         .agent(&peer.address);
-    if let Some(id) = request_id {
+    if let Some(id) = step.request_id {
         entry = entry.request(id);
     }
     AUDIT.append(deps.storage, entry)?;
 
     let mut response = Response::new()
-        .add_attribute("action", handler)
+        .add_attribute("action", step.handler)
         .add_attribute("outcome", "rejected")
         .add_attribute("reason", code.to_string());
-    if let Some(id) = request_id {
+    if let Some(id) = step.request_id {
         response = response.add_attribute("request_id", id);
     }
     if !counts_as_strike(&code) {
