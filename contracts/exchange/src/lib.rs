@@ -14,3 +14,6 @@ pub mod rejection;
 pub mod state;
 
 pub use error::ContractError;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,248 @@
+use super::support::{setup, CHANNEL, CONNECTION, COUNTERPARTY_PORT};
+use crate::contract::{execute, query};
+use crate::ibc::{
+    ibc_channel_close, ibc_channel_connect, ibc_channel_open, ibc_packet_ack, ibc_packet_receive,
+    ibc_packet_timeout,
+};
+use cosmwasm_std::testing::{message_info, mock_env};
+use cosmwasm_std::{
+    from_json, Binary, IbcAcknowledgement, IbcChannel, IbcChannelCloseMsg, IbcChannelConnectMsg,
+    IbcChannelOpenMsg, IbcEndpoint, IbcOrder, IbcPacket, IbcPacketAckMsg, IbcPacketReceiveMsg,
+    IbcPacketTimeoutMsg, IbcTimeout, StdAck, Timestamp,
+};
+use ehr_protocol::exchange::{ConfigResponse, ExecuteMsg, QueryMsg};
+use ehr_protocol::limits::CHANNEL_VERSION;
+
+fn channel(
+    order: IbcOrder,
+    version: &str,
+    connection: &str,
+    counterparty_port: &str,
+) -> IbcChannel {
+    IbcChannel::new(
+        IbcEndpoint {
+            port_id: "wasm.ourexchange".into(),
+            channel_id: CHANNEL.into(),
+        },
+        IbcEndpoint {
+            port_id: counterparty_port.into(),
+            channel_id: "channel-7".into(),
+        },
+        order,
+        version,
+        connection,
+    )
+}
+
+fn good_channel() -> IbcChannel {
+    channel(
+        IbcOrder::Unordered,
+        CHANNEL_VERSION,
+        CONNECTION,
+        COUNTERPARTY_PORT,
+    )
+}
+
+#[test]
+fn instantiate_copies_network_id_from_registry() {
+    let deps = setup(false);
+    let config: ConfigResponse =
+        from_json(query(deps.as_ref(), mock_env(), QueryMsg::Config {}).unwrap()).unwrap();
+    assert_eq!(config.network_id, "hospital-a");
+}
+
+#[test]
+fn open_accepts_registered_partner_and_returns_our_version() {
+    let mut deps = setup(false);
+    let response = ibc_channel_open(
+        deps.as_mut(),
+        mock_env(),
+        IbcChannelOpenMsg::new_init(channel(
+            IbcOrder::Unordered,
+            "",
+            CONNECTION,
+            COUNTERPARTY_PORT,
+        )),
+    )
+    .unwrap();
+    assert_eq!(response.unwrap().version, CHANNEL_VERSION);
+}
+
+#[test]
+fn open_refuses_ordered_wrong_version_and_unknown_counterparty() {
+    let mut deps = setup(false);
+    let refusals = [
+        (
+            channel(
+                IbcOrder::Ordered,
+                CHANNEL_VERSION,
+                CONNECTION,
+                COUNTERPARTY_PORT,
+            ),
+            "unordered",
+        ),
+        (
+            channel(
+                IbcOrder::Unordered,
+                "ics20-1",
+                CONNECTION,
+                COUNTERPARTY_PORT,
+            ),
+            "UnsupportedVersion",
+        ),
+        (
+            channel(
+                IbcOrder::Unordered,
+                CHANNEL_VERSION,
+                "connection-9",
+                COUNTERPARTY_PORT,
+            ),
+            "UnknownPartner",
+        ),
+        (
+            channel(
+                IbcOrder::Unordered,
+                CHANNEL_VERSION,
+                CONNECTION,
+                "wasm.rogue",
+            ),
+            "UnknownPartner",
+        ),
+    ];
+    for (channel, expected) in refusals {
+        let err = ibc_channel_open(
+            deps.as_mut(),
+            mock_env(),
+            IbcChannelOpenMsg::new_init(channel),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    let err = ibc_channel_open(
+        deps.as_mut(),
+        mock_env(),
+        IbcChannelOpenMsg::new_try(good_channel(), "other-1"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("UnsupportedVersion"));
+}
+
+#[test]
+fn connect_binds_the_channel_in_the_registry() {
+    let mut deps = setup(false);
+    let response = ibc_channel_connect(
+        deps.as_mut(),
+        mock_env(),
+        IbcChannelConnectMsg::new_ack(good_channel(), CHANNEL_VERSION),
+    )
+    .unwrap();
+    assert_eq!(
+        response.messages.len(),
+        1,
+        "BindChannel message to the registry"
+    );
+    let err = ibc_channel_connect(
+        deps.as_mut(),
+        mock_env(),
+        IbcChannelConnectMsg::new_ack(good_channel(), "v2"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("UnsupportedVersion"));
+}
+
+#[test]
+fn close_init_is_refused_close_confirm_unbinds() {
+    let mut deps = setup(true);
+    assert!(ibc_channel_close(
+        deps.as_mut(),
+        mock_env(),
+        IbcChannelCloseMsg::new_init(good_channel())
+    )
+    .is_err());
+    let response = ibc_channel_close(
+        deps.as_mut(),
+        mock_env(),
+        IbcChannelCloseMsg::new_confirm(good_channel()),
+    )
+    .unwrap();
+    assert_eq!(response.messages.len(), 1);
+}
+
+fn packet(data: &[u8], channel: &str) -> IbcPacket {
+    IbcPacket::new(
+        Binary::from(data.to_vec()),
+        IbcEndpoint {
+            port_id: COUNTERPARTY_PORT.into(),
+            channel_id: "channel-7".into(),
+        },
+        IbcEndpoint {
+            port_id: "wasm.ourexchange".into(),
+            channel_id: channel.into(),
+        },
+        3,
+        IbcTimeout::with_timestamp(Timestamp::from_seconds(2_000_000_000)),
+    )
+}
+
+fn receive_ack(deps: &mut super::support::Deps, data: &[u8], channel: &str) -> StdAck {
+    let relayer = deps.api.addr_make("relayer");
+    let Ok(response) = ibc_packet_receive(
+        deps.as_mut(),
+        mock_env(),
+        IbcPacketReceiveMsg::new(packet(data, channel), relayer),
+    );
+    from_json(response.acknowledgement.expect("an ack is always written")).unwrap()
+}
+
+#[test]
+fn receive_never_fails_and_answers_garbage_with_coded_error_ack() {
+    let mut deps = setup(true);
+    assert_eq!(
+        receive_ack(&mut deps, b"\xff\x00", CHANNEL),
+        StdAck::error("ehrx:InvalidFormat")
+    );
+    assert_eq!(
+        receive_ack(&mut deps, b"{\"request\":{}}", CHANNEL),
+        StdAck::error("ehrx:InvalidFormat")
+    );
+}
+
+#[test]
+fn ack_and_timeout_handlers_never_fail_on_unknown_packets() {
+    let mut deps = setup(true);
+    let relayer = deps.api.addr_make("relayer");
+    let Ok(_) = ibc_packet_ack(
+        deps.as_mut(),
+        mock_env(),
+        IbcPacketAckMsg::new(
+            IbcAcknowledgement::new(b"???".to_vec()),
+            packet(b"x", CHANNEL),
+            relayer.clone(),
+        ),
+    );
+    let Ok(response) = ibc_packet_timeout(
+        deps.as_mut(),
+        mock_env(),
+        IbcPacketTimeoutMsg::new(packet(b"x", CHANNEL), relayer),
+    );
+    assert!(response
+        .attributes
+        .iter()
+        .any(|a| a.value == "unknown_packet"));
+}
+
+#[test]
+fn unregistered_sender_is_a_hard_error() {
+    let mut deps = setup(true);
+    let stranger = deps.api.addr_make("stranger");
+    let err = execute(
+        deps.as_mut(),
+        mock_env(),
+        message_info(&stranger, &[]),
+        ExecuteMsg::RetrieveReply {
+            request_id: "req-0000000000000000".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("NotRegistered"));
+}
