@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit and two-chain in-process tests, the wasm build
+# and cosmwasm-check, the schema freshness check, and the end-to-end suite on the devnet.
+# Installs whatever is missing first (scripts/install-tools.sh; cached, seconds when warm).
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --no-e2e   skip the devnet suite (no chains started)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$EHRX_REPO_ROOT"
+
+run_e2e=1
+[[ "${1:-}" == "--no-e2e" ]] && run_e2e=0
+started=$SECONDS
+
+step "install tools (wasmd, hermes, cosmwasm-check, wasm-opt; cached)"
+if (( run_e2e )); then
+    scripts/install-tools.sh
+else
+    scripts/install-tools.sh wasm-opt cosmwasm-check
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "unit and two-chain in-process tests (cargo test)"
+cargo test --workspace
+
+step "wasm build, bulk-memory lowering, cosmwasm-check"
+scripts/build-wasm.sh
+
+step "schema freshness"
+scripts/schema.sh --check
+
+if (( run_e2e )); then
+    step "end-to-end suite on the devnet (starts it if it is not up)"
+    cargo test -p ehr-tests --test e2e -- --ignored --test-threads=1
+fi
+step_done
+log "all checks passed in $(fmt_duration $((SECONDS - started)))"
