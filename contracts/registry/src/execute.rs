@@ -104,7 +104,9 @@ pub fn update_admin(
     CONFIG.save(deps.storage, &config)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::AdminChanged).agent(&info.sender),
+        AuditEntry::new(env.block.time, AuditAction::AdminChanged)
+            .agent(&info.sender)
+            .subject(admin_addr.as_str()),
     )?;
     Ok(Response::new()
         .add_attribute("action", "update_admin")
@@ -126,7 +128,9 @@ pub fn set_exchange(
     CONFIG.save(deps.storage, &config)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::AdminChanged).agent(&info.sender),
+        AuditEntry::new(env.block.time, AuditAction::AdminChanged)
+            .agent(&info.sender)
+            .subject(exchange_addr.as_str()),
     )?;
     Ok(Response::new()
         .add_attribute("action", "set_exchange")
@@ -183,7 +187,9 @@ pub fn register_peer(
     PEERS.save(deps.storage, &address, &peer)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::PeerRegistered).agent(&info.sender),
+        AuditEntry::new(env.block.time, AuditAction::PeerRegistered)
+            .agent(&info.sender)
+            .subject(address.as_str()),
     )?;
     let roles = peer
         .roles
@@ -214,7 +220,9 @@ pub fn rotate_peer_keys(
     PEERS.save(deps.storage, &addr, &peer)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::PeerKeysRotated).agent(&info.sender),
+        AuditEntry::new(env.block.time, AuditAction::PeerKeysRotated)
+            .agent(&info.sender)
+            .subject(addr.as_str()),
     )?;
     Ok(Response::new()
         .add_attribute("action", "rotate_peer_keys")
@@ -232,7 +240,9 @@ pub fn revoke_peer(
     PEERS.save(deps.storage, &addr, &peer)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::PeerRevoked).agent(&info.sender),
+        AuditEntry::new(env.block.time, AuditAction::PeerRevoked)
+            .agent(&info.sender)
+            .subject(addr.as_str()),
     )?;
     Ok(Response::new()
         .add_attribute("action", "revoke_peer")
@@ -255,7 +265,9 @@ pub fn release_peer(
     PEERS.save(deps.storage, &addr, &peer)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::Release).agent(&info.sender),
+        AuditEntry::new(env.block.time, AuditAction::Release)
+            .agent(&info.sender)
+            .subject(addr.as_str()),
     )?;
     Ok(Response::new()
         .add_attribute("action", "release_peer")
@@ -326,7 +338,8 @@ pub fn add_requester_code(
         deps.storage,
         AuditEntry::new(env.block.time, AuditAction::RequesterCodeChanged)
             .agent(&info.sender)
-            .role(role),
+            .role(role)
+            .subject(code_hash.as_str()),
     )?;
     Ok(Response::new()
         .add_attribute("action", "add_requester_code")
@@ -351,7 +364,8 @@ pub fn set_requester_code_status(
         deps.storage,
         AuditEntry::new(env.block.time, AuditAction::RequesterCodeChanged)
             .agent(&info.sender)
-            .role(code.role),
+            .role(code.role)
+            .subject(code_hash.as_str()),
     )?;
     let status = match status {
         CodeStatus::Active => "active",

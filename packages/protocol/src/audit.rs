@@ -64,6 +64,9 @@ pub struct AuditEntry {
     pub partner_id: Option<String>,
     pub channel_id: Option<String>,
     pub packet_sequence: Option<u64>,
+    /// What a registry change applied to: a peer address, a code hash, a new admin.
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 impl AuditEntry {
@@ -82,6 +85,7 @@ impl AuditEntry {
             partner_id: None,
             channel_id: None,
             packet_sequence: None,
+            subject: None,
         }
     }
 
@@ -119,6 +123,11 @@ impl AuditEntry {
     pub fn packet(mut self, channel_id: &str, sequence: u64) -> Self {
         self.channel_id = Some(channel_id.to_string());
         self.packet_sequence = Some(sequence);
+        self
+    }
+
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
         self
     }
 
