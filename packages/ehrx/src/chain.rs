@@ -185,11 +185,9 @@ pub fn parse_code(text: &str) -> Option<ErrorCode> {
     ErrorCode::parse(text).or_else(|| serde_json::from_value(Value::String(text.to_string())).ok())
 }
 
-/// Reduces an SDK error log to the contract's words and its reason code, dropping the SDK's
-/// boilerplate (`failed to execute message; message index: 0: ... : execute wasm contract
-/// failed`, gas figures, source locations).
-pub fn reduce_log(raw: &str) -> (Option<ErrorCode>, String) {
-    let mut text = raw.trim();
+/// Drops the SDK's boilerplate around a contract's error on one line.
+fn strip_boilerplate(line: &str) -> &str {
+    let mut text = line.trim();
     for prefix in [
         "Error: ",
         "rpc error: code = Unknown desc = ",
@@ -198,26 +196,51 @@ pub fn reduce_log(raw: &str) -> (Option<ErrorCode>, String) {
     ] {
         text = text.strip_prefix(prefix).unwrap_or(text).trim_start();
     }
-    for marker in [" With gas wanted", " [CosmWasm/", " [cosmos/", "\n"] {
+    for marker in [" With gas wanted", " [CosmWasm/", " [cosmos/"] {
         if let Some(i) = text.find(marker) {
             text = &text[..i];
         }
     }
-    let text = text
-        .trim_end_matches(": unknown request")
+    text.trim_end_matches(": unknown request")
         .trim_end_matches(": execute wasm contract failed")
-        .trim();
-    let code = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '(' | ')' | '=' | ':')))
+        .trim()
+}
+
+/// The first reason code named in `text`: `Display` form (`NotRegistered`,
+/// `RateLimited(retry_after=5)`), ack form (`ehrx:Replay`), or a multi-word JSON form
+/// (`bad_signature`; single lowercase words are too common in prose to count).
+fn code_in(text: &str) -> Option<ErrorCode> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '(' | ')' | '=' | ':')))
+        .map(|w| w.trim_end_matches(':'))
         .filter(|w| !w.is_empty())
+        .filter(|w| {
+            !w.starts_with(|c: char| c.is_ascii_lowercase())
+                || w.contains('_')
+                || w.starts_with("ehrx:")
+        })
         .find_map(|w| {
-            let w = w.trim_end_matches(':');
             let unwrapped = w.strip_prefix('(').and_then(|w| w.strip_suffix(')'));
             parse_code(w)
                 .or_else(|| unwrapped.and_then(parse_code))
                 .or_else(|| parse_code(w.trim_matches(['(', ')'])))
-        });
-    let mut reason: String = text.chars().take(300).collect();
+        })
+}
+
+/// Reduces an SDK error log (or a CLI's stderr) to the contract's words and its reason
+/// code: the line naming a code (else the first line), without the SDK's boilerplate
+/// (`failed to execute message; message index: 0: ... : execute wasm contract failed`,
+/// gas figures, source locations).
+pub fn reduce_log(raw: &str) -> (Option<ErrorCode>, String) {
+    let lines: Vec<&str> = raw
+        .lines()
+        .map(strip_boilerplate)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let (code, line) = lines
+        .iter()
+        .find_map(|l| code_in(l).map(|c| (Some(c), *l)))
+        .unwrap_or((None, lines.first().copied().unwrap_or("")));
+    let mut reason: String = line.chars().take(300).collect();
     if reason.is_empty() {
         reason = "no reason given".to_string();
     }
@@ -863,6 +886,19 @@ mod tests {
         let (code, reason) = reduce_log("Error: post failed: connection refused");
         assert_eq!(code, None);
         assert_eq!(reason, "post failed: connection refused");
+        // Multi-line errors: the line that names the code wins.
+        let (code, reason) = reduce_log("Error executing WasmMsg:\n  sender: wasm1x\n\nCaused by:\n    NotRegistered: the sender is not a registered peer\n");
+        assert_eq!(code, Some(ErrorCode::NotRegistered));
+        assert_eq!(reason, "NotRegistered: the sender is not a registered peer");
+        // Lowercase single words in prose are not codes.
+        assert_eq!(
+            reduce_log("the account sequence expired; internal replay").0,
+            None
+        );
+        assert_eq!(
+            reduce_log("refused: unknown_requester_code").0,
+            Some(ErrorCode::UnknownRequesterCode)
+        );
     }
 
     fn proto_bytes(field: u8, payload: &[u8]) -> Vec<u8> {

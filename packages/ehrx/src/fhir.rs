@@ -90,7 +90,7 @@ pub fn validate_bundle(bundle: &Value) -> Result<(), FhirError> {
             return err(format!("entry[{i}] is not an object"));
         };
         if let Some(url) = entry.get("fullUrl") {
-            if !url.as_str().is_some_and(|u| !u.is_empty()) {
+            if url.as_str().is_none_or(str::is_empty) {
                 return err(format!("entry[{i}].fullUrl is not a URI"));
             }
         }

@@ -16,7 +16,7 @@ use crate::crypto::{self, X25519Public, X25519Secret};
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use k256::ecdsa::SigningKey;
-use rand_core::{RngCore, TryRngCore};
+use rand_core::TryRngCore;
 use std::fmt;
 use std::fs;
 use std::io::Write as _;
@@ -37,7 +37,7 @@ pub fn os_random(buf: &mut [u8]) {
 }
 
 /// An RNG handle for APIs that want one (HPKE): the OS CSPRNG, panicking on failure.
-pub fn os_rng() -> impl rand_core::CryptoRng + RngCore {
+pub fn os_rng() -> impl rand_core::CryptoRng {
     rand_core::UnwrapErr(rand_core::OsRng)
 }
 

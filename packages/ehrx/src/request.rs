@@ -178,6 +178,13 @@ pub fn wait(
                 match status {
                     RequestStatus::Pending => {}
                     RequestStatus::Answered => return Ok(request),
+                    // The partner's chain refuses a request for a token it holds no
+                    // records for: that is an answer (XCPD "no match"), not a failure.
+                    RequestStatus::Rejected
+                        if request.reason == Some(ehr_protocol::ErrorCode::NoRecords) =>
+                    {
+                        return Err(RequestEnd::NoRecords { request_id: id }.into())
+                    }
                     RequestStatus::Rejected => {
                         return Err(RequestEnd::Rejected {
                             request_id: id,

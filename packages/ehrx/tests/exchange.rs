@@ -1,0 +1,875 @@
+//! ehrx against the real registry and exchange contracts, in process: two cw-multi-test
+//! chains from the `ehr-tests` harness, its test relayer between them, and a `ChainClient`
+//! that executes and queries as the wasmd CLI would. Everything ehrx signs is verified by
+//! the contracts themselves; everything it decrypts was encrypted by ehrx on the other side.
+
+use clap::Parser;
+use cosmwasm_std::{Addr, Timestamp};
+use cw_multi_test::Executor;
+use ehr_protocol::exchange::{PurposeOfUse, RequestStatus};
+use ehr_protocol::registry::{self as rmsg, PeerInput, Role};
+use ehr_protocol::ErrorCode;
+use ehr_tests::harness::chain::{Chain, REQUESTER_CODE};
+use ehr_tests::harness::relayer::{Link, Relayer};
+use ehr_tests::harness::scenario::link_partners;
+use ehrx::chain::{reduce_log, ChainClient, ChainError, TxEvent, TxResult};
+use ehrx::cli::{self, Cli};
+use ehrx::demographics::Demographics;
+use ehrx::error::{exit_code, EXIT_NO_RECORDS, EXIT_REFUSED};
+use ehrx::fhir::{self, OutputBundleType};
+use ehrx::keys::{KeyDir, PeerKeys};
+use ehrx::peer::{Exchange, Peer};
+use ehrx::reply_service::{Handled, PassReport, ReplyService, ReplyState};
+use ehrx::request::{self, ReplyContent, RequestInput};
+use ehrx::token::{patient_token, TokenKey};
+use ehrx::{audit_export, store};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+// ------------------------------------------------------------------ in-process chains
+
+struct World {
+    a: Chain,
+    b: Chain,
+    ab: Link,
+}
+
+impl World {
+    fn new() -> Rc<RefCell<World>> {
+        let mut a = Chain::new("hospa", "hospital-a");
+        let mut b = Chain::new("hospb", "hospital-b");
+        // ehrx stamps requests with the wall clock; the contracts check it against block time.
+        let now = Timestamp::from_seconds(ehrx::time::now_unix());
+        a.app.update_block(|blk| blk.time = now);
+        b.app.update_block(|blk| blk.time = now);
+        let ab = link_partners(&mut a, &mut b);
+        Rc::new(RefCell::new(World { a, b, ab }))
+    }
+
+    fn chain(&mut self, side: Side) -> &mut Chain {
+        match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    fn relay_requests(&mut self) -> usize {
+        Relayer::relay(&mut self.a, &mut self.b, &self.ab).len()
+    }
+
+    fn relay_replies(&mut self) -> usize {
+        let ba = self.ab.reverse();
+        Relayer::relay(&mut self.b, &mut self.a, &ba).len()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+/// What `WasmdCli` does, against an in-process chain: execute as `sender`, return the
+/// events and contract data the way `wasmd query tx` shows them.
+#[derive(Clone)]
+struct InProcess {
+    world: Rc<RefCell<World>>,
+    side: Side,
+    sender: Addr,
+    txs: Rc<Cell<u64>>,
+    /// Runs before each `Request` status query (relaying and the partner's reply service).
+    on_status_poll: Option<Rc<dyn Fn()>>,
+}
+
+impl InProcess {
+    fn new(world: &Rc<RefCell<World>>, side: Side, sender: &Addr) -> InProcess {
+        InProcess {
+            world: world.clone(),
+            side,
+            sender: sender.clone(),
+            txs: Rc::new(Cell::new(0)),
+            on_status_poll: None,
+        }
+    }
+}
+
+impl ChainClient for InProcess {
+    fn address(&self) -> Result<String, ChainError> {
+        Ok(self.sender.to_string())
+    }
+
+    fn execute_raw(&self, contract: &str, msg: &Value) -> Result<TxResult, ChainError> {
+        let mut world = self.world.borrow_mut();
+        let chain = world.chain(self.side);
+        self.txs.set(self.txs.get() + 1);
+        let txhash = format!("{:064X}", self.txs.get());
+        let height = chain.app.block_info().height;
+        let result =
+            chain
+                .app
+                .execute_contract(self.sender.clone(), Addr::unchecked(contract), msg, &[]);
+        chain.app.update_block(|b| b.height += 1);
+        Ok(match result {
+            Ok(response) => {
+                chain.events.extend(response.events.iter().cloned());
+                TxResult {
+                    txhash,
+                    height,
+                    data: response.data.map(|d| d.to_vec()),
+                    events: response
+                        .events
+                        .iter()
+                        .map(|e| TxEvent {
+                            kind: e.ty.clone(),
+                            attributes: e
+                                .attributes
+                                .iter()
+                                .map(|a| (a.key.clone(), a.value.clone()))
+                                .collect(),
+                        })
+                        .collect(),
+                    ..TxResult::default()
+                }
+            }
+            Err(err) => TxResult {
+                txhash,
+                height,
+                code: 5,
+                codespace: "wasm".into(),
+                raw_log: format!(
+                    "failed to execute message; message index: 0: {err}: execute wasm contract failed"
+                ),
+                ..TxResult::default()
+            },
+        })
+    }
+
+    fn query_raw(&self, contract: &str, msg: &Value) -> Result<Value, ChainError> {
+        if msg.get("request").is_some() {
+            if let Some(hook) = &self.on_status_poll {
+                hook();
+            }
+        }
+        let mut world = self.world.borrow_mut();
+        world
+            .chain(self.side)
+            .app
+            .wrap()
+            .query_wasm_smart(contract, msg)
+            .map_err(|e| {
+                let (code, reason) = reduce_log(&e.to_string());
+                ChainError::Cli {
+                    what: "query wasm contract-state smart".into(),
+                    code,
+                    reason,
+                }
+            })
+    }
+}
+
+// ------------------------------------------------------------------ the hospitals
+
+const GIVEN: &str = "José";
+const FAMILY: &str = "Álvarez-Núñez";
+const DOB: &str = "1984-03-12";
+const SSN: &str = "219-09-9999";
+
+fn bundle() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:7d3c1a52-1c3e-4b9e-9a36-1f0b7f1c2a01",
+             "resource": {"resourceType": "Patient", "id": "p1",
+                "name": [{"given": [GIVEN], "family": FAMILY}],
+                "birthDate": DOB,
+                "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": SSN}]}},
+            {"resource": {"resourceType": "Observation", "status": "final",
+                "code": {"text": "Hemoglobin A1c"}, "valueQuantity": {"value": 6.1, "unit": "%"}}}
+        ]
+    }))
+    .unwrap()
+}
+
+struct Hospitals {
+    world: Rc<RefCell<World>>,
+    token_key: TokenKey,
+    requester: (Addr, PeerKeys),
+    storer: (Addr, PeerKeys),
+    responder: (Addr, PeerKeys),
+    tmp: tempfile::TempDir,
+}
+
+fn register(
+    world: &Rc<RefCell<World>>,
+    side: Side,
+    name: &str,
+    roles: &[Role],
+) -> (Addr, PeerKeys) {
+    let mut w = world.borrow_mut();
+    let chain = w.chain(side);
+    let address = chain.addr(name);
+    let keys = PeerKeys::generate();
+    let snippet = keys.registry_snippet();
+    let peer = PeerInput {
+        address: address.to_string(),
+        signing_key: serde_json::from_value(snippet["signing_key"].clone()).unwrap(),
+        encryption_key: serde_json::from_value(snippet["encryption_key"].clone()).unwrap(),
+        device_id: "001B44113AB7".into(),
+        roles: roles.to_vec(),
+        valid_from: None,
+        valid_until: None,
+    };
+    chain
+        .admin_exec(&rmsg::ExecuteMsg::RegisterPeer { peer })
+        .expect("register peer");
+    (address, keys)
+}
+
+/// PeerKeys is deliberately not Clone (it holds secrets); tests copy it explicitly.
+fn same_keys(keys: &PeerKeys) -> PeerKeys {
+    PeerKeys::from_secret_bytes(
+        &keys.signing_key().to_bytes(),
+        keys.encryption_secret().to_bytes().as_ref(),
+    )
+    .unwrap()
+}
+
+fn save(dir: &KeyDir, keys: &PeerKeys) {
+    ehrx::keys::ensure_private_dir(dir.path()).unwrap();
+    ehrx::keys::write_secret(
+        &dir.path().join(ehrx::keys::SIGNING_FILE),
+        &keys.signing_key().to_bytes(),
+    )
+    .unwrap();
+    ehrx::keys::write_secret(
+        &dir.path().join(ehrx::keys::ENCRYPTION_FILE),
+        keys.encryption_secret().to_bytes().as_ref(),
+    )
+    .unwrap();
+}
+
+impl Hospitals {
+    fn new() -> Hospitals {
+        let world = World::new();
+        let requester = register(&world, Side::A, "dr-adams", &[Role::Request]);
+        let storer = register(&world, Side::B, "records-desk", &[Role::Store]);
+        let responder = register(&world, Side::B, "reply-service", &[Role::Reply]);
+        Hospitals {
+            world,
+            token_key: TokenKey::from_bytes(&[42u8; 32]).unwrap(),
+            requester,
+            storer,
+            responder,
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn client(&self, side: Side, who: &(Addr, PeerKeys)) -> InProcess {
+        InProcess::new(&self.world, side, &who.0)
+    }
+
+    fn exchange_addr(&self, side: Side) -> String {
+        self.world.borrow_mut().chain(side).exchange.to_string()
+    }
+
+    fn records_key(&self) -> ehrx::crypto::X25519Public {
+        self.responder.1.encryption_public()
+    }
+
+    fn store_record(&self, given: &str, family: &str) -> store::Stored {
+        let client = self.client(Side::B, &self.storer);
+        let peer = Peer::connect(
+            &client,
+            &self.exchange_addr(Side::B),
+            same_keys(&self.storer.1),
+        )
+        .unwrap();
+        let d = Demographics::new(given, family, DOB, SSN).unwrap();
+        let token = patient_token(&self.token_key, &d);
+        store::store(&peer, &bundle(), None, &token, &self.records_key()).unwrap()
+    }
+
+    fn submit(
+        &self,
+        client: &InProcess,
+        given: &str,
+        family: &str,
+    ) -> Result<request::Submitted, anyhow::Error> {
+        let peer = Peer::connect(
+            client,
+            &self.exchange_addr(Side::A),
+            same_keys(&self.requester.1),
+        )
+        .unwrap();
+        let d = Demographics::new(given, family, "03/12/1984", "219099999").unwrap();
+        request::submit(
+            &peer,
+            &RequestInput {
+                partner_id: "hospital-b",
+                requester_code: REQUESTER_CODE,
+                purpose: PurposeOfUse::Treatment,
+                demographics: &d,
+                token_key: &self.token_key,
+                ttl_secs: 900,
+                with_demographics: false,
+            },
+        )
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.tmp.path().join("reply-state.json")
+    }
+
+    /// One reply-service pass on B; returns its report and the log lines.
+    fn reply_pass(&self) -> (PassReport, Vec<String>) {
+        reply_pass(
+            &self.world,
+            &self.responder,
+            &self.exchange_addr(Side::B),
+            &self.state_path(),
+        )
+    }
+}
+
+fn reply_pass(
+    world: &Rc<RefCell<World>>,
+    responder: &(Addr, PeerKeys),
+    exchange: &str,
+    state: &Path,
+) -> (PassReport, Vec<String>) {
+    let client = InProcess::new(world, Side::B, &responder.0);
+    let peer = Peer::connect(&client, exchange, same_keys(&responder.1)).unwrap();
+    let secret = responder.1.encryption_secret().to_bytes();
+    let secrets = vec![ehrx::crypto::X25519Secret::from_bytes(secret.as_ref()).unwrap()];
+    let mut service = ReplyService::new(&peer, secrets, state.to_path_buf()).unwrap();
+    let mut logs = Vec::new();
+    let report = service.run_pass(&mut |m| logs.push(m.to_string())).unwrap();
+    (report, logs)
+}
+
+fn assert_no_phi(haystack: &[u8], what: &str) {
+    let text = String::from_utf8_lossy(haystack).to_lowercase();
+    for phi in [
+        "josé",
+        "jose",
+        "álvarez",
+        "alvarez",
+        "núñez",
+        "nunez",
+        "219-09-9999",
+        "219099999",
+        "1984-03-12",
+    ] {
+        assert!(!text.contains(phi), "{what} contains PHI `{phi}`");
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn full_exchange_store_request_reply_retrieve_decrypt() {
+    let h = Hospitals::new();
+    let stored = h.store_record(GIVEN, FAMILY);
+    assert_eq!(
+        h.world.borrow().b.record_count(&patient_token(
+            &h.token_key,
+            &Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap()
+        )),
+        1
+    );
+
+    // Hospital A types the name without accents and the dates/SSN in other formats:
+    // the same token comes out, so B finds the record.
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, "Jose", "ALVAREZ-Nunez").unwrap();
+
+    assert_eq!(h.world.borrow_mut().relay_requests(), 1);
+    let (report, logs) = h.reply_pass();
+    assert_eq!(report.answered, 1, "{logs:?}");
+    assert_eq!(report.failed, 0);
+    // A second pass has nothing to do.
+    let (again, _) = h.reply_pass();
+    assert_eq!(again.answered, 0);
+    let state = ReplyState::load(&h.state_path()).unwrap();
+    assert_eq!(
+        state.handled[&ReplyState::key("hospital-a", &submitted.request_id)].outcome,
+        "records"
+    );
+    assert_eq!(h.world.borrow_mut().relay_replies(), 1);
+
+    let peer = Peer::connect(
+        &client_a,
+        &h.exchange_addr(Side::A),
+        same_keys(&h.requester.1),
+    )
+    .unwrap();
+    let mut progress = Vec::new();
+    let answered = request::wait(
+        &peer,
+        &submitted.request_id,
+        Duration::ZERO,
+        Duration::from_secs(5),
+        &mut |m| progress.push(m.to_string()),
+    )
+    .unwrap();
+    assert_eq!(answered.status, RequestStatus::Answered);
+    assert!(progress[0].contains("answered"), "{progress:?}");
+
+    let reply = request::retrieve(&peer, &submitted.request_id).unwrap();
+    assert_eq!(reply.responder, h.responder.0.to_string());
+    let secrets = vec![ehrx::crypto::X25519Secret::from_bytes(
+        h.requester.1.encryption_secret().to_bytes().as_ref(),
+    )
+    .unwrap()];
+    let content = request::open_reply(&peer, &secrets, &submitted.request_id, &reply).unwrap();
+    let ReplyContent::Records(history) = &content else {
+        panic!("expected records");
+    };
+    assert_eq!(history["entry"][0]["resource"]["name"][0]["family"], FAMILY);
+    let out = request::history_bundle(
+        &submitted.request_id,
+        &reply,
+        content,
+        OutputBundleType::Collection,
+    )
+    .unwrap();
+    fhir::validate_bundle(&out).unwrap();
+    let entries = out["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    let provenance = &entries[2]["resource"];
+    assert_eq!(provenance["resourceType"], "Provenance");
+    assert_eq!(
+        provenance["agent"][0]["who"]["identifier"]["value"],
+        h.responder.0.to_string()
+    );
+    assert_eq!(
+        provenance["agent"][0]["onBehalfOf"]["identifier"]["value"],
+        "hospital-b"
+    );
+    assert_eq!(
+        provenance["entity"][0]["what"]["identifier"]["value"],
+        format!("{}/{}", reply.channel_id, reply.packet_sequence)
+    );
+
+    // Someone else's key cannot open the reply.
+    let stranger = vec![ehrx::crypto::generate_x25519()];
+    assert!(request::open_reply(&peer, &stranger, &submitted.request_id, &reply).is_err());
+
+    // No PHI on either chain (state, events, packets) or in the tool's logs.
+    let w = h.world.borrow();
+    for chain in [&w.a, &w.b] {
+        assert_no_phi(&chain.dump_state(), "contract state");
+        assert_no_phi(format!("{:?}", chain.events).as_bytes(), "events");
+        let packets: Vec<u8> = chain
+            .outbox
+            .borrow()
+            .history
+            .iter()
+            .flat_map(|p| p.data.to_vec())
+            .collect();
+        assert_no_phi(&packets, "packets");
+    }
+    assert_no_phi(logs.join("\n").as_bytes(), "reply-service log");
+    assert_no_phi(progress.join("\n").as_bytes(), "progress");
+    assert!(stored.record_id.len() == 32);
+}
+
+#[test]
+fn soft_rejection_is_an_error_with_the_reason_code() {
+    let h = Hospitals::new();
+    let client_a = h.client(Side::A, &h.requester);
+    h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    // Policy: one request per minute. The contract records the attempt and refuses it.
+    let err = h.submit(&client_a, GIVEN, FAMILY).unwrap_err();
+    let chain_err = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<ChainError>())
+        .expect("a chain error");
+    assert!(
+        matches!(
+            chain_err,
+            ChainError::SoftRejected {
+                code: ErrorCode::RateLimited { .. },
+                ..
+            }
+        ),
+        "{chain_err}"
+    );
+    assert_eq!(exit_code(&err), EXIT_REFUSED);
+    assert!(format!("{err:#}").contains("RateLimited(retry_after="));
+}
+
+#[test]
+fn outsider_gets_a_hard_error_with_not_registered() {
+    let h = Hospitals::new();
+    let outsider = (h.world.borrow().b.addr("mallory"), PeerKeys::generate());
+    let client = h.client(Side::B, &outsider);
+    let peer = Peer::connect(&client, &h.exchange_addr(Side::B), same_keys(&outsider.1)).unwrap();
+    let token = "ab".repeat(32);
+    let err = store::store(&peer, &bundle(), None, &token, &h.records_key()).unwrap_err();
+    let chain_err = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<ChainError>())
+        .unwrap();
+    match chain_err {
+        ChainError::TxFailed { code, .. } => assert_eq!(code, &Some(ErrorCode::NotRegistered)),
+        other => panic!("expected a failed transaction, got {other}"),
+    }
+    assert_eq!(h.world.borrow().b.record_count(&token), 0);
+}
+
+#[test]
+fn unknown_patient_gets_no_records_and_exit_status_3() {
+    let h = Hospitals::new();
+    h.store_record(GIVEN, FAMILY);
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, "Ann", "Other").unwrap();
+    // B's chain refuses the packet itself (Algorithm 2: records for the token must exist),
+    // so B's reply service never sees it and A's request ends with reason NoRecords.
+    h.world.borrow_mut().relay_requests();
+    let (report, _) = h.reply_pass();
+    assert_eq!(report, PassReport::default());
+    let peer = Peer::connect(
+        &client_a,
+        &h.exchange_addr(Side::A),
+        same_keys(&h.requester.1),
+    )
+    .unwrap();
+    let mut progress = Vec::new();
+    let err = request::wait(
+        &peer,
+        &submitted.request_id,
+        Duration::ZERO,
+        Duration::from_secs(1),
+        &mut |m| progress.push(m.to_string()),
+    )
+    .unwrap_err();
+    assert_eq!(exit_code(&err), EXIT_NO_RECORDS, "{err:#}");
+    assert!(progress[0].contains("rejected (NoRecords)"), "{progress:?}");
+}
+
+#[test]
+fn declined_reply_ends_the_request_as_refused() {
+    let h = Hospitals::new();
+    h.store_record(GIVEN, FAMILY);
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    h.world.borrow_mut().relay_requests();
+    // B's reply service cannot open the record (wrong records key): it declines, coded.
+    let wrong = register(&h.world, Side::B, "misconfigured-service", &[Role::Reply]);
+    let (report, logs) = reply_pass(&h.world, &wrong, &h.exchange_addr(Side::B), &h.state_path());
+    assert_eq!(report.answered, 1, "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains("declined:Internal")),
+        "{logs:?}"
+    );
+    assert_no_phi(logs.join("\n").as_bytes(), "reply-service log");
+    h.world.borrow_mut().relay_replies();
+    let peer = Peer::connect(
+        &client_a,
+        &h.exchange_addr(Side::A),
+        same_keys(&h.requester.1),
+    )
+    .unwrap();
+    let err = request::wait(
+        &peer,
+        &submitted.request_id,
+        Duration::ZERO,
+        Duration::from_secs(1),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert_eq!(exit_code(&err), EXIT_REFUSED);
+    assert!(format!("{err:#}").contains("Internal"));
+}
+
+#[test]
+fn reply_service_never_answers_twice_across_restarts() {
+    let h = Hospitals::new();
+    h.store_record(GIVEN, FAMILY);
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    h.world.borrow_mut().relay_requests();
+    // A previous run answered it but crashed before the chain showed it: the state says so.
+    let mut state = ReplyState::default();
+    state.handled.insert(
+        ReplyState::key("hospital-a", &submitted.request_id),
+        Handled {
+            outcome: "records".into(),
+            txhash: Some("00".into()),
+            at: 1,
+        },
+    );
+    state.save(&h.state_path()).unwrap();
+    let (report, _) = h.reply_pass();
+    assert_eq!(report, PassReport::default());
+    // The request is still pending on B: nothing was sent.
+    assert_eq!(h.world.borrow().b.pending_incoming().len(), 1);
+}
+
+#[test]
+fn a_second_responder_is_refused_already_answered_and_not_retried() {
+    let h = Hospitals::new();
+    h.store_record(GIVEN, FAMILY);
+    let second = register(&h.world, Side::B, "reply-service-2", &[Role::Reply]);
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    h.world.borrow_mut().relay_requests();
+
+    // Both services saw the request pending; the second submits after the first won.
+    let exchange_b = h.exchange_addr(Side::B);
+    let client2 = InProcess::new(&h.world, Side::B, &second.0);
+    let peer2 = Peer::connect(&client2, &exchange_b, same_keys(&second.1)).unwrap();
+    let incoming = h.world.borrow().b.pending_incoming();
+    assert_eq!(incoming.len(), 1);
+    let (report, _) = h.reply_pass();
+    assert_eq!(report.answered, 1);
+    let body = ehrx::sign::reply_body(
+        &submitted.request_id,
+        "hospital-a",
+        "hospital-b",
+        &peer2.address,
+        ehr_protocol::packet::ReplyOutcome::NoRecords,
+        ehrx::time::now_unix(),
+    );
+    let msg = ehrx::sign::submit_reply(peer2.keys.signing_key(), &body);
+    let err = ehrx::chain::execute(
+        &client2,
+        &exchange_b,
+        &ehr_protocol::exchange::ExecuteMsg::SubmitReply(msg),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChainError::SoftRejected {
+                code: ErrorCode::AlreadyAnswered,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn audit_log_exports_as_fhir_audit_events() {
+    let h = Hospitals::new();
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    let rejected = h.submit(&client_a, GIVEN, FAMILY);
+    assert!(rejected.is_err());
+
+    let exchange = Exchange::connect(&client_a, &h.exchange_addr(Side::A)).unwrap();
+    let all = audit_export::collect(
+        &exchange,
+        audit_export::AuditSource::Exchange,
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(all.len() >= 2);
+    let filter = audit_export::AuditFilter {
+        request_id: Some(submitted.request_id.clone()),
+        ..Default::default()
+    };
+    let mine =
+        audit_export::collect(&exchange, audit_export::AuditSource::Exchange, &filter).unwrap();
+    assert_eq!(mine.len(), 1);
+    let bundle = audit_export::to_fhir(&exchange, audit_export::AuditSource::Exchange, &all);
+    fhir::validate_bundle(&bundle).unwrap();
+    let events: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let submitted_ev = events
+        .iter()
+        .find(|e| e["entity"][0]["what"]["identifier"]["value"] == submitted.request_id.as_str())
+        .expect("an event for the request");
+    assert_eq!(submitted_ev["resourceType"], "AuditEvent");
+    assert_eq!(submitted_ev["subtype"][0]["code"], "request_submitted");
+    assert_eq!(submitted_ev["outcome"], "0");
+    assert_eq!(
+        submitted_ev["agent"][0]["purposeOfUse"][0]["coding"][0]["code"],
+        "TREAT"
+    );
+    assert!(events.iter().any(|e| e["outcome"] == "4"
+        && e["outcomeDesc"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("RateLimited"))));
+    let registry = audit_export::collect(
+        &exchange,
+        audit_export::AuditSource::Registry,
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(!registry.is_empty());
+}
+
+// ------------------------------------------------------------------ through the CLI
+
+fn run_cli(
+    args: &[&str],
+    factory: &dyn Fn(&ehrx::config::Settings) -> anyhow::Result<Box<dyn ChainClient>>,
+) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(args).expect("arguments parse");
+    cli::run(cli, factory)
+}
+
+#[test]
+fn cli_store_then_request_writes_history_with_provenance() {
+    let h = Hospitals::new();
+    let tmp = h.tmp.path();
+    // Files as a hospital would have them.
+    let token_file = tmp.join("token.key");
+    ehrx::keys::write_secret(
+        &token_file,
+        format!("{}\n", hex::encode([42u8; 32])).as_bytes(),
+    )
+    .unwrap();
+    let storer_dir = KeyDir::new(tmp.join("storer-keys"));
+    save(&storer_dir, &h.storer.1);
+    let requester_dir = KeyDir::new(tmp.join("requester-keys"));
+    save(&requester_dir, &h.requester.1);
+    let bundle_file = tmp.join("bundle.json");
+    std::fs::write(&bundle_file, bundle()).unwrap();
+    let demo_file = tmp.join("patient.json");
+    std::fs::write(
+        &demo_file,
+        json!({"given": GIVEN, "family": FAMILY, "birth_date": DOB, "ssn": SSN}).to_string(),
+    )
+    .unwrap();
+    let records_key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(h.records_key().as_bytes())
+    };
+
+    let storer_client = h.client(Side::B, &h.storer);
+    let exchange_b = h.exchange_addr(Side::B);
+    run_cli(
+        &[
+            "ehrx",
+            "--key-dir",
+            storer_dir.path().to_str().unwrap(),
+            "--token-key-file",
+            token_file.to_str().unwrap(),
+            "--records-key",
+            &records_key,
+            "--exchange",
+            &exchange_b,
+            "store",
+            "--bundle",
+            bundle_file.to_str().unwrap(),
+            "--demographics",
+            demo_file.to_str().unwrap(),
+        ],
+        &|_| Ok(Box::new(storer_client.clone())),
+    )
+    .unwrap();
+
+    // A's client relays and lets B's reply service run whenever ehrx polls the status.
+    let mut requester_client = h.client(Side::A, &h.requester);
+    let (world, responder, state) = (
+        h.world.clone(),
+        (h.responder.0.clone(), same_keys(&h.responder.1)),
+        h.state_path(),
+    );
+    let exchange_b2 = exchange_b.clone();
+    requester_client.on_status_poll = Some(Rc::new(move || {
+        world.borrow_mut().relay_requests();
+        reply_pass(&world, &responder, &exchange_b2, &state);
+        world.borrow_mut().relay_replies();
+    }));
+    let out = tmp.join("history.json");
+    run_cli(
+        &[
+            "ehrx",
+            "--key-dir",
+            requester_dir.path().to_str().unwrap(),
+            "--token-key-file",
+            token_file.to_str().unwrap(),
+            "--exchange",
+            &h.exchange_addr(Side::A),
+            "--poll-interval-secs",
+            "0",
+            "request",
+            "--partner",
+            "hospital-b",
+            "--code",
+            REQUESTER_CODE,
+            "--purpose",
+            "treatment",
+            "--given",
+            "jose",
+            "--family",
+            "alvarez-nunez",
+            "--birth-date",
+            "19840312",
+            "--ssn",
+            "219099999",
+            "--out",
+            out.to_str().unwrap(),
+            "--wait-secs",
+            "5",
+            "--bundle-type",
+            "searchset",
+        ],
+        &|_| Ok(Box::new(requester_client.clone())),
+    )
+    .unwrap();
+    let history: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    fhir::validate_bundle(&history).unwrap();
+    assert_eq!(history["type"], "searchset");
+    assert_eq!(history["total"], 2);
+    assert_eq!(
+        history["entry"][0]["resource"]["identifier"][0]["value"],
+        SSN
+    );
+    assert_eq!(
+        history["entry"][2]["resource"]["resourceType"],
+        "Provenance"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // And the audit export of hospital A, filtered to nothing older than a day ago.
+    let audit_out = tmp.join("audit.json");
+    let since = (ehrx::time::now_unix() - 86_400).to_string();
+    let client_a = h.client(Side::A, &h.requester);
+    run_cli(
+        &[
+            "ehrx",
+            "--exchange",
+            &h.exchange_addr(Side::A),
+            "audit",
+            "export",
+            "--since",
+            &since,
+            "--out",
+            audit_out.to_str().unwrap(),
+        ],
+        &|_| Ok(Box::new(client_a.clone())),
+    )
+    .unwrap();
+    let audit: Value = serde_json::from_slice(&std::fs::read(&audit_out).unwrap()).unwrap();
+    let kinds: Vec<&str> = audit["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["resource"]["subtype"][0]["code"].as_str())
+        .collect();
+    for expected in ["request_submitted", "reply_received", "retrieval"] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    assert_no_phi(&std::fs::read(&audit_out).unwrap(), "audit export");
+}
