@@ -486,3 +486,107 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
         "out": args.out,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_settings_may_follow_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "ehrx",
+            "token",
+            "--given",
+            "Ann",
+            "--family",
+            "Lee",
+            "--birth-date",
+            "1990-01-01",
+            "--ssn",
+            "123-45-6789",
+            "--token-key-file",
+            "/k",
+            "--chain-id",
+            "hospital-a",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.chain_id.as_deref(), Some("hospital-a"));
+        assert_eq!(
+            cli.settings.token_key_file.as_deref(),
+            Some(Path::new("/k"))
+        );
+        assert!(matches!(cli.command, Command::Token(_)));
+    }
+
+    #[test]
+    fn request_needs_partner_and_code_unless_resuming() {
+        let missing = Cli::try_parse_from(["ehrx", "request", "--out", "h.json"]);
+        assert!(missing.is_err());
+        let resume =
+            Cli::try_parse_from(["ehrx", "request", "--resume", "abc", "--out", "h.json"]).unwrap();
+        let Command::Request(args) = resume.command else {
+            panic!("request");
+        };
+        assert_eq!(args.resume.as_deref(), Some("abc"));
+        assert!(Cli::try_parse_from([
+            "ehrx",
+            "request",
+            "--resume",
+            "abc",
+            "--partner",
+            "x",
+            "--out",
+            "h.json"
+        ])
+        .is_err());
+        let full = Cli::try_parse_from([
+            "ehrx",
+            "request",
+            "--partner",
+            "hospital-b",
+            "--code",
+            "C-1",
+            "--purpose",
+            "emergency-treatment",
+            "--demographics",
+            "-",
+            "--out",
+            "h.json",
+        ])
+        .unwrap();
+        let Command::Request(args) = full.command else {
+            panic!("request");
+        };
+        assert_eq!(
+            PurposeOfUse::from(args.purpose),
+            PurposeOfUse::EmergencyTreatment
+        );
+        assert_eq!(args.ttl, 600);
+    }
+
+    #[test]
+    fn demographics_file_and_flags_are_exclusive() {
+        assert!(Cli::try_parse_from([
+            "ehrx",
+            "token",
+            "--demographics",
+            "p.json",
+            "--given",
+            "Ann"
+        ])
+        .is_err());
+        let args = DemographicsArgs {
+            given: Some("Ann".into()),
+            ..DemographicsArgs::default()
+        };
+        let err = args.read().unwrap_err().to_string();
+        assert!(err.contains("--family"), "{err}");
+        assert!(!err.contains("Ann"));
+    }
+}
