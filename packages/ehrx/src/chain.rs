@@ -88,16 +88,38 @@ impl ChainError {
         }
     }
 
-    /// Whether trying again later may succeed (transport trouble, not a verdict).
+    /// Whether the node could not be reached (trying again later may succeed), as opposed
+    /// to an answer from the chain or a local problem.
     pub fn is_transient(&self) -> bool {
         match self {
-            ChainError::SoftRejected { .. } => false,
-            ChainError::TxFailed { code, .. } => code.is_none(),
-            ChainError::Cli { code, .. } => code.is_none(),
-            ChainError::TxTimeout { .. } | ChainError::Spawn { .. } => true,
-            ChainError::Parse(_) => false,
+            ChainError::Cli {
+                code: None, reason, ..
+            } => looks_unreachable(reason),
+            ChainError::TxTimeout { .. } => true,
+            _ => false,
         }
     }
+}
+
+/// Error texts of the Go RPC client when the node is down, restarting or overloaded.
+fn looks_unreachable(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    [
+        "connection refused",
+        "connection reset",
+        "post failed",
+        "dial tcp",
+        "no such host",
+        "timed out",
+        "timeout",
+        "eof",
+        "unavailable",
+        "502 bad gateway",
+        "503",
+        "504",
+    ]
+    .iter()
+    .any(|p| reason.contains(p))
 }
 
 impl TxResult {
@@ -886,6 +908,21 @@ mod tests {
         let (code, reason) = reduce_log("Error: post failed: connection refused");
         assert_eq!(code, None);
         assert_eq!(reason, "post failed: connection refused");
+        let unreachable = ChainError::Cli {
+            what: "query".into(),
+            code,
+            reason,
+        };
+        assert!(unreachable.is_transient());
+        let (code, reason) = reduce_log(
+            "Error: rpc error: code = Unknown desc = not found: query wasm contract failed",
+        );
+        assert!(!ChainError::Cli {
+            what: "query".into(),
+            code,
+            reason
+        }
+        .is_transient());
         // Multi-line errors: the line that names the code wins.
         let (code, reason) = reduce_log("Error executing WasmMsg:\n  sender: wasm1x\n\nCaused by:\n    NotRegistered: the sender is not a registered peer\n");
         assert_eq!(code, Some(ErrorCode::NotRegistered));

@@ -300,7 +300,26 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
         Command::ReplyService { once } => {
             let chain = make_chain(&settings)?;
             let dir = KeyDir::new(settings.key_dir());
-            let peer = Peer::connect(chain.as_ref(), settings.exchange()?, dir.load()?)?;
+            let exchange = settings.exchange()?;
+            // The node may be down or restarting when the service starts: keep trying.
+            let mut delay = settings.poll_interval().max(Duration::from_secs(1));
+            let peer = loop {
+                match Peer::connect(chain.as_ref(), exchange, dir.load()?) {
+                    Ok(peer) => break peer,
+                    Err(e) if !once => {
+                        eprintln!(
+                            "{}",
+                            log_line(&format!(
+                                "cannot reach the chain, retrying in {}s: {e:#}",
+                                delay.as_secs()
+                            ))
+                        );
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(Duration::from_secs(120));
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             let mut service =
                 ReplyService::new(&peer, dir.encryption_secrets()?, settings.state_file())?;
             eprintln!(

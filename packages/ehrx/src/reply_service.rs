@@ -257,7 +257,8 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             }
             Ok(reply_key) => match self.build_outcome(incoming, &reply_key, max_ciphertext, log) {
                 Ok(outcome) => outcome,
-                Err(e) if is_transient(&e) => {
+                // The chain did not answer as expected: not a verdict on the request.
+                Err(e) if is_chain_error(&e) => {
                     log(&format!(
                         "request {request_id} from {partner}: will retry: {e:#}"
                     ));
@@ -458,11 +459,8 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     }
 }
 
-fn is_transient(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<ChainError>()
-            .is_some_and(ChainError::is_transient)
-    })
+fn is_chain_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<ChainError>())
 }
 
 /// A log line for the service: UTC time and the message.
