@@ -207,25 +207,72 @@ pub fn parse_code(text: &str) -> Option<ErrorCode> {
     ErrorCode::parse(text).or_else(|| serde_json::from_value(Value::String(text.to_string())).ok())
 }
 
-/// Drops the SDK's boilerplate around a contract's error on one line.
-fn strip_boilerplate(line: &str) -> &str {
+/// Removes terminal colour codes (wasmd's logger colours its stderr lines).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Drops the SDK's boilerplate around a contract's error on one line: the logger's
+/// `... ERR failure when running app err="..."` wrapper, nested `rpc error: code = X desc =`
+/// prefixes, `failed to execute message; message index: 0:`, wasmvm's `kind: Other, error:`,
+/// trailing `: execute wasm contract failed`, gas figures and source locations.
+fn strip_boilerplate(line: &str) -> String {
+    let line = strip_ansi(line);
     let mut text = line.trim();
-    for prefix in [
-        "Error: ",
-        "rpc error: code = Unknown desc = ",
-        "rpc error: code = InvalidArgument desc = ",
-        "failed to execute message; message index: 0: ",
-    ] {
-        text = text.strip_prefix(prefix).unwrap_or(text).trim_start();
+    if let Some(i) = text.find("err=") {
+        text = text[i + 4..].trim_matches('"');
+    }
+    loop {
+        let before = text;
+        for prefix in [
+            "Error: ",
+            "failed to execute message; message index: 0: ",
+            "kind: Other, error: ",
+        ] {
+            text = text.strip_prefix(prefix).unwrap_or(text).trim_start();
+        }
+        if let Some(rest) = text.strip_prefix("rpc error: code = ") {
+            if let Some(i) = rest.find(" desc = ") {
+                text = rest[i + 8..].trim_start();
+            }
+        }
+        if text == before {
+            break;
+        }
     }
     for marker in [" With gas wanted", " [CosmWasm/", " [cosmos/"] {
         if let Some(i) = text.find(marker) {
             text = &text[..i];
         }
     }
-    text.trim_end_matches(": unknown request")
-        .trim_end_matches(": execute wasm contract failed")
-        .trim()
+    let mut text = text.trim_end_matches('"');
+    for suffix in [
+        ": unknown request",
+        ": execute wasm contract failed",
+        ": query wasm contract failed",
+    ] {
+        text = text.trim_end_matches(suffix);
+    }
+    let text = text.trim();
+    if text.contains("account") && text.contains("not found") {
+        format!("{text} (the signing account has no funds or does not exist on this chain)")
+    } else {
+        text.to_string()
+    }
 }
 
 /// The first reason code named in `text`: `Display` form (`NotRegistered`,
@@ -253,15 +300,15 @@ fn code_in(text: &str) -> Option<ErrorCode> {
 /// (`failed to execute message; message index: 0: ... : execute wasm contract failed`,
 /// gas figures, source locations).
 pub fn reduce_log(raw: &str) -> (Option<ErrorCode>, String) {
-    let lines: Vec<&str> = raw
+    let lines: Vec<String> = raw
         .lines()
         .map(strip_boilerplate)
         .filter(|l| !l.is_empty())
         .collect();
     let (code, line) = lines
         .iter()
-        .find_map(|l| code_in(l).map(|c| (Some(c), *l)))
-        .unwrap_or((None, lines.first().copied().unwrap_or("")));
+        .find_map(|l| code_in(l).map(|c| (Some(c), l.as_str())))
+        .unwrap_or((None, lines.first().map_or("", String::as_str)));
     let mut reason: String = line.chars().take(300).collect();
     if reason.is_empty() {
         reason = "no reason given".to_string();
@@ -449,8 +496,10 @@ pub struct WasmdConfig {
     pub gas: String,
     pub gas_adjustment: f64,
     pub gas_prices: String,
-    /// Gas limit for transactions too large for a command-line argument (no simulation).
-    pub large_tx_gas: u64,
+    /// Gas limit for transactions too large for a command-line argument (no simulation):
+    /// this much per byte of the message, plus `large_tx_gas_base`.
+    pub large_tx_gas_per_byte: u64,
+    pub large_tx_gas_base: u64,
     pub tx_timeout: Duration,
     pub tx_poll: Duration,
 }
@@ -467,7 +516,9 @@ impl Default for WasmdConfig {
             gas: "auto".into(),
             gas_adjustment: 1.4,
             gas_prices: "0stake".into(),
-            large_tx_gas: 5_000_000,
+            // Measured on wasmd v0.61.14: a 123 KB StoreRecord used 5.2 M gas (limit 13.3 M).
+            large_tx_gas_per_byte: 100,
+            large_tx_gas_base: 1_000_000,
             tx_timeout: Duration::from_secs(60),
             tx_poll: Duration::from_millis(500),
         }
@@ -654,7 +705,7 @@ impl WasmdCli {
     }
 
     /// The unsigned transaction `wasmd tx sign` takes, for messages too large to pass as
-    /// an argument. No simulation: the gas limit is `large_tx_gas`.
+    /// an argument. No simulation: the gas limit grows with the message size.
     pub fn unsigned_tx(
         &self,
         sender: &str,
@@ -662,7 +713,8 @@ impl WasmdCli {
         msg: &Value,
     ) -> Result<Value, ChainError> {
         let (price, denom) = parse_gas_price(&self.cfg.gas_prices)?;
-        let fee = (price * self.cfg.large_tx_gas as f64).ceil() as u128;
+        let gas = self.large_tx_gas(msg.to_string().len());
+        let fee = (price * gas as f64).ceil() as u128;
         Ok(serde_json::json!({
             "body": {
                 "messages": [{
@@ -681,13 +733,21 @@ impl WasmdCli {
                 "signer_infos": [],
                 "fee": {
                     "amount": [{ "denom": denom, "amount": fee.to_string() }],
-                    "gas_limit": self.cfg.large_tx_gas.to_string(),
+                    "gas_limit": gas.to_string(),
                     "payer": "",
                     "granter": ""
                 }
             },
             "signatures": []
         }))
+    }
+
+    pub fn large_tx_gas(&self, msg_len: usize) -> u64 {
+        self.cfg.large_tx_gas_base.saturating_add(
+            self.cfg
+                .large_tx_gas_per_byte
+                .saturating_mul(msg_len as u64),
+        )
     }
 
     fn execute_via_files(&self, contract: &str, msg: &Value) -> Result<TxResult, ChainError> {
@@ -837,6 +897,23 @@ mod tests {
         assert_eq!(tx.soft_rejection("wasm1other"), None);
     }
 
+    /// Captured from wasmd v0.61.14 (`wasmd query tx <hash> -o json`, `tx` removed): a
+    /// duplicate `StoreRecord` soft-rejected with `Replay`; the registry's strike event
+    /// carries a `reason` too but no `outcome`. The contract set no data.
+    const REAL_SOFT_REJECTED_STORE: &str = r#"{"height":"107","txhash":"C706D58E982BB07BC5D638AA01E925C8B89C0826A39D721E6341E0C6A77B36B6","codespace":"","code":0,"data":"122E0A2C2F636F736D7761736D2E7761736D2E76312E4D736745786563757465436F6E7472616374526573706F6E7365","raw_log":"","logs":[],"info":"","gas_wanted":"375439","gas_used":"269697","timestamp":"2026-11-24T00:59:53Z","events":[{"type":"execute","attributes":[{"key":"_contract_address","value":"wasm1nc5tatafv6eyq7llkr2gv50ff9e22mnf70qgjlv737ktmt4eswrqr5j2ht","index":true},{"key":"msg_index","value":"0","index":true}]},{"type":"wasm","attributes":[{"key":"_contract_address","value":"wasm1nc5tatafv6eyq7llkr2gv50ff9e22mnf70qgjlv737ktmt4eswrqr5j2ht","index":true},{"key":"action","value":"store_record","index":true},{"key":"outcome","value":"rejected","index":true},{"key":"reason","value":"Replay","index":true},{"key":"strike","value":"true","index":true},{"key":"strikes","value":"1","index":true},{"key":"quarantined","value":"false","index":true},{"key":"msg_index","value":"0","index":true}]},{"type":"execute","attributes":[{"key":"_contract_address","value":"wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d","index":true},{"key":"msg_index","value":"0","index":true}]},{"type":"wasm","attributes":[{"key":"_contract_address","value":"wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d","index":true},{"key":"action","value":"record_strike","index":true},{"key":"peer","value":"wasm1fdyec45xqkxl74tzfzuynsxw954al0rhswseeg","index":true},{"key":"quarantined","value":"false","index":true},{"key":"reason","value":"Replay","index":true},{"key":"strikes","value":"1","index":true},{"key":"msg_index","value":"0","index":true}]}]}"#;
+
+    #[test]
+    fn real_wasmd_output_of_a_soft_rejection() {
+        let tx =
+            parse_tx_response(&serde_json::from_str(REAL_SOFT_REJECTED_STORE).unwrap()).unwrap();
+        assert_eq!(tx.height, 107);
+        assert_eq!(tx.data, None);
+        let exchange = "wasm1nc5tatafv6eyq7llkr2gv50ff9e22mnf70qgjlv737ktmt4eswrqr5j2ht";
+        assert_eq!(tx.soft_rejection(exchange), Some(ErrorCode::Replay));
+        let registry = "wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d";
+        assert_eq!(tx.soft_rejection(registry), None);
+    }
+
     #[test]
     fn custom_wasm_event_and_unknown_reason() {
         let json = serde_json::json!({
@@ -927,6 +1004,18 @@ mod tests {
         let (code, reason) = reduce_log("Error executing WasmMsg:\n  sender: wasm1x\n\nCaused by:\n    NotRegistered: the sender is not a registered peer\n");
         assert_eq!(code, Some(ErrorCode::NotRegistered));
         assert_eq!(reason, "NotRegistered: the sender is not a registered peer");
+        // wasmd v0.61's coloured logger line on stderr (captured from a real node).
+        let stderr = "\u{1b}[90m1:00AM\u{1b}[0m \u{1b}[31mERR\u{1b}[0m \u{1b}[1mfailure when running app\u{1b}[0m \u{1b}[36merr=\u{1b}[0m\"rpc error: code = Unknown desc = kind: Other, error: UnknownRequest: 0123456789abcdef: query wasm contract failed: unknown request\"\n";
+        let (code, reason) = reduce_log(stderr);
+        assert_eq!(code, Some(ErrorCode::UnknownRequest));
+        assert_eq!(reason, "UnknownRequest: 0123456789abcdef");
+        let stderr = "\u{1b}[90m12:59AM\u{1b}[0m \u{1b}[31mERR\u{1b}[0m \u{1b}[1mfailure when running app\u{1b}[0m \u{1b}[36merr=\u{1b}[0m\"rpc error: code = NotFound desc = rpc error: code = NotFound desc = account wasm1jl7 not found: key not found\"";
+        let (code, reason) = reduce_log(stderr);
+        assert_eq!(code, None);
+        assert!(
+            reason.starts_with("account wasm1jl7 not found: key not found (the signing account"),
+            "{reason}"
+        );
         // Lowercase single words in prose are not codes.
         assert_eq!(
             reduce_log("the account sequence expired; internal replay").0,

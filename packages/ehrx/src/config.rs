@@ -194,7 +194,8 @@ impl Settings {
             gas: self.gas.clone().unwrap_or(d.gas),
             gas_adjustment: self.gas_adjustment.unwrap_or(d.gas_adjustment),
             gas_prices: self.gas_prices.clone().unwrap_or(d.gas_prices),
-            large_tx_gas: d.large_tx_gas,
+            large_tx_gas_per_byte: d.large_tx_gas_per_byte,
+            large_tx_gas_base: d.large_tx_gas_base,
             tx_timeout: self
                 .tx_timeout_secs
                 .map(Duration::from_secs)

@@ -270,5 +270,10 @@ fn messages_too_large_for_an_argument_go_through_sign_and_broadcast_files() {
     assert_eq!(m["sender"], "wasm1peeraddress");
     assert_eq!(m["contract"], CONTRACT);
     assert_eq!(m["msg"], msg);
-    assert_eq!(sent["auth_info"]["fee"]["gas_limit"], "5000000");
+    let gas: u64 = sent["auth_info"]["fee"]["gas_limit"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(gas, 1_000_000 + 100 * msg.to_string().len() as u64);
 }
