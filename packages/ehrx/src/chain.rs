@@ -542,10 +542,6 @@ impl WasmdCli {
         }
     }
 
-    pub fn config(&self) -> &WasmdConfig {
-        &self.cfg
-    }
-
     fn keyring_args(&self) -> Vec<String> {
         let mut args = vec!["--keyring-backend".into(), self.cfg.keyring_backend.clone()];
         if let Some(home) = &self.cfg.home {

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use ehr_protocol::exchange::{
     ExecuteMsg, OutgoingRequest, PurposeOfUse, QueryMsg, RequestStatus, RetrievedReply,
 };
-use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
+use ehr_protocol::limits::MAX_DEMOGRAPHICS_BYTES;
 use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::{Partner, QueryMsg as RegistryQuery};
 use ehr_protocol::signing::{self, reply_sign_bytes, requester_code_hash};
@@ -275,7 +275,6 @@ pub fn open_reply(
         reply.outcome.clone(),
         reply.issued_at,
     );
-    debug_assert_eq!(body.version, PACKET_VERSION);
     sign::verify(
         &reply.responder_pubkey,
         &reply_sign_bytes(&body),

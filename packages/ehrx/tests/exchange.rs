@@ -268,6 +268,10 @@ impl Hospitals {
         }
     }
 
+    fn peer<'c>(&self, client: &'c InProcess, side: Side, who: &(Addr, PeerKeys)) -> Peer<'c> {
+        Peer::connect(client, &self.exchange_addr(side), same_keys(&who.1)).unwrap()
+    }
+
     fn client(&self, side: Side, who: &(Addr, PeerKeys)) -> InProcess {
         InProcess::new(&self.world, side, &who.0)
     }
@@ -282,12 +286,7 @@ impl Hospitals {
 
     fn store_record(&self, given: &str, family: &str) -> store::Stored {
         let client = self.client(Side::B, &self.storer);
-        let peer = Peer::connect(
-            &client,
-            &self.exchange_addr(Side::B),
-            same_keys(&self.storer.1),
-        )
-        .unwrap();
+        let peer = self.peer(&client, Side::B, &self.storer);
         let d = Demographics::new(given, family, DOB, SSN).unwrap();
         let token = patient_token(&self.token_key, &d);
         store::store(&peer, &bundle(), None, &token, &self.records_key()).unwrap()
@@ -299,12 +298,7 @@ impl Hospitals {
         given: &str,
         family: &str,
     ) -> Result<request::Submitted, anyhow::Error> {
-        let peer = Peer::connect(
-            client,
-            &self.exchange_addr(Side::A),
-            same_keys(&self.requester.1),
-        )
-        .unwrap();
+        let peer = self.peer(client, Side::A, &self.requester);
         let d = Demographics::new(given, family, "03/12/1984", "219099999").unwrap();
         request::submit(
             &peer,
@@ -401,12 +395,7 @@ fn full_exchange_store_request_reply_retrieve_decrypt() {
     );
     assert_eq!(h.world.borrow_mut().relay_replies(), 1);
 
-    let peer = Peer::connect(
-        &client_a,
-        &h.exchange_addr(Side::A),
-        same_keys(&h.requester.1),
-    )
-    .unwrap();
+    let peer = h.peer(&client_a, Side::A, &h.requester);
     let mut progress = Vec::new();
     let answered = request::wait(
         &peer,
@@ -508,7 +497,7 @@ fn outsider_gets_a_hard_error_with_not_registered() {
     let h = Hospitals::new();
     let outsider = (h.world.borrow().b.addr("mallory"), PeerKeys::generate());
     let client = h.client(Side::B, &outsider);
-    let peer = Peer::connect(&client, &h.exchange_addr(Side::B), same_keys(&outsider.1)).unwrap();
+    let peer = h.peer(&client, Side::B, &outsider);
     let token = "ab".repeat(32);
     let err = store::store(&peer, &bundle(), None, &token, &h.records_key()).unwrap_err();
     let chain_err = err
@@ -533,12 +522,7 @@ fn unknown_patient_gets_no_records_and_exit_status_3() {
     h.world.borrow_mut().relay_requests();
     let (report, _) = h.reply_pass();
     assert_eq!(report, PassReport::default());
-    let peer = Peer::connect(
-        &client_a,
-        &h.exchange_addr(Side::A),
-        same_keys(&h.requester.1),
-    )
-    .unwrap();
+    let peer = h.peer(&client_a, Side::A, &h.requester);
     let mut progress = Vec::new();
     let err = request::wait(
         &peer,
@@ -569,12 +553,7 @@ fn declined_reply_ends_the_request_as_refused() {
     );
     assert_no_phi(logs.join("\n").as_bytes(), "reply-service log");
     h.world.borrow_mut().relay_replies();
-    let peer = Peer::connect(
-        &client_a,
-        &h.exchange_addr(Side::A),
-        same_keys(&h.requester.1),
-    )
-    .unwrap();
+    let peer = h.peer(&client_a, Side::A, &h.requester);
     let err = request::wait(
         &peer,
         &submitted.request_id,
@@ -622,8 +601,8 @@ fn a_second_responder_is_refused_already_answered_and_not_retried() {
 
     // Both services saw the request pending; the second submits after the first won.
     let exchange_b = h.exchange_addr(Side::B);
-    let client2 = InProcess::new(&h.world, Side::B, &second.0);
-    let peer2 = Peer::connect(&client2, &exchange_b, same_keys(&second.1)).unwrap();
+    let client2 = h.client(Side::B, &second);
+    let peer2 = h.peer(&client2, Side::B, &second);
     let incoming = h.world.borrow().b.pending_incoming();
     assert_eq!(incoming.len(), 1);
     let (report, _) = h.reply_pass();

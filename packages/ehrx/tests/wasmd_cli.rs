@@ -102,46 +102,69 @@ fn client(dir: &Path, bin: PathBuf) -> WasmdCli {
     })
 }
 
-fn calls(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// A stand-in wasmd in its own directory and the `WasmdCli` that runs it.
+struct Fake {
+    tmp: tempfile::TempDir,
+    cli: WasmdCli,
 }
 
-fn write(dir: &Path, name: &str, value: &Value) {
-    std::fs::write(dir.join(name), value.to_string()).unwrap();
+impl Fake {
+    /// `query tx` answers "not found" `not_found` times before the transaction appears.
+    fn new(not_found: u32) -> Fake {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = fake_wasmd(tmp.path(), not_found);
+        let cli = client(tmp.path(), bin);
+        Fake { tmp, cli }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// What the stand-in prints for `broadcast.json`, `tx.json` or `query.json`.
+    fn answer(&self, name: &str, value: &Value) -> &Self {
+        std::fs::write(self.dir().join(name), value.to_string()).unwrap();
+        self
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn home(&self) -> String {
+        self.dir().join("home").display().to_string()
+    }
+}
+
+fn broadcast_ok() -> Value {
+    json!({"height": "0", "txhash": "ABC123", "code": 0, "raw_log": ""})
 }
 
 #[test]
 fn execute_polls_until_included_and_returns_contract_data() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let bin = fake_wasmd(dir, 2);
-    write(
-        dir,
-        "broadcast.json",
-        &json!({"height": "0", "txhash": "ABC123", "code": 0, "raw_log": ""}),
-    );
+    let fake = Fake::new(2);
     let reply = br#"{"request_id":"0123456789abcdef0123456789abcdef"}"#;
-    write(dir, "tx.json", &included_tx(reply, None));
-    let cli = client(dir, bin);
+    fake.answer("broadcast.json", &broadcast_ok())
+        .answer("tx.json", &included_tx(reply, None));
 
     let msg = json!({"retrieve_reply": {"request_id": "0123456789abcdef0123456789abcdef"}});
-    let tx = chain::execute(&cli, CONTRACT, &msg).unwrap();
+    let tx = chain::execute(&fake.cli, CONTRACT, &msg).unwrap();
     assert_eq!(tx.txhash, "ABC123");
     assert_eq!(tx.height, 42);
     assert_eq!(tx.data.as_deref(), Some(&reply[..]));
 
-    let home = dir.join("home").display().to_string();
-    let log = calls(dir);
+    let log = fake.calls();
     assert_eq!(
         log[0],
         format!(
-            "tx wasm execute {CONTRACT} {msg} --from peer1 --keyring-backend test --home {home} \
+            "tx wasm execute {CONTRACT} {msg} --from peer1 --keyring-backend test --home {} \
              --chain-id hospital-a --node http://127.0.0.1:26657 --gas auto --gas-adjustment 1.4 \
-             --gas-prices 0stake -y -o json"
+             --gas-prices 0stake -y -o json",
+            fake.home()
         )
     );
     // Two misses ("not found"), then found.
@@ -156,17 +179,10 @@ fn execute_polls_until_included_and_returns_contract_data() {
 
 #[test]
 fn soft_rejection_in_the_included_tx_is_an_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let bin = fake_wasmd(dir, 0);
-    write(
-        dir,
-        "broadcast.json",
-        &json!({"height": "0", "txhash": "ABC123", "code": 0}),
-    );
-    write(dir, "tx.json", &included_tx(b"", Some("NotAuthorized")));
-    let err =
-        chain::execute(&client(dir, bin), CONTRACT, &json!({"retrieve_reply": {}})).unwrap_err();
+    let fake = Fake::new(0);
+    fake.answer("broadcast.json", &broadcast_ok())
+        .answer("tx.json", &included_tx(b"", Some("NotAuthorized")));
+    let err = chain::execute(&fake.cli, CONTRACT, &json!({"retrieve_reply": {}})).unwrap_err();
     assert!(
         matches!(&err, ChainError::SoftRejected { code: ErrorCode::NotAuthorized, txhash } if txhash == "ABC123"),
         "{err}"
@@ -175,16 +191,13 @@ fn soft_rejection_in_the_included_tx_is_an_error() {
 
 #[test]
 fn check_tx_failure_and_cli_failure_are_reported_with_codes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let bin = fake_wasmd(dir, 0);
-    write(
-        dir,
+    let fake = Fake::new(0);
+    fake.answer(
         "broadcast.json",
         &json!({"height": "0", "txhash": "DEAD", "code": 13, "codespace": "sdk",
                 "raw_log": "insufficient fees; got: 0stake required: 100stake: insufficient fee"}),
     );
-    let err = chain::execute(&client(dir, bin.clone()), CONTRACT, &json!({})).unwrap_err();
+    let err = chain::execute(&fake.cli, CONTRACT, &json!({})).unwrap_err();
     match &err {
         ChainError::TxFailed {
             abci_code, reason, ..
@@ -195,17 +208,17 @@ fn check_tx_failure_and_cli_failure_are_reported_with_codes() {
         other => panic!("{other}"),
     }
     // No `query tx` after a CheckTx failure.
-    assert_eq!(calls(dir).len(), 1);
+    assert_eq!(fake.calls().len(), 1);
 
     // A query the contract refuses: the CLI exits non-zero with the error on stderr.
-    let failing = dir.join("failing-wasmd");
+    let failing = fake.dir().join("failing-wasmd");
     std::fs::write(
         &failing,
         "#!/bin/sh\necho 'Error: rpc error: code = Unknown desc = UnknownRequest: no such request: query wasm contract failed: unknown request' >&2\nexit 1\n",
     )
     .unwrap();
     std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let err = client(dir, failing)
+    let err = client(fake.dir(), failing)
         .query_raw(CONTRACT, &json!({"request": {"request_id": "x"}}))
         .unwrap_err();
     assert_eq!(err.reason_code(), Some(&ErrorCode::UnknownRequest), "{err}");
@@ -213,47 +226,42 @@ fn check_tx_failure_and_cli_failure_are_reported_with_codes() {
 
 #[test]
 fn queries_return_the_data_field_and_address_comes_from_the_keyring() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let bin = fake_wasmd(dir, 0);
-    write(
-        dir,
+    let fake = Fake::new(0);
+    fake.answer(
         "query.json",
         &json!({"data": {"registry": "wasm1reg", "network_id": "hospital-a"}}),
     );
-    let cli = client(dir, bin);
-    let answer = cli.query_raw(CONTRACT, &json!({"config": {}})).unwrap();
+    let answer = fake
+        .cli
+        .query_raw(CONTRACT, &json!({"config": {}}))
+        .unwrap();
     assert_eq!(answer["network_id"], "hospital-a");
-    assert_eq!(cli.address().unwrap(), "wasm1peeraddress");
-    assert_eq!(cli.address().unwrap(), "wasm1peeraddress");
-    let home = dir.join("home").display().to_string();
-    let log = calls(dir);
+    assert_eq!(fake.cli.address().unwrap(), "wasm1peeraddress");
+    assert_eq!(fake.cli.address().unwrap(), "wasm1peeraddress");
+    let log = fake.calls();
     assert_eq!(
         log[0],
         format!("query wasm contract-state smart {CONTRACT} {{\"config\":{{}}}} --node http://127.0.0.1:26657 -o json")
     );
     assert_eq!(
         log[1],
-        format!("keys show peer1 -a --keyring-backend test --home {home}")
+        format!(
+            "keys show peer1 -a --keyring-backend test --home {}",
+            fake.home()
+        )
     );
     assert_eq!(log.len(), 2, "the address is looked up once");
 }
 
 #[test]
 fn messages_too_large_for_an_argument_go_through_sign_and_broadcast_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let bin = fake_wasmd(dir, 0);
-    write(
-        dir,
-        "broadcast.json",
-        &json!({"height": "0", "txhash": "ABC123", "code": 0}),
-    );
-    write(dir, "tx.json", &included_tx(b"", None));
+    let fake = Fake::new(0);
+    fake.answer("broadcast.json", &broadcast_ok())
+        .answer("tx.json", &included_tx(b"", None));
     let big = "A".repeat(MAX_INLINE_MSG + 10);
     let msg = json!({"store_record": {"ciphertext": big}});
-    chain::execute(&client(dir, bin), CONTRACT, &msg).unwrap();
-    let log = calls(dir);
+    chain::execute(&fake.cli, CONTRACT, &msg).unwrap();
+    let log = fake.calls();
     assert!(log[0].starts_with("keys show peer1 -a"), "{log:?}");
     assert!(log[1].starts_with("tx sign /"), "{}", &log[1][..60]);
     assert!(log[1].contains("--from peer1 --keyring-backend test"));
@@ -262,9 +270,10 @@ fn messages_too_large_for_an_argument_go_through_sign_and_broadcast_files() {
     );
     assert!(log[2].starts_with("tx broadcast /"));
     assert!(log[2].ends_with("--node http://127.0.0.1:26657 -o json"));
-    let sent: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("broadcasted.json")).unwrap())
-            .unwrap();
+    let sent: Value = serde_json::from_str(
+        &std::fs::read_to_string(fake.dir().join("broadcasted.json")).unwrap(),
+    )
+    .unwrap();
     let m = &sent["body"]["messages"][0];
     assert_eq!(m["@type"], "/cosmwasm.wasm.v1.MsgExecuteContract");
     assert_eq!(m["sender"], "wasm1peeraddress");
