@@ -22,8 +22,10 @@ pub const X25519_KEY_LEN: usize = 32;
 /// Network ids (chain ids), partner ids, device ids, labels.
 pub const MAX_NAME_LEN: usize = 64;
 /// Hard ceiling on an encrypted record or reply; the registry policy may set a lower one.
-/// ibc-go refuses packets over 256 KiB; we stay far below.
-pub const MAX_CIPHERTEXT_BYTES: usize = 128 * 1024;
+/// wasmd refuses a storage value over 128 KiB, and records are stored as JSON with the
+/// ciphertext in base64 (4/3 the size): 90 KiB is the largest that fits with headroom.
+/// ibc-go refuses packets over 256 KiB; we stay far below that too.
+pub const MAX_CIPHERTEXT_BYTES: usize = 90 * 1024;
 /// Encrypted demographics for the partner's matcher.
 pub const MAX_DEMOGRAPHICS_BYTES: usize = 4 * 1024;
 /// Page size for every paginated query.
