@@ -1,0 +1,281 @@
+# shellcheck shell=bash
+# Chain helpers for the ehrx devnet: transactions, queries, contract deployment.
+# Source it (it sources scripts/lib.sh too); e2e tests and the demo reuse it:
+#
+#   source scripts/devnet/helpers.sh
+#   dn_use hospital-a                     # optional: read homes/nodes from devnet.json
+#   addr=$(dn_key_addr hospital-a peer1)
+#   tx=$(dn_execute hospital-a admin "$REGISTRY" '{"register_peer":{...}}')
+#   dn_query_smart hospital-a "$REGISTRY" '{"config":{}}' | jq .
+#
+# Every function takes the chain id first. Where a chain lives:
+#   home  $EHRX_DEVNET_DIR/<chain-id>            (keyring-backend test inside)
+#   node  tcp://127.0.0.1:<rpc port of the chain> (ports: dn_port, stack.md's table)
+# Transactions use: --gas auto --gas-adjustment 1.5 --gas-prices 0stake -y -o json,
+# then poll `wasmd query tx` (no block broadcast mode since SDK 0.50). A failed tx
+# (CheckTx or DeliverTx) is an error: `die` with the code, codespace and raw_log,
+# or, in the *_try variants, return 1 with the same text on stderr.
+#
+# Functions (stdout carries the result, messages go to stderr):
+#   dn_port CHAIN SERVICE          rpc|p2p|pprof|grpc|api -> port number
+#   dn_home CHAIN / dn_node CHAIN  home directory / tcp://127.0.0.1:<rpc>
+#   dn_wasmd CHAIN ARGS...         wasmd with --home (for keys, genesis, ...)
+#   dn_q CHAIN ARGS...             wasmd query ARGS --node .. -o json
+#   dn_height CHAIN                latest block height (0 when the node is down)
+#   dn_wait_height CHAIN H [SECS]  wait until height >= H
+#   dn_key_addr CHAIN KEY          bech32 address of a keyring key
+#   dn_tx CHAIN FROM ARGS...       wasmd tx ARGS, broadcast, wait; prints the tx JSON
+#   dn_tx_try CHAIN FROM ARGS...   same, returns 1 on failure instead of dying
+#   dn_wait_tx CHAIN HASH [SECS]   poll `query tx`; prints the tx JSON
+#   dn_store CHAIN FROM WASM       prints the code id
+#   dn_instantiate CHAIN FROM CODE_ID MSG LABEL [ADMIN]  prints the contract address
+#   dn_execute CHAIN FROM CONTRACT MSG [--amount X]      prints the tx JSON
+#   dn_execute_try ...             same, non-fatal
+#   dn_query_smart CHAIN CONTRACT MSG   prints the contract's answer (.data)
+#   dn_tx_event_attr TXJSON TYPE KEY    values of an event attribute, one a line
+#   dn_contract_addr_from_tx TXJSON     the instantiated contract's address
+#   dn_tx_wasm_events TXJSON       the tx's wasm events, compact, for error reports
+#   requester_code_hash CODE       ehr_protocol::signing::requester_code_hash
+
+if [[ -n "${_EHRX_DEVNET_HELPERS_SOURCED:-}" ]]; then
+    return 0
+fi
+_EHRX_DEVNET_HELPERS_SOURCED=1
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+EHRX_DEVNET_DIR="${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}"
+export EHRX_DEVNET_DIR
+DN_DENOM=stake
+DN_KEYRING=test
+DN_GAS_FLAGS=(--gas auto --gas-adjustment 1.5 --gas-prices "0$DN_DENOM")
+DN_TX_TIMEOUT="${EHRX_TX_TIMEOUT:-45}"
+
+# ---- ports (shared/notes/stack.md, "Two chains on one machine") ----------------
+# Chain index: hospital-a 0, hospital-b 1, hospital-c 2; each service +100 per index.
+dn_chain_index() {
+    case "$1" in
+        hospital-a) echo 0 ;;
+        hospital-b) echo 1 ;;
+        hospital-c) echo 2 ;;
+        *) die "unknown devnet chain '$1' (known: hospital-a hospital-b hospital-c)" ;;
+    esac
+}
+dn_port() {  # dn_port CHAIN SERVICE
+    local i base
+    i=$(dn_chain_index "$1") || exit 1
+    case "$2" in
+        rpc) base=26657 ;;
+        p2p) base=26656 ;;
+        pprof) base=6060 ;;
+        grpc) base=9090 ;;
+        api) base=1317 ;;
+        *) die "unknown service '$2'" ;;
+    esac
+    echo $((base + 100 * i))
+}
+
+dn_home() { echo "$EHRX_DEVNET_DIR/$1"; }
+dn_node() { echo "tcp://127.0.0.1:$(dn_port "$1" rpc)"; }
+dn_rpc_url() { echo "http://127.0.0.1:$(dn_port "$1" rpc)"; }
+
+dn_wasmd() {  # dn_wasmd CHAIN ARGS...
+    local chain=$1
+    shift
+    wasmd "$@" --home "$(dn_home "$chain")"
+}
+
+dn_q() {  # dn_q CHAIN query-args...
+    local chain=$1
+    shift
+    wasmd query "$@" --node "$(dn_node "$chain")" -o json
+}
+
+dn_height() {  # 0 when the node does not answer
+    local h
+    h=$(curl -sf --max-time 2 "$(dn_rpc_url "$1")/status" 2>/dev/null |
+        jq -r '.result.sync_info.latest_block_height // 0' 2>/dev/null) || true
+    [[ "$h" =~ ^[0-9]+$ ]] || h=0
+    echo "$h"
+}
+
+dn_wait_height() {  # dn_wait_height CHAIN HEIGHT [SECS]
+    local chain=$1 want=$2 secs=${3:-60} start=$SECONDS h
+    while :; do
+        h=$(dn_height "$chain")
+        [[ "$h" =~ ^[0-9]+$ ]] || h=0
+        ((h >= want)) && return 0
+        ((SECONDS - start >= secs)) && {
+            printf '%s: height %s after %ss, wanted %s\n' "$chain" "$h" "$secs" "$want" >&2
+            return 1
+        }
+        sleep 0.3
+    done
+}
+
+dn_key_addr() {  # dn_key_addr CHAIN KEY
+    dn_wasmd "$1" keys show "$2" -a --keyring-backend "$DN_KEYRING"
+}
+
+# Prints a readable summary of a failed tx (code, codespace, raw_log, wasm events).
+_dn_tx_failure() {  # _dn_tx_failure WHAT JSON
+    local what=$1 json=$2
+    {
+        printf 'transaction failed: %s\n' "$what"
+        jq -r '"  txhash:    \(.txhash // "?")\n  code:      \(.code // "?") (codespace \(.codespace // "-"))\n  raw_log:   \(.raw_log // "")"' <<<"$json" 2>/dev/null ||
+            printf '  %s\n' "$json"
+        local ev
+        ev=$(dn_tx_wasm_events "$json" 2>/dev/null || true)
+        [[ -n "$ev" ]] && printf '  wasm events:\n%s\n' "$(sed 's/^/    /' <<<"$ev")"
+    } >&2
+}
+
+# Waits for HASH to be in a block; prints the tx JSON; returns 1 on failure.
+dn_wait_tx() {  # dn_wait_tx CHAIN HASH [SECS]
+    local chain=$1 hash=$2 secs=${3:-$DN_TX_TIMEOUT} start=$SECONDS out code
+    while :; do
+        if out=$(dn_q "$chain" tx "$hash" 2>/dev/null) && [[ -n "$out" ]]; then
+            code=$(jq -r '.code // 0' <<<"$out")
+            if [[ "$code" != 0 ]]; then
+                _dn_tx_failure "$chain tx $hash" "$out"
+                printf '%s\n' "$out"
+                return 1
+            fi
+            printf '%s\n' "$out"
+            return 0
+        fi
+        if ((SECONDS - start >= secs)); then
+            printf 'transaction %s on %s not found in a block within %ss\n' "$hash" "$chain" "$secs" >&2
+            return 1
+        fi
+        sleep 0.4
+    done
+}
+
+# dn_tx_try CHAIN FROM TX-ARGS...: broadcast `wasmd tx TX-ARGS` signed by key
+# FROM, wait for the block; prints the tx JSON; returns 1 (message on stderr)
+# when simulation, CheckTx or DeliverTx fails.
+dn_tx_try() {
+    local chain=$1 from=$2
+    shift 2
+    local out err rc=0 code hash
+    err=$(mktemp)
+    out=$(wasmd tx "$@" --from "$from" --home "$(dn_home "$chain")" \
+        --keyring-backend "$DN_KEYRING" --chain-id "$chain" --node "$(dn_node "$chain")" \
+        "${DN_GAS_FLAGS[@]}" -y -o json 2>"$err") || rc=$?
+    if ((rc != 0)) || [[ -z "$out" ]] || ! jq -e . >/dev/null 2>&1 <<<"$out"; then
+        # Simulation failures (e.g. a contract error) end here, before broadcast.
+        {
+            printf 'transaction failed before broadcast: wasmd tx %s %s (from %s on %s)\n' "$1" "$2" "$from" "$chain"
+            sed 's/^/  /' "$err"
+            [[ -n "$out" ]] && printf '  %s\n' "$out"
+        } >&2
+        rm -f "$err"
+        return 1
+    fi
+    rm -f "$err"
+    code=$(jq -r '.code // 0' <<<"$out")
+    hash=$(jq -r '.txhash' <<<"$out")
+    if [[ "$code" != 0 ]]; then
+        _dn_tx_failure "CheckTx of wasmd tx $1 $2 on $chain" "$out"
+        return 1
+    fi
+    dn_wait_tx "$chain" "$hash"
+}
+
+dn_tx() {
+    local out
+    out=$(dn_tx_try "$@") || die "wasmd tx ${*:3:2} on $1 failed (details above)"
+    printf '%s\n' "$out"
+}
+
+# ---- events ------------------------------------------------------------------------
+dn_tx_event_attr() {  # dn_tx_event_attr TXJSON TYPE KEY
+    jq -r --arg t "$2" --arg k "$3" \
+        '.events[]? | select(.type == $t) | .attributes[]? | select(.key == $k) | .value' <<<"$1"
+}
+
+dn_contract_addr_from_tx() {  # dn_contract_addr_from_tx TXJSON
+    dn_tx_event_attr "$1" instantiate _contract_address | head -n1
+}
+
+dn_tx_wasm_events() {  # dn_tx_wasm_events TXJSON
+    jq -c '.events[]? | select(.type == "wasm" or (.type | startswith("wasm-"))) |
+        {type, attrs: ([.attributes[]? | {(.key): .value}] | add)}' <<<"$1"
+}
+
+# ---- contracts -----------------------------------------------------------------------
+dn_store() {  # dn_store CHAIN FROM WASM -> code id
+    local tx id
+    tx=$(dn_tx "$1" "$2" wasm store "$3")
+    id=$(dn_tx_event_attr "$tx" store_code code_id | head -n1)
+    [[ -n "$id" ]] || die "store of $3 on $1: no code_id in the tx events"
+    echo "$id"
+}
+
+dn_instantiate() {  # dn_instantiate CHAIN FROM CODE_ID MSG LABEL [ADMIN] -> address
+    local chain=$1 from=$2 code=$3 msg=$4 label=$5 admin=${6:-} tx addr
+    local admin_args=(--no-admin)
+    [[ -n "$admin" ]] && admin_args=(--admin "$admin")
+    tx=$(dn_tx "$chain" "$from" wasm instantiate "$code" "$msg" --label "$label" "${admin_args[@]}")
+    addr=$(dn_contract_addr_from_tx "$tx")
+    [[ -n "$addr" ]] || die "instantiate of code $code on $chain: no _contract_address in the tx events"
+    echo "$addr"
+}
+
+dn_execute_try() {  # dn_execute_try CHAIN FROM CONTRACT MSG [extra tx flags]
+    local chain=$1 from=$2 contract=$3 msg=$4
+    shift 4
+    dn_tx_try "$chain" "$from" wasm execute "$contract" "$msg" "$@"
+}
+
+dn_execute() {
+    local out
+    out=$(dn_execute_try "$@") || die "execute on $3 ($1) failed: $4"
+    printf '%s\n' "$out"
+}
+
+dn_query_smart() {  # dn_query_smart CHAIN CONTRACT MSG -> .data
+    local out
+    out=$(dn_q "$1" wasm contract-state smart "$2" "$3") ||
+        { printf 'smart query %s on %s (%s) failed\n' "$3" "$2" "$1" >&2; return 1; }
+    jq -c '.data' <<<"$out"
+}
+
+# ---- protocol helpers ---------------------------------------------------------------
+# Same bytes as ehr_protocol::signing::requester_code_hash: SHA-256 over
+# [u32 BE len(domain)][domain][u32 BE len(code)][code], code trimmed; lowercase hex.
+requester_code_hash() {
+    python3 - "$1" <<'PY'
+import hashlib, struct, sys
+domain = b"ehrx/requester-code/v1"
+code = sys.argv[1].strip().encode()
+print(hashlib.sha256(struct.pack(">I", len(domain)) + domain
+                     + struct.pack(">I", len(code)) + code).hexdigest())
+PY
+}
+
+# ---- devnet.json ----------------------------------------------------------------------
+dn_json_file() { echo "$EHRX_DEVNET_DIR/devnet.json"; }
+
+# dn_json FILTER: read devnet.json with jq -r.
+dn_json() {
+    local f
+    f=$(dn_json_file)
+    [[ -f "$f" ]] || die "no $f: is the devnet up? (scripts/devnet.sh up)"
+    jq -r "$@" "$f"
+}
+
+# dn_use CHAIN: export CHAIN_ID, CHAIN_HOME, CHAIN_NODE, REGISTRY, EXCHANGE for a chain
+# from devnet.json (convenience for tests and demos).
+dn_use() {
+    local chain=$1
+    CHAIN_ID=$chain
+    CHAIN_HOME=$(dn_json --arg c "$chain" '.chains[$c].home')
+    CHAIN_NODE=$(dn_json --arg c "$chain" '.chains[$c].node')
+    REGISTRY=$(dn_json --arg c "$chain" '.chains[$c].contracts.registry')
+    EXCHANGE=$(dn_json --arg c "$chain" '.chains[$c].contracts.exchange')
+    [[ "$CHAIN_HOME" != null ]] || die "chain $chain is not in $(dn_json_file)"
+    export CHAIN_ID CHAIN_HOME CHAIN_NODE REGISTRY EXCHANGE
+}
