@@ -2,4 +2,5 @@
 //! moves packets, acks and timeouts between them through the exchange contract's IBC entry
 //! points, and test peers with real secp256k1 keys.
 
+pub mod devnet;
 pub mod harness;

@@ -1,0 +1,280 @@
+//! Access to the real devnet for the end-to-end tests: brings it up when it is not running
+//! (`scripts/devnet.sh up`), reads `devnet.json`, and drives the chains the way users do,
+//! through the `wasmd` CLI (via the devnet's own shell helpers) and the `ehrx` peer tool.
+
+use crate::harness::peer::TestPeer;
+use cosmwasm_std::Addr;
+use ehr_protocol::registry::Role;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub struct Devnet {
+    pub repo: PathBuf,
+    pub dir: PathBuf,
+}
+
+/// What a transaction came to, as a peer sees it.
+#[derive(Debug)]
+pub enum TxOutcome {
+    Accepted(Value),
+    SoftRejected {
+        reason: String,
+        tx: Value,
+    },
+    /// Refused by the chain (simulation, CheckTx or DeliverTx): the error text.
+    Failed(String),
+}
+
+impl TxOutcome {
+    pub fn accepted(self) -> Value {
+        match self {
+            TxOutcome::Accepted(tx) => tx,
+            other => panic!("expected acceptance, got {other:?}"),
+        }
+    }
+
+    pub fn rejection(&self) -> &str {
+        match self {
+            TxOutcome::SoftRejected { reason, .. } => reason,
+            other => panic!("expected a soft rejection, got {other:?}"),
+        }
+    }
+
+    pub fn failure(&self) -> &str {
+        match self {
+            TxOutcome::Failed(text) => text,
+            other => panic!("expected a failed transaction, got {other:?}"),
+        }
+    }
+}
+
+/// First value of a `wasm` event attribute in a tx JSON (`wasmd query tx -o json`).
+pub fn tx_attr(tx: &Value, key: &str) -> Option<String> {
+    tx["events"]
+        .as_array()?
+        .iter()
+        .filter(|e| e["type"] == "wasm")
+        .flat_map(|e| e["attributes"].as_array().cloned().unwrap_or_default())
+        .find(|a| a["key"] == key)
+        .and_then(|a| a["value"].as_str().map(str::to_string))
+}
+
+impl Devnet {
+    /// The running devnet, started (once per test process) if it is not up.
+    pub fn get() -> &'static Devnet {
+        static DEVNET: OnceLock<Devnet> = OnceLock::new();
+        DEVNET.get_or_init(|| {
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .to_path_buf();
+            let dir = std::env::var_os("EHRX_DEVNET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ehrx-devnet")
+                });
+            let devnet = Devnet { repo, dir };
+            let healthy = devnet.script(&["status"]).status.success();
+            if !healthy {
+                eprintln!(
+                    "[e2e] devnet is not up: running scripts/devnet.sh up (progress follows)"
+                );
+                let status = Command::new(devnet.repo.join("scripts/devnet.sh"))
+                    .arg("up")
+                    .status()
+                    .expect("run scripts/devnet.sh up");
+                assert!(status.success(), "scripts/devnet.sh up failed");
+            }
+            devnet
+        })
+    }
+
+    pub fn json(&self) -> Value {
+        let text = std::fs::read_to_string(self.dir.join("devnet.json")).expect("devnet.json");
+        serde_json::from_str(&text).expect("devnet.json is JSON")
+    }
+
+    pub fn chain(&self, chain: &str) -> Value {
+        let info = self.json()["chains"][chain].clone();
+        assert!(!info.is_null(), "chain {chain} is not in devnet.json");
+        info
+    }
+
+    pub fn contract(&self, chain: &str, name: &str) -> String {
+        self.chain(chain)["contracts"][name]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn key_address(&self, chain: &str, key: &str) -> Addr {
+        Addr::unchecked(self.chain(chain)["keys"][key].as_str().expect("known key"))
+    }
+
+    pub fn requester_code(&self) -> String {
+        self.json()["requester_code"]["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Runs `scripts/devnet.sh ARGS` and returns its output.
+    pub fn script(&self, args: &[&str]) -> Output {
+        Command::new(self.repo.join("scripts/devnet.sh"))
+            .args(args)
+            .env("EHRX_DEVNET_DIR", &self.dir)
+            .output()
+            .expect("run scripts/devnet.sh")
+    }
+
+    /// Runs a function of `scripts/devnet/helpers.sh` with arguments.
+    fn helper(&self, function: &str, args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source scripts/devnet/helpers.sh && {function} \"$@\""
+            ))
+            .arg("helper")
+            .args(args)
+            .current_dir(&self.repo)
+            .env("EHRX_DEVNET_DIR", &self.dir)
+            .env("PATH", path_with_tools())
+            .output()
+            .expect("run devnet helper")
+    }
+
+    /// Executes `msg` on `contract` from the keyring key `from`, waits for the block.
+    pub fn exec(&self, chain: &str, from: &str, contract: &str, msg: &impl Serialize) -> TxOutcome {
+        let msg = serde_json::to_string(msg).unwrap();
+        let out = self.helper("dn_execute_try", &[chain, from, contract, &msg]);
+        if !out.status.success() {
+            return TxOutcome::Failed(String::from_utf8_lossy(&out.stderr).to_string());
+        }
+        let tx: Value = serde_json::from_slice(&out.stdout).expect("tx JSON");
+        match tx_attr(&tx, "outcome").as_deref() {
+            Some("rejected") => TxOutcome::SoftRejected {
+                reason: tx_attr(&tx, "reason").unwrap_or_default(),
+                tx,
+            },
+            _ => TxOutcome::Accepted(tx),
+        }
+    }
+
+    pub fn query<T: DeserializeOwned>(
+        &self,
+        chain: &str,
+        contract: &str,
+        msg: &impl Serialize,
+    ) -> Result<T, String> {
+        let msg = serde_json::to_string(msg).unwrap();
+        let out = self.helper("dn_query_smart", &[chain, contract, &msg]);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).to_string());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// A fresh funded account `name` on `chain` (a new keyring key, funded by the admin),
+    /// so each test run has peers no earlier run rate-limited or struck.
+    pub fn new_account(&self, chain: &str, name: &str) -> Addr {
+        let home = self.chain(chain)["home"].as_str().unwrap().to_string();
+        let added = Command::new("wasmd")
+            .args([
+                "keys",
+                "add",
+                name,
+                "--keyring-backend",
+                "test",
+                "--home",
+                &home,
+                "--output",
+                "json",
+            ])
+            .env("PATH", path_with_tools())
+            .output()
+            .expect("wasmd keys add");
+        assert!(
+            added.status.success(),
+            "keys add {name}: {}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let info: Value = serde_json::from_slice(&added.stdout)
+            .or_else(|_| serde_json::from_slice(&added.stderr))
+            .expect("keys add JSON");
+        let address = info["address"].as_str().expect("address").to_string();
+        let admin = self.key_address(chain, "admin");
+        let out = self.helper(
+            "dn_tx_try",
+            &[
+                chain,
+                "admin",
+                "bank",
+                "send",
+                admin.as_str(),
+                &address,
+                "1000000000stake",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "funding {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Addr::unchecked(address)
+    }
+
+    /// Registers the account `address` as a peer with fresh protocol keys.
+    pub fn register(&self, chain: &str, address: Addr, roles: &[Role]) -> TestPeer {
+        let peer = TestPeer::new(address, roles);
+        let registry = self.contract(chain, "registry");
+        self.exec(
+            chain,
+            "admin",
+            &registry,
+            &ehr_protocol::registry::ExecuteMsg::RegisterPeer {
+                peer: peer.peer_input(),
+            },
+        )
+        .accepted();
+        peer
+    }
+
+    /// Registers the devnet account `key` as a peer with fresh protocol keys (re-registering
+    /// resets its status and strikes, so reruns start clean).
+    pub fn register_peer(&self, chain: &str, key: &str, roles: &[Role]) -> TestPeer {
+        self.register(chain, self.key_address(chain, key), roles)
+    }
+
+    /// A new funded account registered as a peer: `name` gets a per-run suffix.
+    pub fn fresh_peer(&self, chain: &str, name: &str, roles: &[Role]) -> (String, TestPeer) {
+        let key = format!("{name}-{}", run_id());
+        let address = self.new_account(chain, &key);
+        (key, self.register(chain, address, roles))
+    }
+}
+
+/// One id per test process, so account names do not collide across runs.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| format!("{:x}", now() % 0xff_ffff))
+}
+
+/// PATH with the project's tool cache first (where scripts/install-tools.sh puts wasmd).
+pub fn path_with_tools() -> String {
+    let tools = std::env::var("EHRX_TOOLS")
+        .unwrap_or_else(|_| format!("{}/.cache/ehrx-tools", std::env::var("HOME").unwrap()));
+    format!("{tools}/bin:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// Unix seconds now. The devnet's chains run on this machine's clock, so block time is
+/// within a block or two of it (the contracts tolerate 300 s of skew).
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}

@@ -1,0 +1,240 @@
+//! Faults and hostile traffic on real chains: a request timing out while Hermes is stopped,
+//! Hermes killed mid-exchange, forged and misrouted replies, and a channel handshake from a
+//! contract that is not a registered partner.
+
+use crate::support::*;
+use ehr_protocol::exchange::{ExecuteMsg, IncomingRequest, QueryMsg, RequestStatus};
+use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::registry::Role;
+use ehr_tests::devnet::{now, Devnet};
+use std::process::Command;
+
+fn incoming(devnet: &Devnet, id: &str) -> Option<IncomingRequest> {
+    devnet
+        .query(
+            B,
+            &devnet.contract(B, "exchange"),
+            &QueryMsg::IncomingRequest {
+                partner_id: A.into(),
+                request_id: id.to_string(),
+            },
+        )
+        .ok()
+}
+
+#[test]
+#[ignore = "needs the devnet (scripts/test.sh runs it)"]
+fn request_times_out_while_hermes_is_stopped() {
+    let devnet = Devnet::get();
+    let (key, requester) = devnet.fresh_peer(A, "timeout", &[Role::Request]);
+    let (store_key, storer) = devnet.fresh_peer(B, "store-t", &[Role::Store]);
+    let patient = patient_with_record(devnet, B, &storer, &store_key);
+
+    let guard = stop_relayer(devnet);
+    // A 20-second request: its packet timeout is capped at its expiry.
+    let msg = request_msg(devnet, &requester, B, &patient, 20);
+    let id = msg.request_id.clone();
+    submit(devnet, &key, msg).accepted();
+    std::thread::sleep(std::time::Duration::from_secs(25));
+    assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
+    drop(guard); // Hermes restarts and proves the timeout to A.
+    let request = wait_for("timeout relayed to A", 120, || {
+        let r = request_status(devnet, &id);
+        (r.status != RequestStatus::Pending).then_some(r)
+    });
+    assert_eq!(request.status, RequestStatus::TimedOut);
+    assert!(incoming(devnet, &id).is_none(), "B never saw the request");
+}
+
+#[test]
+#[ignore = "needs the devnet (scripts/test.sh runs it)"]
+fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
+    let devnet = Devnet::get();
+    let (key, requester) = devnet.fresh_peer(A, "crash", &[Role::Request]);
+    let (store_key, storer) = devnet.fresh_peer(B, "store-c", &[Role::Store]);
+    let (reply_key, responder) = devnet.fresh_peer(B, "reply-c", &[Role::Reply]);
+    let patient = patient_with_record(devnet, B, &storer, &store_key);
+
+    // The request is committed while Hermes is down...
+    let guard = stop_relayer(devnet);
+    let msg = request_msg(devnet, &requester, B, &patient, 900);
+    let id = msg.request_id.clone();
+    submit(devnet, &key, msg).accepted();
+    drop(guard);
+    wait_for("request relayed after restart", 120, || {
+        incoming(devnet, &id)
+    });
+
+    // ...and so is the reply.
+    let guard = stop_relayer(devnet);
+    let body = responder.reply_body(&id, A, B, ReplyOutcome::NoRecords, now());
+    devnet
+        .exec(
+            B,
+            &reply_key,
+            &devnet.contract(B, "exchange"),
+            &ExecuteMsg::SubmitReply(responder.reply_msg(&body)),
+        )
+        .accepted();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
+    drop(guard);
+    let request = wait_for("reply relayed after restart", 120, || {
+        let r = request_status(devnet, &id);
+        (r.status == RequestStatus::Answered).then_some(r)
+    });
+    assert_eq!(request.reply.unwrap().outcome, "no_records");
+    wait_for("reply ack back on B", 60, || {
+        (incoming(devnet, &id)?.status == ehr_protocol::exchange::IncomingStatus::Delivered)
+            .then_some(())
+    });
+}
+
+#[test]
+#[ignore = "needs the devnet (scripts/test.sh runs it)"]
+fn forged_and_misrouted_replies_are_refused() {
+    let devnet = Devnet::get();
+    let (key, requester) = devnet.fresh_peer(A, "forged", &[Role::Request]);
+    let (store_key, storer) = devnet.fresh_peer(B, "store-f", &[Role::Store]);
+    let (reply_key, responder) = devnet.fresh_peer(B, "reply-f", &[Role::Reply]);
+    let patient = patient_with_record(devnet, B, &storer, &store_key);
+    let msg = request_msg(devnet, &requester, B, &patient, 900);
+    let id = msg.request_id.clone();
+    submit(devnet, &key, msg).accepted();
+    wait_for("request relayed to B", 90, || incoming(devnet, &id));
+    let b_exchange = devnet.contract(B, "exchange");
+    let reply =
+        |body: &ehr_protocol::packet::ReplyBody| ExecuteMsg::SubmitReply(responder.reply_msg(body));
+
+    // Misrouted: addressed to a network that never asked.
+    let body = responder.reply_body(&id, "hospital-c", B, ReplyOutcome::NoRecords, now());
+    assert_eq!(
+        devnet
+            .exec(B, &reply_key, &b_exchange, &reply(&body))
+            .rejection(),
+        "UnknownRequest"
+    );
+    // Forged: signed by a key the registry does not hold for this responder.
+    let body = responder.reply_body(&id, A, B, ReplyOutcome::NoRecords, now());
+    let mut forged = responder.reply_msg(&body);
+    forged.signature = storer.sign(b"not the reply");
+    assert_eq!(
+        devnet
+            .exec(B, &reply_key, &b_exchange, &ExecuteMsg::SubmitReply(forged))
+            .rejection(),
+        "BadSignature"
+    );
+    // Not a registered responder at all.
+    let outsider_key = format!("fake-responder-{}", ehr_tests::devnet::run_id());
+    let outsider_addr = devnet.new_account(B, &outsider_key);
+    let outsider = ehr_tests::harness::TestPeer::new(outsider_addr, &[Role::Reply]);
+    let body = outsider.reply_body(&id, A, B, ReplyOutcome::NoRecords, now());
+    let result = devnet.exec(
+        B,
+        &outsider_key,
+        &b_exchange,
+        &ExecuteMsg::SubmitReply(outsider.reply_msg(&body)),
+    );
+    assert!(result.failure().contains("NotRegistered"), "{result:?}");
+    // Nothing was sent: the request on A is still pending.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
+    let incoming = incoming(devnet, &id).unwrap();
+    assert_eq!(
+        incoming.status,
+        ehr_protocol::exchange::IncomingStatus::Pending
+    );
+}
+
+#[test]
+#[ignore = "needs the devnet (scripts/test.sh runs it)"]
+fn handshake_from_an_unregistered_contract_is_refused() {
+    let devnet = Devnet::get();
+    // A second exchange instance on B: same code, but not B's registered exchange, so A's
+    // lookup table does not list its port.
+    let code_id = devnet.chain(B)["code_ids"]["exchange"]
+        .as_u64()
+        .expect("exchange code id")
+        .to_string();
+    let msg = serde_json::json!({ "registry": devnet.contract(B, "registry") }).to_string();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("source scripts/devnet/helpers.sh && dn_instantiate \"$@\"")
+        .arg("helper")
+        .args([
+            B,
+            "admin",
+            &code_id,
+            &msg,
+            &format!("rogue-{}", ehr_tests::devnet::run_id()),
+        ])
+        .current_dir(&devnet.repo)
+        .env("PATH", ehr_tests::devnet::path_with_tools())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "instantiate rogue: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rogue = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    let b_connection = devnet.chain(B)["partners"][A]["connection_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = devnet.dir.join("hermes/config.toml");
+    let out = Command::new("hermes")
+        .env("PATH", ehr_tests::devnet::path_with_tools())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "create",
+            "channel",
+            "--a-chain",
+            B,
+        ])
+        .args([
+            "--a-connection",
+            &b_connection,
+            "--a-port",
+            &format!("wasm.{rogue}"),
+        ])
+        .args([
+            "--b-port",
+            &format!("wasm.{}", devnet.contract(A, "exchange")),
+        ])
+        .args([
+            "--order",
+            "unordered",
+            "--channel-version",
+            "ehr-exchange-1",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "handshake must fail: {text}");
+    assert!(
+        text.contains("UnknownPartner") || text.contains("handshake refused"),
+        "{text}"
+    );
+    // A's binding to B is untouched.
+    let partner: Option<ehr_protocol::registry::Partner> = devnet
+        .query(
+            A,
+            &devnet.contract(A, "registry"),
+            &ehr_protocol::registry::QueryMsg::Partner {
+                partner_id: B.into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        partner.unwrap().channel_id.as_deref(),
+        devnet.chain(A)["partners"][B]["channel_id"].as_str()
+    );
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests on the real devnet: two (then three) wasmd chains, the contracts as
+//! wasm, Hermes relaying. Driven as users drive the system: the `ehrx` peer tool and
+//! `wasmd` CLI transactions. `#[ignore]`d so plain `cargo test` stays fast; run with
+//! `cargo test -p ehr-tests --test e2e -- --ignored --test-threads=1` (scripts/test.sh does).
+//! The devnet is started if it is not up.
+
+mod attacks;
+mod faults;
+mod peer_tool;
+mod support;
+mod third_chain;

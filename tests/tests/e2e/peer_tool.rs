@@ -1,0 +1,284 @@
+//! The full exchange driven by the `ehrx` peer tool alone, as hospital staff would run it:
+//! store on B, request from A, B's reply service answers, A retrieves, decrypts and writes
+//! the FHIR Bundle, which holds what B stored. Nothing the tool printed contains PHI.
+
+use crate::support::*;
+use ehr_protocol::registry::{ExecuteMsg, PeerInput, Role};
+use ehr_tests::devnet::{path_with_tools, run_id, Devnet};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn ehrx_bin(devnet: &Devnet) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new("cargo")
+                .args(["build", "-q", "-p", "ehrx"])
+                .current_dir(&devnet.repo)
+                .status()
+                .expect("cargo build -p ehrx");
+            assert!(status.success());
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| devnet.repo.join("target"));
+            target.join("debug/ehrx")
+        })
+        .clone()
+}
+
+struct Site {
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+fn ehrx(devnet: &Devnet, args: &[&str]) -> Output {
+    Command::new(ehrx_bin(devnet))
+        .args(args)
+        .env("PATH", path_with_tools())
+        .output()
+        .expect("run ehrx")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A peer site: a fresh funded account, `ehrx keys init`, registered with `roles`.
+fn site(
+    devnet: &Devnet,
+    root: &Path,
+    chain: &str,
+    name: &str,
+    roles: &[Role],
+    records_key: Option<&str>,
+) -> (Site, Value) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_name = format!("{name}-{}", run_id());
+    let address = devnet.new_account(chain, &key_name);
+    let key_dir = dir.join("keys");
+    let out = ehrx(
+        devnet,
+        &["keys", "init", "--key-dir", key_dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "keys init: {}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    let public: Value =
+        serde_json::from_str(&shown[shown.find('{').expect("PeerInput JSON")..]).unwrap();
+
+    let info = devnet.chain(chain);
+    let config = dir.join("ehrx.toml");
+    let records_key = records_key
+        .map(str::to_string)
+        .unwrap_or_else(|| public["encryption_key"].as_str().unwrap().to_string());
+    std::fs::write(
+        &config,
+        format!(
+            "node = \"{node}\"\nchain_id = \"{chain}\"\nexchange = \"{exchange}\"\nwasmd_home = \"{home}\"\n\
+             key_name = \"{key_name}\"\nkey_dir = \"keys\"\ntoken_key_file = \"{token}\"\n\
+             records_key = \"{records_key}\"\nstate_file = \"reply-state.json\"\npoll_interval_secs = 1\n",
+            node = info["node"].as_str().unwrap(),
+            exchange = info["contracts"]["exchange"].as_str().unwrap(),
+            home = info["home"].as_str().unwrap(),
+            token = root.join("partner-token.key").display(),
+        ),
+    )
+    .unwrap();
+    let peer = PeerInput {
+        address: address.to_string(),
+        signing_key: serde_json::from_value(public["signing_key"].clone()).unwrap(),
+        encryption_key: serde_json::from_value(public["encryption_key"].clone()).unwrap(),
+        device_id: format!("{name}-device"),
+        roles: roles.to_vec(),
+        valid_from: None,
+        valid_until: None,
+    };
+    devnet
+        .exec(
+            chain,
+            "admin",
+            &devnet.contract(chain, "registry"),
+            &ExecuteMsg::RegisterPeer { peer },
+        )
+        .accepted();
+    (Site { dir, config }, public)
+}
+
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const PHI: [&str; 8] = [
+    "Amara",
+    "Okafor",
+    "AMARA",
+    "okafor",
+    "1979-06-21",
+    "06/21/1979",
+    "212-45-6701",
+    "212456701",
+];
+
+#[test]
+#[ignore = "needs the devnet (scripts/test.sh runs it)"]
+fn full_exchange_with_the_peer_tool() {
+    let devnet = Devnet::get();
+    let root = std::env::temp_dir().join(format!("ehrx-e2e-{}", run_id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let out = ehrx(
+        devnet,
+        &[
+            "keys",
+            "new-token-key",
+            "--out",
+            root.join("partner-token.key").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let (reply_site, reply_keys) = site(devnet, &root, B, "b-reply", &[Role::Reply], None);
+    let records_key = reply_keys["encryption_key"].as_str().unwrap().to_string();
+    let (store_site, _) = site(
+        devnet,
+        &root,
+        B,
+        "b-store",
+        &[Role::Store],
+        Some(&records_key),
+    );
+    let (request_site, _) = site(devnet, &root, A, "a-request", &[Role::Request], None);
+
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p1",
+                "name": [{"given": ["Amara"], "family": "Okafor"}], "birthDate": "1979-06-21"}},
+            {"resource": {"resourceType": "Condition", "id": "c1",
+                "code": {"text": "Type 2 diabetes mellitus"}, "clinicalStatus": {"text": "active"}}}
+        ]
+    });
+    std::fs::write(store_site.dir.join("bundle.json"), bundle.to_string()).unwrap();
+    std::fs::write(
+        store_site.dir.join("patient.json"),
+        json!({"given": "Amara", "family": "Okafor", "birth_date": "1979-06-21", "ssn": "212-45-6701"}).to_string(),
+    )
+    .unwrap();
+    // The requesting hospital writes the same patient its own way.
+    std::fs::write(
+        request_site.dir.join("patient.json"),
+        json!({"given": "AMARA", "family": "okafor ", "birth_date": "06/21/1979", "ssn": "212456701"}).to_string(),
+    )
+    .unwrap();
+
+    let stored = ehrx(
+        devnet,
+        &[
+            "--config",
+            store_site.config.to_str().unwrap(),
+            "store",
+            "--bundle",
+            store_site.dir.join("bundle.json").to_str().unwrap(),
+            "--demographics",
+            store_site.dir.join("patient.json").to_str().unwrap(),
+        ],
+    );
+    assert!(stored.status.success(), "store: {}", text(&stored));
+
+    let log = std::fs::File::create(reply_site.dir.join("reply-service.log")).unwrap();
+    let _service = KillOnDrop(
+        Command::new(ehrx_bin(devnet))
+            .args([
+                "--config",
+                reply_site.config.to_str().unwrap(),
+                "reply-service",
+            ])
+            .env("PATH", path_with_tools())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start reply service"),
+    );
+
+    let history = request_site.dir.join("history.json");
+    let requested = Command::new(ehrx_bin(devnet))
+        .args([
+            "--config",
+            request_site.config.to_str().unwrap(),
+            "request",
+            "--partner",
+            B,
+            "--purpose",
+            "treatment",
+            "--demographics",
+            request_site.dir.join("patient.json").to_str().unwrap(),
+            "--out",
+            history.to_str().unwrap(),
+            "--wait-secs",
+            "180",
+        ])
+        .env("PATH", path_with_tools())
+        .env("EHRX_REQUESTER_CODE", devnet.requester_code())
+        .output()
+        .unwrap();
+    assert!(requested.status.success(), "request: {}", text(&requested));
+
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&history).unwrap()).unwrap();
+    assert_eq!(written["resourceType"], "Bundle");
+    let resources: Vec<&Value> = written["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let condition = resources
+        .iter()
+        .find(|r| r["resourceType"] == "Condition")
+        .expect("the stored Condition");
+    assert_eq!(condition["code"]["text"], "Type 2 diabetes mellitus");
+    let patient = resources
+        .iter()
+        .find(|r| r["resourceType"] == "Patient")
+        .expect("the stored Patient");
+    assert_eq!(patient["name"][0]["family"], "Okafor");
+    let provenance = resources
+        .iter()
+        .find(|r| r["resourceType"] == "Provenance")
+        .expect("Provenance");
+    assert!(
+        provenance.to_string().contains(B),
+        "provenance names the responding network"
+    );
+
+    // Nothing the tool printed or logged holds PHI; neither do the audit logs.
+    let service_log = std::fs::read_to_string(reply_site.dir.join("reply-service.log")).unwrap();
+    let audit_a = serde_json::to_string(
+        &devnet
+            .query::<Value>(
+                A,
+                &devnet.contract(A, "exchange"),
+                &json!({"audit_log": {"limit": 100}}),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    for (what, haystack) in [
+        ("store output", text(&stored)),
+        ("request output", text(&requested)),
+        ("reply service log", service_log),
+        ("A audit log", audit_a),
+    ] {
+        for needle in PHI {
+            assert!(!haystack.contains(needle), "PHI {needle:?} in {what}");
+        }
+    }
+}

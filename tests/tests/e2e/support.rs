@@ -1,0 +1,114 @@
+use ehr_protocol::exchange::{OutgoingRequest, QueryMsg, SubmitRequestMsg};
+use ehr_tests::devnet::{now, Devnet, TxOutcome};
+use ehr_tests::harness::peer::{random_id, Patient, TestPeer};
+use std::time::{Duration, Instant};
+
+pub const A: &str = "hospital-a";
+pub const B: &str = "hospital-b";
+
+/// A patient with a record stored on `chain` by a fresh storer peer; returns the patient.
+pub fn patient_with_record(
+    devnet: &Devnet,
+    chain: &str,
+    storer: &TestPeer,
+    storer_key: &str,
+) -> Patient {
+    let patient = Patient::new("Amara", "Okafor", "1979-06-21", "212-45-6701");
+    let exchange = devnet.contract(chain, "exchange");
+    let msg = storer.store_msg(
+        chain,
+        &random_id("rec"),
+        &patient,
+        b"opaque-ciphertext-of-a-bundle".to_vec(),
+    );
+    devnet
+        .exec(
+            chain,
+            storer_key,
+            &exchange,
+            &ehr_protocol::exchange::ExecuteMsg::StoreRecord(msg),
+        )
+        .accepted();
+    patient
+}
+
+pub fn request_msg(
+    devnet: &Devnet,
+    peer: &TestPeer,
+    to: &str,
+    patient: &Patient,
+    ttl: u64,
+) -> SubmitRequestMsg {
+    peer.request_msg(
+        &random_id("req"),
+        A,
+        to,
+        &devnet.requester_code(),
+        patient,
+        now(),
+        ttl,
+    )
+}
+
+pub fn submit(devnet: &Devnet, key: &str, msg: SubmitRequestMsg) -> TxOutcome {
+    let exchange = devnet.contract(A, "exchange");
+    devnet.exec(
+        A,
+        key,
+        &exchange,
+        &ehr_protocol::exchange::ExecuteMsg::SubmitRequest(msg),
+    )
+}
+
+pub fn request_status(devnet: &Devnet, id: &str) -> OutgoingRequest {
+    devnet
+        .query(
+            A,
+            &devnet.contract(A, "exchange"),
+            &QueryMsg::Request {
+                request_id: id.to_string(),
+            },
+        )
+        .expect("request query")
+}
+
+/// Polls `check` every second until it returns `Some`, or fails after `secs`.
+pub fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            eprintln!("[e2e] {what}: after {}s", start.elapsed().as_secs());
+            return value;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Ensures Hermes runs again even when a test fails while it is stopped.
+pub struct RelayerGuard<'a>(pub &'a Devnet);
+
+impl Drop for RelayerGuard<'_> {
+    fn drop(&mut self) {
+        let out = self.0.script(&["start-relayer"]);
+        if !out.status.success() {
+            eprintln!(
+                "[e2e] start-relayer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+pub fn stop_relayer(devnet: &Devnet) -> RelayerGuard<'_> {
+    let out = devnet.script(&["stop-relayer"]);
+    assert!(
+        out.status.success(),
+        "stop-relayer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    RelayerGuard(devnet)
+}
