@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, brings up the two-hospital devnet, and walks
+# through the paper's scenario with the ehrx peer tool:
+#
+#   1. hospital-b stores a patient's record (encrypted; only an HMAC token goes on chain)
+#   2. a clinician at hospital-a asks hospital-b for the patient's history
+#   3. hospital-b's reply service answers; hospital-a verifies, decrypts, writes FHIR
+#   4. the paper's attacks: an outsider, an insider flooding requests, an insider reading a
+#      reply it did not ask for, each refused with its reason code
+#
+#   scripts/demo.sh            run it (devnet stays up afterwards: scripts/devnet.sh down)
+#
+# Demo files (keys, configs, the patient's FHIR input and output) go to
+# ${EHRX_DEMO_DIR:-$HOME/.cache/ehrx-demo}.
+set -euo pipefail
+# shellcheck source=scripts/devnet/helpers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/devnet/helpers.sh"
+cd "$EHRX_REPO_ROOT"
+
+DEMO="${EHRX_DEMO_DIR:-$HOME/.cache/ehrx-demo}"
+A=hospital-a
+B=hospital-b
+started=$SECONDS
+
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+ok() { printf '   \033[32mOK\033[0m %s\n' "$*"; }
+refused() { printf '   \033[33mREFUSED\033[0m %s\n' "$*"; }
+
+step "tools (cached after the first run)"
+scripts/install-tools.sh
+
+step "two-chain devnet: wasmd x2, contracts, IBC channel, Hermes"
+scripts/devnet.sh up
+CODE=$(dn_json '.requester_code.code')
+
+step "peer tool: cargo build --release -p ehrx"
+cargo build --release -q -p ehrx
+EHRX="$EHRX_REPO_ROOT/target/release/ehrx"
+step_done
+
+rm -rf "$DEMO"
+mkdir -p "$DEMO"
+chmod 700 "$DEMO"
+"$EHRX" keys new-token-key --out "$DEMO/partner-token.key" >/dev/null
+
+# site NAME CHAIN KEY ROLES [RECORDS_KEY]: ehrx keys + config for a peer on a devnet account,
+# registered by the chain's admin with ROLES.
+site() {
+    local name=$1 chain=$2 key=$3 roles=$4 records=${5:-} dir="$DEMO/$1" shown sk ek
+    mkdir -p "$dir"
+    shown=$("$EHRX" keys init --key-dir "$dir/keys")
+    sk=$(sed -n '/^{/,$p' <<<"$shown" | jq -r .signing_key)
+    ek=$(sed -n '/^{/,$p' <<<"$shown" | jq -r .encryption_key)
+    cat >"$dir/ehrx.toml" <<EOF
+node = "$(dn_json --arg c "$chain" '.chains[$c].node')"
+chain_id = "$chain"
+exchange = "$(dn_json --arg c "$chain" '.chains[$c].contracts.exchange')"
+wasmd_home = "$(dn_home "$chain")"
+key_name = "$key"
+key_dir = "keys"
+token_key_file = "$DEMO/partner-token.key"
+records_key = "${records:-$ek}"
+state_file = "reply-state.json"
+poll_interval_secs = 1
+EOF
+    if [[ "$roles" != none ]]; then
+        scripts/devnet.sh add-peer "$chain" "$(dn_key_addr "$chain" "$key")" "$roles" "$sk" "$ek" "$name" >/dev/null
+    fi
+    echo "$ek"
+}
+
+say "Setting up the peers (each with its own secp256k1 signing and X25519 encryption keys)"
+reply_key=$(site b-reply-service "$B" peer2 reply)
+ok "hospital-b reply service registered (role reply)"
+site b-records-desk "$B" peer1 store "$reply_key" >/dev/null
+ok "hospital-b records desk registered (role store); records are encrypted to the reply service's key"
+site a-dr-adams "$A" peer1 request >/dev/null
+ok "hospital-a clinician Dr Adams registered (role request)"
+site a-flooder "$A" peer2 request >/dev/null
+site a-snoop "$A" peer3 request >/dev/null
+site a-outsider "$A" peer6 none >/dev/null
+ok "hospital-a peers for the attacks: a flooding insider, a snooping insider, an unregistered outsider"
+
+cat >"$DEMO/bundle.json" <<'EOF'
+{"resourceType": "Bundle", "type": "collection", "entry": [
+  {"resource": {"resourceType": "Patient", "id": "p1",
+    "name": [{"given": ["Amara"], "family": "Okafor"}], "birthDate": "1979-06-21"}},
+  {"resource": {"resourceType": "Condition", "id": "c1",
+    "code": {"text": "Type 2 diabetes mellitus"}, "clinicalStatus": {"text": "active"}}},
+  {"resource": {"resourceType": "MedicationStatement", "id": "m1", "status": "active",
+    "medicationCodeableConcept": {"text": "Metformin 500 mg"}, "subject": {"reference": "Patient/p1"}}}
+]}
+EOF
+printf '{"given":"Amara","family":"Okafor","birth_date":"1979-06-21","ssn":"212-45-6701"}' >"$DEMO/b-patient.json"
+printf '{"given":"AMARA","family":"okafor","birth_date":"06/21/1979","ssn":"212456701"}' >"$DEMO/a-patient.json"
+chmod 600 "$DEMO"/*.json
+
+say "1. hospital-b stores the patient's record (FHIR R4 Bundle, encrypted; on chain: token, ciphertext, hash, signature)"
+"$EHRX" --config "$DEMO/b-records-desk/ehrx.toml" store --bundle "$DEMO/bundle.json" \
+    --demographics "$DEMO/b-patient.json"
+ok "StoreRecord verified on hospital-b: registered peer with role store, content hash, signature"
+
+say "2. hospital-b's reply service starts watching for partners' requests"
+"$EHRX" --config "$DEMO/b-reply-service/ehrx.toml" reply-service >"$DEMO/reply-service.log" 2>&1 &
+service_pid=$!
+trap 'kill $service_pid 2>/dev/null || true' EXIT
+ok "reply service running (log: $DEMO/reply-service.log)"
+
+say "3. Dr Adams at hospital-a asks hospital-b for the patient's history (typed differently: same token)"
+EHRX_REQUESTER_CODE=$CODE "$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" request --partner "$B" \
+    --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/history.json" 2>&1 |
+    tee "$DEMO/request.out"
+[[ ${PIPESTATUS[0]} == 0 ]] || die "the request did not complete (see above)"
+request_id=$(grep -oE 'request [0-9a-f]{32} sent' "$DEMO/request.out" | awk '{print $2}' | head -n 1)
+ok "decrypted history written to $DEMO/history.json: $(jq -r '[.entry[].resource.resourceType] | join(", ")' "$DEMO/history.json")"
+
+say "4a. An outsider (an account hospital-a never registered) sends a request"
+if out=$(EHRX_REQUESTER_CODE=$CODE "$EHRX" --config "$DEMO/a-outsider/ehrx.toml" request --partner "$B" \
+    --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/outsider.json" 2>&1); then
+    die "the outsider's request was accepted"
+fi
+refused "$(grep -m1 -o 'NotRegistered[^.]*' <<<"$out" || tail -n 1 <<<"$out")"
+
+say "4b. An insider floods requests (policy: 1 request per peer per minute, 3 strikes, then quarantine)"
+for n in 1 2 3 4 5; do
+    if out=$(EHRX_REQUESTER_CODE=$CODE "$EHRX" --config "$DEMO/a-flooder/ehrx.toml" request --partner "$B" \
+        --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/flood.json" --wait-secs 1 2>&1); then
+        ok "request $n accepted"
+    else
+        refused "request $n: $(grep -m1 -oE '(RateLimited|PeerQuarantined)[^ ]*' <<<"$out" || echo "submitted, not waited for")"
+    fi
+done
+status=$(dn_query_smart "$A" "$(dn_json '.chains["hospital-a"].contracts.registry')" \
+    "{\"peer\":{\"address\":\"$(dn_key_addr "$A" peer2)\"}}" | jq -r '"status \(.status), strikes \(.strikes)"')
+refused "the flooder is now: $status; only hospital-a's admin can release it"
+
+say "4c. Another insider tries to read the reply Dr Adams asked for"
+if [[ -n "$request_id" ]]; then
+    if out=$("$EHRX" --config "$DEMO/a-snoop/ehrx.toml" request --resume "$request_id" \
+        --out "$DEMO/snoop.json" --wait-secs 5 2>&1); then
+        die "the snoop got the reply"
+    fi
+    refused "$(grep -m1 -oE 'NotAuthorized[^.]*' <<<"$out" || tail -n 1 <<<"$out")"
+else
+    warn "could not read the request id from the request output; skipping 4c"
+fi
+
+say "5. Audit trail (no PHI: codes, ids, times) exported as FHIR AuditEvent"
+"$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" audit export --out "$DEMO/audit-a.json"
+ok "$(jq '.entry | length' "$DEMO/audit-a.json") AuditEvents from hospital-a in $DEMO/audit-a.json"
+
+say "Done in $(fmt_duration $((SECONDS - started))). The devnet keeps running: scripts/devnet.sh status | down"
