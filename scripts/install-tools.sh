@@ -6,8 +6,9 @@
 #   scripts/install-tools.sh --list          # list the pieces
 #
 # Pieces (versions and the reasons for them: shared/notes/stack.md):
-#   apt             Debian packages (libclang-dev, protobuf-compiler, libssl-dev,
-#                   pkg-config, clang, jq, curl, patchelf)
+#   apt             Debian packages (libclang-dev, protobuf-compiler,
+#                   libprotobuf-dev, libssl-dev, pkg-config, clang, jq, curl,
+#                   patchelf)
 #   rust-target     rustup target wasm32-unknown-unknown
 #   wasmd           wasmd v0.61.14, built from the Go module proxy
 #   hermes          Hermes relayer (crate ibc-relayer-cli 1.13.2), binary `hermes`
@@ -138,14 +139,25 @@ TOTAL_START=$SECONDS
 log "tool cache: $EHRX_TOOLS (pieces: ${PIECES[*]})"
 
 # ---- 1. Debian packages -----------------------------------------------------
+# Installed with --no-install-recommends, so everything needed is listed:
+#   libclang-dev, clang      bindgen (zstd-sys, librocksdb-sys) for Hermes
+#   protobuf-compiler        protoc, for the Namada crates' build scripts (Hermes)
+#   libprotobuf-dev          the well-known .proto files (google/protobuf/
+#                            timestamp.proto) those build scripts import; only a
+#                            Recommends of protobuf-compiler, and without it the
+#                            namada_tx build script fails after ~14 min of build
+#   libssl-dev, pkg-config   openssl-sys (Hermes)
+#   patchelf                 points wasmd's rpath at its own directory
+#   jq, curl                 used by the project's other scripts
+HERMES_DEBS=(libclang-dev clang protobuf-compiler libprotobuf-dev libssl-dev pkg-config)
 piece_apt() {
     local wanted=(jq curl)
     if selected apt; then
-        wanted+=(libclang-dev protobuf-compiler libssl-dev pkg-config clang patchelf)
+        wanted+=("${HERMES_DEBS[@]}" patchelf)
     else
         # Only what the selected pieces need.
         selected wasmd && wanted+=(patchelf)
-        selected hermes && wanted+=(libclang-dev protobuf-compiler libssl-dev pkg-config clang)
+        selected hermes && wanted+=("${HERMES_DEBS[@]}")
         selected cosmwasm-check && wanted+=(pkg-config)
     fi
     begin_piece apt "Debian packages (${wanted[*]})"
@@ -339,7 +351,9 @@ crate_file() {
 build_hermes() {  # build_hermes STAGE_DIR BUILD_DIR (runs under run_logged)
     set -euo pipefail
     local stage=$1 bdir=$2 crate src pp_ver pp_sum pp_crate pp_dir f
-    rm -rf "$bdir"
+    # Fresh sources, but keep $bdir/target from a failed attempt: a retry
+    # then only compiles what is left (the paths are the same every time).
+    rm -rf "$bdir/ibc-relayer-cli-$HERMES_VERSION" "$bdir/patched" "$bdir/Cargo.lock.orig"
     mkdir -p "$bdir"
     crate=$(crate_file ibc-relayer-cli "$HERMES_VERSION")
     echo "+ unpack $crate"
@@ -415,9 +429,10 @@ piece_hermes() {
         return
     fi
     need_cmd cargo "install Rust with rustup"
-    need_cmd protoc "Debian package protobuf-compiler; run: $0 apt"
-    need_cmd clang "Debian package clang; run: $0 apt"
-    dpkg -s libclang-dev >/dev/null 2>&1 || die "Debian package libclang-dev missing; run: $0 apt"
+    local deb
+    for deb in "${HERMES_DEBS[@]}"; do
+        dpkg -s "$deb" >/dev/null 2>&1 || die "Debian package $deb missing (needed to build Hermes); run: $0 apt"
+    done
     local logf stage bdir
     logf=$(new_log hermes)
     stage="$HERMES_DIR.partial"
@@ -490,6 +505,7 @@ piece_wasm_opt() {
     stage="$BINARYEN_DIR.partial"
     rm -rf "$stage"
     mkdir -p "$stage"
+    log "npm install --prefix $stage binaryen@$BINARYEN_VERSION; log: $logf"
     run_logged "$logf" npm install --prefix "$stage" --no-audit --no-fund \
         "binaryen@$BINARYEN_VERSION"
     rm -rf "$BINARYEN_DIR"
@@ -514,12 +530,12 @@ selected wasm-opt && piece_wasm_opt
 # ---- summary ------------------------------------------------------------------
 tool_line() {  # tool_line PIECE VERSION-COMMAND PATH
     local piece=$1 ver=$2 path=$3
-    printf '  %-15s %-10s %-8s %-32s %s\n' "$piece" "${STATUS[$piece]:-}" \
+    printf '  %-15s %-10s %-8s %-40s %s\n' "$piece" "${STATUS[$piece]:-}" \
         "$(fmt_duration "${DURATION[$piece]:-0}")" "$ver" "$path"
 }
 echo
 echo "Summary (total $(fmt_duration $((SECONDS - TOTAL_START))))"
-printf '  %-15s %-10s %-8s %-32s %s\n' PIECE STATUS TIME VERSION PATH
+printf '  %-15s %-10s %-8s %-40s %s\n' PIECE STATUS TIME VERSION PATH
 if selected apt || [[ -n "${STATUS[apt]:-}" ]]; then
     tool_line apt "Debian packages" "dpkg"
 fi
