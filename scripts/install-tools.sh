@@ -528,6 +528,7 @@ selected cosmwasm-check && piece_cosmwasm_check
 selected wasm-opt && piece_wasm_opt
 
 # ---- summary ------------------------------------------------------------------
+rmdir "$BUILD_ROOT" 2>/dev/null || true  # only when empty
 tool_line() {  # tool_line PIECE VERSION-COMMAND PATH
     local piece=$1 ver=$2 path=$3
     printf '  %-15s %-10s %-8s %-40s %s\n' "$piece" "${STATUS[$piece]:-}" \
