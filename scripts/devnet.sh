@@ -4,7 +4,8 @@
 # the exchange contracts, and Hermes relaying in pull mode.
 #
 #   scripts/devnet.sh up              start (cold: init + deploy + link; warm: restart)
-#   scripts/devnet.sh status          heights, contracts, channels, partners, relayer
+#   scripts/devnet.sh status          heights, contracts, channels, partners, relayer;
+#                                     exit 0 only when every chain and Hermes run
 #   scripts/devnet.sh down [--clean]  stop what devnet.sh started; --clean also wipes state
 #   scripts/devnet.sh reset           = down --clean
 #   scripts/devnet.sh add-chain       third chain hospital-c, linked to hospital-a
@@ -835,15 +836,18 @@ summary() {
 
 cmd_status() {
     [[ -f "$JSON" ]] || { echo "no devnet in $DIR (run: scripts/devnet.sh up)"; return 1; }
-    local c h pid reg up=0
+    local c h pid reg healthy=1
     echo "devnet: $DIR ($(json_complete && echo complete || echo INCOMPLETE))"
+    json_complete || healthy=0
     for c in $(json_chains); do
         if chain_running "$c"; then
             pid=$(<"$(chain_pidfile "$c")")
             h=$(dn_height "$c")
             echo "$c: running (pid $pid), height $h, rpc $(dn_rpc_url "$c")"
+            ((h > 0)) || { echo "  NOT ANSWERING on $(dn_rpc_url "$c")"; healthy=0; }
         else
             echo "$c: STOPPED"
+            healthy=0
             continue
         fi
         jq -r --arg c "$c" '.chains[$c] | "  registry \(.contracts.registry) (code \(.code_ids.registry))\n  exchange \(.contracts.exchange) (code \(.code_ids.exchange))"' "$JSON"
@@ -861,10 +865,17 @@ cmd_status() {
             jq -r '.result.workers? // {} | to_entries[] | "  workers \(.key): \(.value | length)"' 2>/dev/null || true
     else
         echo "hermes: STOPPED"
+        healthy=0
     fi
     if [[ -f "$HERMES_LOG" ]]; then
         echo "  last log lines ($HERMES_LOG):"
         tail -n 8 "$HERMES_LOG" | cut -c1-220 | sed 's/^/    /'
+    fi
+    if ((healthy)); then
+        echo "status: healthy"
+    else
+        echo "status: NOT healthy (scripts/devnet.sh up starts what is missing)"
+        return 1
     fi
 }
 
