@@ -10,6 +10,7 @@
 #   scripts/devnet.sh reset           = down --clean
 #   scripts/devnet.sh add-chain       third chain hospital-c, linked to hospital-a
 #   scripts/devnet.sh add-peer CHAIN ADDRESS ROLES SIGNING_KEY_B64 ENCRYPTION_KEY_B64 [DEVICE_ID]
+#   scripts/devnet.sh add-transfer-channel   ICS-20 channel A<->B (latency baseline)
 #   scripts/devnet.sh stop-relayer | start-relayer | restart-relayer
 #   scripts/devnet.sh env CHAIN       print shell exports for a chain (eval "$(...)")
 #
@@ -67,7 +68,7 @@ RELAYER_BALANCE=10000000000000$DN_DENOM    # 1e13
 PEER_BALANCE=1000000000000$DN_DENOM        # 1e12
 SELF_BOND=10000000000$DN_DENOM             # 1e10
 
-usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # ================================================================================
 # small utilities
@@ -511,7 +512,7 @@ start_hermes() {
     printf '\n===== %s hermes start =====\n' "$(date -Is)" >>"$HERMES_LOG"
     local from_line
     from_line=$(wc -l <"$HERMES_LOG")
-    spawn "$HERMES_PID" "$HERMES_LOG" "$(command -v hermes)" --config "$HERMES_CFG" start
+    spawn "$HERMES_PID" "$HERMES_LOG" "$(type -P hermes)" --config "$HERMES_CFG" start
     log "Hermes: started pid $(<"$HERMES_PID") (pull mode; log $HERMES_LOG)"
     # Healthy = the process lives, it logged "Hermes has started" and REST /state answers.
     local start=$SECONDS
@@ -702,7 +703,7 @@ cold_up() {
     local code_hash
     code_hash=$(requester_code_hash "$REQUESTER_CODE")
     jq -n --arg dir "$DIR" --arg now "$(date -Is)" --arg wasmd "$(command -v wasmd)" \
-        --arg wv "$(wasmd version 2>/dev/null)" --arg hermes "$(command -v hermes)" \
+        --arg wv "$(wasmd version 2>/dev/null)" --arg hermes "$(type -P hermes)" \
         --arg hv "$(command hermes version 2>/dev/null | tail -n1)" \
         --arg code "$REQUESTER_CODE" --arg hash "$code_hash" --arg lbl "$REQUESTER_LABEL" \
         --arg cfg "$HERMES_CFG" --arg hlog "$HERMES_LOG" --arg hpid "$HERMES_PID" \
@@ -926,6 +927,34 @@ again: it starts $c over and creates a new connection."
     print_timings "add-chain $c"
 }
 
+# ICS-20 transfer channel A<->B on the existing connection: the baseline the
+# figures compare exchange latency with (same relayer, same chains).
+cmd_add_transfer_channel() {
+    lock_devnet
+    json_complete || die "the devnet is not up (scripts/devnet.sh up)"
+    local a=${BASE_CHAINS[0]} b=${BASE_CHAINS[1]} conn ch_json ch_a ch_b
+    if [[ "$(jq -r '.transfer.a_channel // empty' "$JSON")" != "" ]]; then
+        log "transfer channel already exists: $(jq -c .transfer "$JSON")"
+        jq -c .transfer "$JSON"
+        return 0
+    fi
+    chain_running "$a" && chain_running "$b" || die "$a and $b must be running"
+    conn=$(jq -r --arg a "$a" --arg b "$b" '.chains[$a].partners[$b].connection_id' "$JSON")
+    step "Hermes: create channel transfer <-> transfer on $a $conn"
+    ch_json=$(hermes_json create channel --a-chain "$a" --a-connection "$conn" \
+        --a-port transfer --b-port transfer --order unordered --channel-version ics20-1 --yes) ||
+        die "transfer channel $a <-> $b failed"
+    ch_a=$(jq -r '.a_side.channel_id' <<<"$ch_json")
+    ch_b=$(jq -r '.b_side.channel_id' <<<"$ch_json")
+    json_update --arg a "$a" --arg b "$b" --arg ca "$ch_a" --arg cb "$ch_b" --arg conn "$conn" \
+        '.transfer = {a: $a, b: $b, port: "transfer", version: "ics20-1", a_connection: $conn,
+                      a_channel: $ca, b_channel: $cb}'
+    step_done
+    # Hermes spawns packet workers for new channels on their first packet: no restart.
+    log "transfer channel: $a $ch_a <-> $b $ch_b (devnet.json .transfer)"
+    jq -c .transfer "$JSON"
+}
+
 restart_hermes() {
     stop_hermes
     start_hermes
@@ -974,6 +1003,7 @@ main() {
         status) cmd_status "$@" ;;
         add-chain) cmd_add_chain "$@" ;;
         add-peer) cmd_add_peer "$@" ;;
+        add-transfer-channel) cmd_add_transfer_channel ;;
         stop-relayer) lock_devnet; stop_hermes ;;
         start-relayer)
             lock_devnet
