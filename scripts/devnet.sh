@@ -778,7 +778,7 @@ warm_up() {
     TIMINGS+=("$(printf '%-44s %s' "restart chains" "$(fmt_duration $((SECONDS - t0)))")")
 
     step "check: light clients still active"
-    local expired=() link side chain client st
+    local expired=() chain client st
     while read -r chain client; do
         st=$(dn_q "$chain" ibc client status "$client" 2>/dev/null | jq -r '.status // "unknown"')
         log "$chain: client $client is $st"
@@ -938,7 +938,7 @@ cmd_add_transfer_channel() {
         jq -c .transfer "$JSON"
         return 0
     fi
-    chain_running "$a" && chain_running "$b" || die "$a and $b must be running"
+    if ! chain_running "$a" || ! chain_running "$b"; then die "$a and $b must be running"; fi
     conn=$(jq -r --arg a "$a" --arg b "$b" '.chains[$a].partners[$b].connection_id' "$JSON")
     step "Hermes: create channel transfer <-> transfer on $a $conn"
     ch_json=$(hermes_json create channel --a-chain "$a" --a-connection "$conn" \

@@ -48,7 +48,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 EHRX_DEVNET_DIR="${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}"
 export EHRX_DEVNET_DIR
 DN_DENOM=stake
-DN_KEYRING=test
+DN_KEYRING="test"
 DN_GAS_FLAGS=(--gas auto --gas-adjustment 1.5 --gas-prices "0$DN_DENOM")
 DN_TX_TIMEOUT="${EHRX_TX_TIMEOUT:-45}"
 
@@ -159,23 +159,38 @@ dn_wait_tx() {  # dn_wait_tx CHAIN HASH [SECS]
 dn_tx_try() {
     local chain=$1 from=$2
     shift 2
-    local out err rc=0 code hash
+    local out err rc code hash attempt
     err=$(mktemp)
-    out=$(wasmd tx "$@" --from "$from" --home "$(dn_home "$chain")" \
-        --keyring-backend "$DN_KEYRING" --chain-id "$chain" --node "$(dn_node "$chain")" \
-        "${DN_GAS_FLAGS[@]}" -y -o json 2>"$err") || rc=$?
-    if ((rc != 0)) || [[ -z "$out" ]] || ! jq -e . >/dev/null 2>&1 <<<"$out"; then
-        # Simulation failures (e.g. a contract error) end here, before broadcast.
-        {
-            printf 'transaction failed before broadcast: wasmd tx %s %s (from %s on %s)\n' "$1" "$2" "$from" "$chain"
-            sed 's/^/  /' "$err"
-            [[ -n "$out" ]] && printf '  %s\n' "$out"
-        } >&2
-        rm -f "$err"
-        return 1
-    fi
+    # Up to 5 attempts when the account sequence moved under us (another tx from
+    # the same key in the same block); anything else fails at once.
+    for attempt in 1 2 3 4 5; do
+        rc=0
+        out=$(wasmd tx "$@" --from "$from" --home "$(dn_home "$chain")" \
+            --keyring-backend "$DN_KEYRING" --chain-id "$chain" --node "$(dn_node "$chain")" \
+            "${DN_GAS_FLAGS[@]}" -y -o json --log_no_color 2>"$err") || rc=$?
+        if ((rc != 0)) || [[ -z "$out" ]] || ! jq -e . >/dev/null 2>&1 <<<"$out"; then
+            if grep -q "account sequence mismatch" "$err" && ((attempt < 5)); then
+                sleep 1
+                continue
+            fi
+            # Simulation failures (e.g. a contract error) end here, before broadcast.
+            {
+                printf 'transaction failed before broadcast: wasmd tx %s %s (from %s on %s)\n' "$1" "$2" "$from" "$chain"
+                sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/  /' "$err"
+                [[ -n "$out" ]] && printf '  %s\n' "$out"
+            } >&2
+            rm -f "$err"
+            return 1
+        fi
+        code=$(jq -r '.code // 0' <<<"$out")
+        # 32 = sdk ErrWrongSequence (CheckTx)
+        if [[ "$code" == 32 ]] && ((attempt < 5)); then
+            sleep 1
+            continue
+        fi
+        break
+    done
     rm -f "$err"
-    code=$(jq -r '.code // 0' <<<"$out")
     hash=$(jq -r '.txhash' <<<"$out")
     if [[ "$code" != 0 ]]; then
         _dn_tx_failure "CheckTx of wasmd tx $1 $2 on $chain" "$out"
