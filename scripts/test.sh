@@ -37,6 +37,12 @@ scripts/schema.sh --check
 
 if (( run_e2e )); then
     step "end-to-end suite on the devnet (starts it if it is not up)"
+    # A devnet this run starts is stopped again at the end (its state stays for a warm
+    # restart next time); one that was already running is left running.
+    if ! scripts/devnet.sh status >/dev/null 2>&1; then
+        trap 'scripts/devnet.sh down >/dev/null 2>&1 || true' EXIT
+        scripts/devnet.sh up
+    fi
     cargo test -p ehr-tests --test e2e -- --ignored --test-threads=1
 fi
 step_done
