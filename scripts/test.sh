@@ -37,6 +37,20 @@ scripts/schema.sh --check
 
 if (( run_e2e )); then
     step "end-to-end suite on the devnet (starts it if it is not up)"
+    # The suite must test the contracts just built: a devnet deployed from other artifacts
+    # is wiped and brought up again.
+    devnet_json="${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}/devnet.json"
+    if [[ -f "$devnet_json" ]]; then
+        for contract in registry exchange; do
+            deployed=$(jq -r --arg c "$contract" '.chains["hospital-a"].artifacts_sha256[$c] // ""' "$devnet_json")
+            built=$(sha256sum "artifacts/$contract.wasm" | cut -d' ' -f1)
+            if [[ "$deployed" != "$built" ]]; then
+                log "devnet runs an older $contract.wasm: resetting it"
+                scripts/devnet.sh reset
+                break
+            fi
+        done
+    fi
     # A devnet this run starts is stopped again at the end (its state stays for a warm
     # restart next time); one that was already running is left running.
     if ! scripts/devnet.sh status >/dev/null 2>&1; then
