@@ -92,10 +92,20 @@ for c in "${CONTRACTS[@]}"; do
     raw="$TARGET_DIR/$TARGET/release/${c//-/_}.wasm"
     [[ -f "$raw" ]] || die "cargo produced no $raw"
     RAW_SIZE[$c]=$(stat -c %s "$raw")
+    # Skip wasm-opt (the slow part) when cargo's output and the flags are the
+    # same as for the artifact already there; touch it so it counts as fresh.
+    stamp="$OUT/.$c.wasm.input"
+    key="$(sha256sum "$raw" | cut -d' ' -f1) wasm-opt $wasm_opt_ver ${WASM_OPT_FLAGS[*]}"
+    if [[ -f "$OUT/$c.wasm" && -f "$stamp" && "$(<"$stamp")" == "$key" ]]; then
+        touch "$OUT/$c.wasm"
+        log "$c: cargo output unchanged; $OUT/$c.wasm kept"
+        continue
+    fi
     tmp="$OUT/.$c.wasm.tmp"
     wasm-opt "${WASM_OPT_FLAGS[@]}" "$raw" -o "$tmp" ||
         die "wasm-opt failed on $raw"
     mv "$tmp" "$OUT/$c.wasm"
+    printf '%s\n' "$key" >"$stamp"
     log "$c: $raw -> $OUT/$c.wasm"
 done
 

@@ -30,6 +30,7 @@
 #   EHRX_TOOLS                tool cache (scripts/install-tools.sh)
 #   EHRX_HERMES_REST_PORT     Hermes REST port (default 3700); telemetry = +1
 #   EHRX_HERMES_LOG_LEVEL     Hermes log level (default info)
+#   EHRX_WASMD_LOG_LEVEL      wasmd log level for new chains (default warn; info is ~350 MB/day)
 #   EHRX_DEVNET_OPEN_UPLOAD=1 let every account upload/instantiate code (default: admin only)
 #   EHRX_SKIP_BUILD=1         never run build-wasm.sh (use artifacts/ as they are)
 set -euo pipefail
@@ -68,7 +69,7 @@ RELAYER_BALANCE=10000000000000$DN_DENOM    # 1e13
 PEER_BALANCE=1000000000000$DN_DENOM        # 1e12
 SELF_BOND=10000000000$DN_DENOM             # 1e10
 
-usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # ================================================================================
 # small utilities
@@ -276,6 +277,8 @@ init_chain() {
     toml_set "$cfg" consensus timeout_commit "\"$TIMEOUT_COMMIT\""
     toml_set "$cfg" consensus timeout_propose "\"$TIMEOUT_PROPOSE\""
     toml_set "$cfg" tx_index indexer '"kv"'
+    # info logs ~6 lines per block (~350 MB/day/chain at these block times).
+    toml_set "$cfg" "" log_level "\"${EHRX_WASMD_LOG_LEVEL:-warn}\""
     # app.toml: zero gas price, gRPC and REST on loopback, no gRPC-web.
     toml_set "$app" "" minimum-gas-prices "\"0$DN_DENOM\""
     toml_set "$app" api enable true
