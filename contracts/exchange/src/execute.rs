@@ -163,11 +163,7 @@ pub fn submit_request(
         deps,
         &env,
         &info,
-        Step {
-            action: AuditAction::RequestSubmitted,
-            handler: "submit_request",
-            request_id: validate::id(&request_id).ok().map(|_| request_id.as_str()),
-        },
+        Step::for_request(AuditAction::RequestSubmitted, "submit_request", &request_id),
         |deps, config, admitted| {
             let policy = &admitted.registry.policy;
             validate::id(&msg.request_id)?;
@@ -334,11 +330,7 @@ pub fn submit_reply(
         deps,
         &env,
         &info,
-        Step {
-            action: AuditAction::ReplySubmitted,
-            handler: "submit_reply",
-            request_id: validate::id(&request_id).ok().map(|_| request_id.as_str()),
-        },
+        Step::for_request(AuditAction::ReplySubmitted, "submit_reply", &request_id),
         |deps, config, admitted| {
             validate::id(&msg.request_id)?;
             validate::name(&msg.partner_id)?;
@@ -427,16 +419,11 @@ pub fn retrieve_reply(
     info: MessageInfo,
     request_id: String,
 ) -> Result<Response, ContractError> {
-    let id_for_audit = validate::id(&request_id).ok().map(|_| request_id.as_str());
     pipeline(
         deps,
         &env,
         &info,
-        Step {
-            action: AuditAction::Retrieval,
-            handler: "retrieve_reply",
-            request_id: id_for_audit,
-        },
+        Step::for_request(AuditAction::Retrieval, "retrieve_reply", &request_id),
         |deps, _config, _admitted| {
             validate::id(&request_id)?;
             let request = OUTGOING

@@ -50,6 +50,19 @@ pub struct Step<'a> {
     pub request_id: Option<&'a str>,
 }
 
+impl<'a> Step<'a> {
+    /// A step about a request; a malformed id is left out of the audit entry and events.
+    pub fn for_request(action: AuditAction, handler: &'static str, request_id: &'a str) -> Self {
+        Step {
+            action,
+            handler,
+            request_id: ehr_protocol::validate::id(request_id)
+                .ok()
+                .map(|_| request_id),
+        }
+    }
+}
+
 /// Codes that describe the peer's standing rather than a new offence: no extra strike.
 fn counts_as_strike(code: &ErrorCode) -> bool {
     !matches!(code, ErrorCode::PeerQuarantined | ErrorCode::KeyRevoked)
