@@ -38,7 +38,7 @@ fn request_times_out_while_hermes_is_stopped() {
     std::thread::sleep(std::time::Duration::from_secs(25));
     assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
     drop(guard); // Hermes restarts and proves the timeout to A.
-    let request = wait_for("timeout relayed to A", 120, || {
+    let request = wait_for("timeout relayed to A", 180, || {
         let r = request_status(devnet, &id);
         (r.status != RequestStatus::Pending).then_some(r)
     });
@@ -61,7 +61,7 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
     let id = msg.request_id.clone();
     submit(devnet, &key, msg).accepted();
     drop(guard);
-    wait_for("request relayed after restart", 120, || {
+    wait_for("request relayed after restart", 180, || {
         incoming(devnet, &id)
     });
 
@@ -79,7 +79,7 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
     drop(guard);
-    let request = wait_for("reply relayed after restart", 120, || {
+    let request = wait_for("reply relayed after restart", 180, || {
         let r = request_status(devnet, &id);
         (r.status == RequestStatus::Answered).then_some(r)
     });
