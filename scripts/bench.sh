@@ -1,0 +1,789 @@
+#!/usr/bin/env bash
+# The figures of DESIGN.md §10, measured on the running devnet in one run, side by side
+# with a plain ICS-20 transfer over the same Hermes:
+#
+#   scripts/bench.sh [--runs N] [--parallel K] [--poll SECS] [--skip-install] [--keep-keys]
+#
+#   1. latency of a full exchange: wall time of `ehrx request` (SubmitRequest -> relay ->
+#      reply service on hospital-b -> relay -> RetrieveReply -> decrypted Bundle written),
+#      N sequential runs, each from a fresh registered requester (the default policy allows
+#      one request per peer per minute); p50/p95/min/max, plus a per-stage breakdown from
+#      block header times;
+#   2. completed exchanges per minute: K requesters in parallel, one exchange each;
+#   3. ICS-20 baseline: `wasmd tx ibc-transfer transfer` 1stake A -> B, time until the
+#      receiver's IBC-denom balance on B increases (REST poll every 200 ms), N runs;
+#   4. gas_used per transaction type (ours, soft-rejected, registry, Hermes' MsgRecvPacket
+#      and MsgAcknowledgement for exchange packets vs ICS-20 packets);
+#   5. wasm sizes of artifacts/*.wasm;
+#   6. tool install time: cold from $EHRX_TOOLS/logs, warm = a run of install-tools.sh now.
+#
+# Options:
+#   --runs N        sequential exchanges and ICS-20 transfers (default 10)
+#   --parallel K    requesters in the throughput phase (default 5)
+#   --poll SECS     poll interval of `ehrx request` and the reply service (default 1; ehrx's
+#                   own default is 3; whole seconds only)
+#   --skip-install  do not time scripts/install-tools.sh (warm)
+#   --keep-keys     keep the bench-* keys in the devnet keyrings (default: deleted at the end)
+#   --quiet-wait S  wait up to S seconds (default 1200; 0 = not at all) for other users of the
+#                   devnet to finish first: the e2e suite (scripts/test.sh), scripts/demo.sh,
+#                   other `ehrx reply-service`s. They share hospital-b: its reply services would
+#                   answer each other's requests, and on 2 cores they distort the timings.
+#
+# Environment: EHRX_DEVNET_DIR (default ~/.cache/ehrx-devnet), EHRX_BIN (an ehrx binary;
+# default target/release/ehrx, rebuilt with cargo when older than its sources).
+#
+# Sharing the devnet: any registered reply service on hospital-b answers any pending request
+# to hospital-b, so the bench (a) waits for a quiet devnet (--quiet-wait), (b) seeds its reply
+# service's state file with every request already pending on hospital-b, so it never answers
+# those, (c) runs its reply service only during the exchange phases and reports any request it
+# answered that was not its own, and (d) when only Hermes is down (e.g. another session's
+# `devnet.sh stop-relayer`), waits up to 3 minutes for it to come back before `devnet.sh up`.
+#
+# Output: the Markdown report on stdout and in $EHRX_DEVNET_DIR/bench/bench-<timestamp>.md;
+# progress with timings on stderr; raw material (configs, logs, tx JSON) in
+# $EHRX_DEVNET_DIR/bench/run-<timestamp>/.
+#
+# The devnet is started with `scripts/devnet.sh up` only when `status` fails; the ICS-20
+# channel is created with `scripts/devnet.sh add-transfer-channel` when devnet.json has
+# none. Nothing is stopped or reset. The fresh accounts are funded by `admin` and
+# registered (RegisterPeer) by the registry admin; they stay registered on the chains.
+
+# jq filters and Markdown are single-quoted on purpose:
+# shellcheck disable=SC2016
+set -euo pipefail
+
+# shellcheck source=scripts/devnet/helpers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/devnet/helpers.sh"
+export LC_ALL=C
+
+RUNS=10
+PAR=5
+POLL=1
+SKIP_INSTALL=0
+KEEP_KEYS=0
+QUIET_WAIT=1200
+ORIG_ARGS=("$@")
+while (($#)); do
+    case "$1" in
+        --runs) RUNS=${2:?--runs N}; shift 2 ;;
+        --parallel) PAR=${2:?--parallel K}; shift 2 ;;
+        --poll) POLL=${2:?--poll SECS}; shift 2 ;;
+        --skip-install) SKIP_INSTALL=1; shift ;;
+        --keep-keys) KEEP_KEYS=1; shift ;;
+        --quiet-wait) QUIET_WAIT=${2:?--quiet-wait SECS}; shift 2 ;;
+        -h | --help) sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive integer"
+[[ "$PAR" =~ ^[1-9][0-9]*$ ]] || die "--parallel wants a positive integer"
+[[ "$POLL" =~ ^[1-9][0-9]*$ ]] || die "--poll wants whole seconds >= 1"
+[[ "$QUIET_WAIT" =~ ^[0-9]+$ ]] || die "--quiet-wait wants seconds"
+
+need_cmd jq
+need_cmd curl
+need_cmd python3
+need_cmd wasmd "scripts/install-tools.sh wasmd"
+
+A=hospital-a
+B=hospital-b
+DEVNET_SH="$EHRX_REPO_ROOT/scripts/devnet.sh"
+TS=$(date -u +%Y%m%dT%H%M%SZ)
+BENCH_DIR="$EHRX_DEVNET_DIR/bench"
+WORK="$BENCH_DIR/run-$TS"
+REPORT="$BENCH_DIR/bench-$TS.md"
+RID=$(printf '%x' $(($(date +%s) % 0xffffff)))
+T_SCRIPT0=$SECONDS
+mkdir -p "$WORK/tx"
+NOTES=()      # free-text lines for the report's notes section
+note() { NOTES+=("$*"); warn "$*"; }
+
+# ---- time helpers (no forks: EPOCHREALTIME) -----------------------------------------
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo "${t:0:-3}"; }
+# stamp: prefix each line of stdin with the local time in ms.
+stamp() {
+    local line t
+    while IFS= read -r line; do
+        t=${EPOCHREALTIME/[.,]/}
+        printf '%s %s\n' "${t:0:-3}" "$line"
+    done
+}
+# ms -> "12.34 s"
+fmt_s() { awk -v m="$1" 'BEGIN { if (m == "" || m == "-") print "-"; else printf "%.2f s", m / 1000 }'; }
+# stats FILE -> "n p50 p95 min max mean" (ms, nearest-rank percentiles); n=0 -> dashes.
+stats() {
+    sort -n "$1" 2>/dev/null | awk '{ a[NR] = $1; s += $1 }
+        END { if (NR == 0) { print "0 - - - - -"; exit }
+              printf "%d %d %d %d %d %d\n", NR, a[int((NR * 50 + 99) / 100)],
+                  a[int((NR * 95 + 99) / 100)], a[1], a[NR], s / NR }'
+}
+# gas_stats FILE -> "n median min max"
+gas_stats() {
+    sort -n "$1" 2>/dev/null | awk '{ a[NR] = $1 }
+        END { if (NR == 0) { print "0 - - -"; exit }
+              printf "%d %d %d %d\n", NR, a[int((NR + 1) / 2)], a[1], a[NR] }'
+}
+
+# block_ms CHAIN HEIGHT: the block header time (BFT time) in ms since the epoch.
+block_ms() {
+    local t
+    t=$(curl -sf --max-time 5 "$(dn_rpc_url "$1")/block?height=$2" | jq -r '.result.block.header.time') || return 1
+    date -d "$t" +%s%3N
+}
+
+# tx CHAIN HASH: the tx JSON (cached in $WORK/tx).
+tx() {
+    local f="$WORK/tx/$2.json"
+    if [[ ! -s "$f" ]]; then
+        dn_q "$1" tx "$2" >"$f" 2>/dev/null || { rm -f "$f"; return 1; }
+    fi
+    cat "$f"
+}
+
+# txs_search CHAIN QUERY: matching txs as a JSON array.
+txs_search() {
+    dn_q "$1" txs --query "$2" --limit 100 2>/dev/null | jq -c '.txs // []' || echo '[]'
+}
+
+# event_attr TXJSON TYPE KEY: first value.
+event_attr() { dn_tx_event_attr "$1" "$2" "$3" | head -n1; }
+
+# ---- 0. devnet ---------------------------------------------------------------------------
+# Other users of the devnet (read-only look at the process table; nothing is signalled).
+others() {
+    pgrep -af 'deps/e2e-|scripts/test\.sh|scripts/demo\.sh|ehrx( .*)? reply-service' 2>/dev/null |
+        grep -v "^$$ " | cut -c1-160 || true
+}
+step "quiet devnet (other e2e/demo/reply-service processes; up to ${QUIET_WAIT}s)"
+t0=$SECONDS
+while [[ -n "$(others)" ]] && ((SECONDS - t0 < QUIET_WAIT)); do
+    ((SECONDS - t0 < 2 || (SECONDS - t0) % 60 < 5)) && log "waiting for: $(others | head -n3 | tr '\n' ';')"
+    sleep 5
+done
+if [[ -n "$(others)" ]]; then
+    note "started while other devnet users were running: $(others | head -n3 | tr '\n' ';')"
+elif ((SECONDS - t0 >= 5)); then
+    log "waited $(fmt_duration $((SECONDS - t0))) for the devnet to be quiet"
+fi
+
+step "devnet"
+if ! "$DEVNET_SH" status >/dev/null 2>&1; then
+    if [[ -f "$(dn_json_file)" && "$(dn_json '.complete')" == true ]] &&
+        (($(dn_height "$A") > 0 && $(dn_height "$B") > 0)); then
+        # Chains up, Hermes down: most likely someone's stop-relayer; give it back to them.
+        log "chains up but the devnet is not healthy (Hermes stopped by another session?): waiting up to 3 min"
+        t0=$SECONDS
+        while ! "$DEVNET_SH" status >/dev/null 2>&1 && ((SECONDS - t0 < 180)); do sleep 5; done
+    fi
+    if ! "$DEVNET_SH" status >/dev/null 2>&1; then
+        log "devnet not healthy: scripts/devnet.sh up"
+        "$DEVNET_SH" up >&2
+        note "the devnet was not healthy at the start: ran scripts/devnet.sh up"
+    fi
+fi
+[[ "$(dn_json '.complete')" == true ]] || die "devnet.json is not complete"
+for c in "$A" "$B"; do
+    [[ "$(dn_json --arg c "$c" '.chains[$c].home')" != null ]] || die "$c is not in devnet.json"
+done
+if [[ -z "$(dn_json '.transfer.a_channel // empty')" ]]; then
+    log "no ICS-20 channel yet: scripts/devnet.sh add-transfer-channel"
+    t0=$SECONDS
+    "$DEVNET_SH" add-transfer-channel >&2
+    note "created the ICS-20 transfer channel in this run ($(fmt_duration $((SECONDS - t0))))"
+fi
+CH_A=$(dn_json --arg a "$A" --arg b "$B" '.chains[$a].partners[$b].channel_id')
+CH_B=$(dn_json --arg a "$A" --arg b "$B" '.chains[$b].partners[$a].channel_id')
+XCH_A=$(dn_json '.transfer.a_channel')
+XCH_B=$(dn_json '.transfer.b_channel')
+CODE=$(dn_json '.requester_code.code')
+REG_A=$(dn_json --arg c "$A" '.chains[$c].contracts.registry')
+REG_B=$(dn_json --arg c "$B" '.chains[$c].contracts.registry')
+EXCH_B=$(dn_json --arg c "$B" '.chains[$c].contracts.exchange')
+API_B=$(dn_json --arg c "$B" '.chains[$c].api')
+log "exchange channel $A $CH_A <-> $B $CH_B; ICS-20 channel $A $XCH_A <-> $B $XCH_B"
+HERMES_PIDFILE=$(dn_json '.hermes.pid_file')
+hermes_pid() { cat "$HERMES_PIDFILE" 2>/dev/null || echo none; }
+HERMES_PID0=$(hermes_pid)
+
+# ---- 5. wasm sizes (cheap, first) ---------------------------------------------------------
+step "wasm artifacts"
+ART="$EHRX_REPO_ROOT/artifacts"
+if [[ ! -f "$ART/registry.wasm" || ! -f "$ART/exchange.wasm" ]]; then
+    log "artifacts missing: scripts/build-wasm.sh"
+    "$EHRX_REPO_ROOT/scripts/build-wasm.sh" >&2
+fi
+declare -A WASM_BYTES WASM_GZ WASM_SHA DEPLOYED_BYTES DEPLOYED_SHA
+for w in registry exchange; do
+    WASM_BYTES[$w]=$(stat -c %s "$ART/$w.wasm")
+    WASM_GZ[$w]=$(gzip -9c "$ART/$w.wasm" | wc -c)
+    WASM_SHA[$w]=$(sha256sum "$ART/$w.wasm" | cut -c1-16)
+    log "$w.wasm: ${WASM_BYTES[$w]} bytes (gzip -9: ${WASM_GZ[$w]})"
+    # The code the gas figures are measured against: what is deployed on hospital-a.
+    DEPLOYED_BYTES[$w]="-"
+    DEPLOYED_SHA[$w]="-"
+    if wasmd query wasm code "$(dn_json --arg c "$A" --arg w "$w" '.chains[$c].code_ids[$w]')" \
+        "$WORK/deployed-$w.wasm" --node "$(dn_node "$A")" >/dev/null 2>&1; then
+        DEPLOYED_BYTES[$w]=$(stat -c %s "$WORK/deployed-$w.wasm")
+        DEPLOYED_SHA[$w]=$(sha256sum "$WORK/deployed-$w.wasm" | cut -c1-16)
+        rm -f "$WORK/deployed-$w.wasm"
+    fi
+    if [[ "${DEPLOYED_SHA[$w]}" != "${WASM_SHA[$w]}" ]]; then
+        note "artifacts/$w.wasm (${WASM_SHA[$w]}) differs from the code deployed on the devnet (${DEPLOYED_SHA[$w]}): rebuilt since the devnet was deployed; gas figures are for the deployed code"
+    fi
+done
+
+# ---- ehrx binary ------------------------------------------------------------------------
+step "ehrx binary"
+if [[ -n "${EHRX_BIN:-}" ]]; then
+    EHRX=$EHRX_BIN
+else
+    EHRX="${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/release/ehrx"
+    if [[ ! -x "$EHRX" ]] || [[ -n "$(find "$EHRX_REPO_ROOT/packages/ehrx" "$EHRX_REPO_ROOT/packages/protocol" \
+        "$EHRX_REPO_ROOT/Cargo.lock" -newer "$EHRX" -type f -print -quit)" ]]; then
+        log "building ehrx (cargo build --release -p ehrx)"
+        (cd "$EHRX_REPO_ROOT" && cargo build --release -q -p ehrx) >&2
+    fi
+fi
+[[ -x "$EHRX" ]] || die "no ehrx binary at $EHRX"
+log "ehrx: $EHRX"
+WASMD_BIN=$(command -v wasmd)
+
+# ---- accounts and ehrx sites ----------------------------------------------------------------
+step "fresh accounts: $RUNS + $PAR requesters on $A, reply + store sites on $B"
+ROOT="$WORK/sites"
+mkdir -p "$ROOT"
+"$EHRX" keys new-token-key --out "$ROOT/partner-token.key" >/dev/null
+# Synthetic patient; the requesting hospital writes it its own way (the token normalises).
+cat >"$ROOT/patient-b.json" <<'EOF'
+{"given": "Ilse", "family": "Brandt-Nowak", "birth_date": "1968-03-09", "ssn": "318-42-5570"}
+EOF
+cat >"$ROOT/patient-a.json" <<'EOF'
+{"given": "ILSE", "family": "brandt-nowak ", "birth_date": "03/09/1968", "ssn": "318425570"}
+EOF
+cat >"$ROOT/bundle.json" <<'EOF'
+{"resourceType": "Bundle", "type": "collection", "entry": [
+ {"resource": {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Ilse"], "family": "Brandt-Nowak"}], "birthDate": "1968-03-09"}},
+ {"resource": {"resourceType": "Condition", "id": "c1", "code": {"text": "Essential hypertension"}, "clinicalStatus": {"text": "active"}}},
+ {"resource": {"resourceType": "MedicationStatement", "id": "m1", "status": "active", "medicationCodeableConcept": {"text": "Lisinopril 10 mg"}, "subject": {"reference": "Patient/p1"}}}
+]}
+EOF
+
+KEYS_FILE="$WORK/keys.txt"   # "chain name" per line, for the cleanup
+: >"$KEYS_FILE"
+# new_key CHAIN NAME -> address
+new_key() {
+    dn_wasmd "$1" keys add "$2" --keyring-backend "$DN_KEYRING" --output json >/dev/null 2>&1 ||
+        die "wasmd keys add $2 on $1 failed"
+    echo "$1 $2" >>"$KEYS_FILE"
+    dn_key_addr "$1" "$2"
+}
+
+declare -A SITE_ADDR SITE_PUB
+# make_site CHAIN NAME [RECORDS_KEY]: key, ehrx keys, ehrx.toml in $ROOT/NAME.
+make_site() {
+    local chain=$1 name=$2 records_key=${3:-} dir="$ROOT/$2" key="bench-$RID-$2" addr shown pub
+    mkdir -p "$dir"
+    addr=$(new_key "$chain" "$key")
+    shown=$("$EHRX" keys init --key-dir "$dir/keys")
+    pub=$(sed -n '/^{/,/^}/p' <<<"$shown" | jq -c .)
+    [[ -n "$records_key" ]] || records_key=$(jq -r .encryption_key <<<"$pub")
+    cat >"$dir/ehrx.toml" <<EOF
+node = "$(dn_json --arg c "$chain" '.chains[$c].node')"
+chain_id = "$chain"
+exchange = "$(dn_json --arg c "$chain" '.chains[$c].contracts.exchange')"
+wasmd_bin = "$WASMD_BIN"
+wasmd_home = "$(dn_home "$chain")"
+key_name = "$key"
+key_dir = "keys"
+token_key_file = "$ROOT/partner-token.key"
+records_key = "$records_key"
+state_file = "reply-state.json"
+poll_interval_secs = $POLL
+EOF
+    SITE_ADDR[$name]=$addr
+    SITE_PUB[$name]=$pub
+}
+
+# register_msg NAME ROLE -> RegisterPeer JSON
+register_msg() {
+    jq -nc --arg a "${SITE_ADDR[$1]}" --argjson p "${SITE_PUB[$1]}" --arg d "bench-$RID-$1" --arg r "$2" \
+        '{register_peer: {peer: {address: $a, signing_key: $p.signing_key, encryption_key: $p.encryption_key,
+          device_id: $d, roles: [$r], valid_from: null, valid_until: null}}}'
+}
+
+make_site "$B" reply
+make_site "$B" store "$(jq -r .encryption_key <<<"${SITE_PUB[reply]}")"
+REQ=()
+for i in $(seq 1 "$RUNS"); do make_site "$A" "req$i"; REQ+=("req$i"); done
+TPR=()
+for i in $(seq 1 "$PAR"); do make_site "$A" "tp$i"; TPR+=("tp$i"); done
+XFER_FROM_KEY="bench-$RID-xfer"
+XFER_FROM=$(new_key "$A" "$XFER_FROM_KEY")
+XFER_TO=$(new_key "$B" "bench-$RID-xfer-rcv")
+log "$((RUNS + PAR + 4)) keys made"
+
+# setup_tx CHAIN FUND_ADDRS REGISTRY MSGS_JSONL: one tx signed by admin with a MsgMultiSend
+# to every address and one RegisterPeer per line of MSGS_JSONL (faster than one tx each).
+setup_tx() {
+    local chain=$1 addrs=$2 registry=$3 msgs=$4 admin unsigned signed out code hash attempt n
+    admin=$(dn_json --arg c "$chain" '.chains[$c].keys.admin')
+    unsigned="$WORK/setup-$chain.unsigned.json"
+    signed="$WORK/setup-$chain.signed.json"
+    # shellcheck disable=SC2086
+    wasmd tx bank multi-send "$admin" $addrs 100000000stake --generate-only --chain-id "$chain" \
+        --node "$(dn_node "$chain")" -o json >"$unsigned.send" 2>"$WORK/setup-$chain.err" ||
+        { cat "$WORK/setup-$chain.err" >&2; return 1; }
+    n=$(grep -c . <<<"$msgs" || true)
+    jq -c --arg s "$admin" --arg c "$registry" --slurpfile m <(printf '%s\n' "$msgs") --arg g $((500000 + 800000 * n)) \
+        '.body.messages += [$m[] | {"@type": "/cosmwasm.wasm.v1.MsgExecuteContract", sender: $s,
+            contract: $c, msg: ., funds: []}] | .auth_info.fee.gas_limit = $g' "$unsigned.send" >"$unsigned"
+    for attempt in 1 2 3 4 5; do
+        wasmd tx sign "$unsigned" --from admin --home "$(dn_home "$chain")" --keyring-backend "$DN_KEYRING" \
+            --chain-id "$chain" --node "$(dn_node "$chain")" --output-document "$signed" 2>"$WORK/setup-$chain.err" ||
+            { cat "$WORK/setup-$chain.err" >&2; return 1; }
+        out=$(wasmd tx broadcast "$signed" --node "$(dn_node "$chain")" -o json 2>>"$WORK/setup-$chain.err") || true
+        code=$(jq -r '.code // "x"' <<<"$out" 2>/dev/null || echo x)
+        if [[ "$code" == 0 ]]; then break; fi
+        if [[ "$code" == 32 || "$code" == x ]] && ((attempt < 5)); then sleep 1; continue; fi
+        printf 'setup tx on %s failed: %s\n' "$chain" "$out" >&2
+        return 1
+    done
+    hash=$(jq -r .txhash <<<"$out")
+    dn_wait_tx "$chain" "$hash" >"$WORK/tx/$hash.json"
+}
+
+step "fund and register: one admin tx per chain (MsgMultiSend + RegisterPeer x n)"
+# The last latency requester is registered in a tx of its own: its gas is the RegisterPeer figure.
+LAST_REQ=${REQ[-1]}
+msgs_a=""
+for s in "${REQ[@]}" "${TPR[@]}"; do
+    [[ "$s" == "$LAST_REQ" ]] && continue
+    msgs_a+="$(register_msg "$s" request)"$'\n'
+done
+addrs_a="$XFER_FROM"
+for s in "${REQ[@]}" "${TPR[@]}"; do addrs_a+=" ${SITE_ADDR[$s]}"; done
+msgs_b="$(register_msg reply reply)"$'\n'"$(register_msg store store)"
+setup_tx "$A" "$addrs_a" "$REG_A" "${msgs_a%$'\n'}" >/dev/null &
+pid_a=$!
+setup_tx "$B" "${SITE_ADDR[reply]} ${SITE_ADDR[store]}" "$REG_B" "$msgs_b" >/dev/null &
+pid_b=$!
+wait "$pid_a" || die "setup tx on $A failed (above)"
+wait "$pid_b" || die "setup tx on $B failed (above)"
+REGISTER_TX=$(dn_execute "$A" admin "$REG_A" "$(register_msg "$LAST_REQ" request)")
+REGISTER_HASH=$(jq -r .txhash <<<"$REGISTER_TX")
+printf '%s\n' "$REGISTER_TX" >"$WORK/tx/$REGISTER_HASH.json"
+H0_A=$(dn_height "$A")
+
+# ---- store a record on B, start the reply service ---------------------------------------------
+step "store a record on $B (ehrx store)"
+"$EHRX" --config "$ROOT/store/ehrx.toml" store --bundle "$ROOT/bundle.json" \
+    --demographics "$ROOT/patient-b.json" >"$WORK/store.json" 2>"$WORK/store.err" ||
+    { cat "$WORK/store.err" >&2; die "ehrx store failed"; }
+STORE_HASH=$(jq -r .txhash "$WORK/store.json")
+CIPHERTEXT_BYTES=$(jq -r .ciphertext_bytes "$WORK/store.json")
+log "record stored (ciphertext $CIPHERTEXT_BYTES bytes, tx $STORE_HASH)"
+
+step "reply service on $B (poll ${POLL}s)"
+# Seed its state file with every request already pending on B (other sessions' requests):
+# the service skips requests in its state file, so it never answers those.
+seed='{}'
+after=null
+while :; do
+    page=$(dn_query_smart "$B" "$EXCH_B" "$(jq -nc --argjson a "$after" '{pending_incoming: {start_after: $a, limit: 100}}')") ||
+        die "PendingIncoming query on $B failed"
+    seed=$(jq -c --argjson p "$page" --arg now "$(date +%s)" \
+        '. + ([$p.requests[] | {key: "\(.partner_id)/\(.body.request_id)",
+              value: {outcome: "bench-skip", txhash: null, at: ($now | tonumber)}}] | from_entries)' <<<"$seed")
+    (($(jq '.requests | length' <<<"$page") >= 100)) || break
+    after=$(jq -c '.requests[-1] | [.partner_id, .body.request_id]' <<<"$page")
+done
+jq -n --argjson h "$seed" '{handled: $h}' >"$ROOT/reply/reply-state.json"
+chmod 600 "$ROOT/reply/reply-state.json"
+log "$(jq length <<<"$seed") request(s) already pending on $B: left to their owners"
+RS_LOG="$WORK/reply-service.log"
+"$EHRX" --config "$ROOT/reply/ehrx.toml" reply-service > >(stamp >"$RS_LOG") 2>&1 &
+RS_PID=$!
+cleanup() {
+    if [[ -n "${RS_PID:-}" ]] && kill -0 "$RS_PID" 2>/dev/null; then
+        kill "$RS_PID" 2>/dev/null || true
+        wait "$RS_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+    grep -q "answering requests" "$RS_LOG" 2>/dev/null && break
+    kill -0 "$RS_PID" 2>/dev/null || { cat "$RS_LOG" >&2; die "the reply service exited"; }
+    sleep 0.2
+done
+grep -q "answering requests" "$RS_LOG" || die "the reply service did not start (log: $RS_LOG)"
+
+# request NAME TAG: one `ehrx request` from site NAME; files $WORK/req/TAG.{out,err,rc,t}
+# (err lines stamped with local ms). Returns ehrx's exit status.
+mkdir -p "$WORK/req"
+request() {
+    local name=$1 tag=$2 f="$WORK/req/$2" t0 t1 rc
+    t0=$(now_ms)
+    {
+        EHRX_REQUESTER_CODE=$CODE timeout 240 "$EHRX" --config "$ROOT/$name/ehrx.toml" request \
+            --partner "$B" --purpose treatment --demographics "$ROOT/patient-a.json" \
+            --out "$ROOT/$name/history-$tag.json" --wait-secs 180 2>&1 >"$f.out" &&
+            echo 0 >"$f.rc" || echo $? >"$f.rc"
+    } | stamp >"$f.err"
+    t1=$(now_ms)
+    rc=$(cat "$f.rc")
+    echo "$t0 $t1" >"$f.t"
+    return "$rc"
+}
+
+# ---- 1. latency -----------------------------------------------------------------------------
+step "latency: $RUNS sequential exchanges (fresh requester each)"
+: >"$WORK/latency.ms"
+LAT_FAIL=0
+for i in $(seq 1 "$RUNS"); do
+    rc=0
+    request "req$i" "lat$i" || rc=$?
+    read -r t0 t1 <"$WORK/req/lat$i.t"
+    if ((rc == 0)); then
+        echo $((t1 - t0)) >>"$WORK/latency.ms"
+        log "run $i/$RUNS: $(fmt_s $((t1 - t0)))"
+    else
+        LAT_FAIL=$((LAT_FAIL + 1))
+        note "latency run $i failed (ehrx exit $rc): $(tail -n1 "$WORK/req/lat$i.err" | cut -d' ' -f2-)"
+    fi
+    # Right after the first exchange, the same requester again: the rate limit soft-rejects it.
+    if ((i == 1)); then
+        rc=0
+        request req1 softreject || rc=$?
+        SOFT_HASH=$(grep -o 'tx [0-9A-F]\{64\}' "$WORK/req/softreject.err" | head -n1 | cut -c4- || true)
+        if ((rc == 4)) && [[ -n "$SOFT_HASH" ]]; then
+            log "second request of req1 within the window: soft-rejected (tx $SOFT_HASH)"
+        else
+            note "expected a rate-limited soft rejection (exit 4), got exit $rc"
+        fi
+    fi
+done
+
+# ---- 2. throughput -----------------------------------------------------------------------------
+step "throughput: $PAR requesters in parallel, one exchange each"
+pids=()
+T_PAR0=$(now_ms)
+for s in "${TPR[@]}"; do
+    request "$s" "$s" &
+    pids+=($!)
+done
+PAR_OK=0
+for p in "${pids[@]}"; do
+    if wait "$p"; then PAR_OK=$((PAR_OK + 1)); fi
+done
+T_PAR1=$(now_ms)
+PAR_WALL=$((T_PAR1 - T_PAR0))
+: >"$WORK/parallel.ms"
+for s in "${TPR[@]}"; do
+    read -r t0 t1 <"$WORK/req/$s.t"
+    if [[ "$(cat "$WORK/req/$s.rc")" == 0 ]]; then echo $((t1 - t0)) >>"$WORK/parallel.ms"; else
+        note "parallel requester $s failed (ehrx exit $(cat "$WORK/req/$s.rc")): $(tail -n1 "$WORK/req/$s.err" | cut -d' ' -f2-)"
+    fi
+done
+PAR_RATE=$(awk -v k="$PAR_OK" -v w="$PAR_WALL" 'BEGIN { printf "%.1f", k / w * 60000 }')
+log "$PAR_OK/$PAR completed in $(fmt_s "$PAR_WALL"): $PAR_RATE exchanges/min"
+
+cleanup   # the reply service is not needed any more
+RS_PID=""
+MY_RIDS=$(cat "$WORK"/req/*.out 2>/dev/null | jq -r '.request_id // empty' 2>/dev/null | sort -u)
+FOREIGN=$(sed -n 's/.*request \([^ ]*\) from [^:]*: answered \([^ ]*\) .*/\1 \2/p' "$RS_LOG" |
+    grep -vwFf <(echo "${MY_RIDS:-none}") || true)
+if [[ -n "$FOREIGN" ]]; then
+    note "the bench's reply service answered $(wc -l <<<"$FOREIGN") request(s) that were not its own (another session's requests to $B): $(tr '\n' ' ' <<<"$FOREIGN")"
+fi
+if [[ -n "$(others)" ]]; then
+    note "other devnet users were running during the exchange phases: $(others | head -n3 | tr '\n' ';')"
+fi
+
+# ---- 3. ICS-20 baseline --------------------------------------------------------------------------
+step "ICS-20: $RUNS transfers of 1stake $A $XCH_A -> $B, poll the receiver's balance every 200 ms"
+IBC_DENOM="ibc/$(printf 'transfer/%s/stake' "$XCH_B" | sha256sum | cut -c1-64 | tr a-f A-F)"
+balance() {
+    curl -sf --max-time 2 "$API_B/cosmos/bank/v1beta1/balances/$XFER_TO/by_denom?denom=${IBC_DENOM/\//%2F}" |
+        jq -r '.balance.amount // "0"' 2>/dev/null || echo "?"
+}
+: >"$WORK/transfer.ms"
+: >"$WORK/transfer.hashes"
+XFER_FAIL=0
+for i in $(seq 1 "$RUNS"); do
+    b0=$(balance)
+    [[ "$b0" =~ ^[0-9]+$ ]] || { note "transfer $i: cannot read the balance on $B ($API_B)"; XFER_FAIL=$((XFER_FAIL + 1)); continue; }
+    t0=$(now_ms)
+    out=$(wasmd tx ibc-transfer transfer transfer "$XCH_A" "$XFER_TO" 1stake --from "$XFER_FROM_KEY" \
+        --home "$(dn_home "$A")" --keyring-backend "$DN_KEYRING" --chain-id "$A" --node "$(dn_node "$A")" \
+        "${DN_GAS_FLAGS[@]}" -y -o json 2>"$WORK/transfer-$i.err") || true
+    code=$(jq -r '.code // "x"' <<<"$out" 2>/dev/null || echo x)
+    if [[ "$code" != 0 ]]; then
+        note "transfer $i: broadcast failed (code $code): $(head -c 300 "$WORK/transfer-$i.err") $out"
+        XFER_FAIL=$((XFER_FAIL + 1))
+        continue
+    fi
+    jq -r .txhash <<<"$out" >>"$WORK/transfer.hashes"
+    ok=0
+    while (($(now_ms) - t0 < 90000)); do
+        b=$(balance)
+        if [[ "$b" =~ ^[0-9]+$ ]] && ((b > b0)); then ok=1; break; fi
+        sleep 0.2
+    done
+    t1=$(now_ms)
+    if ((ok)); then
+        echo $((t1 - t0)) >>"$WORK/transfer.ms"
+        log "transfer $i/$RUNS: $(fmt_s $((t1 - t0)))"
+    else
+        note "transfer $i: balance on $B did not increase within 90 s"
+        XFER_FAIL=$((XFER_FAIL + 1))
+    fi
+done
+
+# ---- 6. install time ------------------------------------------------------------------------------
+step "tool install time"
+declare -A COLD
+for piece in apt rust-target wasmd hermes cosmwasm-check wasm-opt; do
+    f="$EHRX_TOOLS/logs/$piece.log"
+    COLD[$piece]="-"
+    [[ -f "$f" ]] || continue
+    start=$(grep -a "^# $piece: " "$f" | tail -n1 | sed "s/^# $piece: //")
+    [[ -n "$start" ]] || continue
+    s=$(date -d "$start" +%s 2>/dev/null) || continue
+    e=$(stat -c %Y "$f")
+    COLD[$piece]=$(fmt_duration $((e - s)))
+done
+WARM="-"
+if ((SKIP_INSTALL == 0)); then
+    t0=$(now_ms)
+    if "$EHRX_REPO_ROOT/scripts/install-tools.sh" >"$WORK/install-tools-warm.log" 2>&1; then
+        WARM=$(fmt_s $(($(now_ms) - t0)))
+        log "install-tools.sh (warm): $WARM"
+    else
+        note "scripts/install-tools.sh failed (log $WORK/install-tools-warm.log)"
+    fi
+fi
+
+# ---- 4. gas, relayer txs, stage breakdown ------------------------------------------------------
+step "gas from the tx JSON; relayer txs; per-stage breakdown"
+GAS="$WORK/gas"
+mkdir -p "$GAS"
+: >"$GAS/relayer-msgs.txt"
+gas_of() { jq -r '.gas_used' <<<"$1"; }
+add_gas() { [[ -n "$2" && "$2" != null ]] && echo "$2" >>"$GAS/$1"; }
+# The tx on CHAIN with event TYPE (recv_packet / acknowledge_packet) for CHANNEL/SEQ;
+# CHANNEL is the dst channel for recv_packet, the src channel for acknowledge_packet.
+relay_tx() {
+    local chain=$1 type=$2 channel=$3 seq=$4 side
+    [[ $type == recv_packet ]] && side=dst || side=src
+    txs_search "$chain" "$type.packet_${side}_channel='$channel' AND $type.packet_sequence='$seq'" | jq -c '.[0] // empty'
+}
+# record a relayer tx's gas (only when it carries a single packet message) and its message list
+relay_gas() {
+    local file=$1 txj=$2 n
+    [[ -n "$txj" ]] || return 0
+    n=$(jq '[.tx.body.messages[]."@type" | select(test("MsgRecvPacket|MsgAcknowledgement|MsgTimeout"))] | length' <<<"$txj")
+    jq -r --arg f "$file" '"\($f)\t" + ([.tx.body.messages[]."@type" | sub(".*\\.Msg"; "")] | join("+"))' <<<"$txj" >>"$GAS/relayer-msgs.txt"
+    ((n == 1)) && add_gas "$file" "$(gas_of "$txj")"
+    return 0
+}
+
+add_gas register "$(gas_of "$REGISTER_TX")"
+txj=$(tx "$B" "$STORE_HASH") && add_gas store "$(gas_of "$txj")"
+if [[ -n "${SOFT_HASH:-}" ]] && txj=$(tx "$A" "$SOFT_HASH"); then add_gas softreject "$(gas_of "$txj")"; fi
+
+# SubmitReply hashes by request id, from the reply service log.
+declare -A REPLY_HASH
+while read -r rid h; do REPLY_HASH[$rid]=$h; done < <(
+    sed -n 's/.*request \([^ ]*\) from [^:]*: answered .*(tx \([0-9A-F]\{64\}\)).*/\1 \2/p' "$RS_LOG")
+
+: >"$WORK/breakdown.tsv"
+for tag in $(for i in $(seq 1 "$RUNS"); do echo "lat$i"; done) "${TPR[@]}"; do
+    f="$WORK/req/$tag"
+    [[ "$(cat "$f.rc" 2>/dev/null)" == 0 ]] || continue
+    read -r t0 t1 <"$f.t"
+    rid=$(jq -r .request_id "$f.out")
+    req_hash=$(grep -o 'sent to .* (tx [0-9A-F]\{64\})' "$f.err" | grep -o '[0-9A-F]\{64\}' | head -n1)
+    if [[ -z "$req_hash" ]] || ! txj=$(tx "$A" "$req_hash"); then continue; fi
+    add_gas request "$(gas_of "$txj")"
+    req_h=$(jq -r .height <<<"$txj")
+    req_seq=$(event_attr "$txj" send_packet packet_sequence)
+    rep_hash=${REPLY_HASH[$rid]:-}
+    rep_txj=""
+    if [[ -n "$rep_hash" ]] && rep_txj=$(tx "$B" "$rep_hash"); then
+        add_gas reply "$(gas_of "$rep_txj")"
+    fi
+    # Relayer txs and the breakdown only for the sequential runs (no batching of packets).
+    [[ $tag == lat* ]] || continue
+    recv_b=$(relay_tx "$B" recv_packet "$CH_B" "$req_seq")
+    ack_a=$(relay_tx "$A" acknowledge_packet "$CH_A" "$req_seq")
+    relay_gas recv_req "$recv_b"
+    relay_gas ack_req "$ack_a"
+    [[ -n "$rep_txj" ]] || continue
+    rep_h=$(jq -r .height <<<"$rep_txj")
+    rep_seq=$(event_attr "$rep_txj" send_packet packet_sequence)
+    recv_a=$(relay_tx "$A" recv_packet "$CH_A" "$rep_seq")
+    ack_b=$(relay_tx "$B" acknowledge_packet "$CH_B" "$rep_seq")
+    relay_gas recv_reply "$recv_a"
+    relay_gas ack_reply "$ack_b"
+    [[ -n "$recv_b" && -n "$recv_a" ]] || continue
+    bt_req=$(block_ms "$A" "$req_h") || continue
+    bt_recv_b=$(block_ms "$B" "$(jq -r .height <<<"$recv_b")") || continue
+    bt_rep=$(block_ms "$B" "$rep_h") || continue
+    bt_recv_a=$(block_ms "$A" "$(jq -r .height <<<"$recv_a")") || continue
+    t_ans=$(grep -m1 "request $rid: answered" "$f.err" | cut -d' ' -f1)
+    [[ -n "$t_ans" ]] || t_ans=$t1
+    # submit | relay A->B | reply service | relay B->A | seen answered | retrieve+decrypt+write
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tag" $((bt_req - t0)) $((bt_recv_b - bt_req)) \
+        $((bt_rep - bt_recv_b)) $((bt_recv_a - bt_rep)) $((t_ans - bt_recv_a)) $((t1 - t_ans)) >>"$WORK/breakdown.tsv"
+done
+
+# RetrieveReply: not printed by ehrx; find it by action and sender.
+senders=$(for s in "${REQ[@]}" "${TPR[@]}"; do echo "${SITE_ADDR[$s]}"; done | jq -R . | jq -sc .)
+txs_search "$A" "wasm.action='retrieve_reply' AND tx.height>=$H0_A" |
+    jq -r --argjson s "$senders" '.[] | select(.tx.body.messages[0].sender as $x | any($s[]; . == $x)) | .gas_used' \
+        >>"$GAS/retrieve"
+
+# ICS-20: MsgTransfer on A, MsgRecvPacket on B, MsgAcknowledgement on A; relay A->B leg.
+: >"$WORK/transfer-relay.ms"
+while read -r h; do
+    txj=$(tx "$A" "$h") || continue
+    add_gas transfer "$(gas_of "$txj")"
+    seq=$(event_attr "$txj" send_packet packet_sequence)
+    recv_b=$(relay_tx "$B" recv_packet "$XCH_B" "$seq")
+    ack_a=$(relay_tx "$A" acknowledge_packet "$XCH_A" "$seq")
+    relay_gas recv_ics20 "$recv_b"
+    relay_gas ack_ics20 "$ack_a"
+    if [[ -n "$recv_b" ]]; then
+        a_ms=$(block_ms "$A" "$(jq -r .height <<<"$txj")") && b_ms=$(block_ms "$B" "$(jq -r .height <<<"$recv_b")") &&
+            echo $((b_ms - a_ms)) >>"$WORK/transfer-relay.ms"
+    fi
+done <"$WORK/transfer.hashes"
+
+# Block time: mean over the last 100 blocks of each chain.
+declare -A BLOCK_MS
+for c in "$A" "$B"; do
+    h=$(dn_height "$c")
+    if ((h > 101)) && e=$(block_ms "$c" "$h") && s=$(block_ms "$c" $((h - 100))); then
+        BLOCK_MS[$c]=$(((e - s) / 100))
+    else
+        BLOCK_MS[$c]="-"
+    fi
+done
+
+# ---- cleanup of the keyring entries ----------------------------------------------------------------
+if ((KEEP_KEYS == 0)); then
+    while read -r c name; do
+        dn_wasmd "$c" keys delete "$name" -y --keyring-backend "$DN_KEYRING" >/dev/null 2>&1 </dev/null || true
+    done <"$KEYS_FILE"
+fi
+step_done
+if [[ "$(hermes_pid)" != "$HERMES_PID0" ]]; then
+    note "Hermes was restarted during the run (pid $HERMES_PID0 -> $(hermes_pid)): figures may include a relayer outage"
+fi
+RUNTIME=$((SECONDS - T_SCRIPT0))
+
+# ---- report ------------------------------------------------------------------------------------------
+# row LABEL FILE: a Markdown table row "| label | n | p50 | p95 | min | max | mean |"
+row() {
+    local n p50 p95 mn mx mean
+    read -r n p50 p95 mn mx mean < <(stats "$2")
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$n" "$(fmt_s "$p50")" "$(fmt_s "$p95")" \
+        "$(fmt_s "$mn")" "$(fmt_s "$mx")" "$(fmt_s "$mean")"
+}
+gas_row() {
+    local n med mn mx msgs=""
+    read -r n med mn mx < <(gas_stats "$GAS/$2")
+    if [[ -n "${4:-}" ]]; then
+        msgs=$(awk -F'\t' -v f="$4" '$1 == f { print $2 }' "$GAS/relayer-msgs.txt" | sort | uniq -c | sort -rn |
+            awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')
+    fi
+    printf '| %s | %s | %s | %s | %s |\n' "$1" "$n" "$med" "$([[ $n == 0 ]] && echo - || echo "$mn – $mx")" \
+        "${3}${msgs:+ (txs: $msgs)}"
+}
+col_median() {  # col_median COL: median of a breakdown column
+    cut -f"$1" "$WORK/breakdown.tsv" | sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "-" }'
+}
+
+{
+    printf '# ehrx benchmarks (%s)\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    printf -- '- command: `scripts/bench.sh%s` (script runtime %s)\n' "$( ((${#ORIG_ARGS[@]})) && printf ' %q' "${ORIG_ARGS[@]}")" "$(fmt_duration "$RUNTIME")"
+    printf -- '- machine: %s cores (%s), %s GiB RAM, %s\n' "$(nproc)" \
+        "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+        "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$(uname -sr)"
+    printf -- '- repo: %s (%s)\n' "$(git -C "$EHRX_REPO_ROOT" rev-parse --short HEAD)" \
+        "$(git -C "$EHRX_REPO_ROOT" log -1 --format=%cs)"
+    printf -- '- devnet: wasmd %s, %s, event source %s; measured block time %s ms (%s), %s ms (%s), mean of the last 100 blocks\n' \
+        "$(dn_json '.wasmd.version')" "$(dn_json '.hermes.version')" \
+        "$(grep -m1 '^event_source' "$(dn_json '.hermes.config')" | sed 's/^event_source = //')" \
+        "${BLOCK_MS[$A]}" "$A" "${BLOCK_MS[$B]}" "$B"
+    printf -- '- Hermes clear_interval: %s blocks; ehrx poll interval (request and reply service): %s s\n' \
+        "$(grep -m1 '^clear_interval' "$(dn_json '.hermes.config')" | awk '{ print $3 }')" "$POLL"
+    printf -- '- exchange channel %s %s <-> %s %s; ICS-20 channel %s <-> %s; stored record: ciphertext %s bytes\n' \
+        "$A" "$CH_A" "$B" "$CH_B" "$XCH_A" "$XCH_B" "$CIPHERTEXT_BYTES"
+    printf -- '- percentiles: nearest rank (p95 of n < 20 samples is the maximum)\n\n'
+
+    printf '## Latency: request submitted -> decrypted reply written, vs ICS-20\n\n'
+    printf '| what | n | p50 | p95 | min | max | mean |\n|---|---|---|---|---|---|---|\n'
+    row "ehrx exchange (\`ehrx request\` wall time, sequential, fresh requester each)" "$WORK/latency.ms"
+    row "ICS-20 transfer (tx submitted -> balance up on $B)" "$WORK/transfer.ms"
+    row "exchange under load ($PAR in parallel, per requester)" "$WORK/parallel.ms"
+    printf '\nFailures: exchange %s/%s, ICS-20 %s/%s.\n\n' "$LAT_FAIL" "$RUNS" "$XFER_FAIL" "$RUNS"
+    runs_s() { awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / 1000 }' "$1"; }
+    printf 'Runs in order (s): exchange %s; ICS-20 %s; under load %s.\n\n' \
+        "$(runs_s "$WORK/latency.ms")" "$(runs_s "$WORK/transfer.ms")" "$(runs_s "$WORK/parallel.ms")"
+
+    printf '### Where the exchange time goes (median of the sequential runs, ms)\n\n'
+    printf 'Stage boundaries are block header (BFT) times of the txs involved, so each boundary is\n'
+    printf 'only as precise as a block (~%s ms); the stages add up to the total.\n\n' "${BLOCK_MS[$A]}"
+    printf '| stage | median |\n|---|---|\n'
+    printf '| submit: ehrx start -> SubmitRequest block on %s | %s |\n' "$A" "$(col_median 2)"
+    printf '| relay A->B: SubmitRequest block -> MsgRecvPacket block on %s | %s |\n' "$B" "$(col_median 3)"
+    printf '| reply service: RecvPacket block -> SubmitReply block on %s | %s |\n' "$B" "$(col_median 4)"
+    printf '| relay B->A: SubmitReply block -> MsgRecvPacket block on %s | %s |\n' "$A" "$(col_median 5)"
+    printf '| requester notices "answered" (status poll) | %s |\n' "$(col_median 6)"
+    printf '| RetrieveReply tx + verify + decrypt + write | %s |\n' "$(col_median 7)"
+    read -r _n rp50 _rest < <(stats "$WORK/transfer-relay.ms")
+    printf '\nSame relay leg for ICS-20 (MsgTransfer block on %s -> MsgRecvPacket block on %s): median %s ms (n=%s).\n\n' \
+        "$A" "$B" "$rp50" "$_n"
+
+    printf '## Throughput\n\n'
+    printf '%s requesters in parallel, one exchange each: %s/%s completed in %s wall time = **%s completed exchanges/min**.\n\n' \
+        "$PAR" "$PAR_OK" "$PAR" "$(fmt_s "$PAR_WALL")" "$PAR_RATE"
+
+    printf '## Gas used per transaction type\n\n'
+    printf '| tx | n | gas_used (median) | min – max | notes |\n|---|---|---|---|---|\n'
+    gas_row "StoreRecord ($B)" store "ciphertext $CIPHERTEXT_BYTES bytes"
+    gas_row "SubmitRequest ($A)" request "accepted, sends the request packet"
+    gas_row "SubmitRequest soft-rejected (RateLimited)" softreject "tx succeeds, outcome=rejected, strike recorded"
+    gas_row "SubmitReply ($B, reply service)" reply "records found, sends the reply packet"
+    gas_row "RetrieveReply ($A)" retrieve ""
+    gas_row "registry RegisterPeer" register "single-message tx by the registry admin"
+    gas_row "Hermes: RecvPacket request on $B" recv_req "single-packet txs only" recv_req
+    gas_row "Hermes: Acknowledgement request on $A" ack_req "" ack_req
+    gas_row "Hermes: RecvPacket reply on $A" recv_reply "" recv_reply
+    gas_row "Hermes: Acknowledgement reply on $B" ack_reply "" ack_reply
+    gas_row "ICS-20 MsgTransfer ($A)" transfer "1stake"
+    gas_row "Hermes: RecvPacket ICS-20 on $B" recv_ics20 "" recv_ics20
+    gas_row "Hermes: Acknowledgement ICS-20 on $A" ack_ics20 "" ack_ics20
+    printf '\nHermes txs usually bundle a MsgUpdateClient with the packet message; gas_used is for the whole tx.\n\n'
+
+    printf '## Wasm sizes\n\n| artifact | bytes | KiB | gzip -9 bytes | sha256 (prefix) | deployed on the devnet: bytes, sha256 |\n|---|---|---|---|---|---|\n'
+    for w in registry exchange; do
+        printf '| artifacts/%s.wasm | %s | %s | %s | %s | %s, %s |\n' "$w" "${WASM_BYTES[$w]}" \
+            "$(awk -v b="${WASM_BYTES[$w]}" 'BEGIN { printf "%.1f", b / 1024 }')" "${WASM_GZ[$w]}" "${WASM_SHA[$w]}" \
+            "${DEPLOYED_BYTES[$w]}" "${DEPLOYED_SHA[$w]}"
+    done
+    printf '\n## Tool install time\n\n'
+    printf '| piece | cold (from $EHRX_TOOLS/logs: header time -> last write) |\n|---|---|\n'
+    for piece in apt rust-target wasmd hermes cosmwasm-check wasm-opt; do
+        printf '| %s | %s |\n' "$piece" "${COLD[$piece]}"
+    done
+    printf '\nWarm (`scripts/install-tools.sh`, everything cached): %s\n' \
+        "$([[ $WARM == - ]] && echo "not measured" || echo "$WARM")"
+    if ((${#NOTES[@]})); then
+        printf '\n## Notes from this run\n\n'
+        printf -- '- %s\n' "${NOTES[@]}"
+    fi
+    printf '\nRaw material: %s\n' "$WORK"
+} | tee "$REPORT"
+log "report: $REPORT (script runtime $(fmt_duration "$RUNTIME"))"
