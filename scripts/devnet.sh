@@ -535,6 +535,23 @@ start_hermes() {
         sleep 0.5
     done
     log "Hermes: healthy after $((SECONDS - start))s (REST http://127.0.0.1:$HERMES_REST_PORT/state)"
+    clear_pending_packets
+}
+
+# Relays, once, whatever packets and acks are pending on every link. Hermes' own
+# clear_on_start can miss a packet committed in the block it starts at (it then has no
+# packet worker for that channel and, in pull mode, never sees the event), so a packet sent
+# while Hermes was down could wait forever. Non-fatal: the daemon keeps relaying regardless.
+clear_pending_packets() {
+    [[ -f "$JSON" ]] || return 0
+    local chain port channel
+    while read -r chain port channel; do
+        [[ -n "$channel" ]] || continue
+        if ! command hermes --config "$HERMES_CFG" clear packets --chain "$chain" \
+            --port "$port" --channel "$channel" >>"$LOGS/hermes-clear.log" 2>&1; then
+            warn "hermes clear packets on $chain $channel failed (see $LOGS/hermes-clear.log); the daemon keeps relaying"
+        fi
+    done < <(jq -r '.links[]? | "\(.a_side.chain_id) \(.a_side.port_id) \(.a_side.channel_id)"' "$JSON")
 }
 
 stop_hermes() { stop_pidfile "$HERMES_PID" "$HERMES_CFG" "Hermes"; }
@@ -769,8 +786,11 @@ warm_up() {
             check_chain_ports "$c"
         fi
     done
+    # One retry: a chain stopped moments ago has been seen to exit at once on restart
+    # (nothing in its warn-level log); the second start has always worked.
     for c in "${chains[@]}"; do
-        (start_chain "$c") > >(sed -u "s/^/  [$c] /" >&2) 2>&1 &
+        ( (start_chain "$c") || { log "$c: retrying the start once"; sleep 3; start_chain "$c"; } ) \
+            > >(sed -u "s/^/  [$c] /" >&2) 2>&1 &
         pids+=($!)
     done
     local i
