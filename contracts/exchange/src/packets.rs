@@ -43,28 +43,24 @@ fn bound_partner(deps: Deps, config: &Config, packet: &IbcPacket) -> Result<Part
 pub fn receive(deps: DepsMut, env: Env, msg: IbcPacketReceiveMsg) -> StdResult<IbcReceiveResponse> {
     let packet = msg.packet;
     let config = CONFIG.load(deps.storage)?;
-    let parsed: Result<ExchangePacket, ErrorCode> =
-        from_json(&packet.data).map_err(|_| ErrorCode::InvalidFormat);
-    match parsed {
+    let code = match from_json::<ExchangePacket>(&packet.data) {
         Ok(ExchangePacket::Request(request)) => {
-            receive_request(deps, env, &config, &packet, request)
+            return receive_request(deps, env, &config, &packet, request)
         }
-        Ok(ExchangePacket::Reply(reply)) => receive_reply(deps, env, &config, &packet, reply),
-        // A packet kind from a newer protocol revision, or not JSON of ours at all.
-        Ok(_) | Err(_) => {
-            let code = match parsed {
-                Ok(_) => ErrorCode::UnsupportedVersion,
-                Err(code) => code,
-            };
-            AUDIT.append(
-                deps.storage,
-                AuditEntry::new(env.block.time, AuditAction::RequestReceived)
-                    .rejected(code.clone())
-                    .packet(&packet.dest.channel_id, packet.sequence),
-            )?;
-            Ok(refusal_response(code))
+        Ok(ExchangePacket::Reply(reply)) => {
+            return receive_reply(deps, env, &config, &packet, reply)
         }
-    }
+        // A packet kind from a newer protocol revision.
+        Ok(_) => ErrorCode::UnsupportedVersion,
+        Err(_) => ErrorCode::InvalidFormat,
+    };
+    AUDIT.append(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::RequestReceived)
+            .rejected(code.clone())
+            .packet(&packet.dest.channel_id, packet.sequence),
+    )?;
+    Ok(refusal_response(code))
 }
 
 fn refusal_response(code: ErrorCode) -> IbcReceiveResponse {
