@@ -12,6 +12,7 @@
 #   scripts/devnet.sh add-peer CHAIN ADDRESS ROLES SIGNING_KEY_B64 ENCRYPTION_KEY_B64 [DEVICE_ID]
 #   scripts/devnet.sh add-transfer-channel   ICS-20 channel A<->B (latency baseline)
 #   scripts/devnet.sh stop-relayer | start-relayer | restart-relayer
+#   scripts/devnet.sh clear-packets   relay whatever is pending on every link, once
 #   scripts/devnet.sh env CHAIN       print shell exports for a chain (eval "$(...)")
 #
 # State, logs and pid files: ${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}
@@ -1026,6 +1027,7 @@ main() {
         status) cmd_status "$@" ;;
         add-chain) cmd_add_chain "$@" ;;
         add-peer) cmd_add_peer "$@" ;;
+        clear-packets) clear_pending_packets ;;
         add-transfer-channel) cmd_add_transfer_channel ;;
         stop-relayer) lock_devnet; stop_hermes ;;
         start-relayer)

@@ -83,7 +83,7 @@ fn insider_retrieving_another_peers_reply_gets_nothing_and_is_flagged() {
     let id = msg.request_id.clone();
     submit(devnet, &req_key, msg).accepted();
     let b_exchange = devnet.contract(B, "exchange");
-    wait_for("request relayed to B", 90, || {
+    wait_for(devnet, "request relayed to B", 90, || {
         devnet
             .query::<ehr_protocol::exchange::IncomingRequest>(
                 B,
@@ -110,7 +110,7 @@ fn insider_retrieving_another_peers_reply_gets_nothing_and_is_flagged() {
             &ExecuteMsg::SubmitReply(responder.reply_msg(&body)),
         )
         .accepted();
-    wait_for("reply relayed to A", 90, || {
+    wait_for(devnet, "reply relayed to A", 90, || {
         (request_status(devnet, &id).status == RequestStatus::Answered).then_some(())
     });
 

@@ -38,7 +38,7 @@ fn request_times_out_while_hermes_is_stopped() {
     std::thread::sleep(std::time::Duration::from_secs(25));
     assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
     drop(guard); // Hermes restarts and proves the timeout to A.
-    let request = wait_for("timeout relayed to A", 180, || {
+    let request = wait_for(devnet, "timeout relayed to A", 180, || {
         let r = request_status(devnet, &id);
         (r.status != RequestStatus::Pending).then_some(r)
     });
@@ -61,7 +61,7 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
     let id = msg.request_id.clone();
     submit(devnet, &key, msg).accepted();
     drop(guard);
-    wait_for("request relayed after restart", 180, || {
+    wait_for(devnet, "request relayed after restart", 180, || {
         incoming(devnet, &id)
     });
 
@@ -79,12 +79,12 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
     drop(guard);
-    let request = wait_for("reply relayed after restart", 180, || {
+    let request = wait_for(devnet, "reply relayed after restart", 180, || {
         let r = request_status(devnet, &id);
         (r.status == RequestStatus::Answered).then_some(r)
     });
     assert_eq!(request.reply.unwrap().outcome, "no_records");
-    wait_for("reply ack back on B", 60, || {
+    wait_for(devnet, "reply ack back on B", 60, || {
         (incoming(devnet, &id)?.status == ehr_protocol::exchange::IncomingStatus::Delivered)
             .then_some(())
     });
@@ -101,7 +101,7 @@ fn forged_and_misrouted_replies_are_refused() {
     let msg = request_msg(devnet, &requester, B, &patient, 900);
     let id = msg.request_id.clone();
     submit(devnet, &key, msg).accepted();
-    wait_for("request relayed to B", 90, || incoming(devnet, &id));
+    wait_for(devnet, "request relayed to B", 90, || incoming(devnet, &id));
     let b_exchange = devnet.contract(B, "exchange");
     let reply =
         |body: &ehr_protocol::packet::ReplyBody| ExecuteMsg::SubmitReply(responder.reply_msg(body));

@@ -72,9 +72,20 @@ pub fn request_status(devnet: &Devnet, id: &str) -> OutgoingRequest {
         .expect("request query")
 }
 
-/// Polls `check` every second until it returns `Some`, or fails after `secs`.
-pub fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+/// Polls `check` every second until it returns `Some`, or fails after `secs`. Every wait
+/// here is for Hermes to relay something. Hermes 1.13 in pull mode sometimes fails to pull a
+/// packet's data right after it is committed ("no packet data was pulled", a race with the
+/// tx indexer) and the packet then waits for the next activity on its channel; an operator
+/// clears it with `hermes clear packets`. So after 20 s without progress the wait runs
+/// `scripts/devnet.sh clear-packets` once, and says so.
+pub fn wait_for<T>(
+    devnet: &Devnet,
+    what: &str,
+    secs: u64,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let start = Instant::now();
+    let mut cleared = false;
     loop {
         if let Some(value) = check() {
             eprintln!("[e2e] {what}: after {}s", start.elapsed().as_secs());
@@ -84,6 +95,19 @@ pub fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) 
             start.elapsed() < Duration::from_secs(secs),
             "timed out after {secs}s waiting for {what}"
         );
+        if !cleared && start.elapsed() > Duration::from_secs(20) {
+            eprintln!(
+                "[e2e] {what}: nothing relayed after 20s, running scripts/devnet.sh clear-packets"
+            );
+            let out = devnet.script(&["clear-packets"]);
+            if !out.status.success() {
+                eprintln!(
+                    "[e2e] clear-packets failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            cleared = true;
+        }
         std::thread::sleep(Duration::from_secs(1));
     }
 }

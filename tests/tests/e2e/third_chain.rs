@@ -38,7 +38,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
 
     // The in-flight A->B exchange completes.
     let b_exchange = devnet.contract(B, "exchange");
-    wait_for("A->B request on B", 120, || {
+    wait_for(devnet, "A->B request on B", 120, || {
         devnet
             .query::<ehr_protocol::exchange::IncomingRequest>(
                 B,
@@ -59,7 +59,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
             &ExecuteMsg::SubmitReply(responder_b.reply_msg(&body)),
         )
         .accepted();
-    wait_for("A->B answered", 120, || {
+    wait_for(devnet, "A->B answered", 120, || {
         (request_status(devnet, &in_flight).status == RequestStatus::Answered).then_some(())
     });
 
@@ -72,7 +72,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
     let to_c = msg.request_id.clone();
     submit(devnet, &key_ac, msg).accepted();
     let c_exchange = devnet.contract(C, "exchange");
-    wait_for("A->C request on C", 120, || {
+    wait_for(devnet, "A->C request on C", 120, || {
         devnet
             .query::<ehr_protocol::exchange::IncomingRequest>(
                 C,
@@ -93,7 +93,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
             &ExecuteMsg::SubmitReply(c_responder.reply_msg(&body)),
         )
         .accepted();
-    let answered = wait_for("A->C answered", 120, || {
+    let answered = wait_for(devnet, "A->C answered", 120, || {
         let r = request_status(devnet, &to_c);
         (r.status == RequestStatus::Answered).then_some(r)
     });
