@@ -132,7 +132,7 @@ impl Devnet {
     }
 
     /// Runs a function of `scripts/devnet/helpers.sh` with arguments.
-    fn helper(&self, function: &str, args: &[&str]) -> Output {
+    pub fn helper(&self, function: &str, args: &[&str]) -> Output {
         Command::new("bash")
             .arg("-c")
             .arg(format!(
@@ -181,22 +181,19 @@ impl Devnet {
     /// A fresh funded account `name` on `chain` (a new keyring key, funded by the admin),
     /// so each test run has peers no earlier run rate-limited or struck.
     pub fn new_account(&self, chain: &str, name: &str) -> Addr {
-        let home = self.chain(chain)["home"].as_str().unwrap().to_string();
-        let added = Command::new("wasmd")
-            .args([
+        let added = self.helper(
+            "dn_wasmd",
+            &[
+                chain,
                 "keys",
                 "add",
                 name,
                 "--keyring-backend",
                 "test",
-                "--home",
-                &home,
                 "--output",
                 "json",
-            ])
-            .env("PATH", path_with_tools())
-            .output()
-            .expect("wasmd keys add");
+            ],
+        );
         assert!(
             added.status.success(),
             "keys add {name}: {}",
@@ -241,12 +238,6 @@ impl Devnet {
         )
         .accepted();
         peer
-    }
-
-    /// Registers the devnet account `key` as a peer with fresh protocol keys (re-registering
-    /// resets its status and strikes, so reruns start clean).
-    pub fn register_peer(&self, chain: &str, key: &str, roles: &[Role]) -> TestPeer {
-        self.register(chain, self.key_address(chain, key), roles)
     }
 
     /// A new funded account registered as a peer: `name` gets a per-run suffix.

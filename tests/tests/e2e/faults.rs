@@ -157,21 +157,8 @@ fn handshake_from_an_unregistered_contract_is_refused() {
         .expect("exchange code id")
         .to_string();
     let msg = serde_json::json!({ "registry": devnet.contract(B, "registry") }).to_string();
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg("source scripts/devnet/helpers.sh && dn_instantiate \"$@\"")
-        .arg("helper")
-        .args([
-            B,
-            "admin",
-            &code_id,
-            &msg,
-            &format!("rogue-{}", ehr_tests::devnet::run_id()),
-        ])
-        .current_dir(&devnet.repo)
-        .env("PATH", ehr_tests::devnet::path_with_tools())
-        .output()
-        .unwrap();
+    let label = format!("rogue-{}", ehr_tests::devnet::run_id());
+    let out = devnet.helper("dn_instantiate", &[B, "admin", &code_id, &msg, &label]);
     assert!(
         out.status.success(),
         "instantiate rogue: {}",
