@@ -4,6 +4,8 @@
 #   scripts/install-tools.sh                 # everything
 #   scripts/install-tools.sh wasmd hermes    # a subset
 #   scripts/install-tools.sh --list          # list the pieces
+#   scripts/install-tools.sh --check [PIECES] # exit 0 when all are installed and
+#                                            # cached, 1 otherwise; installs nothing
 #
 # Pieces (versions and the reasons for them: shared/notes/stack.md):
 #   apt             Debian packages (libclang-dev, protobuf-compiler,
@@ -11,9 +13,24 @@
 #                   patchelf)
 #   rust-target     rustup target wasm32-unknown-unknown
 #   wasmd           wasmd v0.61.14, built from the Go module proxy
-#   hermes          Hermes relayer (crate ibc-relayer-cli 1.13.2), binary `hermes`
-#   cosmwasm-check  cosmwasm-check 3.0.10
+#   hermes          Hermes relayer (crate ibc-relayer-cli 1.13.2), binary `hermes`,
+#                   built with opt-level 1 (see "Build profile" below)
+#   cosmwasm-check  cosmwasm-check 3.0.10, built with opt-level 1
 #   wasm-opt        wasm-opt from the npm package binaryen
+#
+# apt and rust-target run first; then wasmd, hermes, cosmwasm-check and wasm-opt
+# are built at the same time (Go and two cargo builds keep both cores busy through
+# each other's serial phases: linking, build scripts, single large crates). Each
+# prints its lines prefixed with its name. EHRX_INSTALL_SERIAL=1 builds them one
+# after the other instead.
+#
+# Build profile of the two cargo-installed tools: opt-level 1 instead of the
+# release default 3 (no LTO, 16 codegen units, no debug info: the crates set no
+# profile of their own). Measured on 2 cores, see the README ("How long it
+# takes"): Hermes cold 34m09s at opt-level 3, less than half of that at 1, with
+# the same relaying figures in scripts/bench.sh (Hermes waits on blocks and RPC,
+# not on CPU). The opt-level is part of the cache key (hermes-v1.13.2-o1), so a
+# changed profile builds anew instead of reusing the other one.
 #
 # Everything goes under ${EHRX_TOOLS:-$HOME/.cache/ehrx-tools}, one directory
 # per tool and version (e.g. $EHRX_TOOLS/wasmd-v0.61.14/bin/wasmd), exposed as
@@ -27,6 +44,8 @@
 #   CARGO_BUILD_JOBS   parallel rustc jobs for the cargo builds (default 2)
 #   EHRX_KEEP_BUILD=1  keep the build directories ($EHRX_TOOLS/build/...)
 #   EHRX_HEARTBEAT     seconds between "still running" lines (default 60)
+#   EHRX_INSTALL_SERIAL=1   build one piece after the other (default: in parallel)
+#   EHRX_TOOLS_OPT_LEVEL    opt-level of Hermes and cosmwasm-check (default 1)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -47,21 +66,24 @@ RUST_WASM_TARGET=wasm32-unknown-unknown
 ALL_PIECES=(apt rust-target wasmd hermes cosmwasm-check wasm-opt)
 
 WASMD_DIR="$EHRX_TOOLS/wasmd-$WASMD_VERSION"
-HERMES_DIR="$EHRX_TOOLS/hermes-v$HERMES_VERSION"
-COSMWASM_CHECK_DIR="$EHRX_TOOLS/cosmwasm-check-$COSMWASM_CHECK_VERSION"
+TOOLS_OPT_LEVEL="${EHRX_TOOLS_OPT_LEVEL:-1}"
+HERMES_DIR="$EHRX_TOOLS/hermes-v$HERMES_VERSION-o$TOOLS_OPT_LEVEL"
+COSMWASM_CHECK_DIR="$EHRX_TOOLS/cosmwasm-check-$COSMWASM_CHECK_VERSION-o$TOOLS_OPT_LEVEL"
 BINARYEN_DIR="$EHRX_TOOLS/binaryen-$BINARYEN_VERSION"
 LOG_DIR="$EHRX_TOOLS/logs"
 BUILD_ROOT="$EHRX_TOOLS/build"
 JOBS="${CARGO_BUILD_JOBS:-2}"
 
-usage() {
-    sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-}
+usage() { usage_of "${BASH_SOURCE[0]}"; }
 
 # ---- argument handling ------------------------------------------------------
 PIECES=()
+CHECK_ONLY=0
+CHILD=0  # --child: one long piece, started by a parent run (no lock, no apt, no summary)
 for arg in "$@"; do
     case "$arg" in
+        --child) CHILD=1 ;;
+        --check) CHECK_ONLY=1 ;;
         -h | --help) usage; exit 0 ;;
         --list) printf '%s\n' "${ALL_PIECES[@]}"; exit 0 ;;
         apt | debs) PIECES+=(apt) ;;
@@ -127,12 +149,15 @@ expose() {
     ln -sfn "$target" "$EHRX_TOOLS/bin/$1"
 }
 
-# Serialise concurrent runs (two shells, or CI next to a developer).
+# Serialise concurrent runs (two shells, or CI next to a developer). A child runs
+# under its parent's lock.
 mkdir -p "$EHRX_TOOLS"
-exec 9>"$EHRX_TOOLS/.install.lock"
-if ! flock -n 9; then
-    log "another install-tools.sh holds $EHRX_TOOLS/.install.lock; waiting for it"
-    flock 9
+if ((CHILD == 0 && CHECK_ONLY == 0)); then
+    exec 9>"$EHRX_TOOLS/.install.lock"
+    if ! flock -n 9; then
+        log "another install-tools.sh holds $EHRX_TOOLS/.install.lock; waiting for it"
+        flock 9
+    fi
 fi
 
 TOTAL_START=$SECONDS
@@ -285,7 +310,7 @@ piece_wasmd() {
     stage="$WASMD_DIR.partial"
     bdir="$BUILD_ROOT/wasmd-$WASMD_VERSION"
     rm -rf "$stage"
-    log "building from the Go module proxy ($(go version | awk '{print $3}')); ~15-25 min cold on 2 cores; log: $logf"
+    log "building from the Go module proxy ($(go version | awk '{print $3}')); log: $logf"
     run_logged "$logf" build_wasmd "$stage" "$bdir"
     rm -rf "$WASMD_DIR"
     mv "$stage" "$WASMD_DIR"
@@ -414,9 +439,9 @@ EOF
         return 1
     fi
 
-    echo "+ cargo install --locked --path $src --root $stage -j $JOBS"
+    echo "+ CARGO_PROFILE_RELEASE_OPT_LEVEL=$TOOLS_OPT_LEVEL cargo install --locked --path $src --root $stage -j $JOBS"
     env -u RUSTFLAGS -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR \
-        cargo install --locked --path "$src" --root "$stage" \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOLS_OPT_LEVEL" cargo install --locked --path "$src" --root "$stage" \
         --target-dir "$bdir/target" -j "$JOBS" --bin hermes
 }
 
@@ -439,7 +464,7 @@ piece_hermes() {
     bdir="$BUILD_ROOT/hermes-v$HERMES_VERSION"
     rm -rf "$stage"
     mkdir -p "$BUILD_ROOT"
-    log "building from crates.io with $JOBS jobs (~825 crates incl. RocksDB; ~30-40 min cold on 2 cores); log: $logf"
+    log "building from crates.io with $JOBS jobs, opt-level $TOOLS_OPT_LEVEL (~980 crates incl. RocksDB); log: $logf"
     run_logged "$logf" build_hermes "$stage" "$bdir"
     hermes_ok "$stage" || die "hermes: built binary fails '$stage/bin/hermes version' (log: $logf)"
     rm -rf "$HERMES_DIR"
@@ -471,9 +496,9 @@ piece_cosmwasm_check() {
     stage="$COSMWASM_CHECK_DIR.partial"
     bdir="$BUILD_ROOT/cosmwasm-check-$COSMWASM_CHECK_VERSION"
     rm -rf "$stage"
-    log "cargo install --locked (the crate's own Cargo.lock) with $JOBS jobs; log: $logf"
+    log "cargo install --locked (the crate's own Cargo.lock) with $JOBS jobs, opt-level $TOOLS_OPT_LEVEL; log: $logf"
     run_logged "$logf" env -u RUSTFLAGS -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR \
-        cargo install --locked --version "$COSMWASM_CHECK_VERSION" cosmwasm-check \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOLS_OPT_LEVEL" cargo install --locked --version "$COSMWASM_CHECK_VERSION" cosmwasm-check \
         --root "$stage" --target-dir "$bdir" -j "$JOBS"
     cosmwasm_check_ok "$stage" || die "cosmwasm-check: built binary fails its version check (log: $logf)"
     rm -rf "$COSMWASM_CHECK_DIR"
@@ -516,16 +541,101 @@ piece_wasm_opt() {
 }
 
 # ---- run ----------------------------------------------------------------------
-# apt first when any piece needs packages, then the rest in the listed order;
-# the long builds (wasmd, hermes, cosmwasm-check) run one after the other.
+STATUS_DIR="$EHRX_TOOLS/.status"
+
+piece_cached() {
+    case "$1" in
+        apt)
+            local p
+            for p in jq curl patchelf "${HERMES_DEBS[@]}"; do
+                dpkg -s "$p" >/dev/null 2>&1 || return 1
+            done
+            ;;
+        rust-target) rustup target list --installed 2>/dev/null | grep -qx "$RUST_WASM_TARGET" ;;
+        wasmd) wasmd_ok "$WASMD_DIR" ;;
+        hermes) hermes_ok "$HERMES_DIR" ;;
+        cosmwasm-check) cosmwasm_check_ok "$COSMWASM_CHECK_DIR" ;;
+        wasm-opt) wasm_opt_ok "$BINARYEN_DIR" ;;
+    esac
+}
+
+# --check: report, install nothing.
+if ((CHECK_ONLY)); then
+    missing=()
+    for p in "${PIECES[@]}"; do
+        piece_cached "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "not installed yet: ${missing[*]} (run: $0 ${missing[*]})"
+        exit 1
+    fi
+    log "installed and cached: ${PIECES[*]}"
+    exit 0
+fi
+
+# A child builds its one piece and leaves "STATUS SECONDS" for the parent.
+if ((CHILD)); then
+    ((${#PIECES[@]} == 1)) || die "--child takes exactly one piece"
+    "piece_${PIECES[0]//-/_}"
+    mkdir -p "$STATUS_DIR"
+    echo "${STATUS[${PIECES[0]}]} ${DURATION[${PIECES[0]}]}" >"$STATUS_DIR/${PIECES[0]}"
+    exit 0
+fi
+
+# apt first when any piece needs packages, and the Rust target.
 if selected apt || selected wasmd || selected hermes || selected cosmwasm-check; then
     piece_apt
 fi
 selected rust-target && piece_rust_target
-selected wasmd && piece_wasmd
-selected hermes && piece_hermes
-selected cosmwasm-check && piece_cosmwasm_check
-selected wasm-opt && piece_wasm_opt
+
+# The long pieces: cached ones are linked here at once; those to build run in parallel
+# as child runs of this script, each line prefixed with the piece's name.
+TO_BUILD=()
+for p in wasmd hermes cosmwasm-check wasm-opt; do
+    selected "$p" || continue
+    if piece_cached "$p" || [[ -n "${EHRX_INSTALL_SERIAL:-}" ]]; then
+        "piece_${p//-/_}"
+    else
+        TO_BUILD+=("$p")
+    fi
+done
+if ((${#TO_BUILD[@]} == 1)); then
+    "piece_${TO_BUILD[0]//-/_}"
+elif ((${#TO_BUILD[@]} > 1)); then
+    step "building in parallel: ${TO_BUILD[*]} (logs: $LOG_DIR/<piece>.log)"
+    rm -rf "$STATUS_DIR"
+    declare -A CHILD_PID=()
+    for p in "${TO_BUILD[@]}"; do
+        "$0" --child "$p" > >(sed -u "s/^/[$p] /" >&2) 2>&1 &
+        CHILD_PID[$p]=$!
+    done
+    # On failure or interruption, stop the other builds too.
+    kill_children() {
+        local pid
+        for pid in "${CHILD_PID[@]}"; do
+            pkill -TERM -P "$pid" 2>/dev/null || true
+            kill -TERM "$pid" 2>/dev/null || true
+        done
+    }
+    trap 'kill_children; exit 130' INT TERM
+    failed=()
+    for p in "${TO_BUILD[@]}"; do
+        if ! wait "${CHILD_PID[$p]}"; then
+            failed+=("$p")
+        fi
+        if [[ -f "$STATUS_DIR/$p" ]]; then
+            read -r "STATUS[$p]" "DURATION[$p]" <"$STATUS_DIR/$p"
+        else
+            STATUS[$p]=FAILED
+            DURATION[$p]=$(step_elapsed)
+        fi
+    done
+    trap - INT TERM
+    step_done
+    if ((${#failed[@]})); then
+        die "building ${failed[*]} failed (see the lines prefixed [${failed[0]}] above and $LOG_DIR/${failed[0]}.log); fix the cause and re-run: $0 ${failed[*]}"
+    fi
+fi
 
 # ---- summary ------------------------------------------------------------------
 rmdir "$BUILD_ROOT" 2>/dev/null || true  # only when empty

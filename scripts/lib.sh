@@ -12,11 +12,34 @@
 #   - run_logged LOG CMD...     run CMD with output to LOG, heartbeat every
 #                               EHRX_HEARTBEAT seconds (default 60)
 #   - fmt_duration SECONDS      "1m05s"
+#   - usage_of FILE             FILE's header comment; -h/--help of every script
+#                               that sources this file prints its own and exits
+#   - budget_report ...         stage times against budgets (scripts/test.sh)
 
 if [[ -n "${_EHRX_LIB_SOURCED:-}" ]]; then
     return 0
 fi
 _EHRX_LIB_SOURCED=1
+
+# usage_of FILE: FILE's leading comment block (after the shebang), without "# ".
+usage_of() {
+    awk 'NR == 1 && /^#!/ { next } /^# shellcheck / { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}
+
+# Every script that sources this file answers -h/--help with its header comment and does
+# nothing else: no install, no devnet, no build. (Sourced without arguments, this file sees
+# the script's own arguments.)
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    usage_of "$0"
+    exit 0
+elif [[ "$0" == *.sh && -f "$0" ]]; then
+    for _ehrx_arg in "$@"; do
+        case "$_ehrx_arg" in
+            -h | --help) usage_of "$0"; exit 0 ;;
+        esac
+    done
+    unset _ehrx_arg
+fi
 
 EHRX_TOOLS="${EHRX_TOOLS:-$HOME/.cache/ehrx-tools}"
 export EHRX_TOOLS
@@ -112,4 +135,52 @@ run_logged_abort() {
         pkill -TERM -P "$EHRX_RUN_PID" 2>/dev/null || true
         kill -TERM "$EHRX_RUN_PID" 2>/dev/null || true
     fi
+}
+
+# budget_report FACTOR ENFORCE BUDGETS_VAR TOOK_VAR COLD_VAR STAGE...
+# Prints a table of each STAGE's time against its budget. BUDGETS_VAR names an array of
+# "stage warm_secs cold_secs" lines; TOOK_VAR and COLD_VAR name associative arrays (seconds
+# taken; 1 when the stage ran cold). Every budget is multiplied by FACTOR. A stage over 1.5x
+# its budget is named with the fix; when ENFORCE is 1 the function then returns 1.
+budget_report() {
+    local factor=$1 enforce=$2
+    local -n _budgets=$3 _took=$4 _cold=$5
+    shift 5
+    local -A warm=() cold=()
+    local line name w c s took kind budget verdict over=()
+    for line in "${_budgets[@]}"; do
+        read -r name w c <<<"$line"
+        warm[$name]=$w
+        cold[$name]=$c
+    done
+    printf '\n%-12s %9s %9s %6s  %s\n' STAGE TOOK BUDGET CACHE VERDICT >&2
+    for s in "$@"; do
+        took=${_took[$s]:-0}
+        if [[ "${_cold[$s]:-0}" == 1 ]]; then kind=cold; budget=${cold[$s]:-0}; else kind=warm; budget=${warm[$s]:-0}; fi
+        budget=$(awk -v b="$budget" -v f="$factor" 'BEGIN { printf "%d", b * f }')
+        if ((budget == 0)); then
+            verdict="no budget"
+        elif ((took * 2 > budget * 3)); then
+            verdict="OVER 1.5x BUDGET"
+            over+=("$s took $(fmt_duration "$took"), more than 1.5x its $kind budget of $(fmt_duration "$budget")")
+        elif ((took > budget)); then
+            verdict="over budget (within 1.5x)"
+        else
+            verdict=ok
+        fi
+        printf '%-12s %9s %9s %6s  %s\n' "$s" "$(fmt_duration "$took")" "$(fmt_duration "$budget")" "$kind" "$verdict" >&2
+    done
+    ((${#over[@]} == 0)) && return 0
+    for line in "${over[@]}"; do
+        printf '[%s] TIME BUDGET: %s.\n' "$(_ehrx_ts)" "$line" >&2
+    done
+    printf '  Find what made it slower in its output above (a new slow test, a rebuilt dependency, a\n' >&2
+    printf '  longer wait), or, if the growth is intended, raise its budget in scripts/test.sh\n' >&2
+    printf '  (BUDGETS) and say why in the commit. EHRX_BUDGET_FACTOR scales every budget on a\n' >&2
+    printf '  slower machine; --no-budget only reports.\n' >&2
+    if ((enforce)); then
+        printf '\n[%s] ERROR: over the time budget\n' "$(_ehrx_ts)" >&2
+        return 1
+    fi
+    return 0
 }

@@ -3,7 +3,9 @@
 #   scripts/schema.sh           regenerate schema/
 #   scripts/schema.sh --check   fail if schema/ is stale (CI)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root="$EHRX_REPO_ROOT"
 cd "$root"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

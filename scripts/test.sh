@@ -3,43 +3,120 @@
 # and cosmwasm-check, the schema freshness check, and the end-to-end suite on the devnet.
 # Installs whatever is missing first (scripts/install-tools.sh; cached, seconds when warm).
 #
-#   scripts/test.sh            everything
-#   scripts/test.sh --no-e2e   skip the devnet suite (no chains started)
+#   scripts/test.sh              everything
+#   scripts/test.sh --no-e2e     skip the devnet suite (no chains started, no wasmd/Hermes)
+#   scripts/test.sh --no-budget  report the stage times but never fail on them
+#
+# Stages, each timed: tools, lints, unit, in-process, wasm, schema, e2e. At the end a table
+# gives each stage's time against its budget, and the total. A stage that takes more than
+# 1.5x its budget fails the run (after every stage has run), so that slow growth shows up
+# in the change that causes it and not as a CI time-out. Each stage has a cold budget
+# (its cache was empty at the start: the tool cache for `tools`, cargo's target dir for the
+# build stages, a devnet not yet deployed with these contracts for `e2e`) and a warm one.
+# The budgets are the table below; the measured figures behind them are in the README
+# ("How long it takes").
+#
+# Environment:
+#   EHRX_BUDGET_FACTOR   multiply every budget (default 1; e.g. 2 on a slower machine)
+#   CARGO_TARGET_DIR     honoured (default: <repo>/target)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$EHRX_REPO_ROOT"
 
 run_e2e=1
-[[ "${1:-}" == "--no-e2e" ]] && run_e2e=0
-started=$SECONDS
+enforce_budget=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-e2e) run_e2e=0 ;;
+        --no-budget) enforce_budget=0 ;;
+        *) die "unknown argument '$arg' (see --help)" ;;
+    esac
+done
 
-step "install tools (wasmd, hermes, cosmwasm-check, wasm-opt; cached)"
-if (( run_e2e )); then
-    scripts/install-tools.sh
-else
-    scripts/install-tools.sh wasm-opt cosmwasm-check
-fi
+# ---- budgets (seconds): stage, warm, cold -------------------------------------------
+# Cold total target: 60 min on a fresh 2-core machine; warm total: 15 min.
+BUDGETS=(
+    "tools        30  1200"
+    "lints       120   600"
+    "unit        180   900"
+    "in-process  120   300"
+    "wasm        120   420"
+    "schema       60   180"
+    "e2e         600   840"
+    "total       900  3600"
+)
 
-step "cargo fmt --check"
+# ---- which caches are cold ----------------------------------------------------------
+tool_pieces=(apt rust-target wasmd hermes cosmwasm-check wasm-opt)
+((run_e2e)) || tool_pieces=(apt rust-target cosmwasm-check wasm-opt)
+tools_cold=0
+scripts/install-tools.sh --check "${tool_pieces[@]}" 2>/dev/null || tools_cold=1
+target_dir="${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}"
+build_cold=0
+[[ -d "$target_dir/debug/deps" ]] || build_cold=1
+wasm_cold=0
+[[ -d "$target_dir/wasm32-unknown-unknown/release/deps" ]] || wasm_cold=1
+
+declare -A TOOK=() COLD=()
+STAGES=()
+_stage_name=""
+_stage_start=0
+total_start=$SECONDS
+stage() {  # stage NAME COLD "what": closes the previous stage, starts NAME
+    stage_end
+    _stage_name=$1
+    COLD[$1]=$2
+    STAGES+=("$1")
+    _stage_start=$SECONDS
+    step "$1: $3"
+}
+stage_end() {
+    if [[ -n "$_stage_name" ]]; then
+        TOOK[$_stage_name]=$((SECONDS - _stage_start))
+        step_done
+        _stage_name=""
+    fi
+}
+
+# ---- the stages -------------------------------------------------------------------
+stage tools "$tools_cold" "install tools (${tool_pieces[*]}; cached)"
+scripts/install-tools.sh "${tool_pieces[@]}"
+
+stage lints "$build_cold" "cargo fmt --check; cargo clippy --all-targets -- -D warnings"
 cargo fmt --all -- --check
-
-step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "unit and two-chain in-process tests (cargo test)"
-cargo test --workspace
+# `--workspace` on every cargo command below: the same feature resolution each time, so
+# nothing is compiled twice.
+# Every test target of ehr-tests must belong to a stage.
+for t in tests/tests/*; do
+    case "$(basename "$t" .rs)" in
+        scripts | in_process | e2e) ;;
+        *) die "tests/tests/$(basename "$t") is run by no stage of scripts/test.sh: add it to one" ;;
+    esac
+done
 
-step "wasm build, bulk-memory lowering, cosmwasm-check"
+stage unit "$build_cold" "unit tests of every package, and of the scripts"
+cargo test --workspace --exclude ehr-tests
+cargo test --workspace --test scripts
+
+stage in-process "$build_cold" "two-chain in-process tests (cw-multi-test + test relayer)"
+cargo test --workspace --test in_process
+
+stage wasm "$wasm_cold" "wasm build, bulk-memory lowering, cosmwasm-check"
 scripts/build-wasm.sh
 
-step "schema freshness"
+stage schema "$build_cold" "schema freshness"
 scripts/schema.sh --check
 
-if (( run_e2e )); then
-    step "end-to-end suite on the devnet (starts it if it is not up)"
+if ((run_e2e)); then
     # The suite must test the contracts just built: a devnet deployed from other artifacts
-    # is wiped and brought up again.
+    # is wiped and brought up again (a cold e2e stage).
+    e2e_cold=0
     devnet_json="${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}/devnet.json"
+    [[ -f "$devnet_json" ]] || e2e_cold=1
+    stage e2e "$e2e_cold" "end-to-end suite on the devnet (starts it if it is not up)"
     if [[ -f "$devnet_json" ]]; then
         for contract in registry exchange; do
             deployed=$(jq -r --arg c "$contract" '.chains["hospital-a"].artifacts_sha256[$c] // ""' "$devnet_json")
@@ -47,6 +124,7 @@ if (( run_e2e )); then
             if [[ "$deployed" != "$built" ]]; then
                 log "devnet runs an older $contract.wasm: resetting it"
                 scripts/devnet.sh reset
+                COLD[e2e]=1
                 break
             fi
         done
@@ -57,7 +135,15 @@ if (( run_e2e )); then
         trap 'scripts/devnet.sh down >/dev/null 2>&1 || true' EXIT
         scripts/devnet.sh up
     fi
-    cargo test -p ehr-tests --test e2e -- --ignored --test-threads=1
+    cargo test --workspace --test e2e -- --ignored --test-threads=1
 fi
-step_done
-log "all checks passed in $(fmt_duration $((SECONDS - started)))"
+stage_end
+TOOK[total]=$((SECONDS - total_start))
+any_cold=0
+for s in "${STAGES[@]}"; do ((COLD[$s])) && any_cold=1; done
+COLD[total]=$any_cold
+STAGES+=(total)
+
+# ---- the time table and the budget check --------------------------------------------
+budget_report "${EHRX_BUDGET_FACTOR:-1}" "$enforce_budget" BUDGETS TOOK COLD "${STAGES[@]}"
+log "all checks passed in $(fmt_duration "${TOOK[total]}")"
