@@ -15,7 +15,9 @@
 #   4. gas_used per transaction type (ours, soft-rejected, registry, Hermes' MsgRecvPacket
 #      and MsgAcknowledgement for exchange packets vs ICS-20 packets);
 #   5. wasm sizes of artifacts/*.wasm;
-#   6. tool install time: cold from $EHRX_TOOLS/logs, warm = a run of install-tools.sh now.
+#   6. tool install time: the last build of each piece ($EHRX_TOOLS/logs/<piece>.took; cold
+#      only if its caches were empty then: scripts/cold-rehearsal.sh measures that), warm =
+#      a run of install-tools.sh now.
 #
 # Options:
 #   --runs N        sequential exchanges and ICS-20 transfers (default 10)
@@ -543,14 +545,11 @@ done
 step "tool install time"
 declare -A COLD
 for piece in apt rust-target wasmd hermes cosmwasm-check wasm-opt; do
-    f="$EHRX_TOOLS/logs/$piece.log"
     COLD[$piece]="-"
+    f="$EHRX_TOOLS/logs/$piece.took"
     [[ -f "$f" ]] || continue
-    start=$(grep -a "^# $piece: " "$f" | tail -n1 | sed "s/^# $piece: //")
-    [[ -n "$start" ]] || continue
-    s=$(date -d "$start" +%s 2>/dev/null) || continue
-    e=$(stat -c %Y "$f")
-    COLD[$piece]=$(fmt_duration $((e - s)))
+    read -r secs how when <"$f" || continue
+    COLD[$piece]="$(fmt_duration "$secs") ($how ${when%%T*})"
 done
 WARM="-"
 if ((SKIP_INSTALL == 0)); then
@@ -774,7 +773,7 @@ col_median() {  # col_median COL: median of a breakdown column
             "${DEPLOYED_BYTES[$w]}" "${DEPLOYED_SHA[$w]}"
     done
     printf '\n## Tool install time\n\n'
-    printf '| piece | cold (from $EHRX_TOOLS/logs: header time -> last write) |\n|---|---|\n'
+    printf '| piece | last build (from $EHRX_TOOLS/logs/<piece>.took; cold figures: scripts/cold-rehearsal.sh) |\n|---|---|\n'
     for piece in apt rust-target wasmd hermes cosmwasm-check wasm-opt; do
         printf '| %s | %s |\n' "$piece" "${COLD[$piece]}"
     done

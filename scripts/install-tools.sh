@@ -37,7 +37,8 @@
 # symlinks in $EHRX_TOOLS/bin. scripts/lib.sh puts that directory on PATH for
 # the other scripts. A piece whose cached binary exists and reports the pinned
 # version is skipped, so a second run takes seconds. Build output goes to
-# $EHRX_TOOLS/logs/<piece>.log.
+# $EHRX_TOOLS/logs/<piece>.log, and the time a build took to <piece>.took
+# ("SECONDS STATUS DATE"; scripts/bench.sh reports it).
 #
 # Environment:
 #   EHRX_TOOLS         cache root (default ~/.cache/ehrx-tools)
@@ -130,6 +131,11 @@ begin_piece() {  # begin_piece NAME "what"
 end_piece() {  # end_piece STATUS
     STATUS[$CURRENT_PIECE]=$1
     DURATION[$CURRENT_PIECE]=$(step_elapsed)
+    # A piece that was built or installed leaves its time for scripts/bench.sh.
+    if [[ $1 == built || $1 == installed ]]; then
+        mkdir -p "$LOG_DIR"
+        printf '%s %s %s\n' "${DURATION[$CURRENT_PIECE]}" "$1" "$(date -Is)" >"$LOG_DIR/$CURRENT_PIECE.took"
+    fi
     step_done
     CURRENT_PIECE=""
 }
@@ -174,7 +180,9 @@ log "tool cache: $EHRX_TOOLS (pieces: ${PIECES[*]})"
 #   libssl-dev, pkg-config   openssl-sys (Hermes)
 #   patchelf                 points wasmd's rpath at its own directory
 #   jq, curl                 used by the project's other scripts
-HERMES_DEBS=(libclang-dev clang protobuf-compiler libprotobuf-dev libssl-dev pkg-config)
+#   mold                     a faster linker for the two cargo builds (their ~300
+#                            build scripts, proc macros and the 80 MB hermes binary)
+HERMES_DEBS=(libclang-dev clang protobuf-compiler libprotobuf-dev libssl-dev pkg-config mold)
 piece_apt() {
     local wanted=(jq curl)
     if selected apt; then
@@ -183,7 +191,7 @@ piece_apt() {
         # Only what the selected pieces need.
         selected wasmd && wanted+=(patchelf)
         selected hermes && wanted+=("${HERMES_DEBS[@]}")
-        selected cosmwasm-check && wanted+=(pkg-config)
+        selected cosmwasm-check && wanted+=(pkg-config mold)
     fi
     begin_piece apt "Debian packages (${wanted[*]})"
     local missing=() p
@@ -333,6 +341,29 @@ piece_wasmd() {
     end_piece built
 }
 
+# cargo_install_tool PIECE ARGS...: `cargo install ARGS` with this script's build
+# profile: opt-level $TOOLS_OPT_LEVEL, the mold linker, RocksDB's C++ (Hermes only)
+# at -O0 since nothing we run reaches it, and cargo's --timings report kept as
+# $LOG_DIR/PIECE-timings.html.
+cargo_install_tool() {
+    local piece=$1 target_dir=""
+    shift
+    local a prev=""
+    for a in "$@"; do
+        [[ $prev == --target-dir ]] && target_dir=$a
+        prev=$a
+    done
+    echo "+ CARGO_PROFILE_RELEASE_OPT_LEVEL=$TOOLS_OPT_LEVEL RUSTFLAGS='-C link-arg=-fuse-ld=mold' cargo --config 'profile.release.package.librocksdb-sys.opt-level=0' install --timings $*"
+    env -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR -u CARGO_ENCODED_RUSTFLAGS \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOLS_OPT_LEVEL" \
+        RUSTFLAGS="-C link-arg=-fuse-ld=mold" \
+        cargo --config 'profile.release.package.librocksdb-sys.opt-level=0' \
+        install --timings "$@"
+    if [[ -n $target_dir ]]; then
+        cp "$target_dir"/cargo-timings/cargo-timing.html "$LOG_DIR/$piece-timings.html" 2>/dev/null || true
+    fi
+}
+
 # ---- 4. Hermes ----------------------------------------------------------------
 hermes_ok() {
     [[ -x "$1/bin/hermes" ]] || return 1
@@ -439,9 +470,7 @@ EOF
         return 1
     fi
 
-    echo "+ CARGO_PROFILE_RELEASE_OPT_LEVEL=$TOOLS_OPT_LEVEL cargo install --locked --path $src --root $stage -j $JOBS"
-    env -u RUSTFLAGS -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR \
-        CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOLS_OPT_LEVEL" cargo install --locked --path "$src" --root "$stage" \
+    cargo_install_tool hermes --locked --path "$src" --root "$stage" \
         --target-dir "$bdir/target" -j "$JOBS" --bin hermes
 }
 
@@ -497,8 +526,7 @@ piece_cosmwasm_check() {
     bdir="$BUILD_ROOT/cosmwasm-check-$COSMWASM_CHECK_VERSION"
     rm -rf "$stage"
     log "cargo install --locked (the crate's own Cargo.lock) with $JOBS jobs, opt-level $TOOLS_OPT_LEVEL; log: $logf"
-    run_logged "$logf" env -u RUSTFLAGS -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR \
-        CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOLS_OPT_LEVEL" cargo install --locked --version "$COSMWASM_CHECK_VERSION" cosmwasm-check \
+    run_logged "$logf" cargo_install_tool cosmwasm-check --locked --version "$COSMWASM_CHECK_VERSION" cosmwasm-check \
         --root "$stage" --target-dir "$bdir" -j "$JOBS"
     cosmwasm_check_ok "$stage" || die "cosmwasm-check: built binary fails its version check (log: $logf)"
     rm -rf "$COSMWASM_CHECK_DIR"
