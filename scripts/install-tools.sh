@@ -68,7 +68,8 @@ ALL_PIECES=(apt rust-target wasmd hermes cosmwasm-check wasm-opt)
 
 WASMD_DIR="$EHRX_TOOLS/wasmd-$WASMD_VERSION"
 TOOLS_OPT_LEVEL="${EHRX_TOOLS_OPT_LEVEL:-1}"
-HERMES_DIR="$EHRX_TOOLS/hermes-v$HERMES_VERSION-o$TOOLS_OPT_LEVEL"
+# The cache key names the build recipe too: a changed recipe builds anew.
+HERMES_DIR="$EHRX_TOOLS/hermes-v$HERMES_VERSION-o$TOOLS_OPT_LEVEL-sysrocksdb"
 COSMWASM_CHECK_DIR="$EHRX_TOOLS/cosmwasm-check-$COSMWASM_CHECK_VERSION-o$TOOLS_OPT_LEVEL"
 BINARYEN_DIR="$EHRX_TOOLS/binaryen-$BINARYEN_VERSION"
 LOG_DIR="$EHRX_TOOLS/logs"
@@ -182,7 +183,9 @@ log "tool cache: $EHRX_TOOLS (pieces: ${PIECES[*]})"
 #   jq, curl                 used by the project's other scripts
 #   mold                     a faster linker for the two cargo builds (their ~300
 #                            build scripts, proc macros and the 80 MB hermes binary)
-HERMES_DEBS=(libclang-dev clang protobuf-compiler libprotobuf-dev libssl-dev pkg-config mold)
+#   librocksdb-dev           Debian's RocksDB, linked instead of compiling the copy
+#                            bundled in librocksdb-sys (see "RocksDB" below)
+HERMES_DEBS=(libclang-dev clang protobuf-compiler libprotobuf-dev libssl-dev pkg-config mold librocksdb-dev)
 piece_apt() {
     local wanted=(jq curl)
     if selected apt; then
@@ -342,23 +345,25 @@ piece_wasmd() {
 }
 
 # cargo_install_tool PIECE ARGS...: `cargo install ARGS` with this script's build
-# profile: opt-level $TOOLS_OPT_LEVEL, the mold linker, RocksDB's C++ (Hermes only)
-# at -O0 since nothing we run reaches it, and cargo's --timings report kept as
+# profile: opt-level $TOOLS_OPT_LEVEL and the mold linker; for Hermes, Debian's
+# RocksDB (ROCKSDB_LIB_DIR). cargo's --timings report is kept as
 # $LOG_DIR/PIECE-timings.html.
 cargo_install_tool() {
-    local piece=$1 target_dir=""
+    local piece=$1 target_dir="" a prev=""
     shift
-    local a prev=""
     for a in "$@"; do
         [[ $prev == --target-dir ]] && target_dir=$a
         prev=$a
     done
-    echo "+ CARGO_PROFILE_RELEASE_OPT_LEVEL=$TOOLS_OPT_LEVEL RUSTFLAGS='-C link-arg=-fuse-ld=mold' cargo --config 'profile.release.package.librocksdb-sys.opt-level=0' install --timings $*"
+    local extra=()
+    if [[ $piece == hermes ]]; then
+        extra=(ROCKSDB_LIB_DIR="$(pkg-config --variable=libdir rocksdb)")
+    fi
+    echo "+ ${extra[*]} CARGO_PROFILE_RELEASE_OPT_LEVEL=$TOOLS_OPT_LEVEL RUSTFLAGS='-C link-arg=-fuse-ld=mold' cargo install --timings $*"
     env -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR -u CARGO_ENCODED_RUSTFLAGS \
         CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOLS_OPT_LEVEL" \
-        RUSTFLAGS="-C link-arg=-fuse-ld=mold" \
-        cargo --config 'profile.release.package.librocksdb-sys.opt-level=0' \
-        install --timings "$@"
+        RUSTFLAGS="-C link-arg=-fuse-ld=mold" "${extra[@]}" \
+        cargo install --timings "$@"
     if [[ -n $target_dir ]]; then
         cp "$target_dir"/cargo-timings/cargo-timing.html "$LOG_DIR/$piece-timings.html" 2>/dev/null || true
     fi
@@ -404,6 +409,15 @@ crate_file() {
 #    patched copy to its manifest, let cargo update the lock for that one
 #    package only (checked: exactly its source+checksum lines go away), and
 #    then `cargo install --locked --path`.
+#  * RocksDB: ibc-relayer depends on Penumbra's storage crate (cnidarium), which
+#    pulls librocksdb-sys, whose build script compiles the bundled RocksDB 8.1.1
+#    C++ sources: 15m39s of the Hermes build in its cargo --timings report, the
+#    largest unit by far. With ROCKSDB_LIB_DIR it links Debian's librocksdb
+#    (7.8.3) instead; the Rust bindings are still generated from the bundled
+#    8.1.1 headers. The C functions the rocksdb crate has that 7.8.3 lacks
+#    (hyper-clock cache, latest sequence number, async-io read option) are not
+#    called by cnidarium, and the linker drops the unused wrappers. Hermes opens
+#    no RocksDB for Cosmos SDK chains at all.
 build_hermes() {  # build_hermes STAGE_DIR BUILD_DIR (runs under run_logged)
     set -euo pipefail
     local stage=$1 bdir=$2 crate src pp_ver pp_sum pp_crate pp_dir f
