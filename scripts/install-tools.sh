@@ -9,8 +9,8 @@
 #
 # Pieces (versions and the reasons for them: shared/notes/stack.md):
 #   apt             Debian packages (libclang-dev, protobuf-compiler,
-#                   libprotobuf-dev, libssl-dev, pkg-config, clang, jq, curl,
-#                   patchelf)
+#                   libprotobuf-dev, libssl-dev, pkg-config, clang, mold,
+#                   librocksdb-dev, jq, curl, patchelf)
 #   rust-target     rustup target wasm32-unknown-unknown
 #   wasmd           wasmd v0.61.14, built from the Go module proxy
 #   hermes          Hermes relayer (crate ibc-relayer-cli 1.13.2), binary `hermes`,
@@ -26,11 +26,13 @@
 #
 # Build profile of the two cargo-installed tools: opt-level 1 instead of the
 # release default 3 (no LTO, 16 codegen units, no debug info: the crates set no
-# profile of their own). Measured on 2 cores, see the README ("How long it
-# takes"): Hermes cold 34m09s at opt-level 3, less than half of that at 1, with
-# the same relaying figures in scripts/bench.sh (Hermes waits on blocks and RPC,
-# not on CPU). The opt-level is part of the cache key (hermes-v1.13.2-o1), so a
-# changed profile builds anew instead of reusing the other one.
+# profile of their own), the mold linker, and for Hermes Debian's RocksDB instead
+# of the bundled C++ copy. Hermes' CPU time (user+sys) on 2 cores: 34.8 min at
+# opt-level 3, 28.6 min at 1, 19.3 min at 1 with Debian's RocksDB; the relaying
+# figures of scripts/bench.sh did not move (ICS-20 p50 1.94-1.95 s with the
+# opt-level 1 build, 1.96 s with opt-level 3). README, "How long it takes", has
+# the measurements. The recipe is part of the cache key
+# (hermes-v1.13.2-o1-sysrocksdb), so a changed recipe builds anew.
 #
 # Everything goes under ${EHRX_TOOLS:-$HOME/.cache/ehrx-tools}, one directory
 # per tool and version (e.g. $EHRX_TOOLS/wasmd-v0.61.14/bin/wasmd), exposed as
