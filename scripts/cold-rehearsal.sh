@@ -142,9 +142,10 @@ stage_table() { sed -n '/^STAGE /,/^total /p' "$1"; }
         [[ -n "${PHASE_SECS[$p]:-}" ]] || continue
         echo "## $p: $(fmt_duration "${PHASE_SECS[$p]}"), exit ${PHASE_RC[$p]}"
         echo
+        [[ $p == demo ]] && continue
         echo '```'
-        [[ $p == test-cold ]] && tools_table "$logs/$p.log" && echo
-        [[ $p != demo ]] && stage_table "$logs/$p.log"
+        [[ $p == test-cold ]] && tools_table "$logs/$p.log" | cat -s
+        stage_table "$logs/$p.log"
         echo '```'
         echo
     done
