@@ -4,16 +4,20 @@ use cosmwasm_std::{Api, Binary, Env};
 use ehr_protocol::limits::MAX_CLOCK_SKEW_SECS;
 use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::Policy;
-use ehr_protocol::signing::{content_hash, digest};
+use ehr_protocol::signing::{content_hash, digest, is_low_s};
 use ehr_protocol::{validate, ErrorCode};
 
-/// `Ok` when `signature` over the canonical `sign_bytes` verifies under `pubkey`.
+/// `Ok` when `signature` over the canonical `sign_bytes` is low-S and verifies under
+/// `pubkey`. A high-S signature is refused like a wrong one: `secp256k1_verify` accepts it.
 pub fn signature(
     api: &dyn Api,
     sign_bytes: &[u8],
     signature: &Binary,
     pubkey: &Binary,
 ) -> Result<(), ErrorCode> {
+    if !is_low_s(signature) {
+        return Err(ErrorCode::BadSignature);
+    }
     match api.secp256k1_verify(&digest(sign_bytes), signature, pubkey) {
         Ok(true) => Ok(()),
         _ => Err(ErrorCode::BadSignature),

@@ -154,7 +154,8 @@ pub fn update_policy(
     Ok(Response::new().add_attribute("action", "update_policy"))
 }
 
-/// Registers or re-registers a peer: status active, strikes zero, roles sorted and unique.
+/// Registers or re-registers a peer, roles sorted and unique. A new peer is active with zero
+/// strikes; re-registering keeps the strikes and a quarantine (only `ReleasePeer` releases).
 pub fn register_peer(
     deps: DepsMut,
     env: Env,
@@ -172,17 +173,27 @@ pub fn register_peer(
         ensure(from < until, "valid_until")?;
     }
 
-    let replaced = PEERS.has(deps.storage, &address);
+    // Re-registering (new keys, roles or window) never releases a quarantine and never
+    // forgets strikes: only `ReleasePeer` does, with its own audit entry.
+    let existing = PEERS.may_load(deps.storage, &address)?;
+    let replaced = existing.is_some();
+    let (status, strikes) = match existing {
+        Some(old) if old.status == PeerStatus::Quarantined => {
+            (PeerStatus::Quarantined, old.strikes)
+        }
+        Some(old) => (PeerStatus::Active, old.strikes),
+        None => (PeerStatus::Active, 0),
+    };
     let peer = Peer {
         address: address.clone(),
         signing_key: input.signing_key,
         encryption_key: input.encryption_key,
         device_id: input.device_id,
         roles,
-        status: PeerStatus::Active,
+        status,
         valid_from: input.valid_from,
         valid_until: input.valid_until,
-        strikes: 0,
+        strikes,
     };
     PEERS.save(deps.storage, &address, &peer)?;
     audit(

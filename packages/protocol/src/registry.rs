@@ -171,7 +171,9 @@ pub enum ExecuteMsg {
     SetExchange { exchange: String },
     /// Admin.
     UpdatePolicy { policy: Policy },
-    /// Admin: register or re-register a peer (status becomes active, strikes zero).
+    /// Admin: register or re-register a peer. A new peer starts active with zero strikes;
+    /// re-registering replaces keys, roles and window but keeps the strikes, and a quarantined
+    /// peer stays quarantined (only `ReleasePeer` releases it). A revoked peer becomes active.
     RegisterPeer { peer: PeerInput },
     /// Admin: replace a peer's keys at once; anything signed with the old key fails.
     RotatePeerKeys {

@@ -109,6 +109,21 @@ pub fn reply_sign_bytes(b: &ReplyBody) -> Vec<u8> {
     c.0
 }
 
+/// Half the order of secp256k1 (n / 2, rounded down), big-endian.
+const SECP256K1_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+];
+
+/// `true` when a 64-byte compact (r || s) signature is in low-S form (s <= n / 2), the only
+/// form accepted. For every valid (r, s), (r, n - s) verifies too; accepting both would make
+/// signatures malleable. The peer tool signs low-S (and refuses high-S); the contracts check
+/// this before `secp256k1_verify`, which accepts either.
+pub fn is_low_s(signature: &[u8]) -> bool {
+    // Equal-length big-endian byte strings compare like the numbers they encode.
+    signature.len() == 64 && signature[32..] <= SECP256K1_HALF_ORDER[..]
+}
+
 /// The 32-byte digest handed to `secp256k1_verify` / signed by the peer tool.
 pub fn digest(sign_bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(sign_bytes).into()
@@ -124,4 +139,21 @@ pub fn requester_code_hash(code: &str) -> String {
     let mut c = Canonical::new(REQUESTER_CODE_DOMAIN);
     c.text(code.trim());
     hex::encode(Sha256::digest(&c.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_s_means_at_most_half_the_order() {
+        let mut sig = [0u8; 64];
+        sig[32..].copy_from_slice(&SECP256K1_HALF_ORDER);
+        assert!(is_low_s(&sig), "n / 2 itself is low");
+        sig[63] += 1;
+        assert!(!is_low_s(&sig), "n / 2 + 1 is high");
+        assert!(is_low_s(&[0u8; 64]));
+        assert!(!is_low_s(&[0xff; 64]));
+        assert!(!is_low_s(&[0u8; 63]), "not a compact signature");
+    }
 }

@@ -69,6 +69,15 @@ impl TestPeer {
         Binary::from(signature.to_bytes().to_vec())
     }
 
+    /// The high-S twin (r, n - s) of a low-S signature: it verifies under the same key, so
+    /// only a low-S rule refuses it.
+    pub fn high_s(signature: &Binary) -> Binary {
+        let sig = Signature::from_slice(signature.as_slice()).expect("a compact signature");
+        let (r, s) = sig.split_scalars();
+        let twin = Signature::from_scalars(r, -s).expect("n - s is a valid scalar");
+        Binary::from(twin.to_bytes().to_vec())
+    }
+
     pub fn store_msg(
         &self,
         network_id: &str,

@@ -242,6 +242,17 @@ fn signature_by_another_key_is_bad_signature() {
 }
 
 #[test]
+fn high_s_twin_of_a_valid_signature_is_bad_signature() {
+    // ECDSA malleability: (r, n - s) verifies under the same key as (r, s). Only the low-S
+    // form is accepted, so a signature has exactly one accepted encoding.
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let mut msg = valid_msg(&net, &peer);
+    msg.signature = TestPeer::high_s(&msg.signature);
+    assert_refused(&mut net, &peer, msg, "BadSignature");
+}
+
+#[test]
 fn tampered_field_after_signing_is_bad_signature() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);

@@ -263,13 +263,10 @@ fn release_refuses_a_peer_that_is_not_quarantined() {
 }
 
 #[test]
-fn re_registering_resets_status_strikes_and_keys() {
+fn re_registering_replaces_keys_and_roles_keeps_strikes_and_revives_a_revoked_peer() {
     let mut s = setup();
     let peer = s.register("peer", 1, vec![Role::Request]);
-    for _ in 0..3 {
-        strike(&mut s, &peer, ErrorCode::BadSignature);
-    }
-    assert_eq!(s.peer(&peer).unwrap().status, PeerStatus::Quarantined);
+    strike(&mut s, &peer, ErrorCode::BadSignature);
 
     let res = s
         .as_admin(ExecuteMsg::RegisterPeer {
@@ -279,11 +276,11 @@ fn re_registering_resets_status_strikes_and_keys() {
     assert_eq!(attr(&res, "replaced"), "true");
     let stored = s.peer(&peer).unwrap();
     assert_eq!(stored.status, PeerStatus::Active);
-    assert_eq!(stored.strikes, 0);
+    assert_eq!(stored.strikes, 1, "re-registering does not wipe strikes");
     assert_eq!(stored.signing_key, signing_key(2));
     assert_eq!(stored.roles, vec![Role::Reply]);
 
-    // A revoked peer comes back the same way.
+    // A revoked peer comes back by re-registration (an admin decision; quarantine is not).
     s.as_admin(ExecuteMsg::RevokePeer {
         address: peer.to_string(),
     })
@@ -354,4 +351,44 @@ fn revoke_sets_revoked() {
     assert_action(&res, "revoke_peer");
     assert_eq!(s.peer(&peer).unwrap().status, PeerStatus::Revoked);
     assert_eq!(s.audit().pop().unwrap().action, AuditAction::PeerRevoked);
+}
+
+#[test]
+fn re_registering_a_quarantined_peer_neither_releases_it_nor_forgets_its_strikes() {
+    let mut s = setup();
+    let peer = s.register("peer", 1, vec![Role::Request]);
+    let threshold = Policy::default().strikes_before_quarantine;
+    for _ in 0..threshold {
+        strike(&mut s, &peer, ErrorCode::BadSignature);
+    }
+    assert_eq!(s.peer(&peer).unwrap().status, PeerStatus::Quarantined);
+
+    // The attack: the same address registered again, with fresh keys.
+    let res = s
+        .as_admin(ExecuteMsg::RegisterPeer {
+            peer: peer_input(&peer, 9, vec![Role::Request]),
+        })
+        .unwrap();
+    assert_eq!(attr(&res, "replaced"), "true");
+    let stored = s.peer(&peer).unwrap();
+    assert_eq!(
+        stored.status,
+        PeerStatus::Quarantined,
+        "only ReleasePeer releases"
+    );
+    assert_eq!(stored.strikes, threshold, "strikes survive re-registration");
+    assert_eq!(stored.signing_key, signing_key(9), "the new keys are taken");
+    assert!(
+        !s.audit().iter().any(|e| e.action == AuditAction::Release),
+        "no release without ReleasePeer"
+    );
+
+    // ReleasePeer still works, and is what resets the strikes.
+    s.as_admin(ExecuteMsg::ReleasePeer {
+        address: peer.to_string(),
+    })
+    .unwrap();
+    let stored = s.peer(&peer).unwrap();
+    assert_eq!(stored.status, PeerStatus::Active);
+    assert_eq!(stored.strikes, 0);
 }
