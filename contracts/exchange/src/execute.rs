@@ -66,7 +66,8 @@ fn packet_timeout(env: &Env, admitted: &Admitted, expires_at: u64) -> IbcTimeout
         .block
         .time
         .plus_seconds(admitted.registry.policy.packet_timeout_secs);
-    let by_expiry = cosmwasm_std::Timestamp::from_seconds(expires_at);
+    // Saturating: `Timestamp::from_seconds` panics past u64 nanoseconds (year 2554).
+    let by_expiry = cosmwasm_std::Timestamp::from_nanos(expires_at.saturating_mul(1_000_000_000));
     IbcTimeout::with_timestamp(by_policy.min(by_expiry))
 }
 

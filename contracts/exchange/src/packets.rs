@@ -103,7 +103,14 @@ fn verify_request(
     if body.requester_role != Role::Request {
         return Err(ErrorCode::NotAuthorized);
     }
-    checks::not_expired(env, body.expires_at)?;
+    // The lifetime is bounded by our own policy, not the partner's: a request issued in the
+    // future, valid for longer than we allow, or expiring past what a timestamp holds is
+    // refused here and never kept.
+    let policy = Registry::new(&config.registry, deps.querier)
+        .config()
+        .map_err(|_| ErrorCode::Internal)?
+        .policy;
+    checks::freshness(env, &policy, body.issued_at, body.expires_at)?;
     checks::signature(
         deps.api,
         &request_sign_bytes(body),

@@ -158,6 +158,37 @@ fn expired_request_packet_is_refused() {
 }
 
 #[test]
+fn request_packet_outside_our_own_time_policy_is_refused() {
+    // A partner's packet is bounded by the receiving chain's policy. Before this check, a
+    // far-future expiry was accepted, and SubmitReply on it panicked in every attempt.
+    let mut net = TwoHospitals::new();
+    let policy = Policy::default();
+
+    let mut far_future = body(&net, &net.requester, &net.patient);
+    far_future.expires_at = u64::MAX / 2;
+    let data = packet(&net.requester, far_future);
+    refused_on_b(&mut net, data, "InvalidFormat");
+
+    let mut too_long = body(&net, &net.requester, &net.patient);
+    too_long.expires_at = too_long.issued_at + policy.max_request_ttl_secs + 1;
+    let data = packet(&net.requester, too_long);
+    refused_on_b(&mut net, data, "InvalidFormat");
+
+    let mut issued_later = body(&net, &net.requester, &net.patient);
+    issued_later.issued_at = net.b.now() + 3600;
+    issued_later.expires_at = issued_later.issued_at + 60;
+    let data = packet(&net.requester, issued_later);
+    refused_on_b(&mut net, data, "InvalidFormat");
+
+    // No strike for anyone: the sender is the partner, not one of our peers.
+    assert!(net
+        .b
+        .audit()
+        .iter()
+        .all(|e| e.action != AuditAction::Strike));
+}
+
+#[test]
 fn replayed_request_packet_is_refused() {
     let mut net = TwoHospitals::new();
     let body = body(&net, &net.requester, &net.patient);
