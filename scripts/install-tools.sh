@@ -188,10 +188,11 @@ log "tool cache: $EHRX_TOOLS (pieces: ${PIECES[*]})"
 #   librocksdb-dev           Debian's RocksDB, linked instead of compiling the copy
 #                            bundled in librocksdb-sys (see "RocksDB" below)
 HERMES_DEBS=(libclang-dev clang protobuf-compiler libprotobuf-dev libssl-dev pkg-config mold librocksdb-dev)
+ALL_DEBS=(jq curl "${HERMES_DEBS[@]}" patchelf)
 piece_apt() {
     local wanted=(jq curl)
     if selected apt; then
-        wanted+=("${HERMES_DEBS[@]}" patchelf)
+        wanted=("${ALL_DEBS[@]}")
     else
         # Only what the selected pieces need.
         selected wasmd && wanted+=(patchelf)
@@ -228,7 +229,7 @@ piece_apt() {
 piece_rust_target() {
     begin_piece rust-target "rustup target $RUST_WASM_TARGET"
     need_cmd rustup "install Rust with rustup"
-    if rustup target list --installed | grep -qx "$RUST_WASM_TARGET"; then
+    if piece_cached rust-target; then
         log "$RUST_WASM_TARGET already installed for $(rustc --version)"
         end_piece present
         return
@@ -346,29 +347,23 @@ piece_wasmd() {
     end_piece built
 }
 
-# cargo_install_tool PIECE ARGS...: `cargo install ARGS` with this script's build
-# profile: opt-level $TOOLS_OPT_LEVEL and the mold linker; for Hermes, Debian's
-# RocksDB (ROCKSDB_LIB_DIR). cargo's --timings report is kept as
-# $LOG_DIR/PIECE-timings.html.
+# cargo_install_tool PIECE TARGET_DIR ARGS...: `cargo install --target-dir
+# TARGET_DIR ARGS` with this script's build profile: opt-level $TOOLS_OPT_LEVEL and
+# the mold linker; for Hermes, Debian's RocksDB (ROCKSDB_LIB_DIR). cargo's --timings
+# report is kept as $LOG_DIR/PIECE-timings.html.
 cargo_install_tool() {
-    local piece=$1 target_dir="" a prev=""
-    shift
-    for a in "$@"; do
-        [[ $prev == --target-dir ]] && target_dir=$a
-        prev=$a
-    done
+    local piece=$1 target_dir=$2
+    shift 2
     local extra=()
     if [[ $piece == hermes ]]; then
         extra=(ROCKSDB_LIB_DIR="$(pkg-config --variable=libdir rocksdb)")
     fi
-    echo "+ ${extra[*]} CARGO_PROFILE_RELEASE_OPT_LEVEL=$TOOLS_OPT_LEVEL RUSTFLAGS='-C link-arg=-fuse-ld=mold' cargo install --timings $*"
+    echo "+ ${extra[*]} CARGO_PROFILE_RELEASE_OPT_LEVEL=$TOOLS_OPT_LEVEL RUSTFLAGS='-C link-arg=-fuse-ld=mold' cargo install --timings --target-dir $target_dir $*"
     env -u CARGO_BUILD_TARGET -u CARGO_TARGET_DIR -u CARGO_ENCODED_RUSTFLAGS \
         CARGO_PROFILE_RELEASE_OPT_LEVEL="$TOOLS_OPT_LEVEL" \
         RUSTFLAGS="-C link-arg=-fuse-ld=mold" "${extra[@]}" \
-        cargo install --timings "$@"
-    if [[ -n $target_dir ]]; then
-        cp "$target_dir"/cargo-timings/cargo-timing.html "$LOG_DIR/$piece-timings.html" 2>/dev/null || true
-    fi
+        cargo install --timings --target-dir "$target_dir" "$@"
+    cp "$target_dir"/cargo-timings/cargo-timing.html "$LOG_DIR/$piece-timings.html" 2>/dev/null || true
 }
 
 # ---- 4. Hermes ----------------------------------------------------------------
@@ -486,8 +481,8 @@ EOF
         return 1
     fi
 
-    cargo_install_tool hermes --locked --path "$src" --root "$stage" \
-        --target-dir "$bdir/target" -j "$JOBS" --bin hermes
+    cargo_install_tool hermes "$bdir/target" --locked --path "$src" --root "$stage" \
+        -j "$JOBS" --bin hermes
 }
 
 piece_hermes() {
@@ -542,8 +537,8 @@ piece_cosmwasm_check() {
     bdir="$BUILD_ROOT/cosmwasm-check-$COSMWASM_CHECK_VERSION"
     rm -rf "$stage"
     log "cargo install --locked (the crate's own Cargo.lock) with $JOBS jobs, opt-level $TOOLS_OPT_LEVEL; log: $logf"
-    run_logged "$logf" cargo_install_tool cosmwasm-check --locked --version "$COSMWASM_CHECK_VERSION" cosmwasm-check \
-        --root "$stage" --target-dir "$bdir" -j "$JOBS"
+    run_logged "$logf" cargo_install_tool cosmwasm-check "$bdir" --locked \
+        --version "$COSMWASM_CHECK_VERSION" cosmwasm-check --root "$stage" -j "$JOBS"
     cosmwasm_check_ok "$stage" || die "cosmwasm-check: built binary fails its version check (log: $logf)"
     rm -rf "$COSMWASM_CHECK_DIR"
     mv "$stage" "$COSMWASM_CHECK_DIR"
@@ -585,13 +580,11 @@ piece_wasm_opt() {
 }
 
 # ---- run ----------------------------------------------------------------------
-STATUS_DIR="$EHRX_TOOLS/.status"
-
 piece_cached() {
     case "$1" in
         apt)
             local p
-            for p in jq curl patchelf "${HERMES_DEBS[@]}"; do
+            for p in "${ALL_DEBS[@]}"; do
                 dpkg -s "$p" >/dev/null 2>&1 || return 1
             done
             ;;
@@ -617,12 +610,11 @@ if ((CHECK_ONLY)); then
     exit 0
 fi
 
-# A child builds its one piece and leaves "STATUS SECONDS" for the parent.
+# A child builds its one piece; end_piece leaves its time in $LOG_DIR/<piece>.took,
+# which the parent reads back.
 if ((CHILD)); then
     ((${#PIECES[@]} == 1)) || die "--child takes exactly one piece"
     "piece_${PIECES[0]//-/_}"
-    mkdir -p "$STATUS_DIR"
-    echo "${STATUS[${PIECES[0]}]} ${DURATION[${PIECES[0]}]}" >"$STATUS_DIR/${PIECES[0]}"
     exit 0
 fi
 
@@ -647,13 +639,14 @@ if ((${#TO_BUILD[@]} == 1)); then
     "piece_${TO_BUILD[0]//-/_}"
 elif ((${#TO_BUILD[@]} > 1)); then
     step "building in parallel: ${TO_BUILD[*]} (logs: $LOG_DIR/<piece>.log)"
-    rm -rf "$STATUS_DIR"
     declare -A CHILD_PID=()
     for p in "${TO_BUILD[@]}"; do
+        rm -f "$LOG_DIR/$p.took"
         "$0" --child "$p" > >(sed -u "s/^/[$p] /" >&2) 2>&1 &
         CHILD_PID[$p]=$!
     done
-    # On failure or interruption, stop the other builds too.
+    # On interruption, stop every build. (A failed build lets the others finish, so
+    # that they are cached for the re-run.)
     kill_children() {
         local pid
         for pid in "${CHILD_PID[@]}"; do
@@ -667,8 +660,8 @@ elif ((${#TO_BUILD[@]} > 1)); then
         if ! wait "${CHILD_PID[$p]}"; then
             failed+=("$p")
         fi
-        if [[ -f "$STATUS_DIR/$p" ]]; then
-            read -r "STATUS[$p]" "DURATION[$p]" <"$STATUS_DIR/$p"
+        if [[ -f "$LOG_DIR/$p.took" ]]; then
+            read -r "DURATION[$p]" "STATUS[$p]" _ <"$LOG_DIR/$p.took"
         else
             STATUS[$p]=FAILED
             DURATION[$p]=$(step_elapsed)

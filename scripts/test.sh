@@ -65,19 +65,18 @@ wasm_cold=0
 declare -A TOOK=() COLD=()
 STAGES=()
 _stage_name=""
-_stage_start=0
 total_start=$SECONDS
+# A stage is a lib.sh step (which keeps its start time) that also records its duration.
 stage() {  # stage NAME COLD "what": closes the previous stage, starts NAME
     stage_end
     _stage_name=$1
     COLD[$1]=$2
     STAGES+=("$1")
-    _stage_start=$SECONDS
     step "$1: $3"
 }
 stage_end() {
     if [[ -n "$_stage_name" ]]; then
-        TOOK[$_stage_name]=$((SECONDS - _stage_start))
+        TOOK[$_stage_name]=$(step_elapsed)
         step_done
         _stage_name=""
     fi

@@ -10,7 +10,7 @@ use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody};
 use ehr_protocol::registry::Role;
 use ehr_protocol::signing::{
-    self, digest, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
+    self, digest, is_low_s, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
 };
 use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
@@ -30,7 +30,8 @@ pub fn verify(pubkey: &[u8], sign_bytes: &[u8], signature: &[u8]) -> Result<()> 
         VerifyingKey::from_sec1_bytes(pubkey).map_err(|_| anyhow!("not a secp256k1 public key"))?;
     let signature =
         Signature::from_slice(signature).map_err(|_| anyhow!("not a 64-byte signature"))?;
-    if signature.normalize_s().is_some() {
+    // The contracts' own rule (one definition in the protocol crate).
+    if !is_low_s(&signature.to_bytes()) {
         return Err(anyhow!("signature is not in low-S form"));
     }
     key.verify_prehash(&digest(sign_bytes), &signature)
