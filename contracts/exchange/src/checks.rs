@@ -1,7 +1,6 @@
 //! Checks shared by the verification pipelines.
 
 use cosmwasm_std::{Api, Binary, Env};
-use ehr_protocol::limits::MAX_CLOCK_SKEW_SECS;
 use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::Policy;
 use ehr_protocol::signing::{content_hash, digest, is_low_s};
@@ -24,8 +23,10 @@ pub fn signature(
     }
 }
 
-/// A message's own validity window against block time (never the client's clock).
-/// Shape problems (future-dated, inverted, too long) are format errors; a past expiry is `Expired`.
+/// A message's own validity window against block time (never the client's clock) and the
+/// policy's bounds. Shape problems (future-dated beyond the policy's skew, inverted, shorter
+/// or longer than the policy allows) are format errors; a past expiry is `Expired`.
+/// No arithmetic here can overflow, whatever the input.
 pub fn freshness(
     env: &Env,
     policy: &Policy,
@@ -33,13 +34,34 @@ pub fn freshness(
     expires_at: u64,
 ) -> Result<(), ErrorCode> {
     let now = env.block.time.seconds();
-    if expires_at <= issued_at
-        || expires_at - issued_at > policy.max_request_ttl_secs
-        || issued_at > now.saturating_add(MAX_CLOCK_SKEW_SECS)
+    let lifetime = expires_at
+        .checked_sub(issued_at)
+        .ok_or(ErrorCode::InvalidFormat)?;
+    if lifetime == 0
+        || lifetime < policy.min_request_ttl_secs
+        || lifetime > policy.max_request_ttl_secs
+        || issued_at > now.saturating_add(policy.max_clock_skew_secs)
     {
         return Err(ErrorCode::InvalidFormat);
     }
     not_expired(env, expires_at)
+}
+
+/// A partner's request on arrival: fresh by our own policy, and with at least the policy's
+/// minimum lifetime left, so our reply service is never handed a request that expires under
+/// it (and never struck for answering one too late).
+pub fn arriving_freshness(
+    env: &Env,
+    policy: &Policy,
+    issued_at: u64,
+    expires_at: u64,
+) -> Result<(), ErrorCode> {
+    freshness(env, policy, issued_at, expires_at)?;
+    let remaining = expires_at.saturating_sub(env.block.time.seconds());
+    if remaining < policy.min_remaining_lifetime_secs {
+        return Err(ErrorCode::Expired);
+    }
+    Ok(())
 }
 
 pub fn not_expired(env: &Env, expires_at: u64) -> Result<(), ErrorCode> {

@@ -178,6 +178,7 @@ pub fn submit_request(
             }
             if msg.expires_at <= msg.issued_at
                 || msg.expires_at - msg.issued_at > policy.max_request_ttl_secs
+                || msg.expires_at - msg.issued_at < policy.min_request_ttl_secs
             {
                 return Err(ErrorCode::InvalidFormat);
             }

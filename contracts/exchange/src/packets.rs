@@ -110,7 +110,7 @@ fn verify_request(
         .config()
         .map_err(|_| ErrorCode::Internal)?
         .policy;
-    checks::freshness(env, &policy, body.issued_at, body.expires_at)?;
+    checks::arriving_freshness(env, &policy, body.issued_at, body.expires_at)?;
     checks::signature(
         deps.api,
         &request_sign_bytes(body),

@@ -63,9 +63,23 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Codes that describe the peer's standing rather than a new offence: no extra strike.
-fn counts_as_strike(code: &ErrorCode) -> bool {
-    !matches!(code, ErrorCode::PeerQuarantined | ErrorCode::KeyRevoked)
+/// Strikes are for the peer's own misconduct only. Codes that describe its standing
+/// (quarantined, revoked) or conditions it does not control (a request that expired, a race
+/// lost to another reply service, a partner or request the admin or a sweep removed, our
+/// own fault) are audited without a strike: otherwise a partner could get our reply service
+/// quarantined by sending requests that expire under it.
+pub fn counts_as_strike(code: &ErrorCode) -> bool {
+    !matches!(
+        code,
+        ErrorCode::PeerQuarantined
+            | ErrorCode::KeyRevoked
+            | ErrorCode::Expired
+            | ErrorCode::AlreadyAnswered
+            | ErrorCode::PartnerUnavailable
+            | ErrorCode::UnknownPartner
+            | ErrorCode::UnknownRequest
+            | ErrorCode::Internal
+    )
 }
 
 /// Records a soft rejection: audit entry, strike (and quarantine at the limit), event.

@@ -5,7 +5,7 @@
 use cosmwasm_std::{Addr, Binary, DepsMut, Env, MessageInfo, Response, Storage};
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::error_code::ErrorCode;
-use ehr_protocol::limits::MAX_CIPHERTEXT_BYTES;
+use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_SWEEP_ITEMS};
 use ehr_protocol::registry::{
     CodeStatus, Partner, PartnerInput, Peer, PeerInput, PeerStatus, Policy, RequesterCode, Role,
 };
@@ -61,6 +61,42 @@ pub(crate) fn validate_policy(policy: &Policy) -> Result<(), ContractError> {
         policy.max_ciphertext_bytes > 0
             && policy.max_ciphertext_bytes <= MAX_CIPHERTEXT_BYTES as u64,
         "policy.max_ciphertext_bytes",
+    )?;
+    ensure(
+        policy.max_clock_skew_secs <= MAX_CLOCK_SKEW_SECS,
+        "policy.max_clock_skew_secs",
+    )?;
+    ensure(
+        policy.min_request_ttl_secs <= policy.max_request_ttl_secs,
+        "policy.min_request_ttl_secs",
+    )?;
+    ensure(
+        policy.min_remaining_lifetime_secs <= policy.max_request_ttl_secs,
+        "policy.min_remaining_lifetime_secs",
+    )?;
+    ensure(
+        policy.incoming_per_partner_count > 0,
+        "policy.incoming_per_partner_count",
+    )?;
+    ensure(
+        policy.incoming_per_remote_requester_count > 0,
+        "policy.incoming_per_remote_requester_count",
+    )?;
+    ensure(
+        (1..=MAX_POLICY_SECS).contains(&policy.incoming_window_secs),
+        "policy.incoming_window_secs",
+    )?;
+    ensure(
+        policy.max_records_per_patient > 0,
+        "policy.max_records_per_patient",
+    )?;
+    ensure(
+        (1..=MAX_SWEEP_ITEMS).contains(&policy.sweep_max_items),
+        "policy.sweep_max_items",
+    )?;
+    ensure(
+        policy.finalise_grace_secs <= MAX_POLICY_SECS,
+        "policy.finalise_grace_secs",
     )?;
     Ok(())
 }

@@ -31,8 +31,11 @@ pub const MAX_DEMOGRAPHICS_BYTES: usize = 4 * 1024;
 /// Page size for every paginated query.
 pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_PAGE: u32 = 100;
-/// Clock skew tolerated between a peer's `issued_at` and block time, in seconds.
+/// Ceiling on the clock skew a policy may tolerate between a peer's `issued_at` and block
+/// time, in seconds (the policy's `max_clock_skew_secs` applies; 30 s by default).
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
+/// Ceiling on the requests one `Sweep` may finalise: one transaction's work stays bounded.
+pub const MAX_SWEEP_ITEMS: u32 = 200;
 
 /// Clamps a requested page size into `1..=MAX_PAGE`.
 pub fn page_size(limit: Option<u32>) -> usize {

@@ -50,6 +50,68 @@ pub struct Policy {
     pub packet_timeout_secs: u64,
     /// Largest encrypted record or reply, bytes (never above the protocol ceiling).
     pub max_ciphertext_bytes: u64,
+    /// How far a request's `issued_at` may lie ahead of block time, seconds.
+    #[serde(default = "defaults::max_clock_skew_secs")]
+    pub max_clock_skew_secs: u64,
+    /// Shortest lifetime a request may ask for (expires_at - issued_at), seconds.
+    #[serde(default = "defaults::min_request_ttl_secs")]
+    pub min_request_ttl_secs: u64,
+    /// A partner's request must still have this long to live when it arrives, seconds;
+    /// shorter ones get an `Expired` error ack, so a partner cannot make our reply service
+    /// answer requests that expire under it.
+    #[serde(default = "defaults::min_remaining_lifetime_secs")]
+    pub min_remaining_lifetime_secs: u64,
+    /// Requests accepted from one partner per quota window.
+    #[serde(default = "defaults::incoming_per_partner_count")]
+    pub incoming_per_partner_count: u32,
+    /// Requests accepted from one remote requester per quota window.
+    #[serde(default = "defaults::incoming_per_remote_requester_count")]
+    pub incoming_per_remote_requester_count: u32,
+    /// Window of both incoming quotas, seconds.
+    #[serde(default = "defaults::incoming_window_secs")]
+    pub incoming_window_secs: u64,
+    /// Records that may be stored under one patient token.
+    #[serde(default = "defaults::max_records_per_patient")]
+    pub max_records_per_patient: u32,
+    /// Most requests one `Sweep` finalises.
+    #[serde(default = "defaults::sweep_max_items")]
+    pub sweep_max_items: u32,
+    /// How long after its expiry a request may still be finalised by its own packet
+    /// (ack, timeout) before a sweep may close it, seconds.
+    #[serde(default = "defaults::finalise_grace_secs")]
+    pub finalise_grace_secs: u64,
+}
+
+/// Defaults of the policy fields added after the first release; a stored policy without
+/// them reads as these.
+mod defaults {
+    pub fn max_clock_skew_secs() -> u64 {
+        30
+    }
+    pub fn min_request_ttl_secs() -> u64 {
+        30
+    }
+    pub fn min_remaining_lifetime_secs() -> u64 {
+        15
+    }
+    pub fn incoming_per_partner_count() -> u32 {
+        600
+    }
+    pub fn incoming_per_remote_requester_count() -> u32 {
+        60
+    }
+    pub fn incoming_window_secs() -> u64 {
+        60
+    }
+    pub fn max_records_per_patient() -> u32 {
+        256
+    }
+    pub fn sweep_max_items() -> u32 {
+        50
+    }
+    pub fn finalise_grace_secs() -> u64 {
+        60
+    }
 }
 
 impl Default for Policy {
@@ -61,6 +123,15 @@ impl Default for Policy {
             max_request_ttl_secs: 3600,
             packet_timeout_secs: 600,
             max_ciphertext_bytes: 64 * 1024,
+            max_clock_skew_secs: defaults::max_clock_skew_secs(),
+            min_request_ttl_secs: defaults::min_request_ttl_secs(),
+            min_remaining_lifetime_secs: defaults::min_remaining_lifetime_secs(),
+            incoming_per_partner_count: defaults::incoming_per_partner_count(),
+            incoming_per_remote_requester_count: defaults::incoming_per_remote_requester_count(),
+            incoming_window_secs: defaults::incoming_window_secs(),
+            max_records_per_patient: defaults::max_records_per_patient(),
+            sweep_max_items: defaults::sweep_max_items(),
+            finalise_grace_secs: defaults::finalise_grace_secs(),
         }
     }
 }

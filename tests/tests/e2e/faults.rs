@@ -31,11 +31,11 @@ fn request_times_out_while_hermes_is_stopped() {
     let patient = patient_with_record(devnet, B, &storer, &store_key);
 
     let guard = stop_relayer(devnet);
-    // A 20-second request: its packet timeout is capped at its expiry.
-    let msg = request_msg(devnet, &requester, B, &patient, 20);
+    // A 30-second request (the policy's shortest): its packet timeout is capped at its expiry.
+    let msg = request_msg(devnet, &requester, B, &patient, 30);
     let id = msg.request_id.clone();
     submit(devnet, &key, msg).accepted();
-    std::thread::sleep(std::time::Duration::from_secs(25));
+    std::thread::sleep(std::time::Duration::from_secs(35));
     assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);
     drop(guard); // Hermes restarts and proves the timeout to A.
     let request = wait_for(devnet, "timeout relayed to A", 180, || {

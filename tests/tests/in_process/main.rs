@@ -6,6 +6,7 @@ mod exchange_flow;
 mod handshake;
 mod incoming_checks;
 mod lifecycle;
+mod partner_conduct;
 mod privacy;
 mod reply_checks;
 mod request_checks;

@@ -42,6 +42,7 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
 
     // A asks C...
     net.advance(61);
+    c.advance(61);
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
     let to_c = random_id("req");
     let msg = requester.request_msg(

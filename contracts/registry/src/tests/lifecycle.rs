@@ -5,7 +5,7 @@ use crate::contract::{migrate, parse_version, MigrateMsg, CONTRACT_NAME, CONTRAC
 use crate::state::{ContractVersion, CONTRACT_VERSION};
 use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
 use ehr_protocol::audit::AuditAction;
-use ehr_protocol::limits::MAX_CIPHERTEXT_BYTES;
+use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_SWEEP_ITEMS};
 use ehr_protocol::registry::{ConfigResponse, Policy};
 
 fn try_instantiate(deps: &mut Deps, msg: InstantiateMsg) -> Result<Response, ContractError> {
@@ -83,6 +83,69 @@ fn bad_policies() -> Vec<(Policy, &'static str)> {
                 ..d()
             },
             "policy.max_ciphertext_bytes",
+        ),
+        (
+            Policy {
+                max_clock_skew_secs: MAX_CLOCK_SKEW_SECS + 1,
+                ..d()
+            },
+            "policy.max_clock_skew_secs",
+        ),
+        (
+            Policy {
+                min_request_ttl_secs: d().max_request_ttl_secs + 1,
+                ..d()
+            },
+            "policy.min_request_ttl_secs",
+        ),
+        (
+            Policy {
+                min_remaining_lifetime_secs: d().max_request_ttl_secs + 1,
+                ..d()
+            },
+            "policy.min_remaining_lifetime_secs",
+        ),
+        (
+            Policy {
+                incoming_per_partner_count: 0,
+                ..d()
+            },
+            "policy.incoming_per_partner_count",
+        ),
+        (
+            Policy {
+                incoming_per_remote_requester_count: 0,
+                ..d()
+            },
+            "policy.incoming_per_remote_requester_count",
+        ),
+        (
+            Policy {
+                incoming_window_secs: 0,
+                ..d()
+            },
+            "policy.incoming_window_secs",
+        ),
+        (
+            Policy {
+                max_records_per_patient: 0,
+                ..d()
+            },
+            "policy.max_records_per_patient",
+        ),
+        (
+            Policy {
+                sweep_max_items: MAX_SWEEP_ITEMS + 1,
+                ..d()
+            },
+            "policy.sweep_max_items",
+        ),
+        (
+            Policy {
+                finalise_grace_secs: u64::MAX,
+                ..d()
+            },
+            "policy.finalise_grace_secs",
         ),
     ]
 }
@@ -212,6 +275,15 @@ fn update_policy_validates_and_applies() {
         max_request_ttl_secs: 7200,
         packet_timeout_secs: 900,
         max_ciphertext_bytes: 1024,
+        max_clock_skew_secs: 10,
+        min_request_ttl_secs: 60,
+        min_remaining_lifetime_secs: 20,
+        incoming_per_partner_count: 100,
+        incoming_per_remote_requester_count: 5,
+        incoming_window_secs: 120,
+        max_records_per_patient: 32,
+        sweep_max_items: 10,
+        finalise_grace_secs: 30,
     };
     let res = s
         .as_admin(ExecuteMsg::UpdatePolicy {
@@ -281,4 +353,12 @@ fn versions_parse_as_numbers() {
     assert_eq!(parse_version("1.2"), None);
     assert_eq!(parse_version("1.2.3.4"), None);
     assert_eq!(parse_version("a.b.c"), None);
+}
+
+#[test]
+fn a_policy_stored_before_the_new_bounds_reads_with_their_defaults() {
+    let v1 = r#"{"rate_limit_count":1,"rate_limit_window_secs":60,"strikes_before_quarantine":3,
+        "max_request_ttl_secs":3600,"packet_timeout_secs":600,"max_ciphertext_bytes":65536}"#;
+    let policy: Policy = from_json(v1.as_bytes()).unwrap();
+    assert_eq!(policy, Policy::default());
 }
