@@ -8,13 +8,12 @@ use cosmwasm_schema::cw_serde;
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response, StdResult};
-use cw_storage_plus::Item;
 use ehr_protocol::exchange::{ExecuteMsg, InstantiateMsg, QueryMsg};
+use ehr_protocol::upgrade::migrate_version;
 
+/// Recorded with cw2 so that migrate refuses another contract's code or a downgrade.
 pub const CONTRACT_NAME: &str = "crates.io:ehr-exchange";
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// (name, version) of the code last instantiated or migrated to.
-const VERSION: Item<(String, String)> = Item::new("contract_version");
 
 #[cw_serde]
 pub struct MigrateMsg {}
@@ -35,10 +34,7 @@ pub fn instantiate(
             network_id: network_id.clone(),
         },
     )?;
-    VERSION.save(
-        deps.storage,
-        &(CONTRACT_NAME.to_string(), CONTRACT_VERSION.to_string()),
-    )?;
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new()
         .add_attribute("action", "instantiate")
         .add_attribute("registry", registry)
@@ -99,13 +95,13 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
     }
 }
 
+/// Refuses another contract's state and downgrades (`ehr_protocol::upgrade`); records the
+/// new version with cw2.
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
-    VERSION.save(
-        deps.storage,
-        &(CONTRACT_NAME.to_string(), CONTRACT_VERSION.to_string()),
-    )?;
+    let from = migrate_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new()
         .add_attribute("action", "migrate")
-        .add_attribute("version", CONTRACT_VERSION))
+        .add_attribute("from_version", from)
+        .add_attribute("to_version", CONTRACT_VERSION))
 }

@@ -1,4 +1,5 @@
 use cosmwasm_std::StdError;
+use ehr_protocol::upgrade::UpgradeRefusal;
 use ehr_protocol::ErrorCode;
 use thiserror::Error;
 
@@ -21,6 +22,9 @@ pub enum ContractError {
 
     #[error("NotAuthorized: this contract does not close channels from its side")]
     CloseRefused,
+
+    #[error("{0}")]
+    Upgrade(#[from] UpgradeRefusal),
 }
 
 impl ContractError {

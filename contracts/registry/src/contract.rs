@@ -9,12 +9,13 @@ use cosmwasm_std::{
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::registry::{ExecuteMsg, InstantiateMsg, QueryMsg};
+use ehr_protocol::upgrade::migrate_version;
 use ehr_protocol::validate;
 
 use crate::error::ContractError;
 use crate::execute::{self, check};
 use crate::query;
-use crate::state::{Config, ContractVersion, AUDIT, CONFIG, CONTRACT_VERSION};
+use crate::state::{Config, AUDIT, CONFIG};
 
 /// Name stored with the state so migrate refuses another contract's code.
 pub const CONTRACT_NAME: &str = concat!("crates.io:", env!("CARGO_PKG_NAME"));
@@ -51,13 +52,7 @@ pub fn instantiate(
             policy,
         },
     )?;
-    CONTRACT_VERSION.save(
-        deps.storage,
-        &ContractVersion {
-            contract: CONTRACT_NAME.to_string(),
-            version: CONTRACT_VERSION_STR.to_string(),
-        },
-    )?;
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION_STR)?;
     // The first admin is the first registry change on record.
     AUDIT.append(
         deps.storage,
@@ -199,48 +194,13 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
     }
 }
 
-/// Refuses another contract's state and downgrades; records the new version.
+/// Refuses another contract's state and downgrades (`ehr_protocol::upgrade`); records the
+/// new version with cw2.
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
-    let stored = CONTRACT_VERSION.load(deps.storage)?;
-    if stored.contract != CONTRACT_NAME {
-        return Err(ContractError::WrongContract {
-            expected: CONTRACT_NAME.to_string(),
-            found: stored.contract,
-        });
-    }
-    let from =
-        parse_version(&stored.version).ok_or_else(|| ContractError::invalid("stored version"))?;
-    let to =
-        parse_version(CONTRACT_VERSION_STR).ok_or_else(|| ContractError::invalid("version"))?;
-    if to < from {
-        return Err(ContractError::CannotDowngrade {
-            from: stored.version,
-            to: CONTRACT_VERSION_STR.to_string(),
-        });
-    }
-    CONTRACT_VERSION.save(
-        deps.storage,
-        &ContractVersion {
-            contract: CONTRACT_NAME.to_string(),
-            version: CONTRACT_VERSION_STR.to_string(),
-        },
-    )?;
+    let from = migrate_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION_STR)?;
     Ok(Response::new()
         .add_attribute("action", "migrate")
-        .add_attribute("from_version", stored.version)
+        .add_attribute("from_version", from)
         .add_attribute("to_version", CONTRACT_VERSION_STR))
-}
-
-/// `major.minor.patch` with an optional `-pre` or `+build` tail ignored; `None` otherwise.
-pub(crate) fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
-    let core = text.split(['-', '+']).next()?;
-    let mut parts = core.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    let patch = parts.next()?.parse().ok()?;
-    if parts.next().is_some() {
-        return None;
-    }
-    Some((major, minor, patch))
 }

@@ -1,4 +1,5 @@
 use cosmwasm_std::StdError;
+use ehr_protocol::upgrade::UpgradeRefusal;
 use thiserror::Error;
 
 /// Why a registry message was refused. Carries field names and ids only, never payload text.
@@ -35,11 +36,8 @@ pub enum ContractError {
     #[error("peer is not quarantined")]
     NotQuarantined,
 
-    #[error("cannot migrate from contract {found}, expected {expected}")]
-    WrongContract { expected: String, found: String },
-
-    #[error("cannot migrate from version {from} to older version {to}")]
-    CannotDowngrade { from: String, to: String },
+    #[error("{0}")]
+    Upgrade(#[from] UpgradeRefusal),
 }
 
 impl ContractError {

@@ -30,20 +30,8 @@ impl From<Config> for ConfigResponse {
     }
 }
 
-/// Name and version of the code that last wrote this contract's state, checked on migrate
-/// (a cw2-like record kept here so the crate needs no extra dependency).
-#[cw_serde]
-pub struct ContractVersion {
-    pub contract: String,
-    pub version: String,
-}
-
 /// Singleton: the admin, exchange, network id and policy.
 pub const CONFIG: Item<Config> = Item::new("config");
-
-/// Singleton: which code (name, version) wrote the state, so migrate can refuse a wrong
-/// contract or a downgrade.
-pub const CONTRACT_VERSION: Item<ContractVersion> = Item::new("contract_version");
 
 /// Peer address -> peer. Keyed by the validated address because the exchange looks a peer
 /// up by the sender of every store, request, reply and retrieval.

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod packet;
 pub mod registry;
 pub mod signing;
+pub mod upgrade;
 pub mod validate;
 
 pub use error_code::ErrorCode;

@@ -3,4 +3,5 @@
 
 mod checks;
 mod entry_points;
+mod migrate;
 mod support;

@@ -1,12 +1,12 @@
 //! Instantiate, policy validation and migrate.
 
 use super::*;
-use crate::contract::{migrate, parse_version, MigrateMsg, CONTRACT_NAME, CONTRACT_VERSION_STR};
-use crate::state::{ContractVersion, CONTRACT_VERSION};
+use crate::contract::{migrate, MigrateMsg, CONTRACT_NAME, CONTRACT_VERSION_STR};
 use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
 use ehr_protocol::audit::AuditAction;
 use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_SWEEP_ITEMS};
 use ehr_protocol::registry::{ConfigResponse, Policy};
+use ehr_protocol::upgrade::UpgradeRefusal;
 
 fn try_instantiate(deps: &mut Deps, msg: InstantiateMsg) -> Result<Response, ContractError> {
     let sender = deps.api.addr_make("creator");
@@ -183,8 +183,8 @@ fn instantiate_defaults_admin_to_sender_and_policy_to_default() {
     assert_eq!(audit.entries.len(), 1);
     assert_eq!(audit.entries[0].action, AuditAction::AdminChanged);
     assert_eq!(
-        CONTRACT_VERSION.load(&deps.storage).unwrap(),
-        ContractVersion {
+        cw2::get_contract_version(&deps.storage).unwrap(),
+        cw2::ContractVersion {
             contract: CONTRACT_NAME.to_string(),
             version: CONTRACT_VERSION_STR.to_string(),
         }
@@ -300,59 +300,23 @@ fn migrate_records_the_version_and_refuses_other_contracts_and_downgrades() {
     let mut s = setup();
     let res = migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}).unwrap();
     assert_action(&res, "migrate");
+    let stored = |s: &Setup| cw2::get_contract_version(&s.deps.storage).unwrap();
+    assert_eq!(stored(&s).contract, CONTRACT_NAME);
 
-    CONTRACT_VERSION
-        .save(
-            &mut s.deps.storage,
-            &ContractVersion {
-                contract: CONTRACT_NAME.to_string(),
-                version: "0.0.1".to_string(),
-            },
-        )
-        .unwrap();
-    migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}).unwrap();
-    assert_eq!(
-        CONTRACT_VERSION.load(&s.deps.storage).unwrap().version,
-        CONTRACT_VERSION_STR
-    );
-
-    CONTRACT_VERSION
-        .save(
-            &mut s.deps.storage,
-            &ContractVersion {
-                contract: CONTRACT_NAME.to_string(),
-                version: "999.0.0".to_string(),
-            },
-        )
-        .unwrap();
+    let record = |s: &mut Setup, contract: &str, version: &str| {
+        cw2::set_contract_version(&mut s.deps.storage, contract, version).unwrap();
+        migrate(s.deps.as_mut(), mock_env(), MigrateMsg {})
+    };
+    record(&mut s, CONTRACT_NAME, "0.0.1").unwrap();
+    assert_eq!(stored(&s).version, CONTRACT_VERSION_STR);
     assert!(matches!(
-        migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}),
-        Err(ContractError::CannotDowngrade { .. })
+        record(&mut s, CONTRACT_NAME, "999.0.0"),
+        Err(ContractError::Upgrade(UpgradeRefusal::Downgrade { .. }))
     ));
-
-    CONTRACT_VERSION
-        .save(
-            &mut s.deps.storage,
-            &ContractVersion {
-                contract: "crates.io:cw20-base".to_string(),
-                version: "0.0.1".to_string(),
-            },
-        )
-        .unwrap();
     assert!(matches!(
-        migrate(s.deps.as_mut(), mock_env(), MigrateMsg {}),
-        Err(ContractError::WrongContract { .. })
+        record(&mut s, "crates.io:ehr-exchange", "0.0.1"),
+        Err(ContractError::Upgrade(UpgradeRefusal::WrongContract { .. }))
     ));
-}
-
-#[test]
-fn versions_parse_as_numbers() {
-    assert_eq!(parse_version("0.1.0"), Some((0, 1, 0)));
-    assert_eq!(parse_version("1.10.2-rc.1"), Some((1, 10, 2)));
-    assert!(parse_version("0.10.0") > parse_version("0.9.9"));
-    assert_eq!(parse_version("1.2"), None);
-    assert_eq!(parse_version("1.2.3.4"), None);
-    assert_eq!(parse_version("a.b.c"), None);
 }
 
 #[test]
