@@ -21,7 +21,9 @@ use ehr_protocol::exchange::{
 use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
 use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket};
 use ehr_protocol::registry::{CodeStatus, PartnerStatus, Role};
-use ehr_protocol::signing::{reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning};
+use ehr_protocol::signing::{
+    key_hash, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
+};
 use ehr_protocol::{validate, ErrorCode};
 
 /// Runs `verify` for an admitted peer and `apply` on success; soft-rejects otherwise.
@@ -225,6 +227,11 @@ pub fn submit_request(
                 &msg.signature,
                 &admitted.peer.signing_key,
             )?;
+            // Replies go only to the key the admin registered for this peer, never to a
+            // key the request picks.
+            if msg.reply_encryption_key != admitted.peer.encryption_key {
+                return Err(ErrorCode::RecipientKeyMismatch);
+            }
 
             if OUTGOING.has(deps.storage, &msg.request_id) {
                 return Err(ErrorCode::Replay);
@@ -247,6 +254,7 @@ pub fn submit_request(
                 packet_sequence: None,
                 reply: None,
                 retrievals: 0,
+                reply_key_hash: Some(key_hash(&body.reply_encryption_key)),
             };
             OUTGOING.save(deps.storage, &body.request_id, &request)?;
             OUTGOING_BY_REQUESTER.save(deps.storage, (&info.sender, &body.request_id), &())?;

@@ -9,6 +9,7 @@ pub mod handshake;
 pub mod ibc;
 pub mod packets;
 pub mod query;
+pub mod quota;
 pub mod registry_client;
 pub mod rejection;
 pub mod state;

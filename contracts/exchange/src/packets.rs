@@ -7,6 +7,7 @@
 
 use crate::checks;
 use crate::execute::save_incoming;
+use crate::quota;
 use crate::registry_client::Registry;
 use crate::state::{Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, RECORDS, REPLIES};
 use cosmwasm_std::{
@@ -15,12 +16,12 @@ use cosmwasm_std::{
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::exchange::{
-    IncomingRequest, IncomingStatus, ReplySummary, RequestStatus, RetrievedReply,
+    IncomingRequest, IncomingStatus, OutgoingRequest, ReplySummary, RequestStatus, RetrievedReply,
 };
 use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
 use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyOutcome, ReplyPacket, RequestPacket};
-use ehr_protocol::registry::{Partner, PartnerStatus, Role};
-use ehr_protocol::signing::{reply_sign_bytes, request_sign_bytes};
+use ehr_protocol::registry::{Partner, PartnerStatus, PeerStatus, Policy, Role};
+use ehr_protocol::signing::{key_hash, reply_sign_bytes, request_sign_bytes};
 use ehr_protocol::{validate, ErrorCode};
 
 fn success_ack(ack: &ExchangeAck) -> StdAck {
@@ -78,7 +79,7 @@ fn verify_request(
     config: &Config,
     packet: &IbcPacket,
     request: &RequestPacket,
-) -> Result<Partner, ErrorCode> {
+) -> Result<(Partner, Policy), ErrorCode> {
     let partner = bound_partner(deps, config, packet)?;
     let body = &request.body;
     if body.version != PACKET_VERSION {
@@ -120,6 +121,13 @@ fn verify_request(
     if INCOMING.has(deps.storage, (&partner.partner_id, &body.request_id)) {
         return Err(ErrorCode::Replay);
     }
+    quota::check(
+        deps.storage,
+        &policy,
+        &partner.partner_id,
+        &body.requester,
+        env.block.time.seconds(),
+    )?;
     let has_records = RECORDS
         .prefix(&body.patient_token)
         .keys_raw(deps.storage, None, None, Order::Ascending)
@@ -128,7 +136,7 @@ fn verify_request(
     if !has_records {
         return Err(ErrorCode::NoRecords);
     }
-    Ok(partner)
+    Ok((partner, policy))
 }
 
 fn receive_request(
@@ -146,14 +154,21 @@ fn receive_request(
     if validate::id(&request.body.request_id).is_ok() {
         entry = entry.request(&request.body.request_id);
     }
-    let partner = match verified {
-        Ok(partner) => partner,
+    let (partner, policy) = match verified {
+        Ok(verified) => verified,
         Err(code) => {
             AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
             return Ok(refusal_response(code));
         }
     };
     AUDIT.append(deps.storage, entry.partner(&partner.partner_id))?;
+    quota::count(
+        deps.storage,
+        &policy,
+        &partner.partner_id,
+        &request.body.requester,
+        env.block.time.seconds(),
+    )?;
     let request_id = request.body.request_id.clone();
     save_incoming(
         deps.storage,
@@ -182,12 +197,9 @@ fn receive_request(
 
 // ------------------------------------------------------------ Algorithm 3 (source)
 
-/// What a verified reply does to its request.
-enum ReplyVerdict {
-    Accept,
-    /// Refuse; `true` also moves the still-pending request to `expired`.
-    Refuse(ErrorCode, bool),
-}
+/// A refused reply: its code, and the terminal state it moves a still-pending request to
+/// (`None` leaves the request as it is, e.g. for a forgery).
+type ReplyRefusal = (ErrorCode, Option<RequestStatus>);
 
 fn verify_reply(
     deps: Deps,
@@ -195,8 +207,8 @@ fn verify_reply(
     config: &Config,
     packet: &IbcPacket,
     reply: &ReplyPacket,
-) -> Result<(), (ErrorCode, bool)> {
-    let plain = |code| (code, false);
+) -> Result<(), ReplyRefusal> {
+    let plain = |code| (code, None);
     let partner = bound_partner(deps, config, packet).map_err(plain)?;
     let body = &reply.body;
     if body.version != PACKET_VERSION {
@@ -208,7 +220,8 @@ fn verify_reply(
     if body.responder.is_empty() || body.responder.len() > 128 {
         return Err(plain(ErrorCode::InvalidFormat));
     }
-    let policy = Registry::new(&config.registry, deps.querier)
+    let registry = Registry::new(&config.registry, deps.querier);
+    let policy = registry
         .config()
         .map_err(|_| plain(ErrorCode::Internal))?
         .policy;
@@ -240,8 +253,32 @@ fn verify_reply(
         &reply.signer_pubkey,
     )
     .map_err(plain)?;
-    checks::not_expired(env, request.expires_at).map_err(|code| (code, true))?;
-    Ok(())
+    checks::not_expired(env, request.expires_at)
+        .map_err(|code| (code, Some(RequestStatus::Expired)))?;
+    requester_still_entitled(&registry, env, &request)
+        .map_err(|code| (code, Some(RequestStatus::Rejected)))
+}
+
+/// Revocation takes effect on requests in flight: the requester must still be an active,
+/// valid peer, and its current encryption key the one the request was bound to.
+fn requester_still_entitled(
+    registry: &Registry,
+    env: &Env,
+    request: &OutgoingRequest,
+) -> Result<(), ErrorCode> {
+    let peer = registry
+        .peer(&request.requester)
+        .map_err(|_| ErrorCode::Internal)?
+        .ok_or(ErrorCode::RequesterRevoked)?;
+    if peer.status != PeerStatus::Active || !peer.is_valid_at(env.block.time) {
+        return Err(ErrorCode::RequesterRevoked);
+    }
+    match &request.reply_key_hash {
+        Some(bound) if *bound != key_hash(&peer.encryption_key) => {
+            Err(ErrorCode::RecipientKeyMismatch)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn receive_reply(
@@ -251,10 +288,7 @@ fn receive_reply(
     packet: &IbcPacket,
     reply: ReplyPacket,
 ) -> StdResult<IbcReceiveResponse> {
-    let verdict = match verify_reply(deps.as_ref(), &env, config, packet, &reply) {
-        Ok(()) => ReplyVerdict::Accept,
-        Err((code, expire)) => ReplyVerdict::Refuse(code, expire),
-    };
+    let verdict = verify_reply(deps.as_ref(), &env, config, packet, &reply);
     let request_id = reply.body.request_id.clone();
     let mut entry = AuditEntry::new(env.block.time, AuditAction::ReplyReceived)
         .role(Role::Reply)
@@ -262,12 +296,13 @@ fn receive_reply(
     if validate::id(&request_id).is_ok() {
         entry = entry.request(&request_id);
     }
-    if let ReplyVerdict::Refuse(code, expire) = verdict {
-        if expire {
+    if let Err((code, terminal)) = verdict {
+        if let Some(status) = terminal {
             if let Some(mut request) = OUTGOING.may_load(deps.storage, &request_id)? {
-                request.status = RequestStatus::Expired;
-                request.reason = Some(ErrorCode::Expired);
+                request.status = status;
+                request.reason = Some(code.clone());
                 OUTGOING.save(deps.storage, &request_id, &request)?;
+                entry = entry.agent(&request.requester).partner(&request.partner_id);
             }
         }
         AUDIT.append(deps.storage, entry.rejected(code.clone()))?;

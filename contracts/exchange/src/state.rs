@@ -1,3 +1,4 @@
+use crate::quota::Window;
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::Addr;
 use cw_storage_plus::{Item, Map};
@@ -33,6 +34,10 @@ pub const PENDING_INCOMING: Map<(&str, &str), ()> = Map::new("pending_incoming")
 
 /// Block times (unix seconds) of each peer's accepted requests inside the rate-limit window.
 pub const RECENT_REQUESTS: Map<&Addr, Vec<u64>> = Map::new("recent_requests");
+
+/// Incoming quota windows per partner, and per (partner, remote requester address).
+pub const QUOTA_PARTNER: Map<&str, Window> = Map::new("quota_partner");
+pub const QUOTA_REMOTE: Map<(&str, &str), Window> = Map::new("quota_remote");
 
 /// Every step on this chain, no PHI.
 pub const AUDIT: AuditLog = AuditLog::new("audit_next", "audit");

@@ -29,6 +29,19 @@ pub enum ErrorCode {
     WrongChannel,
     TooLarge,
     UnsupportedVersion,
+    /// A reply encrypted to a key other than the requester's registered one, or a request
+    /// naming a reply key that is not the requester's registered key.
+    RecipientKeyMismatch,
+    /// The requester was revoked, quarantined or left its validity while its request was
+    /// in flight: the reply is refused and never stored.
+    RequesterRevoked,
+    /// A partner (or one of its requesters) sent more requests than our policy accepts per
+    /// window; seconds until the window reopens.
+    QuotaExceeded {
+        retry_after: u64,
+    },
+    /// The policy's cap on records per patient is reached.
+    CapReached,
     Internal,
 }
 
@@ -54,6 +67,10 @@ impl ErrorCode {
             ErrorCode::WrongChannel => "WrongChannel",
             ErrorCode::TooLarge => "TooLarge",
             ErrorCode::UnsupportedVersion => "UnsupportedVersion",
+            ErrorCode::RecipientKeyMismatch => "RecipientKeyMismatch",
+            ErrorCode::RequesterRevoked => "RequesterRevoked",
+            ErrorCode::QuotaExceeded { .. } => "QuotaExceeded",
+            ErrorCode::CapReached => "CapReached",
             ErrorCode::Internal => "Internal",
         }
     }
@@ -77,13 +94,17 @@ impl ErrorCode {
             let secs = rest.strip_suffix(')')?.parse().ok()?;
             return Some(ErrorCode::RateLimited { retry_after: secs });
         }
+        if let Some(rest) = text.strip_prefix("QuotaExceeded(retry_after=") {
+            let secs = rest.strip_suffix(')')?.parse().ok()?;
+            return Some(ErrorCode::QuotaExceeded { retry_after: secs });
+        }
         ALL_SIMPLE_CODES.iter().find(|c| c.name() == text).cloned()
     }
 }
 
 const ACK_ERROR_PREFIX: &str = "ehrx:";
 
-const ALL_SIMPLE_CODES: [ErrorCode; 18] = [
+const ALL_SIMPLE_CODES: [ErrorCode; 21] = [
     ErrorCode::InvalidFormat,
     ErrorCode::UnknownPartner,
     ErrorCode::PartnerUnavailable,
@@ -101,6 +122,9 @@ const ALL_SIMPLE_CODES: [ErrorCode; 18] = [
     ErrorCode::WrongChannel,
     ErrorCode::TooLarge,
     ErrorCode::UnsupportedVersion,
+    ErrorCode::RecipientKeyMismatch,
+    ErrorCode::RequesterRevoked,
+    ErrorCode::CapReached,
     ErrorCode::Internal,
 ];
 
@@ -109,6 +133,9 @@ impl fmt::Display for ErrorCode {
         match self {
             ErrorCode::RateLimited { retry_after } => {
                 write!(f, "RateLimited(retry_after={retry_after})")
+            }
+            ErrorCode::QuotaExceeded { retry_after } => {
+                write!(f, "QuotaExceeded(retry_after={retry_after})")
             }
             other => f.write_str(other.name()),
         }
@@ -123,6 +150,7 @@ mod tests {
     fn display_round_trips_through_parse() {
         let mut all = ALL_SIMPLE_CODES.to_vec();
         all.push(ErrorCode::RateLimited { retry_after: 42 });
+        all.push(ErrorCode::QuotaExceeded { retry_after: 7 });
         for code in all {
             assert_eq!(ErrorCode::parse(&code.to_string()), Some(code.clone()));
             assert_eq!(ErrorCode::from_ack_error(&code.to_ack_error()), code);

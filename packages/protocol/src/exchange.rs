@@ -118,6 +118,10 @@ pub struct OutgoingRequest {
     pub packet_sequence: Option<u64>,
     pub reply: Option<ReplySummary>,
     pub retrievals: u32,
+    /// `key_hash` of the requester's registered encryption key when it asked. A reply is
+    /// stored only while the requester's current key still has this hash.
+    #[serde(default)]
+    pub reply_key_hash: Option<String>,
 }
 
 /// Who answered, from where, with what outcome kind.

@@ -134,6 +134,12 @@ pub fn content_hash(ciphertext: &[u8]) -> String {
     hex::encode(Sha256::digest(ciphertext))
 }
 
+/// Hex SHA-256 of a registered public key: how a request binds the reply to the key the
+/// requester registered, and how a later reply is checked against the current one.
+pub fn key_hash(key: &[u8]) -> String {
+    hex::encode(Sha256::digest(key))
+}
+
 /// What the registry stores for a health-worker code: never the code itself.
 pub fn requester_code_hash(code: &str) -> String {
     let mut c = Canonical::new(REQUESTER_CODE_DOMAIN);

@@ -6,6 +6,7 @@ use super::chain::{Chain, ExchangeResult};
 use super::peer::{open, random_id, seal, Patient, TestPeer};
 use super::relayer::{Delivery, Link, Relayer, VERSION};
 use cosmwasm_std::IbcOrder;
+use ehr_protocol::exchange::SubmitRequestMsg;
 use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::{Policy, Role};
 use ehr_protocol::signing::content_hash;
@@ -69,18 +70,30 @@ impl TwoHospitals {
         self.b.advance(secs);
     }
 
-    /// A valid, signed request from `peer` on A for the patient; returns its id and result.
-    pub fn request_from(&mut self, peer: &TestPeer) -> (String, ExchangeResult) {
-        let id = random_id("req");
-        let msg = peer.request_msg(
-            &id,
+    /// A request from A to B for the patient, signed by `signer`, issued at `issued_at`
+    /// and living `ttl` seconds.
+    pub fn request_msg(
+        &self,
+        signer: &TestPeer,
+        id: &str,
+        issued_at: u64,
+        ttl: u64,
+    ) -> SubmitRequestMsg {
+        signer.request_msg(
+            id,
             "hospital-a",
             "hospital-b",
             super::chain::REQUESTER_CODE,
             &self.patient,
-            self.a.now(),
-            REQUEST_TTL,
-        );
+            issued_at,
+            ttl,
+        )
+    }
+
+    /// A valid, signed request from `peer` on A for the patient; returns its id and result.
+    pub fn request_from(&mut self, peer: &TestPeer) -> (String, ExchangeResult) {
+        let id = random_id("req");
+        let msg = self.request_msg(peer, &id, self.a.now(), REQUEST_TTL);
         let result = self.a.submit_request(peer, msg);
         (id, result)
     }

@@ -6,7 +6,7 @@ use cosmwasm_std::StdAck;
 use ehr_protocol::exchange::{IncomingStatus, RequestStatus};
 use ehr_protocol::registry::{PeerStatus, Policy, Role};
 use ehr_protocol::ErrorCode;
-use ehr_tests::harness::chain::{wasm_attr, REQUESTER_CODE};
+use ehr_tests::harness::chain::wasm_attr;
 use ehr_tests::harness::peer::{random_id, TestPeer};
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
 
@@ -22,15 +22,7 @@ fn busy_policy() -> Policy {
 fn short_request(net: &mut TwoHospitals, ttl: u64) -> String {
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
     let id = random_id("req");
-    let msg = requester.request_msg(
-        &id,
-        "hospital-a",
-        "hospital-b",
-        REQUESTER_CODE,
-        &net.patient,
-        net.a.now(),
-        ttl,
-    );
+    let msg = net.request_msg(&requester, &id, net.a.now(), ttl);
     net.a.submit_request(&requester, msg).accepted();
     net.requester = requester;
     id
@@ -143,15 +135,7 @@ fn clock_skew_and_shortest_lifetime_come_from_the_policy() {
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
     let now = net.a.now();
     let mut submit = |issued_at: u64, ttl: u64| {
-        let msg = requester.request_msg(
-            &random_id("req"),
-            "hospital-a",
-            "hospital-b",
-            REQUESTER_CODE,
-            &net.patient,
-            issued_at,
-            ttl,
-        );
+        let msg = net.request_msg(&requester, &random_id("req"), issued_at, ttl);
         net.a.submit_request(&requester, msg)
     };
     // Issued further ahead than the policy's skew (the old constant allowed 300 s).
