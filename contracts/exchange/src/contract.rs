@@ -3,7 +3,7 @@
 use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::state::{Config, CONFIG};
-use crate::{execute, query};
+use crate::{execute, query, sweep};
 use cosmwasm_schema::cw_serde;
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
@@ -55,6 +55,7 @@ pub fn execute(
         ExecuteMsg::RetrieveReply { request_id } => {
             execute::retrieve_reply(deps, env, info, request_id)
         }
+        ExecuteMsg::Sweep { limit } => sweep::sweep(deps, env, info, limit),
     }
 }
 

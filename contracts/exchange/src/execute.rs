@@ -7,8 +7,8 @@ use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::rejection::{admit, soft_reject, Admitted, Step};
 use crate::state::{
-    Config, AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, PENDING_INCOMING,
-    RECENT_REQUESTS, RECORDS, REPLIES,
+    Config, AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
+    OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, REPLIES,
 };
 use cosmwasm_std::{
     to_json_binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response, StdResult, Storage,
@@ -258,6 +258,7 @@ pub fn submit_request(
             };
             OUTGOING.save(deps.storage, &body.request_id, &request)?;
             OUTGOING_BY_REQUESTER.save(deps.storage, (&info.sender, &body.request_id), &())?;
+            OUTGOING_BY_EXPIRY.save(deps.storage, (body.expires_at, &body.request_id), &())?;
             AUDIT.append(
                 deps.storage,
                 AuditEntry::new(env.block.time, AuditAction::RequestSubmitted)
@@ -483,5 +484,6 @@ pub fn save_incoming(storage: &mut dyn Storage, incoming: &IncomingRequest) -> S
         incoming.body.request_id.as_str(),
     );
     INCOMING.save(storage, key, incoming)?;
+    INCOMING_BY_EXPIRY.save(storage, (incoming.body.expires_at, key.0, key.1), &())?;
     PENDING_INCOMING.save(storage, key, &())
 }

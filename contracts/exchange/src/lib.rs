@@ -13,6 +13,7 @@ pub mod quota;
 pub mod registry_client;
 pub mod rejection;
 pub mod state;
+pub mod sweep;
 
 pub use error::ContractError;
 

@@ -23,6 +23,12 @@ pub const OUTGOING: Map<&str, OutgoingRequest> = Map::new("outgoing");
 /// (requester, request id) index for the by-requester query.
 pub const OUTGOING_BY_REQUESTER: Map<(&Addr, &str), ()> = Map::new("outgoing_by_requester");
 
+/// Open outgoing requests by (expires_at, request id): what a sweep walks.
+pub const OUTGOING_BY_EXPIRY: Map<(u64, &str), ()> = Map::new("outgoing_by_expiry");
+
+/// Open incoming requests by (expires_at, partner id, request id): what a sweep walks.
+pub const INCOMING_BY_EXPIRY: Map<(u64, &str, &str), ()> = Map::new("incoming_by_expiry");
+
 /// Replies received for our requests, keyed by request id; released only by `RetrieveReply`.
 pub const REPLIES: Map<&str, RetrievedReply> = Map::new("replies");
 

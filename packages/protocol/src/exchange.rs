@@ -91,6 +91,14 @@ pub enum ExecuteMsg {
     RetrieveReply {
         request_id: String,
     },
+    /// Finalises requests on both sides whose expiry (plus the policy's grace) has passed
+    /// and that are still open: outgoing `pending` and incoming `pending` or `answered`
+    /// become `expired`, each with one audit entry. Anyone may call it (a keeper, the reply
+    /// service, an operator); it is never struck, and one call does at most
+    /// `min(limit, policy.sweep_max_items)` entries.
+    Sweep {
+        limit: Option<u32>,
+    },
 }
 
 #[cw_serde]
@@ -163,6 +171,9 @@ pub enum IncomingStatus {
     Failed,
     /// The reply packet timed out.
     TimedOut,
+    /// Nobody answered before the request expired, or the answer's fate never came back:
+    /// closed by a sweep.
+    Expired,
 }
 
 /// A request received from a partner, kept for the local reply service.

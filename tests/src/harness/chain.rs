@@ -328,6 +328,12 @@ impl Chain {
         )
     }
 
+    /// `Sweep` sent by `sender` (anyone may).
+    pub fn sweep(&mut self, sender: &Addr, limit: Option<u32>) -> AppResponse {
+        self.exec(sender, &xmsg::ExecuteMsg::Sweep { limit })
+            .accepted()
+    }
+
     /// The reply released to the requester in a retrieval's response data.
     pub fn retrieved_reply(response: &AppResponse) -> RetrievedReply {
         cosmwasm_std::from_json(response.data.as_ref().expect("retrieval data"))

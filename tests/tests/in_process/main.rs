@@ -3,6 +3,7 @@
 
 mod attacks;
 mod exchange_flow;
+mod finalisation;
 mod handshake;
 mod incoming_checks;
 mod incoming_quotas;
