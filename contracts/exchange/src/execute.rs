@@ -8,7 +8,8 @@ use crate::registry_client::Registry;
 use crate::rejection::{admit, soft_reject, Admitted, Step};
 use crate::state::{
     Config, AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
-    OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, REPLIES,
+    OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, RECORD_COUNT, RECORD_META,
+    REPLIES,
 };
 use cosmwasm_std::{
     to_json_binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response, StdResult, Storage,
@@ -114,12 +115,19 @@ pub fn store_record(
                 &admitted.peer.signing_key,
             )?;
             let key = (msg.patient_token.as_str(), msg.record_id.as_str());
-            if RECORDS.has(deps.storage, key) {
+            if RECORD_META.has(deps.storage, key) {
                 return Err(ErrorCode::Replay);
             }
-            Ok(())
+            let stored = RECORD_COUNT
+                .may_load(deps.storage, &msg.patient_token)
+                .map_err(|_| ErrorCode::Internal)?
+                .unwrap_or(0);
+            if stored >= admitted.registry.policy.max_records_per_patient {
+                return Err(ErrorCode::CapReached);
+            }
+            Ok(stored)
         },
-        |deps, _config, admitted, ()| {
+        |deps, _config, admitted, stored| {
             let record = StoredRecord {
                 meta: RecordMeta {
                     record_id: msg.record_id.clone(),
@@ -132,11 +140,10 @@ pub fn store_record(
                 signer_pubkey: admitted.peer.signing_key.clone(),
                 signature: msg.signature.clone(),
             };
-            RECORDS.save(
-                deps.storage,
-                (msg.patient_token.as_str(), msg.record_id.as_str()),
-                &record,
-            )?;
+            let key = (msg.patient_token.as_str(), msg.record_id.as_str());
+            RECORD_META.save(deps.storage, key, &record.meta)?;
+            RECORDS.save(deps.storage, key, &record)?;
+            RECORD_COUNT.save(deps.storage, &msg.patient_token, &(stored + 1))?;
             AUDIT.append(
                 deps.storage,
                 AuditEntry::new(env.block.time, AuditAction::RecordStored)

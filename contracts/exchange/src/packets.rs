@@ -9,7 +9,9 @@ use crate::checks;
 use crate::execute::save_incoming;
 use crate::quota;
 use crate::registry_client::Registry;
-use crate::state::{Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, RECORDS, REPLIES};
+use crate::state::{
+    Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, RECORD_META, REPLIES,
+};
 use cosmwasm_std::{
     from_json, to_json_vec, Deps, DepsMut, Env, IbcBasicResponse, IbcPacket, IbcPacketAckMsg,
     IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, Order, StdAck, StdResult,
@@ -128,7 +130,7 @@ fn verify_request(
         &body.requester,
         env.block.time.seconds(),
     )?;
-    let has_records = RECORDS
+    let has_records = RECORD_META
         .prefix(&body.patient_token)
         .keys_raw(deps.storage, None, None, Order::Ascending)
         .next()

@@ -1,5 +1,6 @@
 use crate::state::{
     AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECORDS,
+    RECORD_META,
 };
 use cosmwasm_std::{Deps, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
@@ -80,7 +81,7 @@ pub fn records(
     start_after: Option<String>,
     limit: Option<u32>,
 ) -> StdResult<RecordsResponse> {
-    let records = RECORDS
+    let records = RECORD_META
         .prefix(&patient_token)
         .range(
             deps.storage,
@@ -89,7 +90,7 @@ pub fn records(
             Order::Ascending,
         )
         .take(page_size(limit))
-        .map(|item| item.map(|(_, record)| record.meta))
+        .map(|item| item.map(|(_, meta)| meta))
         .collect::<StdResult<_>>()?;
     Ok(RecordsResponse { records })
 }

@@ -66,7 +66,7 @@ impl<'a> Step<'a> {
 /// Strikes are for the peer's own misconduct only. Codes that describe its standing
 /// (quarantined, revoked) or conditions it does not control (a request that expired, a race
 /// lost to another reply service, a partner or request the admin or a sweep removed, our
-/// own fault) are audited without a strike: otherwise a partner could get our reply service
+/// own fault, a full record index) are audited without a strike: otherwise a partner could get our reply service
 /// quarantined by sending requests that expire under it.
 pub fn counts_as_strike(code: &ErrorCode) -> bool {
     !matches!(
@@ -78,6 +78,7 @@ pub fn counts_as_strike(code: &ErrorCode) -> bool {
             | ErrorCode::PartnerUnavailable
             | ErrorCode::UnknownPartner
             | ErrorCode::UnknownRequest
+            | ErrorCode::CapReached
             | ErrorCode::Internal
     )
 }

@@ -3,7 +3,9 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::Addr;
 use cw_storage_plus::{Item, Map};
 use ehr_protocol::audit::AuditLog;
-use ehr_protocol::exchange::{IncomingRequest, OutgoingRequest, RetrievedReply, StoredRecord};
+use ehr_protocol::exchange::{
+    IncomingRequest, OutgoingRequest, RecordMeta, RetrievedReply, StoredRecord,
+};
 
 #[cw_serde]
 pub struct Config {
@@ -14,8 +16,16 @@ pub struct Config {
 
 pub const CONFIG: Item<Config> = Item::new("config");
 
-/// Encrypted records keyed by (patient token, record id): the record index per patient.
+/// Record metadata keyed by (patient token, record id): the record index per patient. Kept
+/// apart from the ciphertext, so listing a patient's records never loads a ciphertext and
+/// its gas does not grow with record size.
+pub const RECORD_META: Map<(&str, &str), RecordMeta> = Map::new("record_meta");
+
+/// The whole stored record (ciphertext, signer, signature), read one at a time.
 pub const RECORDS: Map<(&str, &str), StoredRecord> = Map::new("records");
+
+/// Records stored per patient token, capped by the policy's `max_records_per_patient`.
+pub const RECORD_COUNT: Map<&str, u32> = Map::new("record_count");
 
 /// Requests this chain sent, keyed by request id (ids are unique per network: replay check).
 pub const OUTGOING: Map<&str, OutgoingRequest> = Map::new("outgoing");

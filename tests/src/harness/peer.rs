@@ -177,6 +177,7 @@ impl TestPeer {
 }
 
 /// A test patient: the demographics stay in the test; only the token goes on chain.
+#[derive(Clone)]
 pub struct Patient {
     pub given: &'static str,
     pub family: &'static str,

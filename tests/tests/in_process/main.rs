@@ -2,6 +2,7 @@
 //! exchange contracts, and a test relayer driving their IBC entry points.
 
 mod attacks;
+mod bounds;
 mod exchange_flow;
 mod finalisation;
 mod handshake;
