@@ -111,7 +111,7 @@ EHRX_REQUESTER_CODE=$CODE "$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" request 
     --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/history.json" 2>&1 |
     tee "$DEMO/request.out"
 [[ ${PIPESTATUS[0]} == 0 ]] || die "the request did not complete (see above)"
-request_id=$(grep -oE 'request [0-9a-f]{32} sent' "$DEMO/request.out" | awk '{print $2}' | head -n 1)
+request_id=$(grep -oE 'request [0-9a-f-]{16,64} sent' "$DEMO/request.out" | awk '{print $2}' | head -n 1)
 ok "decrypted history written to $DEMO/history.json: $(jq -r '[.entry[].resource.resourceType] | join(", ")' "$DEMO/history.json")"
 
 say "4a. An outsider (an account hospital-a never registered) sends a request"

@@ -176,7 +176,7 @@ pub fn submit_request(
         Step::for_request(AuditAction::RequestSubmitted, "submit_request", &request_id),
         |deps, config, admitted| {
             let policy = &admitted.registry.policy;
-            validate::id(&msg.request_id)?;
+            validate::request_id_of(&msg.request_id, info.sender.as_str())?;
             validate::name(&msg.partner_id)?;
             validate::patient_token(&msg.patient_token)?;
             validate::sha256_hex(&msg.requester_code_hash)?;

@@ -87,7 +87,7 @@ fn verify_request(
     if body.version != PACKET_VERSION {
         return Err(ErrorCode::UnsupportedVersion);
     }
-    validate::id(&body.request_id)?;
+    validate::request_id_of(&body.request_id, &body.requester)?;
     validate::name(&body.source_network)?;
     validate::patient_token(&body.patient_token)?;
     validate::x25519_key(&body.reply_encryption_key)?;

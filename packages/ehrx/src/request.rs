@@ -51,7 +51,8 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     if input.requester_code.trim().is_empty() {
         bail!("a requester code is needed (UnknownRequesterCode)");
     }
-    let request_id = random_id();
+    // In this peer's scope: no other requester can take or burn it.
+    let request_id = validate::scoped_request_id(&peer.address, &random_id());
     let issued_at = now_unix();
     let expires_at = issued_at + input.ttl_secs;
     let encrypted_demographics = if input.with_demographics {

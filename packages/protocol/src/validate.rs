@@ -30,6 +30,38 @@ pub fn id(text: &str) -> Result<(), ErrorCode> {
     )
 }
 
+/// Hex characters of a request id's scope: 64 bits, so nobody can grind an address that
+/// shares another requester's scope.
+pub const REQUEST_SCOPE_HEX_LEN: usize = 16;
+const REQUEST_SCOPE_DOMAIN: &[u8] = b"ehrx/request-scope/v1";
+
+/// The scope every request id of `requester` (its address) starts with: a request id is
+/// unique per requester, so nobody can take or burn another requester's id.
+pub fn request_scope(requester: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(REQUEST_SCOPE_DOMAIN)
+        .chain_update(requester.as_bytes())
+        .finalize();
+    hex::encode(digest)[..REQUEST_SCOPE_HEX_LEN].to_string()
+}
+
+/// A request id in `requester`'s scope: `<scope>-<suffix>`, where `suffix` is random.
+pub fn scoped_request_id(requester: &str, suffix: &str) -> String {
+    format!("{}-{suffix}", request_scope(requester))
+}
+
+/// A valid id that lies in `requester`'s scope, with at least 8 characters of its own.
+pub fn request_id_of(text: &str, requester: &str) -> Result<(), ErrorCode> {
+    id(text)?;
+    let scope = request_scope(requester);
+    check(
+        text.len() >= REQUEST_SCOPE_HEX_LEN + 1 + 8
+            && text.starts_with(&scope)
+            && text.as_bytes()[REQUEST_SCOPE_HEX_LEN] == b'-',
+    )
+}
+
 /// Network, partner, device ids and labels: 1..=64 chars of `[A-Za-z0-9._-]`.
 pub fn name(text: &str) -> Result<(), ErrorCode> {
     check(
@@ -114,5 +146,27 @@ mod tests {
             Err(ErrorCode::InvalidFormat)
         );
         assert!(x25519_key(&Binary::from(vec![0u8; 32])).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_scoped_to_their_requester() {
+        let id = scoped_request_id("wasm1alice", "0123456789abcdef");
+        assert_eq!(request_id_of(&id, "wasm1alice"), Ok(()));
+        assert_eq!(
+            request_id_of(&id, "wasm1bob"),
+            Err(ErrorCode::InvalidFormat)
+        );
+        // Too short a suffix, or no separator.
+        let scope = request_scope("wasm1alice");
+        assert!(request_id_of(&format!("{scope}-1234567"), "wasm1alice").is_err());
+        assert!(request_id_of(&format!("{scope}x12345678"), "wasm1alice").is_err());
+        // The scope is pinned: a change here is a wire change.
+        assert_eq!(request_scope("wasm1alice"), "d28238c8f58ee83a");
+        assert_ne!(request_scope("wasm1alice"), request_scope("wasm1alicf"));
     }
 }

@@ -102,6 +102,13 @@ impl TestPeer {
         }
     }
 
+    /// A fresh request id in this peer's scope (`ehr_protocol::validate::request_scope`).
+    pub fn request_id(&self) -> String {
+        let mut bytes = [0u8; 8];
+        OsRng.fill_bytes(&mut bytes);
+        ehr_protocol::validate::scoped_request_id(self.address.as_str(), &hex::encode(bytes))
+    }
+
     /// The request body the contract will rebuild from a `SubmitRequestMsg` and this sender.
     #[allow(clippy::too_many_arguments)]
     pub fn request_msg(

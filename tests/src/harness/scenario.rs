@@ -92,7 +92,7 @@ impl TwoHospitals {
 
     /// A valid, signed request from `peer` on A for the patient; returns its id and result.
     pub fn request_from(&mut self, peer: &TestPeer) -> (String, ExchangeResult) {
-        let id = random_id("req");
+        let id = peer.request_id();
         let msg = self.request_msg(peer, &id, self.a.now(), REQUEST_TTL);
         let result = self.a.submit_request(peer, msg);
         (id, result)

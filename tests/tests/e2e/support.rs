@@ -40,7 +40,7 @@ pub fn request_msg(
     ttl: u64,
 ) -> SubmitRequestMsg {
     peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         A,
         to,
         &devnet.requester_code(),

@@ -168,7 +168,7 @@ fn malicious_requests_from_the_other_network_cannot_reach_unrelated_records() {
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
     let other = ehr_tests::harness::Patient::new("Someone", "Else", "1990-02-02", "078-05-1120");
     let msg = requester.request_msg(
-        &random_id("req"),
+        &requester.request_id(),
         "hospital-a",
         "hospital-b",
         REQUESTER_CODE,
@@ -179,4 +179,56 @@ fn malicious_requests_from_the_other_network_cannot_reach_unrelated_records() {
     net.a.submit_request(&requester, msg).accepted();
     let acks = net.relay_requests();
     assert_eq!(acks[0].ack, cosmwasm_std::StdAck::error("ehrx:NoRecords"));
+}
+
+#[test]
+fn a_colleague_cannot_take_or_burn_another_requesters_id() {
+    let mut net = TwoHospitals::new();
+    let colleague = net.a.add_peer("dr-colleague", &[Role::Request]);
+    let victim = std::mem::replace(&mut net.requester, net.a.outsider("x"));
+    // The colleague sees the victim's pending transaction and submits its id first.
+    let victims_id = victim.request_id();
+    let front_run = net.request_msg(&colleague, &victims_id, net.a.now(), REQUEST_TTL);
+    assert_eq!(
+        net.a.submit_request(&colleague, front_run).rejection(),
+        "InvalidFormat"
+    );
+    assert!(!net.a.has_request(&victims_id));
+    // The victim's own transaction goes through, and the victim is not struck.
+    let msg = net.request_msg(&victim, &victims_id, net.a.now(), REQUEST_TTL);
+    net.a.submit_request(&victim, msg).accepted();
+    assert_eq!(net.a.peer(&victim.address).unwrap().strikes, 0);
+    assert!(net.relay_requests()[0].ack.is_success());
+}
+
+#[test]
+fn a_partner_packet_with_an_id_outside_its_requesters_scope_is_refused() {
+    let mut net = TwoHospitals::new();
+    let (id, result) = net.request();
+    result.accepted();
+    // A partner (here: a tampering relayer path) rewrites the id into another scope.
+    let mut sent = ehr_tests::harness::relayer::Relayer::pending(&net.a, &net.ab);
+    let mut packet: ehr_protocol::packet::ExchangePacket =
+        cosmwasm_std::from_json(&sent[0].data).unwrap();
+    let other = net.a.add_peer("someone-else", &[Role::Request]);
+    if let ehr_protocol::packet::ExchangePacket::Request(request) = &mut packet {
+        request.body.request_id = other.request_id();
+        request.signature = net
+            .requester
+            .sign(&ehr_protocol::signing::request_sign_bytes(&request.body));
+    }
+    sent[0].data = cosmwasm_std::to_json_binary(&packet).unwrap();
+    let timeout = cosmwasm_std::IbcTimeout::with_timestamp(cosmwasm_std::Timestamp::from_seconds(
+        net.b.now() + 600,
+    ));
+    let link = net.ab.clone();
+    let ack = ehr_tests::harness::relayer::Relayer::inject(
+        &mut net.b,
+        &link,
+        sent[0].data.clone(),
+        5,
+        timeout,
+    );
+    assert_eq!(ack, cosmwasm_std::StdAck::error("ehrx:InvalidFormat"));
+    assert!(net.b.incoming("hospital-a", &id).is_none());
 }

@@ -17,7 +17,7 @@ fn body(net: &TwoHospitals, peer: &TestPeer, patient: &Patient) -> RequestBody {
     let now = net.b.now();
     RequestBody {
         version: PACKET_VERSION,
-        request_id: random_id("req"),
+        request_id: peer.request_id(),
         source_network: "hospital-a".into(),
         destination_network: "hospital-b".into(),
         requester: peer.address.to_string(),

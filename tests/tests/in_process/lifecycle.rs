@@ -151,7 +151,7 @@ fn packet_timeout_never_exceeds_request_expiry() {
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
     let now = net.a.now();
     let msg = requester.request_msg(
-        &ehr_tests::harness::peer::random_id("req"),
+        &requester.request_id(),
         "hospital-a",
         "hospital-b",
         ehr_tests::harness::chain::REQUESTER_CODE,

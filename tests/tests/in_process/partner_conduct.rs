@@ -7,7 +7,7 @@ use ehr_protocol::exchange::{IncomingStatus, RequestStatus};
 use ehr_protocol::registry::{PeerStatus, Policy, Role};
 use ehr_protocol::ErrorCode;
 use ehr_tests::harness::chain::wasm_attr;
-use ehr_tests::harness::peer::{random_id, TestPeer};
+use ehr_tests::harness::peer::TestPeer;
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
 
 /// Several requests per minute, so one requester can send a batch.
@@ -21,7 +21,7 @@ fn busy_policy() -> Policy {
 /// A request from A's requester with the given lifetime; accepted on A.
 fn short_request(net: &mut TwoHospitals, ttl: u64) -> String {
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
-    let id = random_id("req");
+    let id = requester.request_id();
     let msg = net.request_msg(&requester, &id, net.a.now(), ttl);
     net.a.submit_request(&requester, msg).accepted();
     net.requester = requester;
@@ -135,7 +135,7 @@ fn clock_skew_and_shortest_lifetime_come_from_the_policy() {
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
     let now = net.a.now();
     let mut submit = |issued_at: u64, ttl: u64| {
-        let msg = net.request_msg(&requester, &random_id("req"), issued_at, ttl);
+        let msg = net.request_msg(&requester, &requester.request_id(), issued_at, ttl);
         net.a.submit_request(&requester, msg)
     };
     // Issued further ahead than the policy's skew (the old constant allowed 300 s).

@@ -7,7 +7,7 @@ use ehr_protocol::audit::{AuditAction, AuditOutcome};
 use ehr_protocol::exchange::{IncomingStatus, RequestStatus};
 use ehr_protocol::registry::{ExecuteMsg, Role};
 use ehr_protocol::ErrorCode;
-use ehr_tests::harness::peer::{random_id, TestPeer};
+use ehr_tests::harness::peer::TestPeer;
 use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::TwoHospitals;
 
@@ -50,7 +50,7 @@ fn request_naming_a_reply_key_of_its_own_choosing_is_refused() {
     // Same peer, same signing key, but replies asked to a key the admin never registered.
     let mut rogue = TestPeer::new(requester.address.clone(), &[Role::Request]);
     rogue.signing_key = requester.signing_key.clone();
-    let id = random_id("req");
+    let id = requester.request_id();
     let msg = net.request_msg(&rogue, &id, net.a.now(), REQUEST_TTL);
     assert_eq!(
         net.a.submit_request(&requester, msg).rejection(),

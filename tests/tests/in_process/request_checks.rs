@@ -54,7 +54,7 @@ fn assert_refused(
 
 fn valid_msg(net: &TwoHospitals, peer: &TestPeer) -> ehr_protocol::exchange::SubmitRequestMsg {
     peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         "hospital-a",
         "hospital-b",
         REQUESTER_CODE,
@@ -92,7 +92,7 @@ fn lifetime_longer_than_policy_is_invalid_format() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     let msg = peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         "hospital-a",
         "hospital-b",
         REQUESTER_CODE,
@@ -179,7 +179,7 @@ fn destination_missing_from_lookup_table_is_unknown_partner() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     let msg = peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         "hospital-a",
         "hospital-z",
         REQUESTER_CODE,
@@ -198,7 +198,7 @@ fn partner_without_bound_channel_or_suspended_is_unavailable() {
     net.a
         .add_partner("hospital-c", "connection-9", "wasm.hospc1contract");
     let msg = peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         "hospital-a",
         "hospital-c",
         REQUESTER_CODE,
@@ -283,7 +283,7 @@ fn expired_request_is_refused_against_block_time() {
     let peer = requester(&mut net);
     let now = net.a.now();
     let msg = peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         "hospital-a",
         "hospital-b",
         REQUESTER_CODE,
@@ -300,7 +300,7 @@ fn future_dated_request_is_invalid_format() {
     let peer = requester(&mut net);
     let now = net.a.now();
     let msg = peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         "hospital-a",
         "hospital-b",
         REQUESTER_CODE,
@@ -376,7 +376,7 @@ fn request_without_channel_after_partner_joins_late_still_needs_handshake() {
     net.a.add_partner("hospital-c", &conns.0, &c.port());
     let peer = requester(&mut net);
     let msg = peer.request_msg(
-        &random_id("req"),
+        &peer.request_id(),
         "hospital-a",
         "hospital-c",
         REQUESTER_CODE,

@@ -44,7 +44,7 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
     net.advance(61);
     c.advance(61);
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
-    let to_c = random_id("req");
+    let to_c = requester.request_id();
     let msg = requester.request_msg(
         &to_c,
         "hospital-a",
@@ -57,7 +57,7 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
     net.a.submit_request(&requester, msg).accepted();
     // ...and, in the same minute window of another clinician, asks B again.
     let colleague = net.a.add_peer("dr-baker", &[Role::Request]);
-    let to_b = random_id("req");
+    let to_b = colleague.request_id();
     let msg = colleague.request_msg(
         &to_b,
         "hospital-a",
