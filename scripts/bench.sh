@@ -10,7 +10,8 @@
 #      one request per peer per minute); p50/p95/min/max, plus a per-stage breakdown from
 #      block header times;
 #   2. completed exchanges per minute: K requesters in parallel, one exchange each;
-#   3. ICS-20 baseline: `wasmd tx ibc-transfer transfer` 1stake A -> B, time until the
+#   3. ICS-20 baseline: `wasmd tx ibc-transfer transfer` 1ufee (the fee denom; only the
+#      chains' admins hold the bonding denom stake) A -> B, time until the
 #      receiver's IBC-denom balance on B increases (REST poll every 200 ms), N runs;
 #   4. gas_used per transaction type (ours, soft-rejected, registry, Hermes' MsgRecvPacket
 #      and MsgAcknowledgement for exchange packets vs ICS-20 packets);
@@ -47,7 +48,7 @@
 #
 # The devnet is started with `scripts/devnet.sh up` only when `status` fails; the ICS-20
 # channel is created with `scripts/devnet.sh add-transfer-channel` when devnet.json has
-# none. Nothing is stopped or reset. The fresh accounts are funded by `admin` and
+# none. Nothing is stopped or reset. The fresh accounts are funded by `admin` (fee denom) and
 # registered (RegisterPeer) by the registry admin; they stay registered on the chains.
 
 # jq filters and Markdown are single-quoted on purpose:
@@ -73,7 +74,7 @@ while (($#)); do
         --skip-install) SKIP_INSTALL=1; shift ;;
         --keep-keys) KEEP_KEYS=1; shift ;;
         --quiet-wait) QUIET_WAIT=${2:?--quiet-wait SECS}; shift 2 ;;
-        -h | --help) sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,52p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -332,7 +333,7 @@ setup_tx() {
     unsigned="$WORK/setup-$chain.unsigned.json"
     signed="$WORK/setup-$chain.signed.json"
     # shellcheck disable=SC2086
-    wasmd tx bank multi-send "$admin" $addrs 100000000stake --generate-only --chain-id "$chain" \
+    wasmd tx bank multi-send "$admin" $addrs "100000000$DN_FEE_DENOM" --generate-only --chain-id "$chain" \
         --node "$(dn_node "$chain")" -o json >"$unsigned.send" 2>"$WORK/setup-$chain.err" ||
         { cat "$WORK/setup-$chain.err" >&2; return 1; }
     n=$(grep -c . <<<"$msgs" || true)
@@ -502,8 +503,8 @@ if [[ -n "$(others)" ]]; then
 fi
 
 # ---- 3. ICS-20 baseline --------------------------------------------------------------------------
-step "ICS-20: $RUNS transfers of 1stake $A $XCH_A -> $B, poll the receiver's balance every 200 ms"
-IBC_DENOM="ibc/$(printf 'transfer/%s/stake' "$XCH_B" | sha256sum | cut -c1-64 | tr a-f A-F)"
+step "ICS-20: $RUNS transfers of 1$DN_FEE_DENOM $A $XCH_A -> $B, poll the receiver's balance every 200 ms"
+IBC_DENOM="ibc/$(printf 'transfer/%s/%s' "$XCH_B" "$DN_FEE_DENOM" | sha256sum | cut -c1-64 | tr a-f A-F)"
 balance() {
     curl -sf --max-time 2 "$API_B/cosmos/bank/v1beta1/balances/$XFER_TO/by_denom?denom=${IBC_DENOM/\//%2F}" |
         jq -r '.balance.amount // "0"' 2>/dev/null || echo "?"
@@ -515,7 +516,7 @@ for i in $(seq 1 "$RUNS"); do
     b0=$(balance)
     [[ "$b0" =~ ^[0-9]+$ ]] || { note "transfer $i: cannot read the balance on $B ($API_B)"; XFER_FAIL=$((XFER_FAIL + 1)); continue; }
     t0=$(now_ms)
-    out=$(wasmd tx ibc-transfer transfer transfer "$XCH_A" "$XFER_TO" 1stake --from "$XFER_FROM_KEY" \
+    out=$(wasmd tx ibc-transfer transfer transfer "$XCH_A" "$XFER_TO" "1$DN_FEE_DENOM" --from "$XFER_FROM_KEY" \
         --home "$(dn_home "$A")" --keyring-backend "$DN_KEYRING" --chain-id "$A" --node "$(dn_node "$A")" \
         "${DN_GAS_FLAGS[@]}" -y -o json 2>"$WORK/transfer-$i.err") || true
     code=$(jq -r '.code // "x"' <<<"$out" 2>/dev/null || echo x)
@@ -761,7 +762,7 @@ col_median() {  # col_median COL: median of a breakdown column
     gas_row "Hermes: Acknowledgement request on $A" ack_req "" ack_req
     gas_row "Hermes: RecvPacket reply on $A" recv_reply "" recv_reply
     gas_row "Hermes: Acknowledgement reply on $B" ack_reply "" ack_reply
-    gas_row "ICS-20 MsgTransfer ($A)" transfer "1stake"
+    gas_row "ICS-20 MsgTransfer ($A)" transfer "1$DN_FEE_DENOM"
     gas_row "Hermes: RecvPacket ICS-20 on $B" recv_ics20 "" recv_ics20
     gas_row "Hermes: Acknowledgement ICS-20 on $A" ack_ics20 "" ack_ics20
     printf '\nHermes txs usually bundle a MsgUpdateClient with the packet message; gas_used is for the whole tx.\n\n'

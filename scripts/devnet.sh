@@ -65,10 +65,22 @@ HERMES_REST_PORT="${EHRX_HERMES_REST_PORT:-3700}"
 HERMES_TELEMETRY_PORT=$((HERMES_REST_PORT + 1))
 LOGS="$DIR/logs"
 JSON="$DIR/devnet.json"
-ADMIN_BALANCE=100000000000000$DN_DENOM     # 1e14
-RELAYER_BALANCE=10000000000000$DN_DENOM    # 1e13
-PEER_BALANCE=1000000000000$DN_DENOM        # 1e12
-SELF_BOND=10000000000$DN_DENOM             # 1e10
+# Genesis balances. Only admin (the hospital's validator operator) holds the bonding
+# denom DN_DENOM; relayer and peers hold the fee denom DN_FEE_DENOM only (issue 8,
+# property 12: an insider funded with the bonding denom could bond a validator and halt
+# the chain). The fee denom cannot be bonded: staking refuses any denom but its bond_denom.
+ADMIN_BALANCE=100000000000000$DN_FEE_DENOM,100000000000$DN_DENOM  # 1e14 fee, 1e11 bond
+RELAYER_BALANCE=10000000000000$DN_FEE_DENOM                        # 1e13
+PEER_BALANCE=1000000000000$DN_FEE_DENOM                            # 1e12
+SELF_BOND=10000000000$DN_DENOM                                     # 1e10
+# The staking messages that create a validator or add bonded power, disabled from
+# genesis by x/circuit (see init_chain and relayer-config/DEVNET.md, "Who can bond").
+STAKING_LOCKED_MSGS=(
+    /cosmos.staking.v1beta1.MsgCreateValidator
+    /cosmos.staking.v1beta1.MsgDelegate
+    /cosmos.staking.v1beta1.MsgBeginRedelegate
+    /cosmos.staking.v1beta1.MsgCancelUnbondingDelegation
+)
 
 usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -280,8 +292,8 @@ init_chain() {
     toml_set "$cfg" tx_index indexer '"kv"'
     # info logs ~6 lines per block (~350 MB/day/chain at these block times).
     toml_set "$cfg" "" log_level "\"${EHRX_WASMD_LOG_LEVEL:-warn}\""
-    # app.toml: zero gas price, gRPC and REST on loopback, no gRPC-web.
-    toml_set "$app" "" minimum-gas-prices "\"0$DN_DENOM\""
+    # app.toml: zero gas price (fees in the fee denom), gRPC and REST on loopback, no gRPC-web.
+    toml_set "$app" "" minimum-gas-prices "\"0$DN_FEE_DENOM\""
     toml_set "$app" api enable true
     toml_set "$app" api address "\"tcp://127.0.0.1:$(dn_port "$chain" api)\""
     toml_set "$app" grpc address "\"127.0.0.1:$(dn_port "$chain" grpc)\""
@@ -313,6 +325,17 @@ init_chain() {
 
     # Genesis parameters: short unbonding (see TRUSTING_PERIOD); code upload and
     # instantiation restricted to the hospital's admin, as production would.
+    #
+    # Staking locked (issue 8, property 12): x/circuit (wired into wasmd 0.61's ante
+    # handler *and* its message router) disables STAKING_LOCKED_MSGS from genesis. The
+    # ante check refuses them as top-level messages ("tx type not allowed"); the router
+    # check refuses them nested too: authz MsgExec, contract sub-messages, gov proposals,
+    # ICA ("circuit breaker disables execution of this message"). The gentx above still
+    # bonds the validator: genutil delivers gentxs at InitChain *before* circuit's
+    # InitGenesis fills the disable list (wasmd app.go genesisModuleOrder), so no
+    # trip-after-start is needed. admin gets LEVEL_SUPER_ADMIN to reset the breaker for
+    # adding a hospital validator later (relayer-config/DEVNET.md, "Who can bond").
+    # Second layer: nobody but admin holds the bonding denom (balances above).
     local gen="$home/config/genesis.json" admin_addr upload
     admin_addr=$(dn_key_addr "$chain" admin)
     if [[ -n "${EHRX_DEVNET_OPEN_UPLOAD:-}" ]]; then
@@ -321,10 +344,14 @@ init_chain() {
         upload=$(jq -cn --arg a "$admin_addr" '{"permission":"AnyOfAddresses","addresses":[$a]}')
     fi
     jq --arg ub "${UNBONDING_SECS}s" --argjson up "$upload" \
-        --arg inst "$(jq -r .permission <<<"$upload")" '
+        --arg inst "$(jq -r .permission <<<"$upload")" --arg admin "$admin_addr" \
+        --argjson locked "$(jq -cn '$ARGS.positional' --args "${STAKING_LOCKED_MSGS[@]}")" '
         .app_state.staking.params.unbonding_time = $ub
         | .app_state.wasm.params.code_upload_access = $up
         | .app_state.wasm.params.instantiate_default_permission = $inst
+        | .app_state.circuit.disabled_type_urls = $locked
+        | .app_state.circuit.account_permissions = [{address: $admin,
+            permissions: {level: "LEVEL_SUPER_ADMIN", limit_type_urls: []}}]
     ' "$gen" >"$gen.tmp" && mv "$gen.tmp" "$gen"
     dn_wasmd "$chain" genesis validate >/dev/null 2>&1 ||
         die "$chain: genesis validate failed: $(dn_wasmd "$chain" genesis validate 2>&1 | tail -n 3)"
@@ -464,6 +491,7 @@ render_hermes_config() {
             -e "s|@RPC_PORT@|$(dn_port "$c" rpc)|g" \
             -e "s|@GRPC_PORT@|$(dn_port "$c" grpc)|g" \
             -e "s|@KEY_STORE@|$HERMES_DIR/keys|g" \
+            -e "s|@FEE_DENOM@|$DN_FEE_DENOM|g" \
             -e "s|@TRUSTING_PERIOD@|$TRUSTING_PERIOD|g" \
             -e "s|@UNBONDING_HUMAN@|$UNBONDING_HUMAN|g" <<<"$chain_block")
     done
@@ -685,6 +713,9 @@ cmd_up() {
     lock_devnet
     need_tools
     log "devnet directory: $DIR"
+    if json_complete && [[ -z "$(jq -r '.fee_denom // empty' "$JSON")" ]]; then
+        die "$DIR was created before the staking lock (issue 8: peers funded with the bonding denom, staking open); run: scripts/devnet.sh reset && scripts/devnet.sh up"
+    fi
     if json_complete; then
         if all_up; then
             log "already up: chains $(json_chains | tr '\n' ' ')and Hermes are running; nothing to do"
@@ -730,9 +761,10 @@ cold_up() {
         --arg cfg "$HERMES_CFG" --arg hlog "$HERMES_LOG" --arg hpid "$HERMES_PID" \
         --arg rest "http://127.0.0.1:$HERMES_REST_PORT" \
         --arg tel "http://127.0.0.1:$HERMES_TELEMETRY_PORT/metrics" \
-        --arg v "$CHANNEL_VERSION" --arg art "$ARTIFACTS" '
+        --arg v "$CHANNEL_VERSION" --arg art "$ARTIFACTS" \
+        --arg bond "$DN_DENOM" --arg fee "$DN_FEE_DENOM" '
         {schema: 1, complete: false, devnet_dir: $dir, created_at: $now,
-         denom: "stake", keyring_backend: "test", channel_version: $v,
+         bond_denom: $bond, fee_denom: $fee, keyring_backend: "test", channel_version: $v,
          wasmd: {bin: $wasmd, version: $wv}, artifacts_dir: $art,
          requester_code: {code: $code, code_hash: $hash, role: "request", "label": $lbl},
          hermes: {bin: $hermes, version: $hv, config: $cfg, log: $hlog, pid_file: $hpid,

@@ -124,6 +124,11 @@ if ((run_e2e)); then
     devnet_json="${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}/devnet.json"
     [[ -f "$devnet_json" ]] || e2e_cold=1
     stage e2e "$e2e_cold" "end-to-end suite on the devnet (starts it if it is not up)"
+    if [[ -f "$devnet_json" && -z "$(jq -r '.fee_denom // empty' "$devnet_json")" ]]; then
+        log "devnet predates the staking lock (issue 8): resetting it"
+        scripts/devnet.sh reset
+        COLD[e2e]=1
+    fi
     if [[ -f "$devnet_json" ]]; then
         for contract in registry exchange; do
             deployed=$(jq -r --arg c "$contract" '.chains["hospital-a"].artifacts_sha256[$c] // ""' "$devnet_json")

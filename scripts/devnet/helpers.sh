@@ -11,10 +11,12 @@
 # Every function takes the chain id first. Where a chain lives:
 #   home  $EHRX_DEVNET_DIR/<chain-id>            (keyring-backend test inside)
 #   node  tcp://127.0.0.1:<rpc port of the chain> (ports: dn_port, stack.md's table)
-# Transactions use: --gas auto --gas-adjustment 1.5 --gas-prices 0stake -y -o json,
+# Transactions use: --gas auto --gas-adjustment 1.5 --gas-prices 0ufee -y -o json,
 # then poll `wasmd query tx` (no block broadcast mode since SDK 0.50). A failed tx
 # (CheckTx or DeliverTx) is an error: `die` with the code, codespace and raw_log,
-# or, in the *_try variants, return 1 with the same text on stderr.
+# or, in the *_try variants, return 1 with the same text on stderr. DN_GAS=<n> in the
+# environment replaces `--gas auto` by a fixed limit: no simulation, so a tx the chain
+# refuses reaches CheckTx/DeliverTx and fails there with a code (the e2e attack tests).
 #
 # Functions (stdout carries the result, messages go to stderr):
 #   dn_port CHAIN SERVICE          rpc|p2p|pprof|grpc|api -> port number
@@ -47,9 +49,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 EHRX_DEVNET_DIR="${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}"
 export EHRX_DEVNET_DIR
+# Two denoms (issue 8, property 12): DN_DENOM is the bonding denom, held only by each
+# chain's admin (its validator operator); everybody else pays fees in DN_FEE_DENOM, which
+# cannot be bonded. Genesis balances and the staking lock: scripts/devnet.sh init_chain.
 DN_DENOM=stake
+DN_FEE_DENOM=ufee
 DN_KEYRING="test"
-DN_GAS_FLAGS=(--gas auto --gas-adjustment 1.5 --gas-prices "0$DN_DENOM")
+DN_GAS_FLAGS=(--gas auto --gas-adjustment 1.5 --gas-prices "0$DN_FEE_DENOM")
 DN_TX_TIMEOUT="${EHRX_TX_TIMEOUT:-45}"
 
 # ---- ports (shared/notes/stack.md, "Two chains on one machine") ----------------
@@ -159,7 +165,8 @@ dn_wait_tx() {  # dn_wait_tx CHAIN HASH [SECS]
 dn_tx_try() {
     local chain=$1 from=$2
     shift 2
-    local out err rc code hash attempt
+    local out err rc code hash attempt gas_flags=("${DN_GAS_FLAGS[@]}")
+    [[ -n "${DN_GAS:-}" ]] && gas_flags=(--gas "$DN_GAS" --gas-prices "0$DN_FEE_DENOM")
     err=$(mktemp)
     # Up to 5 attempts when the account sequence moved under us (another tx from
     # the same key in the same block); anything else fails at once.
@@ -167,7 +174,7 @@ dn_tx_try() {
         rc=0
         out=$(wasmd tx "$@" --from "$from" --home "$(dn_home "$chain")" \
             --keyring-backend "$DN_KEYRING" --chain-id "$chain" --node "$(dn_node "$chain")" \
-            "${DN_GAS_FLAGS[@]}" -y -o json --log_no_color 2>"$err") || rc=$?
+            "${gas_flags[@]}" -y -o json --log_no_color 2>"$err") || rc=$?
         if ((rc != 0)) || [[ -z "$out" ]] || ! jq -e . >/dev/null 2>&1 <<<"$out"; then
             if grep -q "account sequence mismatch" "$err" && ((attempt < 5)); then
                 sleep 1

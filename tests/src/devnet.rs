@@ -122,6 +122,66 @@ impl Devnet {
             .to_string()
     }
 
+    /// The denom fees are paid in (`DN_FEE_DENOM`); peers and the relayer hold only this.
+    pub fn fee_denom(&self) -> String {
+        self.denom("fee_denom")
+    }
+
+    /// The staking (bonding) denom (`DN_DENOM`); only each chain's admin holds it.
+    pub fn bond_denom(&self) -> String {
+        self.denom("bond_denom")
+    }
+
+    fn denom(&self, field: &str) -> String {
+        self.json()[field]
+            .as_str()
+            .unwrap_or_else(|| {
+                panic!(
+                    "devnet.json has no {field}: the devnet predates the staking lock \
+                     (issue 8); run scripts/devnet.sh reset && scripts/devnet.sh up"
+                )
+            })
+            .to_string()
+    }
+
+    /// `wasmd tx ARGS` signed by the keyring key `from`, broadcast, waited for (the
+    /// `dn_tx_try` helper). `fixed_gas` skips the simulation, so that a message the chain
+    /// refuses reaches CheckTx / DeliverTx and fails there with a code and raw_log (as an
+    /// attacker who does not simulate would see it). `Failed` holds the helper's report.
+    pub fn tx(&self, chain: &str, from: &str, args: &[&str], fixed_gas: Option<u64>) -> TxOutcome {
+        let mut all = vec![chain, from];
+        all.extend_from_slice(args);
+        let gas = fixed_gas.map(|g| g.to_string()).unwrap_or_default();
+        let out = self.helper_env("dn_tx_try", &all, &[("DN_GAS", gas.as_str())]);
+        if !out.status.success() {
+            return TxOutcome::Failed(String::from_utf8_lossy(&out.stderr).to_string());
+        }
+        TxOutcome::Accepted(serde_json::from_slice(&out.stdout).expect("tx JSON"))
+    }
+
+    /// `wasmd query ARGS -o json` on `chain`, parsed.
+    pub fn wasmd_query(&self, chain: &str, args: &[&str]) -> Value {
+        let mut all = vec![chain];
+        all.extend_from_slice(args);
+        let out = self.helper("dn_q", &all);
+        assert!(
+            out.status.success(),
+            "wasmd query {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("query JSON")
+    }
+
+    /// The latest block height of `chain` (0 when its node does not answer).
+    pub fn height(&self, chain: &str) -> u64 {
+        let out = self.helper("dn_height", &[chain]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
     /// Runs `scripts/devnet.sh ARGS` and returns its output.
     pub fn script(&self, args: &[&str]) -> Output {
         Command::new(self.repo.join("scripts/devnet.sh"))
@@ -133,6 +193,11 @@ impl Devnet {
 
     /// Runs a function of `scripts/devnet/helpers.sh` with arguments.
     pub fn helper(&self, function: &str, args: &[&str]) -> Output {
+        self.helper_env(function, args, &[])
+    }
+
+    /// [`Devnet::helper`] with extra environment variables.
+    pub fn helper_env(&self, function: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new("bash")
             .arg("-c")
             .arg(format!(
@@ -143,6 +208,7 @@ impl Devnet {
             .current_dir(&self.repo)
             .env("EHRX_DEVNET_DIR", &self.dir)
             .env("PATH", path_with_tools())
+            .envs(env.iter().copied())
             .output()
             .expect("run devnet helper")
     }
@@ -204,6 +270,8 @@ impl Devnet {
             .expect("keys add JSON");
         let address = info["address"].as_str().expect("address").to_string();
         let admin = self.key_address(chain, "admin");
+        // The fee denom only: nobody but the admin holds the bonding denom (issue 8).
+        let amount = format!("1000000000{}", self.fee_denom());
         let out = self.helper(
             "dn_tx_try",
             &[
@@ -213,7 +281,7 @@ impl Devnet {
                 "send",
                 admin.as_str(),
                 &address,
-                "1000000000stake",
+                &amount,
             ],
         );
         assert!(

@@ -515,7 +515,7 @@ impl Default for WasmdConfig {
             keyring_backend: "test".into(),
             gas: "auto".into(),
             gas_adjustment: 1.4,
-            gas_prices: "0stake".into(),
+            gas_prices: "0ufee".into(),
             // Measured on wasmd v0.61.14: a 123 KB StoreRecord used 5.2 M gas (limit 13.3 M).
             large_tx_gas_per_byte: 100,
             large_tx_gas_base: 1_000_000,
@@ -776,7 +776,7 @@ impl WasmdCli {
     }
 }
 
-/// `0stake` / `0.025uatom` into (price, denom).
+/// `0ufee` / `0.025uatom` into (price, denom).
 pub fn parse_gas_price(text: &str) -> Result<(f64, String), ChainError> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -1093,7 +1093,7 @@ mod tests {
             "tx wasm execute wasm1exchange {\"retrieve_reply\":{}} --from peer1 \
              --keyring-backend test --home /tmp/home-a --chain-id hospital-a \
              --node http://127.0.0.1:26657 --gas auto --gas-adjustment 1.4 \
-             --gas-prices 0stake -y -o json"
+             --gas-prices 0ufee -y -o json"
         );
         assert_eq!(
             cli.query_args("wasm1exchange", "{}").join(" "),
@@ -1108,7 +1108,7 @@ mod tests {
             .unwrap();
         assert_eq!(tx["body"]["messages"][0]["msg"]["a"], 1);
         assert_eq!(tx["auth_info"]["fee"]["amount"][0]["amount"], "0");
-        assert_eq!(tx["auth_info"]["fee"]["amount"][0]["denom"], "stake");
+        assert_eq!(tx["auth_info"]["fee"]["amount"][0]["denom"], "ufee");
         assert_eq!(
             parse_gas_price("0.025uatom").unwrap(),
             (0.025, "uatom".into())

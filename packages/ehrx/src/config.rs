@@ -38,7 +38,7 @@ pub struct Settings {
     /// Keyring backend [default: test].
     #[arg(long, global = true)]
     pub keyring_backend: Option<String>,
-    /// Gas prices [default: 0stake].
+    /// Gas prices [default: 0ufee, the devnet's fee denom].
     #[arg(long, global = true)]
     pub gas_prices: Option<String>,
     /// Gas limit, or `auto` to simulate [default: auto].
@@ -241,7 +241,7 @@ gas_adjustment = 1.5
         let w = s.wasmd().unwrap();
         assert_eq!(w.node, "http://127.0.0.1:26757");
         assert_eq!(w.gas_adjustment, 1.5);
-        assert_eq!(w.gas_prices, "0stake");
+        assert_eq!(w.gas_prices, "0ufee");
         assert!(s
             .records_key()
             .unwrap_err()

@@ -163,7 +163,7 @@ fn execute_polls_until_included_and_returns_contract_data() {
         format!(
             "tx wasm execute {CONTRACT} {msg} --from peer1 --keyring-backend test --home {} \
              --chain-id hospital-a --node http://127.0.0.1:26657 --gas auto --gas-adjustment 1.4 \
-             --gas-prices 0stake -y -o json",
+             --gas-prices 0ufee -y -o json",
             fake.home()
         )
     );
@@ -195,7 +195,7 @@ fn check_tx_failure_and_cli_failure_are_reported_with_codes() {
     fake.answer(
         "broadcast.json",
         &json!({"height": "0", "txhash": "DEAD", "code": 13, "codespace": "sdk",
-                "raw_log": "insufficient fees; got: 0stake required: 100stake: insufficient fee"}),
+                "raw_log": "insufficient fees; got: 0ufee required: 100ufee: insufficient fee"}),
     );
     let err = chain::execute(&fake.cli, CONTRACT, &json!({})).unwrap_err();
     match &err {

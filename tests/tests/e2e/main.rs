@@ -6,6 +6,7 @@
 
 mod attacks;
 mod faults;
+mod membership;
 mod peer_tool;
 mod support;
 mod third_chain;
