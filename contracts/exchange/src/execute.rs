@@ -368,9 +368,9 @@ pub fn submit_reply(
                 .partner(&msg.partner_id)
                 .map_err(|_| ErrorCode::Internal)?
                 .ok_or(ErrorCode::UnknownPartner)?;
-            if partner.status != PartnerStatus::Active
-                || partner.channel_id.as_deref() != Some(incoming.channel_id.as_str())
-            {
+            // The reply leaves on the channel the request came in on: the partner's current
+            // channel, or one the admin retired while the request was in flight.
+            if partner.status != PartnerStatus::Active || !partner.carries(&incoming.channel_id) {
                 return Err(ErrorCode::PartnerUnavailable);
             }
 

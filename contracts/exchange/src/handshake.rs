@@ -1,5 +1,6 @@
 //! Channel handshake rules: unordered, our version, only over a registered partner's
-//! connection and counterparty port, one channel per partner, never closed from our side.
+//! connection and counterparty port, one channel per partner, opened from the side with the
+//! lower network id, never closed from our side.
 
 use crate::error::ContractError;
 use crate::registry_client::{bind_channel_msg, unbind_channel_msg, Registry};
@@ -69,6 +70,24 @@ fn check_channel(
     Ok(partner)
 }
 
+/// Handshakes between two hospitals start on the one with the lower network id. Both sides
+/// apply the same rule, so two handshakes can never cross (each side binding a different
+/// channel and the partner left half bound): the other side's OpenInit is refused.
+fn may_initiate(our_network: &str, partner: &Partner) -> Result<(), ContractError> {
+    if our_network < partner.partner_id.as_str() {
+        return Ok(());
+    }
+    Err(ContractError::handshake(
+        ErrorCode::WrongChannel,
+        format!(
+            "channels between {our_network} and {partner} are opened from {partner} (the lower \
+             network id), so that handshakes never cross: run `hermes create channel --a-chain \
+             {partner}` instead",
+            partner = partner.partner_id
+        ),
+    ))
+}
+
 pub fn open(
     deps: DepsMut,
     msg: IbcChannelOpenMsg,
@@ -80,7 +99,10 @@ pub fn open(
             counterparty_version,
         } => (channel, Some(counterparty_version.as_str())),
     };
-    check_channel(&deps, channel, counterparty_version)?;
+    let partner = check_channel(&deps, channel, counterparty_version)?;
+    if counterparty_version.is_none() {
+        may_initiate(&CONFIG.load(deps.storage)?.network_id, &partner)?;
+    }
     Ok(Some(Ibc3ChannelOpenResponse {
         version: CHANNEL_VERSION.to_string(),
     }))

@@ -31,12 +31,24 @@ fn success_ack(ack: &ExchangeAck) -> StdAck {
     StdAck::success(to_json_vec(ack).unwrap_or_default())
 }
 
-/// The partner a packet's destination channel (our end) is bound to.
-fn bound_partner(deps: Deps, config: &Config, packet: &IbcPacket) -> Result<Partner, ErrorCode> {
+/// The partner a packet's destination channel (our end) belongs to. New requests only on
+/// its current channel; `in_flight` also accepts a channel the admin retired, so replies to
+/// requests that left on it still complete.
+fn channel_partner(
+    deps: Deps,
+    config: &Config,
+    packet: &IbcPacket,
+    in_flight: bool,
+) -> Result<Partner, ErrorCode> {
+    let channel = packet.dest.channel_id.as_str();
     let partner = Registry::new(&config.registry, deps.querier)
-        .partner_by_channel(&packet.dest.channel_id)
+        .partner_by_channel(channel)
         .map_err(|_| ErrorCode::Internal)?
         .ok_or(ErrorCode::WrongChannel)?;
+    let current = partner.channel_id.as_deref() == Some(channel);
+    if !(current || in_flight && partner.carries(channel)) {
+        return Err(ErrorCode::WrongChannel);
+    }
     if partner.status != PartnerStatus::Active {
         return Err(ErrorCode::PartnerUnavailable);
     }
@@ -82,7 +94,7 @@ fn verify_request(
     packet: &IbcPacket,
     request: &RequestPacket,
 ) -> Result<(Partner, Policy), ErrorCode> {
-    let partner = bound_partner(deps, config, packet)?;
+    let partner = channel_partner(deps, config, packet, false)?;
     let body = &request.body;
     if body.version != PACKET_VERSION {
         return Err(ErrorCode::UnsupportedVersion);
@@ -211,7 +223,7 @@ fn verify_reply(
     reply: &ReplyPacket,
 ) -> Result<(), ReplyRefusal> {
     let plain = |code| (code, None);
-    let partner = bound_partner(deps, config, packet).map_err(plain)?;
+    let partner = channel_partner(deps, config, packet, true).map_err(plain)?;
     let body = &reply.body;
     if body.version != PACKET_VERSION {
         return Err(plain(ErrorCode::UnsupportedVersion));

@@ -66,7 +66,8 @@ pub fn instantiate(
 }
 
 /// Who may send each message, in one place:
-/// - admin: everything that changes peers, codes, partners, policy, admin and exchange;
+/// - admin: everything that changes peers, codes, partners, policy, admin and exchange,
+///   and unbinding a partner's channel;
 /// - exchange contract: `RecordStrike`, `BindChannel`, `UnbindChannel`.
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn execute(
@@ -139,6 +140,10 @@ pub fn execute(
         ExecuteMsg::UnbindChannel { channel_id } => {
             ensure_exchange(&config, &info.sender)?;
             execute::unbind_channel(deps, env, info, channel_id)
+        }
+        ExecuteMsg::UnbindPartnerChannel { partner_id } => {
+            ensure_admin(&config, &info.sender)?;
+            execute::unbind_partner_channel(deps, env, info, partner_id)
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum ContractError {
     #[error("channel already bound")]
     ChannelAlreadyBound,
 
+    #[error("the partner has no bound channel to unbind")]
+    NoChannelBound,
+
     #[error("peer is not quarantined")]
     NotQuarantined,
 

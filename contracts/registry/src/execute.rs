@@ -8,6 +8,7 @@ use ehr_protocol::error_code::ErrorCode;
 use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_SWEEP_ITEMS};
 use ehr_protocol::registry::{
     CodeStatus, Partner, PartnerInput, Peer, PeerInput, PeerStatus, Policy, RequesterCode, Role,
+    MAX_RETIRED_CHANNELS,
 };
 use ehr_protocol::validate;
 
@@ -480,8 +481,16 @@ pub fn upsert_partner(
                 PARTNER_BY_CHANNEL.remove(deps.storage, old_channel);
                 unbound = Some(old_channel.clone());
             }
+            // The old route is no longer trusted: its retired channels end too.
+            for retired in &old.retired_channels {
+                PARTNER_BY_CHANNEL.remove(deps.storage, retired);
+            }
         }
     }
+    let retired_channels = match (&existing, &unbound) {
+        (Some(old), None) => old.retired_channels.clone(),
+        _ => Vec::new(),
+    };
 
     let partner = Partner {
         partner_id: input.partner_id,
@@ -490,6 +499,7 @@ pub fn upsert_partner(
         encryption_key: input.encryption_key,
         status: input.status,
         channel_id,
+        retired_channels,
     };
     PARTNERS.save(deps.storage, &partner.partner_id, &partner)?;
     PARTNER_BY_CONNECTION.save(
@@ -585,8 +595,9 @@ pub fn unbind_channel(
         if let Some(mut partner) = PARTNERS.may_load(deps.storage, partner_id)? {
             if partner.channel_id.as_deref() == Some(channel_id.as_str()) {
                 partner.channel_id = None;
-                PARTNERS.save(deps.storage, partner_id, &partner)?;
             }
+            partner.retired_channels.retain(|c| *c != channel_id);
+            PARTNERS.save(deps.storage, partner_id, &partner)?;
         }
         audit(
             deps.storage,
@@ -604,4 +615,40 @@ pub fn unbind_channel(
         response = response.add_attribute("partner_id", partner_id);
     }
     Ok(response)
+}
+
+/// The admin unbinds a partner's current channel and retires it: in-flight replies and acks
+/// on it still complete; the next completed handshake binds a new channel.
+pub fn unbind_partner_channel(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    partner_id: String,
+) -> Result<Response, ContractError> {
+    let mut partner = PARTNERS
+        .may_load(deps.storage, &partner_id)?
+        .ok_or(ContractError::UnknownPartner)?;
+    let channel_id = partner
+        .channel_id
+        .take()
+        .ok_or(ContractError::NoChannelBound)?;
+    partner.retired_channels.insert(0, channel_id.clone());
+    for dropped in partner
+        .retired_channels
+        .split_off(MAX_RETIRED_CHANNELS.min(partner.retired_channels.len()))
+    {
+        PARTNER_BY_CHANNEL.remove(deps.storage, &dropped);
+    }
+    PARTNERS.save(deps.storage, &partner_id, &partner)?;
+    audit(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::ChannelClosed)
+            .agent(&info.sender)
+            .partner(&partner_id)
+            .channel(&channel_id),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "unbind_partner_channel")
+        .add_attribute("partner_id", partner_id)
+        .add_attribute("retired_channel_id", channel_id))
 }

@@ -223,6 +223,22 @@ pub struct Partner {
     pub status: PartnerStatus,
     /// Our channel end, bound by the exchange contract when the handshake completes.
     pub channel_id: Option<String>,
+    /// Channels the admin unbound (newest first, at most `MAX_RETIRED_CHANNELS`): no new
+    /// request travels on them, but replies and acks of requests already in flight on them
+    /// still complete, so an unbind loses nothing.
+    #[serde(default)]
+    pub retired_channels: Vec<String>,
+}
+
+/// How many unbound channels a partner remembers for in-flight traffic.
+pub const MAX_RETIRED_CHANNELS: usize = 4;
+
+impl Partner {
+    /// Whether `channel_id` is this partner's current channel or one it retired.
+    pub fn carries(&self, channel_id: &str) -> bool {
+        self.channel_id.as_deref() == Some(channel_id)
+            || self.retired_channels.iter().any(|c| c == channel_id)
+    }
 }
 
 #[cw_serde]
@@ -278,6 +294,11 @@ pub enum ExecuteMsg {
     },
     /// Exchange only: forget a channel closed by the counterparty.
     UnbindChannel { channel_id: String },
+    /// Admin: unbind a partner's channel (e.g. after a failed or crossing handshake). The
+    /// channel is retired: requests already in flight on it still complete, new ones wait
+    /// for a new handshake (`hermes create channel` from the lower network id), which binds
+    /// the new channel. Audited.
+    UnbindPartnerChannel { partner_id: String },
 }
 
 #[cw_serde]

@@ -3,6 +3,7 @@
 
 mod attacks;
 mod bounds;
+mod channel_binding;
 mod exchange_flow;
 mod finalisation;
 mod handshake;

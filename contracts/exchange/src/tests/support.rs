@@ -22,6 +22,7 @@ pub fn partner(channel: Option<&str>) -> Partner {
         encryption_key: None,
         status: PartnerStatus::Active,
         channel_id: channel.map(str::to_string),
+        retired_channels: vec![],
     }
 }
 

@@ -57,6 +57,7 @@ fn upsert_creates_a_partner_reachable_by_id_and_connection() {
         encryption_key: Some(encryption_key(9)),
         status: PartnerStatus::Active,
         channel_id: None,
+        retired_channels: vec![],
     };
     assert_eq!(partner(&s, "hospital-b"), Some(expected.clone()));
     assert_eq!(by_connection(&s, "connection-0", PORT_B), Some(expected));
