@@ -93,6 +93,7 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
         QueryMsg::AuditLog { start_after, limit } => {
             to_json_binary(&query::audit_log(deps, start_after, limit)?)
         }
+        QueryMsg::OutsiderAttempts {} => to_json_binary(&query::outsider_attempts(deps)?),
     }
 }
 

@@ -3,16 +3,13 @@ use ehr_protocol::upgrade::UpgradeRefusal;
 use ehr_protocol::ErrorCode;
 use thiserror::Error;
 
-/// Hard failures: the transaction reverts and nothing is recorded. Registered peers that
-/// break a rule are soft-rejected instead (see `rejection.rs`), so only outsiders, malformed
-/// handshakes and internal faults end here. Messages carry codes and ids only, never PHI.
+/// Hard failures: the transaction reverts and nothing is recorded. Peers that break a rule
+/// and outsiders are refused softly instead (see `rejection.rs`), so only malformed
+/// handshakes, refused migrations and internal faults end here. Messages carry codes and ids only, never PHI.
 #[derive(Error, Debug)]
 pub enum ContractError {
     #[error("{0}")]
     Std(#[from] StdError),
-
-    #[error("NotRegistered: the sender is not a registered peer of this network")]
-    NotRegistered,
 
     #[error("ReplyNotReady: request {request_id} has no reply yet (status {status})")]
     ReplyNotReady { request_id: String, status: String },

@@ -5,7 +5,7 @@
 use crate::checks;
 use crate::error::ContractError;
 use crate::registry_client::Registry;
-use crate::rejection::{admit, soft_reject, Admitted, Step};
+use crate::rejection::{admit, refuse_outsider, soft_reject, Admission, Admitted, Step};
 use crate::state::{
     Config, AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
     OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, RECORD_COUNT, RECORD_META,
@@ -39,11 +39,12 @@ fn pipeline<T>(
     let config = CONFIG.load(deps.storage)?;
     let registry = Registry::new(&config.registry, deps.querier);
     let outcome = match admit(&registry, &info.sender, env)? {
-        Ok(admitted) => match verify(&deps, &config, &admitted) {
+        Admission::Admitted(admitted) => match verify(&deps, &config, &admitted) {
             Ok(verified) => return apply(deps.branch(), &config, &admitted, verified),
             Err(code) => (admitted.peer, code),
         },
-        Err(refusal) => refusal,
+        Admission::Refused(peer, code) => (peer, code),
+        Admission::Outsider => return Ok(refuse_outsider(deps.storage, env, &info.sender, &step)?),
     };
     let (peer, code) = outcome;
     Ok(soft_reject(

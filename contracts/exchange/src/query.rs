@@ -1,12 +1,12 @@
 use crate::state::{
-    AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECORDS,
+    AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, OUTSIDERS, PENDING_INCOMING, RECORDS,
     RECORD_META,
 };
 use cosmwasm_std::{Deps, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
 use ehr_protocol::exchange::{
-    ConfigResponse, IncomingRequest, IncomingRequestsResponse, OutgoingRequest, RecordsResponse,
-    RequestsResponse, StoredRecord,
+    ConfigResponse, IncomingRequest, IncomingRequestsResponse, OutgoingRequest, OutsiderTally,
+    RecordsResponse, RequestsResponse, StoredRecord,
 };
 use ehr_protocol::limits::page_size;
 use ehr_protocol::registry::AuditLogResponse;
@@ -109,4 +109,8 @@ pub fn audit_log(
     Ok(AuditLogResponse {
         entries: AUDIT.page(deps.storage, start_after, limit)?,
     })
+}
+
+pub fn outsider_attempts(deps: Deps) -> StdResult<OutsiderTally> {
+    Ok(OUTSIDERS.may_load(deps.storage)?.unwrap_or_default())
 }

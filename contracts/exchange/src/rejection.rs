@@ -1,6 +1,7 @@
 //! Who gets in, and what happens to a registered peer that breaks a rule.
 //!
-//! An outsider gets a hard error (the transaction reverts, nothing is stored). A registered
+//! An outsider's transaction succeeds with nothing stored but one counter, and an event that
+//! names the sender and `reason=NotRegistered` (the trace an auditor sees). A registered
 //! peer that breaks a rule is *soft-rejected*: the transaction succeeds so the attempt can be
 //! recorded (a failing transaction would revert the audit entry and the strike too), nothing
 //! is stored or forwarded, a reason code is emitted and audited, and a strike is counted in
@@ -8,8 +9,8 @@
 
 use crate::error::ContractError;
 use crate::registry_client::{record_strike_msg, Registry};
-use crate::state::AUDIT;
-use cosmwasm_std::{Addr, DepsMut, Env, Response, StdResult};
+use crate::state::{AUDIT, OUTSIDERS};
+use cosmwasm_std::{Addr, DepsMut, Env, Response, StdResult, Storage};
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::registry::{ConfigResponse, Peer, PeerStatus};
 use ehr_protocol::ErrorCode;
@@ -20,14 +21,22 @@ pub struct Admitted {
     pub registry: ConfigResponse,
 }
 
-/// Loads the sender's registration. Outsiders are a hard error; quarantined, revoked or
-/// out-of-validity peers come back as a code to soft-reject with.
-pub fn admit(
-    registry: &Registry,
-    sender: &Addr,
-    env: &Env,
-) -> Result<Result<Admitted, (Peer, ErrorCode)>, ContractError> {
-    let peer = registry.peer(sender)?.ok_or(ContractError::NotRegistered)?;
+/// Who sent a transaction.
+pub enum Admission {
+    /// A registered peer in good standing, with the registry's config.
+    Admitted(Admitted),
+    /// A registered peer that is quarantined, revoked or out of its validity: soft-reject
+    /// with this code.
+    Refused(Peer, ErrorCode),
+    /// Not a registered peer at all.
+    Outsider,
+}
+
+/// Loads the sender's registration.
+pub fn admit(registry: &Registry, sender: &Addr, env: &Env) -> Result<Admission, ContractError> {
+    let Some(peer) = registry.peer(sender)? else {
+        return Ok(Admission::Outsider);
+    };
     let refusal = match peer.status {
         PeerStatus::Quarantined => Some(ErrorCode::PeerQuarantined),
         PeerStatus::Revoked => Some(ErrorCode::KeyRevoked),
@@ -35,12 +44,37 @@ pub fn admit(
         PeerStatus::Active => None,
     };
     Ok(match refusal {
-        Some(code) => Err((peer, code)),
-        None => Ok(Admitted {
+        Some(code) => Admission::Refused(peer, code),
+        None => Admission::Admitted(Admitted {
             peer,
             registry: registry.config()?,
         }),
     })
+}
+
+/// An outsider's attempt: nothing is stored but one counter, and the transaction's event
+/// says who tried what. No audit entry, no strike: an outsider could otherwise fill our
+/// storage with entries, one new address at a time.
+pub fn refuse_outsider(
+    storage: &mut dyn Storage,
+    env: &Env,
+    sender: &Addr,
+    step: &Step,
+) -> StdResult<Response> {
+    let mut tally = OUTSIDERS.may_load(storage)?.unwrap_or_default();
+    tally.attempts = tally.attempts.saturating_add(1);
+    tally.last_at = Some(env.block.time);
+    OUTSIDERS.save(storage, &tally)?;
+    let mut response = Response::new()
+        .add_attribute("action", step.handler)
+        .add_attribute("outcome", "rejected")
+        .add_attribute("reason", ErrorCode::NotRegistered.to_string())
+        .add_attribute("sender", sender)
+        .add_attribute("strike", "false");
+    if let Some(id) = step.request_id {
+        response = response.add_attribute("request_id", id);
+    }
+    Ok(response)
 }
 
 /// Which transaction a rejection belongs to: its audit action, handler name and request id.
@@ -61,26 +95,6 @@ impl<'a> Step<'a> {
                 .map(|_| request_id),
         }
     }
-}
-
-/// Strikes are for the peer's own misconduct only. Codes that describe its standing
-/// (quarantined, revoked) or conditions it does not control (a request that expired, a race
-/// lost to another reply service, a partner or request the admin or a sweep removed, our
-/// own fault, a full record index) are audited without a strike: otherwise a partner could get our reply service
-/// quarantined by sending requests that expire under it.
-pub fn counts_as_strike(code: &ErrorCode) -> bool {
-    !matches!(
-        code,
-        ErrorCode::PeerQuarantined
-            | ErrorCode::KeyRevoked
-            | ErrorCode::Expired
-            | ErrorCode::AlreadyAnswered
-            | ErrorCode::PartnerUnavailable
-            | ErrorCode::UnknownPartner
-            | ErrorCode::UnknownRequest
-            | ErrorCode::CapReached
-            | ErrorCode::Internal
-    )
 }
 
 /// Records a soft rejection: audit entry, strike (and quarantine at the limit), event.
@@ -107,7 +121,7 @@ pub fn soft_reject(
     if let Some(id) = step.request_id {
         response = response.add_attribute("request_id", id);
     }
-    if !counts_as_strike(&code) {
+    if !code.counts_as_strike() {
         return Ok(response.add_attribute("strike", "false"));
     }
 

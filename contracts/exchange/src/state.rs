@@ -4,7 +4,7 @@ use cosmwasm_std::Addr;
 use cw_storage_plus::{Item, Map};
 use ehr_protocol::audit::AuditLog;
 use ehr_protocol::exchange::{
-    IncomingRequest, OutgoingRequest, RecordMeta, RetrievedReply, StoredRecord,
+    IncomingRequest, OutgoingRequest, OutsiderTally, RecordMeta, RetrievedReply, StoredRecord,
 };
 
 #[cw_serde]
@@ -54,6 +54,9 @@ pub const RECENT_REQUESTS: Map<&Addr, Vec<u64>> = Map::new("recent_requests");
 /// Incoming quota windows per partner, and per (partner, remote requester address).
 pub const QUOTA_PARTNER: Map<&str, Window> = Map::new("quota_partner");
 pub const QUOTA_REMOTE: Map<(&str, &str), Window> = Map::new("quota_remote");
+
+/// Attempts by unregistered senders: a counter, never an entry per attempt.
+pub const OUTSIDERS: Item<OutsiderTally> = Item::new("outsiders");
 
 /// Every step on this chain, no PHI.
 pub const AUDIT: AuditLog = AuditLog::new("audit_next", "audit");

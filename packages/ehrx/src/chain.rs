@@ -46,11 +46,25 @@ pub struct TxResult {
     pub events: Vec<TxEvent>,
 }
 
+/// What a soft rejection means for this peer, from the contract's own strike rule.
+fn soft_rejection_consequence(code: &ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotRegistered => {
+            "this account is not a registered peer of this hospital's chain: ask the \
+             hospital's admin to register it (registry RegisterPeer)"
+        }
+        code if code.counts_as_strike() => {
+            "the attempt is recorded on chain and counts against this peer"
+        }
+        _ => "the attempt is recorded on chain; it does not count against this peer",
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     #[error(
-        "the exchange contract refused the transaction: reason {code} (tx {txhash}); \
-         the attempt is recorded on chain and counts against this peer"
+        "the exchange contract refused the transaction: reason {code} (tx {txhash}); {}",
+        soft_rejection_consequence(code)
     )]
     SoftRejected { code: ErrorCode, txhash: String },
     #[error("the transaction failed{}{}: {reason}", .txhash.as_ref().map(|h| format!(" (tx {h})")).unwrap_or_default(), .code.as_ref().map(|c| format!(" with reason {c}")).unwrap_or_default())]

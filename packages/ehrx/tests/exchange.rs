@@ -493,7 +493,7 @@ fn soft_rejection_is_an_error_with_the_reason_code() {
 }
 
 #[test]
-fn outsider_gets_a_hard_error_with_not_registered() {
+fn outsider_is_refused_not_registered_and_told_to_ask_the_admin() {
     let h = Hospitals::new();
     let outsider = (h.world.borrow().b.addr("mallory"), PeerKeys::generate());
     let client = h.client(Side::B, &outsider);
@@ -505,9 +505,12 @@ fn outsider_gets_a_hard_error_with_not_registered() {
         .find_map(|c| c.downcast_ref::<ChainError>())
         .unwrap();
     match chain_err {
-        ChainError::TxFailed { code, .. } => assert_eq!(code, &Some(ErrorCode::NotRegistered)),
-        other => panic!("expected a failed transaction, got {other}"),
+        ChainError::SoftRejected { code, .. } => assert_eq!(code, &ErrorCode::NotRegistered),
+        other => panic!("expected a refusal, got {other}"),
     }
+    assert!(chain_err
+        .to_string()
+        .contains("ask the hospital's admin to register it"));
     assert_eq!(h.world.borrow().b.record_count(&token), 0);
 }
 

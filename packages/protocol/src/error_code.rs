@@ -75,6 +75,28 @@ impl ErrorCode {
         }
     }
 
+    /// Whether a peer's own transaction refused with this code counts as a strike. Strikes
+    /// are for the peer's own misconduct only: codes for its standing (quarantined,
+    /// revoked, not registered) or for conditions it does not control (a request that
+    /// expired, a race lost to another reply service, a partner or request the admin or a
+    /// sweep removed, a full record index, our own fault) are audited without a strike,
+    /// so that a partner cannot get our reply service quarantined.
+    pub fn counts_as_strike(&self) -> bool {
+        !matches!(
+            self,
+            ErrorCode::NotRegistered
+                | ErrorCode::PeerQuarantined
+                | ErrorCode::KeyRevoked
+                | ErrorCode::Expired
+                | ErrorCode::AlreadyAnswered
+                | ErrorCode::PartnerUnavailable
+                | ErrorCode::UnknownPartner
+                | ErrorCode::UnknownRequest
+                | ErrorCode::CapReached
+                | ErrorCode::Internal
+        )
+    }
+
     /// The text of an error acknowledgement: `ehrx:<Code>`; a reader that does not know
     /// the prefix (e.g. wasmd's own redacted error ack) maps to `Internal`.
     pub fn to_ack_error(&self) -> String {

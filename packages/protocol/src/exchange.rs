@@ -253,6 +253,19 @@ pub enum QueryMsg {
         start_after: Option<u64>,
         limit: Option<u32>,
     },
+    /// How many transactions outsiders (unregistered senders) sent, and when the last came.
+    #[returns(OutsiderTally)]
+    OutsiderAttempts {},
+}
+
+/// The trace outsiders leave: one counter, so that they cannot fill the chain's storage.
+/// Each attempt is also an event in its transaction (`outcome=rejected`,
+/// `reason=NotRegistered`, `sender`).
+#[cw_serde]
+#[derive(Default)]
+pub struct OutsiderTally {
+    pub attempts: u64,
+    pub last_at: Option<Timestamp>,
 }
 
 #[cw_serde]

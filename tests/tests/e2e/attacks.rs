@@ -17,7 +17,7 @@ fn outsider_request_is_refused_and_nothing_stored() {
     let msg = request_msg(devnet, &outsider, B, &patient, 600);
     let id = msg.request_id.clone();
     let result = submit(devnet, &key, msg);
-    assert!(result.failure().contains("NotRegistered"), "{result:?}");
+    assert_eq!(result.rejection(), "NotRegistered", "{result:?}");
     let query = devnet.query::<serde_json::Value>(
         A,
         &devnet.contract(A, "exchange"),

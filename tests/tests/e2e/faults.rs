@@ -135,7 +135,7 @@ fn forged_and_misrouted_replies_are_refused() {
         &b_exchange,
         &ExecuteMsg::SubmitReply(outsider.reply_msg(&body)),
     );
-    assert!(result.failure().contains("NotRegistered"), "{result:?}");
+    assert_eq!(result.rejection(), "NotRegistered", "{result:?}");
     // Nothing was sent: the request on A is still pending.
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(request_status(devnet, &id).status, RequestStatus::Pending);

@@ -9,14 +9,31 @@ use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
 
 #[test]
-fn outsider_request_is_rejected_and_nothing_is_stored_or_sent() {
+fn outsider_request_is_rejected_traced_and_nothing_is_stored_or_sent() {
     let mut net = TwoHospitals::new();
     let outsider = net.a.outsider("outsider");
+    let audit_before = net.a.audit().len();
     let (id, result) = net.request_from(&outsider);
-    assert!(result.failure().contains("NotRegistered"));
+    assert_eq!(result.rejection(), "NotRegistered");
     assert!(!net.a.has_request(&id));
     assert!(net.relay_requests().is_empty());
     assert!(net.b.pending_incoming().is_empty());
+    // The attempt leaves a trace: an event naming the sender, and one bounded counter;
+    // no audit entry, so outsiders cannot fill the chain's storage.
+    let ExchangeResult::SoftRejected { response, .. } = &result else {
+        unreachable!()
+    };
+    assert_eq!(
+        ehr_tests::harness::chain::wasm_attr(response, "sender").as_deref(),
+        Some(outsider.address.as_str())
+    );
+    let tally: ehr_protocol::exchange::OutsiderTally = net
+        .a
+        .query_exchange(&ehr_protocol::exchange::QueryMsg::OutsiderAttempts {})
+        .unwrap();
+    assert_eq!(tally.attempts, 1);
+    assert_eq!(tally.last_at.map(|t| t.seconds()), Some(net.a.now()));
+    assert_eq!(net.a.audit().len(), audit_before);
 }
 
 #[test]
@@ -142,11 +159,7 @@ fn insider_retrieving_someone_elses_reply_gets_nothing_and_is_flagged() {
 
     // An outsider cannot even try.
     let outsider = net.a.outsider("outsider");
-    assert!(net
-        .a
-        .retrieve(&outsider, &id)
-        .failure()
-        .contains("NotRegistered"));
+    assert_eq!(net.a.retrieve(&outsider, &id).rejection(), "NotRegistered");
 }
 
 #[test]

@@ -225,15 +225,15 @@ fn pending_request(net: &mut TwoHospitals) -> String {
 }
 
 #[test]
-fn reply_from_outsider_is_an_error() {
+fn reply_from_outsider_is_refused() {
     let mut net = TwoHospitals::new();
     let id = pending_request(&mut net);
     let outsider = net.b.outsider("fake-responder");
     let outcome = net.reply_outcome_for(&id);
-    assert!(net
-        .answer_with(&outsider, &id, outcome)
-        .failure()
-        .contains("NotRegistered"));
+    assert_eq!(
+        net.answer_with(&outsider, &id, outcome).rejection(),
+        "NotRegistered"
+    );
     assert_eq!(
         net.b.incoming("hospital-a", &id).unwrap().status,
         IncomingStatus::Pending

@@ -65,14 +65,14 @@ fn valid_msg(net: &TwoHospitals, peer: &TestPeer) -> ehr_protocol::exchange::Sub
 }
 
 #[test]
-fn outsider_request_is_an_error_and_nothing_is_stored() {
+fn outsider_request_is_refused_and_nothing_is_stored() {
     let mut net = TwoHospitals::new();
     let outsider = net.a.outsider("mallory");
     let msg = valid_msg(&net, &outsider);
     let id = msg.request_id.clone();
     let audit_before = net.a.audit().len();
     let result = net.a.submit_request(&outsider, msg);
-    assert!(result.failure().contains("NotRegistered"));
+    assert_eq!(result.rejection(), "NotRegistered");
     assert!(!net.a.has_request(&id));
     assert_eq!(net.a.audit().len(), audit_before);
     assert!(net.a.outbox.borrow().history.is_empty());
@@ -444,11 +444,7 @@ fn store_checks_role_hash_signature_and_duplicates() {
 
     let outsider = net.b.outsider("intruder");
     let msg = outsider.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
-    assert!(net
-        .b
-        .store(&outsider, msg)
-        .failure()
-        .contains("NotRegistered"));
+    assert_eq!(net.b.store(&outsider, msg).rejection(), "NotRegistered");
 
     net.b
         .store(

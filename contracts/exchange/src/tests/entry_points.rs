@@ -232,17 +232,49 @@ fn ack_and_timeout_handlers_never_fail_on_unknown_packets() {
 }
 
 #[test]
-fn unregistered_sender_is_a_hard_error() {
+fn unregistered_sender_is_refused_with_a_trace_and_nothing_else() {
     let mut deps = setup(true);
     let stranger = deps.api.addr_make("stranger");
-    let err = execute(
-        deps.as_mut(),
-        mock_env(),
-        message_info(&stranger, &[]),
-        ExecuteMsg::RetrieveReply {
-            request_id: "req-0000000000000000".into(),
-        },
+    let attempt = |deps: &mut super::support::Deps| {
+        execute(
+            deps.as_mut(),
+            mock_env(),
+            message_info(&stranger, &[]),
+            ExecuteMsg::RetrieveReply {
+                request_id: "req-0000000000000000".into(),
+            },
+        )
+        .unwrap()
+    };
+    let response = attempt(&mut deps);
+    let attr = |key: &str| {
+        response
+            .attributes
+            .iter()
+            .find(|a| a.key == key)
+            .map(|a| a.value.clone())
+    };
+    assert_eq!(attr("outcome").as_deref(), Some("rejected"));
+    assert_eq!(attr("reason").as_deref(), Some("NotRegistered"));
+    assert_eq!(attr("sender").as_deref(), Some(stranger.as_str()));
+    assert!(response.messages.is_empty(), "no strike, nothing sent");
+    attempt(&mut deps);
+    let tally: ehr_protocol::exchange::OutsiderTally =
+        from_json(query(deps.as_ref(), mock_env(), QueryMsg::OutsiderAttempts {}).unwrap())
+            .unwrap();
+    assert_eq!(tally.attempts, 2);
+    // No audit entry per attempt: an outsider cannot grow the log.
+    let audit: ehr_protocol::registry::AuditLogResponse = from_json(
+        query(
+            deps.as_ref(),
+            mock_env(),
+            QueryMsg::AuditLog {
+                start_after: None,
+                limit: None,
+            },
+        )
+        .unwrap(),
     )
-    .unwrap_err();
-    assert!(err.to_string().starts_with("NotRegistered"));
+    .unwrap();
+    assert!(audit.entries.is_empty());
 }
