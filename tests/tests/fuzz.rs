@@ -1032,9 +1032,10 @@ fn channel_close_arbitrary() {
     });
 }
 
-// ------------------------------------------------- bugs found, until they are fixed
+// ------------------------------------------ bugs fuzzing found, kept as regression tests
 
-/// Bug: a handshake step over a connection id longer than 0xFFFF bytes panics in the
+/// Was a bug (fixed: the handshake and the query bound both before the lookup): a
+/// handshake step over a connection id longer than 0xFFFF bytes panicked in the
 /// registry's `PartnerByConnection` query (contracts/registry/src/query.rs,
 /// `partner_by_connection`: the `PARTNER_BY_CONNECTION` key `(connection_id, port)`, and
 /// cosmwasm-std panics on a key component over 0xFFFF bytes), reached from the exchange's
@@ -1043,8 +1044,7 @@ fn channel_close_arbitrary() {
 /// is a wasm trap, so the step fails with an uncoded error. The same query panics for any
 /// caller who sends it such an id.
 #[test]
-#[ignore = "bug: handshake over a connection id > 0xFFFF bytes panics in the registry query"]
-fn repro_handshake_with_an_oversized_connection_id() {
+fn handshake_with_an_oversized_connection_id_is_a_coded_refusal() {
     let w = World::new();
     let case = ChannelCase {
         partner: Some(0),
@@ -1065,7 +1065,8 @@ fn repro_handshake_with_an_oversized_connection_id() {
     coded_refusal(&result.unwrap_err()).unwrap();
 }
 
-/// Bug: the ack and timeout handlers panic on a reply packet whose `requester_network` is
+/// Was a bug (fixed: `settle_reply` checks both before the lookup): the ack and timeout
+/// handlers panicked on a reply packet whose `requester_network` is
 /// longer than 0xFFFF bytes: `settle_reply` (contracts/exchange/src/packets.rs) loads
 /// `INCOMING` with the key `(requester_network, request_id)` before checking either. Not
 /// reachable on chain: the original packet of an ack or timeout is one this contract
@@ -1073,8 +1074,7 @@ fn repro_handshake_with_an_oversized_connection_id() {
 /// promise does not hold for it though (on chain the panic is a wasm trap that fails the
 /// relayer's transaction).
 #[test]
-#[ignore = "bug: ack/timeout of a reply packet with requester_network > 0xFFFF bytes panics"]
-fn repro_settle_of_a_reply_with_an_oversized_requester_network() {
+fn settle_of_a_reply_with_an_oversized_requester_network_is_unknown_request() {
     let w = World::new();
     let ExchangePacket::Reply(mut reply) = from_json(&w.reply_wire).unwrap() else {
         panic!("a reply")

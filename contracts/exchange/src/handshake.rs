@@ -10,9 +10,9 @@ use cosmwasm_std::{
     IbcChannelConnectMsg, IbcChannelOpenMsg, IbcOrder,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
-use ehr_protocol::limits::CHANNEL_VERSION;
+use ehr_protocol::limits::{CHANNEL_VERSION, MAX_PORT_LEN};
 use ehr_protocol::registry::{Partner, PartnerStatus};
-use ehr_protocol::ErrorCode;
+use ehr_protocol::{validate, ErrorCode};
 
 /// Checks shared by both handshake steps; returns the partner the channel belongs to.
 fn check_channel(
@@ -40,6 +40,15 @@ fn check_channel(
                 format!("counterparty version must be {CHANNEL_VERSION}"),
             ));
         }
+    }
+    // Bounded before they become storage keys in the registry's lookup.
+    if validate::name(&channel.connection_id).is_err()
+        || channel.counterparty_endpoint.port_id.len() > MAX_PORT_LEN
+    {
+        return Err(ContractError::handshake(
+            ErrorCode::InvalidFormat,
+            "connection id or counterparty port out of bounds",
+        ));
     }
     let config = CONFIG.load(deps.storage)?;
     let partner = Registry::new(&config.registry, deps.querier)

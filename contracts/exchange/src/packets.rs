@@ -488,6 +488,13 @@ fn settle_reply(
     reply: &ReplyPacket,
     fate: &Fate,
 ) -> StdResult<&'static str> {
+    // Never trust a field as a storage key before checking it (an oversized key part
+    // panics in cosmwasm-std): anything malformed cannot be one of our requests.
+    if validate::name(&reply.body.requester_network).is_err()
+        || validate::id(&reply.body.request_id).is_err()
+    {
+        return Ok("unknown_request");
+    }
     let key = (
         reply.body.requester_network.as_str(),
         reply.body.request_id.as_str(),

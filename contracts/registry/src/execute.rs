@@ -5,7 +5,9 @@
 use cosmwasm_std::{Addr, Binary, DepsMut, Env, MessageInfo, Response, Storage};
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::error_code::ErrorCode;
-use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_SWEEP_ITEMS};
+use ehr_protocol::limits::{
+    MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_PORT_LEN, MAX_SWEEP_ITEMS,
+};
 use ehr_protocol::registry::{
     CodeStatus, Partner, PartnerInput, Peer, PeerInput, PeerStatus, Policy, RequesterCode, Role,
     MAX_RETIRED_CHANNELS,
@@ -21,8 +23,6 @@ use crate::state::{
 /// Longest window, lifetime or timeout the policy may set: one year. Far above any sensible
 /// value, and low enough that `block time + n seconds` can never overflow in the exchange.
 pub const MAX_POLICY_SECS: u64 = 365 * 24 * 60 * 60;
-/// Longest counterparty port: `wasm.` plus a contract address.
-pub const MAX_PORT_LEN: usize = 128;
 /// Prefix of every wasmd contract port.
 pub const WASM_PORT_PREFIX: &str = "wasm.";
 

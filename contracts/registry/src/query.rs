@@ -2,7 +2,7 @@
 
 use cosmwasm_std::{Deps, Order, StdResult};
 use cw_storage_plus::Bound;
-use ehr_protocol::limits::page_size;
+use ehr_protocol::limits::{page_size, MAX_NAME_LEN, MAX_PORT_LEN};
 use ehr_protocol::registry::{
     AuditLogResponse, ConfigResponse, Partner, PartnersResponse, Peer, PeersResponse,
     RequesterCode, RequesterCodesResponse,
@@ -82,6 +82,10 @@ pub fn partner_by_connection(
     connection_id: String,
     counterparty_port: String,
 ) -> StdResult<Option<Partner>> {
+    // Out-of-bounds ids cannot be registered (and would panic as storage key parts).
+    if connection_id.len() > MAX_NAME_LEN || counterparty_port.len() > MAX_PORT_LEN {
+        return Ok(None);
+    }
     match PARTNER_BY_CONNECTION.may_load(
         deps.storage,
         (connection_id.as_str(), counterparty_port.as_str()),

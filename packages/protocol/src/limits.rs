@@ -26,6 +26,8 @@ pub const MAX_NAME_LEN: usize = 64;
 /// ciphertext in base64 (4/3 the size): 90 KiB is the largest that fits with headroom.
 /// ibc-go refuses packets over 256 KiB; we stay far below that too.
 pub const MAX_CIPHERTEXT_BYTES: usize = 90 * 1024;
+/// Longest counterparty port: `wasm.` plus a contract address.
+pub const MAX_PORT_LEN: usize = 128;
 /// Encrypted demographics for the partner's matcher.
 pub const MAX_DEMOGRAPHICS_BYTES: usize = 4 * 1024;
 /// Page size for every paginated query.
