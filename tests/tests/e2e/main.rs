@@ -8,5 +8,6 @@ mod attacks;
 mod faults;
 mod membership;
 mod peer_tool;
+mod security;
 mod support;
 mod third_chain;
