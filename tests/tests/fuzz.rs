@@ -32,7 +32,7 @@ use ehr_protocol::packet::{
     ExchangeAck, ExchangePacket, ReplyBody, ReplyOutcome, ReplyPacket, RequestBody, RequestPacket,
 };
 use ehr_protocol::registry::{self as rmsg, PartnerInput, PartnerStatus, Role};
-use ehr_protocol::signing::{content_hash, reply_sign_bytes, request_sign_bytes};
+use ehr_protocol::signing::{content_hash, key_hash, reply_sign_bytes, request_sign_bytes};
 use ehr_protocol::{validate, ErrorCode};
 use ehr_tests::harness::{Chain, Link, TestPeer, TwoHospitals};
 use exchange::{ibc, ContractError};
@@ -440,6 +440,7 @@ fn request_case(w: &World) -> BoxedStrategy<(RequestBody, Expiry, Envelope)> {
         destination_network: mostly("hospital-b"),
         requester: mostly(requester),
         requester_role: prop_oneof![19 => Just(Role::Request), 1 => role()].boxed(),
+        clinician_id: mostly(w.h.a.clinician.id.clone()),
         purpose: purpose(),
         patient_token: patient_token.boxed(),
         reply_encryption_key: reply_encryption_key.boxed(),
@@ -480,6 +481,7 @@ fn reply_case(w: &World) -> BoxedStrategy<(ReplyBody, Envelope)> {
         requester_network: mostly("hospital-a"),
         responder_network: mostly("hospital-b"),
         responder: mostly(w.h.responder.address.to_string()),
+        recipient_key_hash: mostly(key_hash(&w.h.requester.encryption_key)),
         outcome: outcome.boxed(),
         issued_at: issued_at(w.now()),
     };
@@ -723,7 +725,7 @@ fn seeds_reach_the_accepting_paths() {
         panic!("a request")
     };
     request.body.request_id = w.h.requester.request_id();
-    request.signature = w.h.requester.sign(&request_sign_bytes(&request.body));
+    request.signature = w.h.a.clinician.sign(&request_sign_bytes(&request.body));
     let fresh = serde_json::to_vec(&ExchangePacket::Request(request)).unwrap();
     let fresh = w.packet(Side::B, fresh.into(), b_channel, 10);
     assert_eq!(
@@ -855,6 +857,7 @@ fn receive_resigned_requests() {
                 prop_assert_eq!(body.source_network.as_str(), "hospital-a");
                 prop_assert_eq!(body.destination_network.as_str(), "hospital-b");
                 prop_assert_eq!(body.requester_role, Role::Request);
+                prop_assert!(validate::name(&body.clinician_id).is_ok());
                 prop_assert_eq!(&body.patient_token, &w.h.patient.token);
                 prop_assert!(!body.requester.is_empty() && body.requester.len() <= 128);
                 prop_assert_eq!(body.reply_encryption_key.len(), 32);
@@ -894,6 +897,11 @@ fn receive_resigned_replies() {
                 prop_assert_eq!(body.requester_network.as_str(), "hospital-a");
                 prop_assert_eq!(body.responder_network.as_str(), "hospital-b");
                 prop_assert!(!body.responder.is_empty() && body.responder.len() <= 128);
+                prop_assert_eq!(
+                    &body.recipient_key_hash,
+                    &key_hash(&w.h.requester.encryption_key),
+                    "a reply to another key accepted"
+                );
                 if let ReplyOutcome::Records {
                     ciphertext,
                     content_hash: hash,

@@ -21,7 +21,7 @@ use ehr_protocol::exchange::{
 };
 use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
 use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket};
-use ehr_protocol::registry::{CodeStatus, PartnerStatus, Role};
+use ehr_protocol::registry::{PartnerStatus, Role};
 use ehr_protocol::signing::{
     key_hash, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
 };
@@ -180,7 +180,7 @@ pub fn submit_request(
             validate::request_id_of(&msg.request_id, info.sender.as_str())?;
             validate::name(&msg.partner_id)?;
             validate::patient_token(&msg.patient_token)?;
-            validate::sha256_hex(&msg.requester_code_hash)?;
+            validate::name(&msg.clinician_id)?;
             validate::x25519_key(&msg.reply_encryption_key)?;
             validate::secp256k1_signature(&msg.signature)?;
             if let Some(demographics) = &msg.encrypted_demographics {
@@ -195,14 +195,15 @@ pub fn submit_request(
 
             rate_limit(deps.storage, &env, admitted)?;
 
+            // The clinician's own credential: registered, active, in validity, allowed this
+            // purpose. Their key (below) signs the request; nothing travels that another
+            // peer could replay to act as them.
             let registry = Registry::new(&config.registry, deps.querier);
-            let code = registry
-                .requester_code(&msg.requester_code_hash)
-                .map_err(|_| ErrorCode::Internal)?;
-            match code {
-                Some(code) if code.status == CodeStatus::Active && code.role == Role::Request => {}
-                _ => return Err(ErrorCode::UnknownRequesterCode),
-            }
+            let clinician = registry
+                .clinician(&msg.clinician_id)
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownClinician)?;
+            clinician.may_request(msg.purpose, env.block.time)?;
 
             let partner = registry
                 .partner(&msg.partner_id)
@@ -222,6 +223,7 @@ pub fn submit_request(
                 destination_network: msg.partner_id.clone(),
                 requester: info.sender.to_string(),
                 requester_role: Role::Request,
+                clinician_id: msg.clinician_id.clone(),
                 purpose: msg.purpose,
                 patient_token: msg.patient_token.clone(),
                 reply_encryption_key: msg.reply_encryption_key.clone(),
@@ -233,7 +235,7 @@ pub fn submit_request(
                 deps.api,
                 &request_sign_bytes(&body),
                 &msg.signature,
-                &admitted.peer.signing_key,
+                &clinician.signing_key,
             )?;
             // Replies go only to the key the admin registered for this peer, never to a
             // key the request picks.
@@ -245,13 +247,14 @@ pub fn submit_request(
                 return Err(ErrorCode::Replay);
             }
             checks::freshness(&env, policy, msg.issued_at, msg.expires_at)?;
-            Ok((body, channel_id))
+            Ok((body, channel_id, clinician.signing_key))
         },
-        |deps, _config, admitted, (body, channel_id)| {
+        |deps, _config, admitted, (body, channel_id, clinician_key)| {
             record_request_time(deps.storage, &env, admitted)?;
             let request = OutgoingRequest {
                 request_id: body.request_id.clone(),
                 requester: info.sender.clone(),
+                clinician_id: body.clinician_id.clone(),
                 partner_id: body.destination_network.clone(),
                 channel_id: channel_id.clone(),
                 purpose: body.purpose,
@@ -271,6 +274,7 @@ pub fn submit_request(
                 deps.storage,
                 AuditEntry::new(env.block.time, AuditAction::RequestSubmitted)
                     .agent(&info.sender)
+                    .clinician(&body.clinician_id)
                     .role(Role::Request)
                     .purpose(body.purpose)
                     .request(&body.request_id)
@@ -280,7 +284,7 @@ pub fn submit_request(
             let timeout = packet_timeout(&env, admitted, body.expires_at);
             let packet = ExchangePacket::Request(RequestPacket {
                 body: body.clone(),
-                signer_pubkey: admitted.peer.signing_key.clone(),
+                signer_pubkey: clinician_key,
                 signature: msg.signature.clone(),
             });
             Ok(Response::new()
@@ -381,6 +385,9 @@ pub fn submit_reply(
                 requester_network: msg.partner_id.clone(),
                 responder_network: config.network_id.clone(),
                 responder: info.sender.to_string(),
+                // The responder signs which key it encrypted to: the key the request named,
+                // which the requesting chain checked was the requester's registered key.
+                recipient_key_hash: key_hash(&incoming.body.reply_encryption_key),
                 outcome: msg.outcome.clone(),
                 issued_at: msg.issued_at,
             };
@@ -402,6 +409,7 @@ pub fn submit_reply(
                 deps.storage,
                 AuditEntry::new(env.block.time, AuditAction::ReplySubmitted)
                     .agent(&info.sender)
+                    .clinician(&incoming.body.clinician_id)
                     .role(Role::Reply)
                     .purpose(incoming.body.purpose)
                     .request(&msg.request_id)
@@ -470,6 +478,7 @@ pub fn retrieve_reply(
                 deps.storage,
                 AuditEntry::new(env.block.time, AuditAction::Retrieval)
                     .agent(&info.sender)
+                    .clinician(&request.clinician_id)
                     .role(Role::Request)
                     .purpose(request.purpose)
                     .request(&request_id)

@@ -101,6 +101,7 @@ fn verify_request(
     }
     validate::request_id_of(&body.request_id, &body.requester)?;
     validate::name(&body.source_network)?;
+    validate::name(&body.clinician_id)?;
     validate::patient_token(&body.patient_token)?;
     validate::x25519_key(&body.reply_encryption_key)?;
     validate::secp256k1_pubkey(&request.signer_pubkey)?;
@@ -139,7 +140,7 @@ fn verify_request(
         deps.storage,
         &policy,
         &partner.partner_id,
-        &body.requester,
+        &body.clinician_id,
         env.block.time.seconds(),
     )?;
     let has_records = RECORD_META
@@ -168,6 +169,9 @@ fn receive_request(
     if validate::id(&request.body.request_id).is_ok() {
         entry = entry.request(&request.body.request_id);
     }
+    if validate::name(&request.body.clinician_id).is_ok() {
+        entry = entry.clinician(&request.body.clinician_id);
+    }
     let (partner, policy) = match verified {
         Ok(verified) => verified,
         Err(code) => {
@@ -180,7 +184,7 @@ fn receive_request(
         deps.storage,
         &policy,
         &partner.partner_id,
-        &request.body.requester,
+        &request.body.clinician_id,
         env.block.time.seconds(),
     )?;
     let request_id = request.body.request_id.clone();
@@ -269,16 +273,18 @@ fn verify_reply(
     .map_err(plain)?;
     checks::not_expired(env, request.expires_at)
         .map_err(|code| (code, Some(RequestStatus::Expired)))?;
-    requester_still_entitled(&registry, env, &request)
+    requester_still_entitled(&registry, env, &request, &body.recipient_key_hash)
         .map_err(|code| (code, Some(RequestStatus::Rejected)))
 }
 
-/// Revocation takes effect on requests in flight: the requester must still be an active,
-/// valid peer, and its current encryption key the one the request was bound to.
+/// Revocation takes effect on requests in flight: the requesting peer and the clinician
+/// must still be active and valid, and the key the responder signed it encrypted to must be
+/// the requester's current registered key (the one the request was bound to).
 fn requester_still_entitled(
     registry: &Registry,
     env: &Env,
     request: &OutgoingRequest,
+    recipient_key_hash: &str,
 ) -> Result<(), ErrorCode> {
     let peer = registry
         .peer(&request.requester)
@@ -287,12 +293,25 @@ fn requester_still_entitled(
     if peer.status != PeerStatus::Active || !peer.is_valid_at(env.block.time) {
         return Err(ErrorCode::RequesterRevoked);
     }
-    match &request.reply_key_hash {
-        Some(bound) if *bound != key_hash(&peer.encryption_key) => {
-            Err(ErrorCode::RecipientKeyMismatch)
-        }
-        _ => Ok(()),
+    let clinician = registry
+        .clinician(&request.clinician_id)
+        .map_err(|_| ErrorCode::Internal)?
+        .ok_or(ErrorCode::RequesterRevoked)?;
+    if clinician
+        .may_request(request.purpose, env.block.time)
+        .is_err()
+    {
+        return Err(ErrorCode::RequesterRevoked);
     }
+    let current = key_hash(&peer.encryption_key);
+    let bound = request
+        .reply_key_hash
+        .as_deref()
+        .unwrap_or(current.as_str());
+    if recipient_key_hash != current || bound != current {
+        return Err(ErrorCode::RecipientKeyMismatch);
+    }
+    Ok(())
 }
 
 fn receive_reply(
@@ -363,7 +382,10 @@ fn receive_reply(
     )?;
     AUDIT.append(
         deps.storage,
-        entry.purpose(request.purpose).partner(&request.partner_id),
+        entry
+            .purpose(request.purpose)
+            .partner(&request.partner_id)
+            .clinician(&request.clinician_id),
     )?;
     Ok(
         IbcReceiveResponse::new(success_ack(&ExchangeAck::ReplyAccepted {}))

@@ -1,5 +1,5 @@
 //! Incoming quotas: how many requests we accept from one partner, and from one remote
-//! requester, per window of our own policy. A partner that floods gets a coded error ack
+//! clinician, per window of our own policy. A partner that floods gets a coded error ack
 //! (`QuotaExceeded`) and its requests never reach our reply service; our own peers are
 //! never struck for it. Fixed windows keep each check at one small read per key.
 
@@ -47,30 +47,31 @@ fn load(
     storage: &dyn Storage,
     policy: &Policy,
     partner: &str,
-    requester: &str,
+    clinician: &str,
     now: u64,
 ) -> StdResult<Windows> {
     let length = policy.incoming_window_secs;
     Ok(Windows {
         partner: Window::at(QUOTA_PARTNER.may_load(storage, partner)?, now, length),
         remote: Window::at(
-            QUOTA_REMOTE.may_load(storage, (partner, requester))?,
+            QUOTA_REMOTE.may_load(storage, (partner, clinician))?,
             now,
             length,
         ),
     })
 }
 
-/// Whether one more request from `requester` at `partner` fits both quotas. Reads only.
+/// Whether one more request from remote clinician `clinician` at `partner` fits both
+/// quotas. Reads only.
 pub fn check(
     storage: &dyn Storage,
     policy: &Policy,
     partner: &str,
-    requester: &str,
+    clinician: &str,
     now: u64,
 ) -> Result<(), ErrorCode> {
     let windows =
-        load(storage, policy, partner, requester, now).map_err(|_| ErrorCode::Internal)?;
+        load(storage, policy, partner, clinician, now).map_err(|_| ErrorCode::Internal)?;
     let length = policy.incoming_window_secs;
     windows
         .partner
@@ -85,12 +86,12 @@ pub fn count(
     storage: &mut dyn Storage,
     policy: &Policy,
     partner: &str,
-    requester: &str,
+    clinician: &str,
     now: u64,
 ) -> StdResult<()> {
-    let mut windows = load(storage, policy, partner, requester, now)?;
+    let mut windows = load(storage, policy, partner, clinician, now)?;
     windows.partner.count = windows.partner.count.saturating_add(1);
     windows.remote.count = windows.remote.count.saturating_add(1);
     QUOTA_PARTNER.save(storage, partner, &windows.partner)?;
-    QUOTA_REMOTE.save(storage, (partner, requester), &windows.remote)
+    QUOTA_REMOTE.save(storage, (partner, clinician), &windows.remote)
 }

@@ -1,7 +1,7 @@
 //! Typed access to the registry contract on this chain.
 
 use cosmwasm_std::{to_json_binary, Addr, QuerierWrapper, StdResult, WasmMsg};
-use ehr_protocol::registry::{ConfigResponse, ExecuteMsg, Partner, Peer, QueryMsg, RequesterCode};
+use ehr_protocol::registry::{Clinician, ConfigResponse, ExecuteMsg, Partner, Peer, QueryMsg};
 use ehr_protocol::ErrorCode;
 
 pub struct Registry<'a> {
@@ -28,9 +28,9 @@ impl<'a> Registry<'a> {
         })
     }
 
-    pub fn requester_code(&self, code_hash: &str) -> StdResult<Option<RequesterCode>> {
-        self.query(&QueryMsg::RequesterCode {
-            code_hash: code_hash.to_string(),
+    pub fn clinician(&self, clinician_id: &str) -> StdResult<Option<Clinician>> {
+        self.query(&QueryMsg::Clinician {
+            clinician_id: clinician_id.to_string(),
         })
     }
 

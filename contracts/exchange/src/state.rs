@@ -51,7 +51,7 @@ pub const PENDING_INCOMING: Map<(&str, &str), ()> = Map::new("pending_incoming")
 /// Block times (unix seconds) of each peer's accepted requests inside the rate-limit window.
 pub const RECENT_REQUESTS: Map<&Addr, Vec<u64>> = Map::new("recent_requests");
 
-/// Incoming quota windows per partner, and per (partner, remote requester address).
+/// Incoming quota windows per partner, and per (partner, remote clinician id).
 pub const QUOTA_PARTNER: Map<&str, Window> = Map::new("quota_partner");
 pub const QUOTA_REMOTE: Map<(&str, &str), Window> = Map::new("quota_remote");
 

@@ -114,17 +114,13 @@ pub fn execute(
             ensure_exchange(&config, &info.sender)?;
             execute::record_strike(deps, env, info, &config, address, reason)
         }
-        ExecuteMsg::AddRequesterCode {
-            code_hash,
-            role,
-            label,
-        } => {
+        ExecuteMsg::RegisterClinician { clinician } => {
             ensure_admin(&config, &info.sender)?;
-            execute::add_requester_code(deps, env, info, code_hash, role, label)
+            execute::register_clinician(deps, env, info, clinician)
         }
-        ExecuteMsg::SetRequesterCodeStatus { code_hash, status } => {
+        ExecuteMsg::RevokeClinician { clinician_id } => {
             ensure_admin(&config, &info.sender)?;
-            execute::set_requester_code_status(deps, env, info, code_hash, status)
+            execute::revoke_clinician(deps, env, info, clinician_id)
         }
         ExecuteMsg::UpsertPartner { partner } => {
             ensure_admin(&config, &info.sender)?;
@@ -172,11 +168,11 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
         QueryMsg::Peers { start_after, limit } => {
             to_json_binary(&query::peers(deps, start_after, limit)?)
         }
-        QueryMsg::RequesterCode { code_hash } => {
-            to_json_binary(&query::requester_code(deps, code_hash)?)
+        QueryMsg::Clinician { clinician_id } => {
+            to_json_binary(&query::clinician(deps, clinician_id)?)
         }
-        QueryMsg::RequesterCodes { start_after, limit } => {
-            to_json_binary(&query::requester_codes(deps, start_after, limit)?)
+        QueryMsg::Clinicians { start_after, limit } => {
+            to_json_binary(&query::clinicians(deps, start_after, limit)?)
         }
         QueryMsg::Partner { partner_id } => to_json_binary(&query::partner(deps, partner_id)?),
         QueryMsg::Partners { start_after, limit } => {

@@ -20,8 +20,8 @@ pub enum ContractError {
     #[error("unknown partner")]
     UnknownPartner,
 
-    #[error("unknown requester code")]
-    UnknownRequesterCode,
+    #[error("unknown clinician: register it first (RegisterClinician)")]
+    UnknownClinician,
 
     #[error("connection {connection_id} and port {counterparty_port} already belong to partner {partner_id}")]
     PartnerConflict {

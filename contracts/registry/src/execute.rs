@@ -9,15 +9,14 @@ use ehr_protocol::limits::{
     MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_PORT_LEN, MAX_SWEEP_ITEMS,
 };
 use ehr_protocol::registry::{
-    CodeStatus, Partner, PartnerInput, Peer, PeerInput, PeerStatus, Policy, RequesterCode, Role,
-    MAX_RETIRED_CHANNELS,
+    Clinician, ClinicianInput, ClinicianStatus, Partner, PartnerInput, Peer, PeerInput, PeerStatus,
+    Policy, Role, MAX_RETIRED_CHANNELS,
 };
 use ehr_protocol::validate;
 
 use crate::error::ContractError;
 use crate::state::{
-    Config, AUDIT, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS,
-    REQUESTER_CODES,
+    Config, AUDIT, CLINICIANS, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS,
 };
 
 /// Longest window, lifetime or timeout the policy may set: one year. Far above any sensible
@@ -364,65 +363,64 @@ pub fn record_strike(
         .add_attribute("quarantined", quarantined.to_string()))
 }
 
-/// Adds a code by its hash, or updates role and label of a known hash and reactivates it.
-pub fn add_requester_code(
+/// Registers a clinician, or replaces a registered one's key, purposes and validity (key
+/// rotation; also revives a revoked clinician). No name is stored: the id is the hospital's.
+pub fn register_clinician(
     deps: DepsMut,
     env: Env,
     info: MessageInfo,
-    code_hash: String,
-    role: Role,
-    label: String,
+    input: ClinicianInput,
 ) -> Result<Response, ContractError> {
-    check(validate::sha256_hex(&code_hash), "code_hash")?;
-    check(validate::name(&label), "label")?;
-    let code = RequesterCode {
-        code_hash: code_hash.clone(),
-        role,
-        status: CodeStatus::Active,
-        label,
-    };
-    REQUESTER_CODES.save(deps.storage, &code_hash, &code)?;
+    check(validate::name(&input.clinician_id), "clinician_id")?;
+    check(
+        validate::secp256k1_pubkey(&input.signing_key),
+        "signing_key",
+    )?;
+    ensure(
+        !input.allowed_purposes.is_empty() && input.allowed_purposes.len() <= 8,
+        "allowed_purposes",
+    )?;
+    if let (Some(from), Some(until)) = (input.valid_from, input.valid_until) {
+        ensure(from < until, "valid_until")?;
+    }
+    let existed = CLINICIANS.has(deps.storage, &input.clinician_id);
+    let clinician = Clinician::registered(input);
+    CLINICIANS.save(deps.storage, &clinician.clinician_id, &clinician)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::RequesterCodeChanged)
+        AuditEntry::new(env.block.time, AuditAction::ClinicianChanged)
             .agent(&info.sender)
-            .role(role)
-            .subject(code_hash.as_str()),
+            .subject(clinician.clinician_id.as_str())
+            .clinician(&clinician.clinician_id),
     )?;
     Ok(Response::new()
-        .add_attribute("action", "add_requester_code")
-        .add_attribute("code_hash", code_hash)
-        .add_attribute("role", role.as_str()))
+        .add_attribute("action", "register_clinician")
+        .add_attribute("clinician_id", clinician.clinician_id)
+        .add_attribute("created", (!existed).to_string()))
 }
 
-pub fn set_requester_code_status(
+/// Revokes a clinician at once: new requests and replies to requests in flight are refused.
+pub fn revoke_clinician(
     deps: DepsMut,
     env: Env,
     info: MessageInfo,
-    code_hash: String,
-    status: CodeStatus,
+    clinician_id: String,
 ) -> Result<Response, ContractError> {
-    check(validate::sha256_hex(&code_hash), "code_hash")?;
-    let mut code = REQUESTER_CODES
-        .may_load(deps.storage, &code_hash)?
-        .ok_or(ContractError::UnknownRequesterCode)?;
-    code.status = status;
-    REQUESTER_CODES.save(deps.storage, &code_hash, &code)?;
+    let mut clinician = CLINICIANS
+        .may_load(deps.storage, &clinician_id)?
+        .ok_or(ContractError::UnknownClinician)?;
+    clinician.status = ClinicianStatus::Revoked;
+    CLINICIANS.save(deps.storage, &clinician_id, &clinician)?;
     audit(
         deps.storage,
-        AuditEntry::new(env.block.time, AuditAction::RequesterCodeChanged)
+        AuditEntry::new(env.block.time, AuditAction::ClinicianChanged)
             .agent(&info.sender)
-            .role(code.role)
-            .subject(code_hash.as_str()),
+            .subject(clinician_id.as_str())
+            .clinician(&clinician_id),
     )?;
-    let status = match status {
-        CodeStatus::Active => "active",
-        CodeStatus::Revoked => "revoked",
-    };
     Ok(Response::new()
-        .add_attribute("action", "set_requester_code_status")
-        .add_attribute("code_hash", code_hash)
-        .add_attribute("status", status))
+        .add_attribute("action", "revoke_clinician")
+        .add_attribute("clinician_id", clinician_id))
 }
 
 /// `wasm.` followed by a contract address: 1..=128 chars, the tail alphanumeric.

@@ -4,12 +4,12 @@ use cosmwasm_std::{Deps, Order, StdResult};
 use cw_storage_plus::Bound;
 use ehr_protocol::limits::{page_size, MAX_NAME_LEN, MAX_PORT_LEN};
 use ehr_protocol::registry::{
-    AuditLogResponse, ConfigResponse, Partner, PartnersResponse, Peer, PeersResponse,
-    RequesterCode, RequesterCodesResponse,
+    AuditLogResponse, Clinician, CliniciansResponse, ConfigResponse, Partner, PartnersResponse,
+    Peer, PeersResponse,
 };
 
 use crate::state::{
-    AUDIT, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS, REQUESTER_CODES,
+    AUDIT, CLINICIANS, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS,
 };
 
 pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
@@ -40,22 +40,25 @@ pub fn peers(
     Ok(PeersResponse { peers })
 }
 
-pub fn requester_code(deps: Deps, code_hash: String) -> StdResult<Option<RequesterCode>> {
-    REQUESTER_CODES.may_load(deps.storage, &code_hash)
+pub fn clinician(deps: Deps, clinician_id: String) -> StdResult<Option<Clinician>> {
+    if clinician_id.len() > MAX_NAME_LEN {
+        return Ok(None);
+    }
+    CLINICIANS.may_load(deps.storage, &clinician_id)
 }
 
-pub fn requester_codes(
+pub fn clinicians(
     deps: Deps,
     start_after: Option<String>,
     limit: Option<u32>,
-) -> StdResult<RequesterCodesResponse> {
+) -> StdResult<CliniciansResponse> {
     let start = start_after.as_deref().map(Bound::exclusive);
-    let codes = REQUESTER_CODES
+    let clinicians = CLINICIANS
         .range(deps.storage, start, None, Order::Ascending)
         .take(page_size(limit))
-        .map(|item| item.map(|(_, code)| code))
+        .map(|item| item.map(|(_, clinician)| clinician))
         .collect::<StdResult<_>>()?;
-    Ok(RequesterCodesResponse { codes })
+    Ok(CliniciansResponse { clinicians })
 }
 
 pub fn partner(deps: Deps, partner_id: String) -> StdResult<Option<Partner>> {

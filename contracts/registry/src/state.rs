@@ -4,7 +4,7 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::Addr;
 use cw_storage_plus::{Item, Map};
 use ehr_protocol::audit::AuditLog;
-use ehr_protocol::registry::{ConfigResponse, Partner, Peer, Policy, RequesterCode};
+use ehr_protocol::registry::{Clinician, ConfigResponse, Partner, Peer, Policy};
 
 /// The settings every handler reads: who administers, which contract is the exchange,
 /// our network id and the policy.
@@ -37,9 +37,8 @@ pub const CONFIG: Item<Config> = Item::new("config");
 /// up by the sender of every store, request, reply and retrieval.
 pub const PEERS: Map<&Addr, Peer> = Map::new("peers");
 
-/// Requester code hash (`requester_code_hash`, lowercase hex) -> code. Keyed by the hash so
-/// the code itself never reaches the chain and a request can be checked by hashing.
-pub const REQUESTER_CODES: Map<&str, RequesterCode> = Map::new("requester_codes");
+/// Clinician id -> clinician: who may request, with which key and purposes.
+pub const CLINICIANS: Map<&str, Clinician> = Map::new("clinicians");
 
 /// Partner id (the partner's network id) -> partner: the paper's lookup table, keyed by the
 /// id requests name as their destination.

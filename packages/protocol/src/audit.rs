@@ -31,7 +31,7 @@ pub enum AuditAction {
     PeerRegistered,
     PeerKeysRotated,
     PeerRevoked,
-    RequesterCodeChanged,
+    ClinicianChanged,
     PartnerChanged,
     PolicyChanged,
     AdminChanged,
@@ -64,9 +64,12 @@ pub struct AuditEntry {
     pub partner_id: Option<String>,
     pub channel_id: Option<String>,
     pub packet_sequence: Option<u64>,
-    /// What a registry change applied to: a peer address, a code hash, a new admin.
+    /// What a registry change applied to: a peer address, a clinician id, a new admin.
     #[serde(default)]
     pub subject: Option<String>,
+    /// The registered clinician a request step is about, on both chains.
+    #[serde(default)]
+    pub clinician_id: Option<String>,
 }
 
 impl AuditEntry {
@@ -86,6 +89,7 @@ impl AuditEntry {
             channel_id: None,
             packet_sequence: None,
             subject: None,
+            clinician_id: None,
         }
     }
 
@@ -128,6 +132,11 @@ impl AuditEntry {
 
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = Some(subject.into());
+        self
+    }
+
+    pub fn clinician(mut self, clinician_id: &str) -> Self {
+        self.clinician_id = Some(clinician_id.to_string());
         self
     }
 

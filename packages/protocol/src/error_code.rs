@@ -15,7 +15,8 @@ pub enum ErrorCode {
     BadSignature,
     KeyRevoked,
     NotAuthorized,
-    UnknownRequesterCode,
+    /// No clinician is registered under the request's clinician id.
+    UnknownClinician,
     /// Seconds until the peer may send again.
     RateLimited {
         retry_after: u64,
@@ -56,7 +57,7 @@ impl ErrorCode {
             ErrorCode::BadSignature => "BadSignature",
             ErrorCode::KeyRevoked => "KeyRevoked",
             ErrorCode::NotAuthorized => "NotAuthorized",
-            ErrorCode::UnknownRequesterCode => "UnknownRequesterCode",
+            ErrorCode::UnknownClinician => "UnknownClinician",
             ErrorCode::RateLimited { .. } => "RateLimited",
             ErrorCode::PeerQuarantined => "PeerQuarantined",
             ErrorCode::Replay => "Replay",
@@ -134,7 +135,7 @@ const ALL_SIMPLE_CODES: [ErrorCode; 21] = [
     ErrorCode::BadSignature,
     ErrorCode::KeyRevoked,
     ErrorCode::NotAuthorized,
-    ErrorCode::UnknownRequesterCode,
+    ErrorCode::UnknownClinician,
     ErrorCode::PeerQuarantined,
     ErrorCode::Replay,
     ErrorCode::Expired,

@@ -32,7 +32,7 @@ impl PurposeOfUse {
 
 #[cw_serde]
 pub struct InstantiateMsg {
-    /// The registry contract on this chain (peers, codes, partners, policy).
+    /// The registry contract on this chain (peers, clinicians, partners, policy).
     pub registry: String,
 }
 
@@ -55,8 +55,8 @@ pub struct SubmitRequestMsg {
     pub request_id: String,
     /// Destination network (its partner id in our lookup table).
     pub partner_id: String,
-    /// `requester_code_hash(code)` of the health worker's code.
-    pub requester_code_hash: String,
+    /// The registered clinician who asks; `signature` is theirs.
+    pub clinician_id: String,
     pub purpose: PurposeOfUse,
     pub patient_token: String,
     /// X25519 key the reply is encrypted to.
@@ -66,7 +66,7 @@ pub struct SubmitRequestMsg {
     pub issued_at: u64,
     /// Unix seconds.
     pub expires_at: u64,
-    /// Signature over `signing::request_sign_bytes` of the request body.
+    /// The clinician's signature over `signing::request_sign_bytes` of the request body.
     pub signature: Binary,
 }
 
@@ -116,6 +116,8 @@ pub enum RequestStatus {
 pub struct OutgoingRequest {
     pub request_id: String,
     pub requester: Addr,
+    /// The registered clinician who asked.
+    pub clinician_id: String,
     pub partner_id: String,
     pub channel_id: String,
     pub purpose: PurposeOfUse,

@@ -17,6 +17,8 @@ pub struct RequestBody {
     /// The requesting peer's address on the source chain.
     pub requester: String,
     pub requester_role: Role,
+    /// The registered clinician who asked; `RequestPacket::signer_pubkey` is their key.
+    pub clinician_id: String,
     pub purpose: PurposeOfUse,
     pub patient_token: String,
     pub reply_encryption_key: Binary,
@@ -59,6 +61,10 @@ pub struct ReplyBody {
     pub requester_network: String,
     pub responder_network: String,
     pub responder: String,
+    /// `signing::key_hash` of the key the responder encrypted to: the requester's
+    /// registered key as the request named it. The requesting chain stores the reply only
+    /// while this is the hash of the requester's current key.
+    pub recipient_key_hash: String,
     pub outcome: ReplyOutcome,
     pub issued_at: u64,
 }
@@ -66,7 +72,8 @@ pub struct ReplyBody {
 #[cw_serde]
 pub struct RequestPacket {
     pub body: RequestBody,
-    /// The requester's registered secp256k1 key.
+    /// The clinician's registered secp256k1 key (checked against the registry on the
+    /// requesting chain; the responding chain verifies the signature with it).
     pub signer_pubkey: Binary,
     pub signature: Binary,
 }
@@ -79,7 +86,7 @@ pub struct ReplyPacket {
     pub signature: Binary,
 }
 
-/// The one packet type on an `ehr-exchange-1` channel.
+/// The one packet type on an `ehr-exchange-2` channel.
 #[cw_serde]
 #[non_exhaustive]
 pub enum ExchangePacket {

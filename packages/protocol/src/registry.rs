@@ -1,12 +1,13 @@
-//! Messages and types of the `registry` contract: peers, requester codes, partners
+//! Messages and types of the `registry` contract: peers, clinicians, partners
 //! (the paper's lookup table) and policy.
 
 use crate::audit::AuditEntry;
 use crate::error_code::ErrorCode;
+use crate::exchange::PurposeOfUse;
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, Binary, Timestamp};
 
-/// What a peer or a requester code may do.
+/// What a peer may do.
 #[cw_serde]
 #[derive(Copy, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -179,18 +180,62 @@ impl Peer {
 
 #[cw_serde]
 #[derive(Copy, Eq)]
-pub enum CodeStatus {
+pub enum ClinicianStatus {
     Active,
     Revoked,
 }
 
-/// A health-worker code, stored only as `requester_code_hash(code)`.
+/// A health worker who may request, as the admin registers them: an id (the hospital's
+/// own staff identifier or a handle, never a name), the public half of a secp256k1 key
+/// that only the clinician's peer tool holds, the purposes of use they may request for,
+/// and a validity window. Requests are signed with that key over request-scoped bytes, so
+/// nothing a query, event, packet or audit entry shows lets anyone else act as them.
 #[cw_serde]
-pub struct RequesterCode {
-    pub code_hash: String,
-    pub role: Role,
-    pub status: CodeStatus,
-    pub label: String,
+pub struct ClinicianInput {
+    pub clinician_id: String,
+    /// Compressed secp256k1 public key.
+    pub signing_key: Binary,
+    pub allowed_purposes: Vec<PurposeOfUse>,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+}
+
+#[cw_serde]
+pub struct Clinician {
+    pub clinician_id: String,
+    pub signing_key: Binary,
+    pub allowed_purposes: Vec<PurposeOfUse>,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+    pub status: ClinicianStatus,
+}
+
+impl Clinician {
+    /// A clinician as registered from `input`: active.
+    pub fn registered(input: ClinicianInput) -> Self {
+        Clinician {
+            clinician_id: input.clinician_id,
+            signing_key: input.signing_key,
+            allowed_purposes: input.allowed_purposes,
+            valid_from: input.valid_from,
+            valid_until: input.valid_until,
+            status: ClinicianStatus::Active,
+        }
+    }
+
+    /// Whether the clinician may request for `purpose` at `now`: the code a refusal is
+    /// reported with otherwise.
+    pub fn may_request(&self, purpose: PurposeOfUse, now: Timestamp) -> Result<(), ErrorCode> {
+        if self.status == ClinicianStatus::Revoked {
+            return Err(ErrorCode::KeyRevoked);
+        }
+        let valid = self.valid_from.is_none_or(|from| now >= from)
+            && self.valid_until.is_none_or(|until| now < until);
+        if !valid || !self.allowed_purposes.contains(&purpose) {
+            return Err(ErrorCode::NotAuthorized);
+        }
+        Ok(())
+    }
 }
 
 #[cw_serde]
@@ -274,17 +319,11 @@ pub enum ExecuteMsg {
     ReleasePeer { address: String },
     /// Exchange only: count a soft rejection; quarantines the peer at the policy's limit.
     RecordStrike { address: String, reason: ErrorCode },
-    /// Admin: add a requester code by its hash (`requester_code_hash`), never in clear.
-    AddRequesterCode {
-        code_hash: String,
-        role: Role,
-        label: String,
-    },
-    /// Admin.
-    SetRequesterCodeStatus {
-        code_hash: String,
-        status: CodeStatus,
-    },
+    /// Admin: register a clinician, or replace a registered one's key, purposes and
+    /// validity (key rotation; also revives a revoked clinician). Audited.
+    RegisterClinician { clinician: ClinicianInput },
+    /// Admin: revoke a clinician at once, also for their requests already in flight.
+    RevokeClinician { clinician_id: String },
     /// Admin: add or update a partner; takes effect at once, no redeploy.
     UpsertPartner { partner: PartnerInput },
     /// Exchange only: bind the channel a completed handshake opened to a partner.
@@ -314,10 +353,11 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    #[returns(Option<RequesterCode>)]
-    RequesterCode { code_hash: String },
-    #[returns(RequesterCodesResponse)]
-    RequesterCodes {
+    /// `None` when no clinician has that id.
+    #[returns(Option<Clinician>)]
+    Clinician { clinician_id: String },
+    #[returns(CliniciansResponse)]
+    Clinicians {
         start_after: Option<String>,
         limit: Option<u32>,
     },
@@ -359,8 +399,8 @@ pub struct PeersResponse {
 }
 
 #[cw_serde]
-pub struct RequesterCodesResponse {
-    pub codes: Vec<RequesterCode>,
+pub struct CliniciansResponse {
+    pub clinicians: Vec<Clinician>,
 }
 
 #[cw_serde]

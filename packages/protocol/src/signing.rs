@@ -9,9 +9,8 @@ use crate::packet::{ReplyBody, ReplyOutcome, RequestBody};
 use sha2::{Digest, Sha256};
 
 pub const STORE_DOMAIN: &str = "ehrx/store/v1";
-pub const REQUEST_DOMAIN: &str = "ehrx/request/v1";
-pub const REPLY_DOMAIN: &str = "ehrx/reply/v1";
-pub const REQUESTER_CODE_DOMAIN: &str = "ehrx/requester-code/v1";
+pub const REQUEST_DOMAIN: &str = "ehrx/request/v2";
+pub const REPLY_DOMAIN: &str = "ehrx/reply/v2";
 
 struct Canonical(Vec<u8>);
 
@@ -76,6 +75,7 @@ pub fn request_sign_bytes(b: &RequestBody) -> Vec<u8> {
         .text(&b.destination_network)
         .text(&b.requester)
         .text(b.requester_role.as_str())
+        .text(&b.clinician_id)
         .text(b.purpose.as_str())
         .text(&b.patient_token)
         .bytes(&b.reply_encryption_key)
@@ -92,6 +92,7 @@ pub fn reply_sign_bytes(b: &ReplyBody) -> Vec<u8> {
         .text(&b.requester_network)
         .text(&b.responder_network)
         .text(&b.responder)
+        .text(&b.recipient_key_hash)
         .text(b.outcome.kind());
     match &b.outcome {
         ReplyOutcome::Records {
@@ -138,13 +139,6 @@ pub fn content_hash(ciphertext: &[u8]) -> String {
 /// requester registered, and how a later reply is checked against the current one.
 pub fn key_hash(key: &[u8]) -> String {
     hex::encode(Sha256::digest(key))
-}
-
-/// What the registry stores for a health-worker code: never the code itself.
-pub fn requester_code_hash(code: &str) -> String {
-    let mut c = Canonical::new(REQUESTER_CODE_DOMAIN);
-    c.text(code.trim());
-    hex::encode(Sha256::digest(&c.0))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use ehr_protocol::packet::{
 };
 use ehr_protocol::registry as rmsg;
 use ehr_protocol::signing::{
-    content_hash, digest, is_low_s, reply_sign_bytes, request_sign_bytes, requester_code_hash,
+    content_hash, digest, is_low_s, key_hash, reply_sign_bytes, request_sign_bytes,
     store_sign_bytes, StoreSigning, REPLY_DOMAIN, REQUEST_DOMAIN, STORE_DOMAIN,
 };
 use ehr_protocol::{audit::AuditEntry, validate, ErrorCode};
@@ -210,6 +210,7 @@ fn decode_request(bytes: &[u8], b: &RequestBody) -> Result<(), TestCaseError> {
     prop_assert_eq!(c.text()?, b.destination_network.as_str());
     prop_assert_eq!(c.text()?, b.requester.as_str());
     prop_assert_eq!(c.text()?, b.requester_role.as_str());
+    prop_assert_eq!(c.text()?, b.clinician_id.as_str());
     prop_assert_eq!(c.text()?, b.purpose.as_str());
     prop_assert_eq!(c.text()?, b.patient_token.as_str());
     prop_assert_eq!(c.bytes()?, b.reply_encryption_key.as_slice());
@@ -230,6 +231,7 @@ fn decode_reply(bytes: &[u8], b: &ReplyBody) -> Result<(), TestCaseError> {
     prop_assert_eq!(c.text()?, b.requester_network.as_str());
     prop_assert_eq!(c.text()?, b.responder_network.as_str());
     prop_assert_eq!(c.text()?, b.responder.as_str());
+    prop_assert_eq!(c.text()?, b.recipient_key_hash.as_str());
     let kind = c.text()?;
     prop_assert_eq!(kind, b.outcome.kind());
     match (&b.outcome, kind) {
@@ -476,14 +478,13 @@ proptest! {
         prop_assert_ne!(&bytes, &reply_sign_bytes(&reply));
     }
 
-    /// The requester-code hash ignores surrounding whitespace only, and is 64 lowercase hex.
+    /// Key and content hashes: 64 lowercase hex for any input, and different inputs differ.
     #[test]
-    fn requester_code_hash_is_trimmed_hex(code in text(), pad in "[ \t\n]{0,3}") {
-        let hash = no_panic("requester_code_hash", || requester_code_hash(&code))?;
+    fn key_and_content_hashes_are_hex_and_distinct(a in bytes(80), b in bytes(80)) {
+        let hash = no_panic("key_hash", || key_hash(&a))?;
         prop_assert!(validate::sha256_hex(&hash).is_ok());
-        prop_assert_eq!(&requester_code_hash(&format!("{pad}{code}{pad}")), &hash);
-        prop_assert_eq!(&requester_code_hash(code.trim()), &hash);
-        prop_assert!(validate::sha256_hex(&content_hash(code.as_bytes())).is_ok());
+        prop_assert!(validate::sha256_hex(&content_hash(&a)).is_ok());
+        prop_assert_eq!(a == b, hash == key_hash(&b));
     }
 
     /// `is_low_s` on any bytes: no panic, false unless 64 bytes; on 64 bytes, exactly

@@ -10,12 +10,13 @@ use ehr_protocol::ErrorCode;
 
 fn request_body() -> RequestBody {
     RequestBody {
-        version: 1,
+        version: 2,
         request_id: "req-0000000000000001".into(),
         source_network: "hospital-a".into(),
         destination_network: "hospital-b".into(),
         requester: "wasm1req".into(),
         requester_role: Role::Request,
+        clinician_id: "dr-adams".into(),
         purpose: PurposeOfUse::Treatment,
         patient_token: "ab".repeat(32),
         reply_encryption_key: Binary::from(vec![1u8; 32]),
@@ -27,11 +28,12 @@ fn request_body() -> RequestBody {
 
 fn reply_body(outcome: ReplyOutcome) -> ReplyBody {
     ReplyBody {
-        version: 1,
+        version: 2,
         request_id: "req-0000000000000001".into(),
         requester_network: "hospital-a".into(),
         responder_network: "hospital-b".into(),
         responder: "wasm1resp".into(),
+        recipient_key_hash: key_hash(&[1u8; 32]),
         outcome,
         issued_at: 1_700_000_100,
     }
@@ -48,9 +50,10 @@ fn request_packet_json_is_pinned() {
     let token = "ab".repeat(32);
     let expected = format!(
         concat!(
-            r#"{{"request":{{"body":{{"version":1,"request_id":"req-0000000000000001","#,
+            r#"{{"request":{{"body":{{"version":2,"request_id":"req-0000000000000001","#,
             r#""source_network":"hospital-a","destination_network":"hospital-b","#,
-            r#""requester":"wasm1req","requester_role":"request","purpose":"treatment","#,
+            r#""requester":"wasm1req","requester_role":"request","clinician_id":"dr-adams","#,
+            r#""purpose":"treatment","#,
             r#""patient_token":"{}","reply_encryption_key":"{}","#,
             r#""encrypted_demographics":null,"issued_at":1700000000,"expires_at":1700003600}},"#,
             r#""signer_pubkey":"{}","signature":"{}"}}}}"#
@@ -78,7 +81,7 @@ fn reply_packet_json_is_pinned_for_each_outcome() {
     });
     let json = serde_json::to_string(&packet).unwrap();
     assert!(json.starts_with(
-        r#"{"reply":{"body":{"version":1,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","outcome":{"records":{"ciphertext":"Y3Q=","content_hash":"00"#
+        r#"{"reply":{"body":{"version":2,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","recipient_key_hash":"72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793","outcome":{"records":{"ciphertext":"Y3Q=","content_hash":"00"#
     ));
     assert_eq!(
         serde_json::to_string(&ReplyOutcome::NoRecords).unwrap(),
@@ -164,9 +167,9 @@ fn digest_of_known_vector() -> [u8; 32] {
         bytes.extend_from_slice(&(data.len() as u32).to_be_bytes());
         bytes.extend_from_slice(data);
     };
-    field(b"ehrx/request/v1");
+    field(b"ehrx/request/v2");
     let mut rest = Vec::new();
-    rest.extend_from_slice(&1u64.to_be_bytes());
+    rest.extend_from_slice(&2u64.to_be_bytes());
     let mut f = |data: &[u8]| {
         rest.extend_from_slice(&(data.len() as u32).to_be_bytes());
         rest.extend_from_slice(data);
@@ -176,6 +179,7 @@ fn digest_of_known_vector() -> [u8; 32] {
     f(b"hospital-b");
     f(b"wasm1req");
     f(b"request");
+    f(b"dr-adams");
     f(b"treatment");
     f("ab".repeat(32).as_bytes());
     f(&[1u8; 32]);
@@ -187,10 +191,29 @@ fn digest_of_known_vector() -> [u8; 32] {
 }
 
 #[test]
-fn requester_code_hash_hides_the_code() {
-    let hash = requester_code_hash("NURSE-4411");
-    assert_eq!(hash.len(), 64);
-    assert!(!hash.contains("4411"));
-    assert_eq!(hash, requester_code_hash(" NURSE-4411 "));
-    assert_ne!(hash, requester_code_hash("NURSE-4412"));
+fn signing_digests_are_pinned_as_hex_literals() {
+    // Literal digests of the v2 request and reply bytes: a change to either encoding
+    // fails here, whatever the encoder above does.
+    assert_eq!(
+        hex::encode(digest(&request_sign_bytes(&request_body()))),
+        "7dae88ebbfe782b025cb7b827af1b4366c078f6730e557b1113aeb2ecbe0e024"
+    );
+    assert_eq!(
+        hex::encode(digest(&reply_sign_bytes(&reply_body(
+            ReplyOutcome::NoRecords
+        )))),
+        "20715208ec59041248d616587d988c27537ae1acfb06cf1fec3156d585bf1c30"
+    );
+    assert_eq!(
+        key_hash(&[1u8; 32]),
+        "72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793"
+    );
+}
+
+#[test]
+fn version_one_is_gone() {
+    assert_eq!(ehr_protocol::limits::PACKET_VERSION, 2);
+    assert_eq!(ehr_protocol::limits::CHANNEL_VERSION, "ehr-exchange-2");
+    assert_eq!(REQUEST_DOMAIN, "ehrx/request/v2");
+    assert_eq!(REPLY_DOMAIN, "ehrx/reply/v2");
 }

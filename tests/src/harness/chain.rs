@@ -2,7 +2,7 @@
 //! registry and exchange contracts deployed and wired, and helpers that drive them as peers.
 
 use super::ibc_module::{Outbox, RecordingIbc};
-use super::peer::TestPeer;
+use super::peer::{TestClinician, TestPeer};
 use cosmwasm_std::testing::MockStorage;
 use cosmwasm_std::{
     to_json_binary, Addr, DepsMut, Empty, Env, IbcBasicResponse, Response, StdError,
@@ -13,13 +13,12 @@ use cw_multi_test::{
 };
 use ehr_protocol::audit::AuditEntry;
 use ehr_protocol::exchange::{
-    self as xmsg, IncomingRequest, OutgoingRequest, RetrievedReply, StoreRecordMsg, SubmitReplyMsg,
-    SubmitRequestMsg,
+    self as xmsg, IncomingRequest, OutgoingRequest, PurposeOfUse, RetrievedReply, StoreRecordMsg,
+    SubmitReplyMsg, SubmitRequestMsg,
 };
 use ehr_protocol::registry::{
     self as rmsg, AuditLogResponse, Partner, PartnerInput, PartnerStatus, Peer, Policy, Role,
 };
-use ehr_protocol::signing::requester_code_hash;
 use exchange::ContractError;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -161,10 +160,18 @@ pub struct Chain {
     pub next_connection: u64,
     /// Every event of every transaction and relayed IBC call (the privacy scan reads it).
     pub events: Vec<cosmwasm_std::Event>,
+    /// The clinician every test chain registers ("dr-adams", every purpose).
+    pub clinician: TestClinician,
 }
 
-/// The health-worker code every test chain registers for the request role.
-pub const REQUESTER_CODE: &str = "NURSE-4411";
+/// Every purpose of use: the default clinician may ask for any, so tests reach the checks
+/// after the clinician's.
+pub const ALL_PURPOSES: [PurposeOfUse; 4] = [
+    PurposeOfUse::Treatment,
+    PurposeOfUse::EmergencyTreatment,
+    PurposeOfUse::Payment,
+    PurposeOfUse::Operations,
+];
 
 impl Chain {
     pub fn new(prefix: &'static str, network_id: &str) -> Self {
@@ -228,20 +235,25 @@ impl Chain {
             next_channel: 0,
             next_connection: 0,
             events: Vec::new(),
+            clinician: TestClinician::new("unregistered"),
         };
         chain
             .admin_exec(&rmsg::ExecuteMsg::SetExchange {
                 exchange: chain.exchange.to_string(),
             })
             .expect("set exchange");
+        chain.clinician = chain.add_clinician("dr-adams", &ALL_PURPOSES);
         chain
-            .admin_exec(&rmsg::ExecuteMsg::AddRequesterCode {
-                code_hash: requester_code_hash(REQUESTER_CODE),
-                role: Role::Request,
-                label: "ward-7-nurses".into(),
-            })
-            .expect("add requester code");
-        chain
+    }
+
+    /// Registers a clinician with a fresh key and the given purposes.
+    pub fn add_clinician(&mut self, id: &str, purposes: &[PurposeOfUse]) -> TestClinician {
+        let clinician = TestClinician::new(id);
+        self.admin_exec(&rmsg::ExecuteMsg::RegisterClinician {
+            clinician: clinician.input(purposes),
+        })
+        .expect("register clinician");
+        clinician
     }
 
     pub fn port(&self) -> String {

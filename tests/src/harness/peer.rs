@@ -7,7 +7,7 @@ use cosmwasm_std::{Addr, Binary};
 use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody};
-use ehr_protocol::registry::{PeerInput, Role};
+use ehr_protocol::registry::{ClinicianInput, PeerInput, Role};
 use ehr_protocol::signing::{
     content_hash, digest, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
 };
@@ -25,6 +25,58 @@ pub struct TestPeer {
     pub roles: Vec<Role>,
 }
 
+/// 64-byte compact, low-S signature over the canonical bytes' digest, as the peer tool signs.
+fn sign_low_s(key: &SigningKey, sign_bytes: &[u8]) -> Binary {
+    let signature: Signature = key
+        .sign_prehash(&digest(sign_bytes))
+        .expect("signing a 32-byte digest");
+    let signature = signature.normalize_s().unwrap_or(signature);
+    Binary::from(signature.to_bytes().to_vec())
+}
+
+fn compressed(key: &SigningKey) -> Binary {
+    Binary::from(
+        key.verifying_key()
+            .to_encoded_point(true)
+            .as_bytes()
+            .to_vec(),
+    )
+}
+
+/// A health worker with their own key, as the admin registers them (`RegisterClinician`).
+/// Only they can sign requests in their name.
+pub struct TestClinician {
+    pub id: String,
+    pub signing_key: SigningKey,
+}
+
+impl TestClinician {
+    pub fn new(id: &str) -> Self {
+        TestClinician {
+            id: id.to_string(),
+            signing_key: SigningKey::random(&mut OsRng),
+        }
+    }
+
+    pub fn pubkey(&self) -> Binary {
+        compressed(&self.signing_key)
+    }
+
+    pub fn sign(&self, sign_bytes: &[u8]) -> Binary {
+        sign_low_s(&self.signing_key, sign_bytes)
+    }
+
+    pub fn input(&self, allowed_purposes: &[PurposeOfUse]) -> ClinicianInput {
+        ClinicianInput {
+            clinician_id: self.id.clone(),
+            signing_key: self.pubkey(),
+            allowed_purposes: allowed_purposes.to_vec(),
+            valid_from: None,
+            valid_until: None,
+        }
+    }
+}
+
 impl TestPeer {
     pub fn new(address: Addr, roles: &[Role]) -> Self {
         let mut encryption_key = [0u8; 32];
@@ -38,13 +90,7 @@ impl TestPeer {
     }
 
     pub fn pubkey(&self) -> Binary {
-        Binary::from(
-            self.signing_key
-                .verifying_key()
-                .to_encoded_point(true)
-                .as_bytes()
-                .to_vec(),
-        )
+        compressed(&self.signing_key)
     }
 
     pub fn peer_input(&self) -> PeerInput {
@@ -61,12 +107,7 @@ impl TestPeer {
 
     /// 64-byte compact, low-S signature over the canonical bytes' digest.
     pub fn sign(&self, sign_bytes: &[u8]) -> Binary {
-        let signature: Signature = self
-            .signing_key
-            .sign_prehash(&digest(sign_bytes))
-            .expect("signing a 32-byte digest");
-        let signature = signature.normalize_s().unwrap_or(signature);
-        Binary::from(signature.to_bytes().to_vec())
+        sign_low_s(&self.signing_key, sign_bytes)
     }
 
     /// The high-S twin (r, n - s) of a low-S signature: it verifies under the same key, so
@@ -116,7 +157,7 @@ impl TestPeer {
         request_id: &str,
         source_network: &str,
         partner_id: &str,
-        requester_code: &str,
+        clinician: &TestClinician,
         patient: &Patient,
         now: u64,
         ttl: u64,
@@ -128,6 +169,7 @@ impl TestPeer {
             destination_network: partner_id.to_string(),
             requester: self.address.to_string(),
             requester_role: Role::Request,
+            clinician_id: clinician.id.clone(),
             purpose: PurposeOfUse::Treatment,
             patient_token: patient.token.clone(),
             reply_encryption_key: Binary::from(self.encryption_key.to_vec()),
@@ -135,29 +177,33 @@ impl TestPeer {
             issued_at: now,
             expires_at: now + ttl,
         };
-        self.sign_request(&body, requester_code)
+        Self::sign_request(&body, clinician)
     }
 
-    pub fn sign_request(&self, body: &RequestBody, requester_code: &str) -> SubmitRequestMsg {
+    /// The message a peer submits for `body`, signed by the clinician.
+    pub fn sign_request(body: &RequestBody, clinician: &TestClinician) -> SubmitRequestMsg {
         SubmitRequestMsg {
             request_id: body.request_id.clone(),
             partner_id: body.destination_network.clone(),
-            requester_code_hash: ehr_protocol::signing::requester_code_hash(requester_code),
+            clinician_id: body.clinician_id.clone(),
             purpose: body.purpose,
             patient_token: body.patient_token.clone(),
             reply_encryption_key: body.reply_encryption_key.clone(),
             encrypted_demographics: body.encrypted_demographics.clone(),
             issued_at: body.issued_at,
             expires_at: body.expires_at,
-            signature: self.sign(&request_sign_bytes(body)),
+            signature: clinician.sign(&request_sign_bytes(body)),
         }
     }
 
+    /// A reply to `request_id`, encrypted (as the responder signs) to `recipient_key`: the
+    /// reply key the request named, the requester's registered encryption key.
     pub fn reply_body(
         &self,
         request_id: &str,
         requester_network: &str,
         responder_network: &str,
+        recipient_key: &[u8],
         outcome: ReplyOutcome,
         now: u64,
     ) -> ReplyBody {
@@ -167,6 +213,7 @@ impl TestPeer {
             requester_network: requester_network.to_string(),
             responder_network: responder_network.to_string(),
             responder: self.address.to_string(),
+            recipient_key_hash: ehr_protocol::signing::key_hash(recipient_key),
             outcome,
             issued_at: now,
         }

@@ -83,7 +83,7 @@ impl TwoHospitals {
             id,
             "hospital-a",
             "hospital-b",
-            super::chain::REQUESTER_CODE,
+            &self.a.clinician,
             &self.patient,
             issued_at,
             ttl,
@@ -151,10 +151,16 @@ impl TwoHospitals {
         request_id: &str,
         outcome: ReplyOutcome,
     ) -> ExchangeResult {
+        let recipient_key = self
+            .b
+            .incoming("hospital-a", request_id)
+            .map(|incoming| incoming.body.reply_encryption_key.to_vec())
+            .unwrap_or_default();
         let body = responder.reply_body(
             request_id,
             "hospital-a",
             "hospital-b",
+            &recipient_key,
             outcome,
             self.b.now(),
         );

@@ -3,7 +3,6 @@
 
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
 use ehr_protocol::registry::{ExecuteMsg, PeerStatus, Role};
-use ehr_tests::harness::chain::REQUESTER_CODE;
 use ehr_tests::harness::peer::random_id;
 use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
@@ -184,7 +183,7 @@ fn malicious_requests_from_the_other_network_cannot_reach_unrelated_records() {
         &requester.request_id(),
         "hospital-a",
         "hospital-b",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &other,
         net.a.now(),
         REQUEST_TTL,

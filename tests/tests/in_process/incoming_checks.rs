@@ -22,6 +22,7 @@ fn body(net: &TwoHospitals, peer: &TestPeer, patient: &Patient) -> RequestBody {
         destination_network: "hospital-b".into(),
         requester: peer.address.to_string(),
         requester_role: Role::Request,
+        clinician_id: "dr-adams".into(),
         purpose: PurposeOfUse::Treatment,
         patient_token: patient.token.clone(),
         reply_encryption_key: Binary::from(peer.encryption_key.to_vec()),
@@ -90,10 +91,12 @@ fn malformed_packet_is_invalid_format() {
 #[test]
 fn unknown_packet_version_is_unsupported() {
     let mut net = TwoHospitals::new();
-    let mut body = body(&net, &net.requester, &net.patient);
-    body.version = 2;
-    let data = packet(&net.requester, body);
-    refused_on_b(&mut net, data, "UnsupportedVersion");
+    for version in [PACKET_VERSION - 1, PACKET_VERSION + 1] {
+        let mut body = body(&net, &net.requester, &net.patient);
+        body.version = version;
+        let data = packet(&net.requester, body);
+        refused_on_b(&mut net, data, "UnsupportedVersion");
+    }
 }
 
 #[test]
@@ -263,10 +266,12 @@ fn reply_checks_role_request_signature_and_first_reply_wins() {
         "UnknownRequest"
     );
 
+    let requester_key = net.requester.encryption_key;
     let body = responder.reply_body(
         &id,
         "hospital-a",
         "hospital-b",
+        &requester_key,
         outcome.clone(),
         net.b.now(),
     );

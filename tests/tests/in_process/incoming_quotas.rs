@@ -1,4 +1,4 @@
-//! Incoming quotas: per partner and per remote requester, from the receiving chain's own
+//! Incoming quotas: per partner and per remote clinician, from the receiving chain's own
 //! policy. A flooding partner gets a coded error ack; its requests never reach the reply
 //! service, and nobody on either chain is struck for it.
 
@@ -6,6 +6,7 @@ use cosmwasm_std::StdAck;
 use ehr_protocol::exchange::RequestStatus;
 use ehr_protocol::registry::{PeerStatus, Policy, Role};
 use ehr_protocol::ErrorCode;
+use ehr_tests::harness::chain::ALL_PURPOSES;
 use ehr_tests::harness::TwoHospitals;
 
 fn policy(per_partner: u32, per_requester: u32) -> Policy {
@@ -42,7 +43,7 @@ fn acks_for(
 }
 
 #[test]
-fn one_remote_requester_flooding_is_held_to_its_quota_without_strikes() {
+fn one_remote_clinician_flooding_is_held_to_their_quota_without_strikes() {
     let mut net = TwoHospitals::with_policy(policy(100, 2));
     let flooder = net.a.add_peer("flooding-clinic", &[Role::Request]);
     let acks = acks_for(&mut net, &flooder, 4);
@@ -55,9 +56,12 @@ fn one_remote_requester_flooding_is_held_to_its_quota_without_strikes() {
         2,
         "only the quota reached B"
     );
-    // A colleague at the same partner is not held back by it.
-    let colleague = net.a.add_peer("colleague", &[Role::Request]);
-    assert!(acks_for(&mut net, &colleague, 1)[0].is_success());
+    // A colleague (another clinician) at the same partner is not held back by it.
+    let colleague = net.a.add_clinician("dr-colleague", &ALL_PURPOSES);
+    let flooding_clinician = std::mem::replace(&mut net.a.clinician, colleague);
+    let workstation = net.a.add_peer("colleague-workstation", &[Role::Request]);
+    assert!(acks_for(&mut net, &workstation, 1)[0].is_success());
+    net.a.clinician = flooding_clinician;
     // Nobody struck: not our reply service, not A's requester.
     let responder = net.b.peer(&net.responder.address).unwrap();
     assert_eq!(

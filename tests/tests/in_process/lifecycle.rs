@@ -154,7 +154,7 @@ fn packet_timeout_never_exceeds_request_expiry() {
         &requester.request_id(),
         "hospital-a",
         "hospital-b",
-        ehr_tests::harness::chain::REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         now,
         30,

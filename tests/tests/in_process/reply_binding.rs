@@ -108,3 +108,54 @@ fn reply_encrypted_to_a_key_rotated_away_mid_flight_is_refused() {
         .unwrap();
     reply_refused(&mut net, &id, ErrorCode::RecipientKeyMismatch);
 }
+
+#[test]
+fn reply_arriving_after_the_clinician_was_revoked_is_refused() {
+    let mut net = TwoHospitals::new();
+    let id = answered(&mut net);
+    net.a
+        .admin_exec(&ExecuteMsg::RevokeClinician {
+            clinician_id: net.a.clinician.id.clone(),
+        })
+        .unwrap();
+    reply_refused(&mut net, &id, ErrorCode::RequesterRevoked);
+}
+
+#[test]
+fn reply_whose_responder_encrypted_to_another_key_is_refused() {
+    // A responder (or a partner chain) that encrypts to a key of its choosing must say so in
+    // the signed recipient key hash, and the requesting chain refuses it.
+    let mut net = TwoHospitals::new();
+    let (id, result) = net.request();
+    result.accepted();
+    net.relay_requests();
+    let elsewhere = [7u8; 32];
+    let body = net.responder.reply_body(
+        &id,
+        "hospital-a",
+        "hospital-b",
+        &elsewhere,
+        ehr_protocol::packet::ReplyOutcome::NoRecords,
+        net.a.now(),
+    );
+    let signature = net
+        .responder
+        .sign(&ehr_protocol::signing::reply_sign_bytes(&body));
+    let data = cosmwasm_std::to_json_binary(&ehr_protocol::packet::ExchangePacket::Reply(
+        ehr_protocol::packet::ReplyPacket {
+            body,
+            signer_pubkey: net.responder.pubkey(),
+            signature,
+        },
+    ))
+    .unwrap();
+    let timeout = cosmwasm_std::IbcTimeout::with_timestamp(cosmwasm_std::Timestamp::from_seconds(
+        net.a.now() + 600,
+    ));
+    let link = net.ab.reverse();
+    let ack = ehr_tests::harness::relayer::Relayer::inject(&mut net.a, &link, data, 900, timeout);
+    assert_eq!(ack, StdAck::error("ehrx:RecipientKeyMismatch"));
+    let request = net.a.request(&id);
+    assert_eq!(request.status, RequestStatus::Rejected);
+    assert!(request.reply.is_none());
+}

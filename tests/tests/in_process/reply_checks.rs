@@ -34,7 +34,14 @@ fn forged_body(net: &TwoHospitals, signer: &TestPeer, id: &str) -> ReplyBody {
         ciphertext: Binary::from(b"forged".to_vec()),
         content_hash: ehr_protocol::signing::content_hash(b"forged"),
     };
-    signer.reply_body(id, "hospital-a", "hospital-b", outcome, net.a.now())
+    signer.reply_body(
+        id,
+        "hospital-a",
+        "hospital-b",
+        &net.requester.encryption_key,
+        outcome,
+        net.a.now(),
+    )
 }
 
 /// Delivers `data` to A over the B->A channel; asserts the error ack and a rejected audit.

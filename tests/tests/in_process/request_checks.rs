@@ -3,10 +3,11 @@
 
 use cosmwasm_std::Binary;
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
-use ehr_protocol::registry::{CodeStatus, ExecuteMsg, PartnerInput, PartnerStatus, Policy, Role};
-use ehr_protocol::signing::requester_code_hash;
-use ehr_tests::harness::chain::REQUESTER_CODE;
-use ehr_tests::harness::peer::{random_id, seal, TestPeer};
+use ehr_protocol::exchange::{PurposeOfUse, SubmitRequestMsg};
+use ehr_protocol::limits::PACKET_VERSION;
+use ehr_protocol::packet::RequestBody;
+use ehr_protocol::registry::{ExecuteMsg, PartnerInput, PartnerStatus, Policy, Role};
+use ehr_tests::harness::peer::{random_id, seal, TestClinician, TestPeer};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
@@ -52,16 +53,21 @@ fn assert_refused(
     );
 }
 
-fn valid_msg(net: &TwoHospitals, peer: &TestPeer) -> ehr_protocol::exchange::SubmitRequestMsg {
+/// A request from `peer` to B, signed by `clinician`.
+fn msg_by(net: &TwoHospitals, peer: &TestPeer, clinician: &TestClinician) -> SubmitRequestMsg {
     peer.request_msg(
         &peer.request_id(),
         "hospital-a",
         "hospital-b",
-        REQUESTER_CODE,
+        clinician,
         &net.patient,
         net.a.now(),
         REQUEST_TTL,
     )
+}
+
+fn valid_msg(net: &TwoHospitals, peer: &TestPeer) -> SubmitRequestMsg {
+    msg_by(net, peer, &net.a.clinician)
 }
 
 #[test]
@@ -95,7 +101,7 @@ fn lifetime_longer_than_policy_is_invalid_format() {
         &peer.request_id(),
         "hospital-a",
         "hospital-b",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         net.a.now(),
         10 * 3600,
@@ -152,26 +158,69 @@ fn rate_limit_window_and_count_come_from_policy() {
 }
 
 #[test]
-fn unknown_requester_code_is_refused() {
+fn unknown_clinician_is_refused() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
-    let mut msg = valid_msg(&net, &peer);
-    msg.requester_code_hash = requester_code_hash("GUESSED-0000");
-    assert_refused(&mut net, &peer, msg, "UnknownRequesterCode");
+    let stranger = TestClinician::new("dr-nobody");
+    let msg = msg_by(&net, &peer, &stranger);
+    assert_refused(&mut net, &peer, msg, "UnknownClinician");
 }
 
 #[test]
-fn revoked_requester_code_is_refused() {
+fn revoked_clinician_is_refused_at_once_without_strike() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     net.a
-        .admin_exec(&ExecuteMsg::SetRequesterCodeStatus {
-            code_hash: requester_code_hash(REQUESTER_CODE),
-            status: CodeStatus::Revoked,
+        .admin_exec(&ExecuteMsg::RevokeClinician {
+            clinician_id: net.a.clinician.id.clone(),
         })
         .unwrap();
     let msg = valid_msg(&net, &peer);
-    assert_refused(&mut net, &peer, msg, "UnknownRequesterCode");
+    let result = net.a.submit_request(&peer, msg);
+    assert_eq!(result.rejection(), "KeyRevoked");
+    assert_eq!(net.a.peer(&peer.address).unwrap().strikes, 0);
+}
+
+#[test]
+fn purpose_the_clinician_is_not_allowed_is_not_authorized() {
+    let mut net = TwoHospitals::new();
+    let peer = requester(&mut net);
+    let nurse = net
+        .a
+        .add_clinician("nurse-ortiz", &[PurposeOfUse::Treatment]);
+    let treatment = msg_by(&net, &peer, &nurse);
+    // Signed by the nurse herself: the signature is fine, the purpose is not hers to use.
+    let body = RequestBody {
+        version: PACKET_VERSION,
+        request_id: treatment.request_id.clone(),
+        source_network: "hospital-a".into(),
+        destination_network: "hospital-b".into(),
+        requester: peer.address.to_string(),
+        requester_role: Role::Request,
+        clinician_id: nurse.id.clone(),
+        purpose: PurposeOfUse::Payment,
+        patient_token: treatment.patient_token.clone(),
+        reply_encryption_key: treatment.reply_encryption_key.clone(),
+        encrypted_demographics: None,
+        issued_at: treatment.issued_at,
+        expires_at: treatment.expires_at,
+    };
+    let msg = TestPeer::sign_request(&body, &nurse);
+    assert_refused(&mut net, &peer, msg, "NotAuthorized");
+}
+
+#[test]
+fn stolen_clinician_id_without_the_clinicians_key_is_bad_signature() {
+    // Another registered peer reads a clinician's id from the public registry and asks in
+    // their name, signing with its own key: the chain checks the clinician's key.
+    let mut net = TwoHospitals::new();
+    let thief = requester(&mut net);
+    let impostor = TestClinician::new(&net.a.clinician.id);
+    let msg = msg_by(&net, &thief, &impostor);
+    assert_refused(&mut net, &thief, msg, "BadSignature");
+    let mut msg = valid_msg(&net, &thief);
+    msg.signature = thief.sign(b"anything the thief can sign");
+    assert_refused(&mut net, &thief, msg, "BadSignature");
 }
 
 #[test]
@@ -182,7 +231,7 @@ fn destination_missing_from_lookup_table_is_unknown_partner() {
         &peer.request_id(),
         "hospital-a",
         "hospital-z",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         net.a.now(),
         REQUEST_TTL,
@@ -201,7 +250,7 @@ fn partner_without_bound_channel_or_suspended_is_unavailable() {
         &peer.request_id(),
         "hospital-a",
         "hospital-c",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         net.a.now(),
         REQUEST_TTL,
@@ -233,11 +282,27 @@ fn peer_without_request_role_is_not_authorized() {
 }
 
 #[test]
-fn signature_by_another_key_is_bad_signature() {
+fn signature_by_the_peers_own_key_is_bad_signature() {
+    // Requests are the clinician's: even the sending peer's registered key cannot sign one.
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
-    let impostor_key = TestPeer::new(peer.address.clone(), &[Role::Request]);
-    let msg = valid_msg(&net, &impostor_key);
+    let mut msg = valid_msg(&net, &peer);
+    let body = RequestBody {
+        version: PACKET_VERSION,
+        request_id: msg.request_id.clone(),
+        source_network: "hospital-a".into(),
+        destination_network: "hospital-b".into(),
+        requester: peer.address.to_string(),
+        requester_role: Role::Request,
+        clinician_id: msg.clinician_id.clone(),
+        purpose: msg.purpose,
+        patient_token: msg.patient_token.clone(),
+        reply_encryption_key: msg.reply_encryption_key.clone(),
+        encrypted_demographics: None,
+        issued_at: msg.issued_at,
+        expires_at: msg.expires_at,
+    };
+    msg.signature = peer.sign(&ehr_protocol::signing::request_sign_bytes(&body));
     assert_refused(&mut net, &peer, msg, "BadSignature");
 }
 
@@ -286,7 +351,7 @@ fn expired_request_is_refused_against_block_time() {
         &peer.request_id(),
         "hospital-a",
         "hospital-b",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         now - 200,
         100,
@@ -303,7 +368,7 @@ fn future_dated_request_is_invalid_format() {
         &peer.request_id(),
         "hospital-a",
         "hospital-b",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         now + 3600,
         600,
@@ -312,14 +377,14 @@ fn future_dated_request_is_invalid_format() {
 }
 
 #[test]
-fn revoked_peer_is_refused_without_strike_and_rotated_key_invalidates_old_signatures() {
+fn revoked_peer_is_refused_without_strike_and_a_rotated_reply_key_binds_new_requests() {
     let policy = Policy {
         rate_limit_count: 5,
         ..Policy::default()
     };
     let mut net = TwoHospitals::with_policy(policy);
     let peer = requester(&mut net);
-    // Rotation: the old key no longer verifies.
+    // Rotation: a request naming the old reply key no longer passes.
     let rotated = TestPeer::new(peer.address.clone(), &[Role::Request]);
     net.a
         .admin_exec(&ExecuteMsg::RotatePeerKeys {
@@ -329,7 +394,7 @@ fn revoked_peer_is_refused_without_strike_and_rotated_key_invalidates_old_signat
         })
         .unwrap();
     let msg = valid_msg(&net, &peer);
-    assert_refused(&mut net, &peer, msg, "BadSignature");
+    assert_refused(&mut net, &peer, msg, "RecipientKeyMismatch");
     net.a
         .submit_request(&rotated, valid_msg(&net, &rotated))
         .accepted();
@@ -379,7 +444,7 @@ fn request_without_channel_after_partner_joins_late_still_needs_handshake() {
         &peer.request_id(),
         "hospital-a",
         "hospital-c",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         net.a.now(),
         REQUEST_TTL,

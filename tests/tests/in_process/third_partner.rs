@@ -5,7 +5,6 @@ use ehr_protocol::exchange::RequestStatus;
 use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::Role;
 use ehr_protocol::signing::content_hash;
-use ehr_tests::harness::chain::REQUESTER_CODE;
 use ehr_tests::harness::peer::{open, random_id, seal};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::{link_partners, REQUEST_TTL};
@@ -49,7 +48,7 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
         &to_c,
         "hospital-a",
         "hospital-c",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         net.a.now(),
         REQUEST_TTL,
@@ -62,7 +61,7 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
         &to_b,
         "hospital-a",
         "hospital-b",
-        REQUESTER_CODE,
+        &net.a.clinician,
         &net.patient,
         net.a.now(),
         REQUEST_TTL,
@@ -90,7 +89,14 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
         content_hash: content_hash(&reply_ct),
         ciphertext: reply_ct.into(),
     };
-    let body = c_responder.reply_body(&to_c, "hospital-a", "hospital-c", outcome, c.now());
+    let body = c_responder.reply_body(
+        &to_c,
+        "hospital-a",
+        "hospital-c",
+        &requester.encryption_key,
+        outcome,
+        c.now(),
+    );
     c.submit_reply(&c_responder, c_responder.reply_msg(&body))
         .accepted();
     net.answer(&to_b).accepted();

@@ -4,7 +4,7 @@ use super::*;
 use cosmwasm_std::testing::mock_env;
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
 use ehr_protocol::error_code::ErrorCode;
-use ehr_protocol::registry::{CodeStatus, Policy};
+use ehr_protocol::registry::Policy;
 
 /// A message, its sender, its handler name and the audit entries (action, agent) it adds.
 type Step = (ExecuteMsg, Addr, &'static str, Vec<(AuditAction, Addr)>);
@@ -84,23 +84,20 @@ fn every_change_is_audited_with_its_action_and_agent() {
             vec![(AuditAction::PeerRevoked, admin.clone())],
         ),
         (
-            ExecuteMsg::AddRequesterCode {
-                code_hash: "ab".repeat(32),
-                role: Role::Request,
-                label: "ward-3".to_string(),
+            ExecuteMsg::RegisterClinician {
+                clinician: clinician_input("ward-3", 5),
             },
             admin.clone(),
-            "add_requester_code",
-            vec![(AuditAction::RequesterCodeChanged, admin.clone())],
+            "register_clinician",
+            vec![(AuditAction::ClinicianChanged, admin.clone())],
         ),
         (
-            ExecuteMsg::SetRequesterCodeStatus {
-                code_hash: "ab".repeat(32),
-                status: CodeStatus::Revoked,
+            ExecuteMsg::RevokeClinician {
+                clinician_id: "ward-3".to_string(),
             },
             admin.clone(),
-            "set_requester_code_status",
-            vec![(AuditAction::RequesterCodeChanged, admin.clone())],
+            "revoke_clinician",
+            vec![(AuditAction::ClinicianChanged, admin.clone())],
         ),
         (
             ExecuteMsg::UpsertPartner {

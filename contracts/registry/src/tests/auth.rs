@@ -3,7 +3,7 @@
 use super::*;
 use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
 use ehr_protocol::error_code::ErrorCode;
-use ehr_protocol::registry::{CodeStatus, ConfigResponse, Policy};
+use ehr_protocol::registry::{ConfigResponse, Policy};
 
 fn admin_only_messages(s: &Setup) -> Vec<ExecuteMsg> {
     let peer = s.addr("peer");
@@ -31,14 +31,11 @@ fn admin_only_messages(s: &Setup) -> Vec<ExecuteMsg> {
         ExecuteMsg::ReleasePeer {
             address: peer.to_string(),
         },
-        ExecuteMsg::AddRequesterCode {
-            code_hash: "ab".repeat(32),
-            role: Role::Request,
-            label: "dr-x".to_string(),
+        ExecuteMsg::RegisterClinician {
+            clinician: clinician_input("dr-x", 3),
         },
-        ExecuteMsg::SetRequesterCodeStatus {
-            code_hash: "cd".repeat(32),
-            status: CodeStatus::Revoked,
+        ExecuteMsg::RevokeClinician {
+            clinician_id: "dr-y".to_string(),
         },
         ExecuteMsg::UpsertPartner {
             partner: partner_input("hospital-b", "connection-0", "wasm.contractb"),
@@ -67,10 +64,8 @@ fn every_admin_message_is_refused_for_others() {
     let mut s = setup();
     // State the refused messages would change if they got through.
     let peer = s.register("peer", 1, vec![Role::Request]);
-    s.as_admin(ExecuteMsg::AddRequesterCode {
-        code_hash: "cd".repeat(32),
-        role: Role::Request,
-        label: "dr-y".to_string(),
+    s.as_admin(ExecuteMsg::RegisterClinician {
+        clinician: clinician_input("dr-y", 4),
     })
     .unwrap();
     s.as_exchange(ExecuteMsg::RecordStrike {
@@ -117,10 +112,8 @@ fn every_admin_message_is_accepted_from_the_admin() {
         })
         .unwrap();
     }
-    s.as_admin(ExecuteMsg::AddRequesterCode {
-        code_hash: "cd".repeat(32),
-        role: Role::Request,
-        label: "dr-y".to_string(),
+    s.as_admin(ExecuteMsg::RegisterClinician {
+        clinician: clinician_input("dr-y", 4),
     })
     .unwrap();
 

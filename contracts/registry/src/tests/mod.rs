@@ -2,20 +2,21 @@
 
 mod audit;
 mod auth;
+mod clinicians;
 mod lifecycle;
 mod partners;
 mod peers;
 mod queries;
-mod requester_codes;
 
 use cosmwasm_std::testing::{
     message_info, mock_dependencies, mock_env, MockApi, MockQuerier, MockStorage,
 };
 use cosmwasm_std::{from_json, Addr, Binary, OwnedDeps, Response};
 use ehr_protocol::audit::AuditEntry;
+use ehr_protocol::exchange::PurposeOfUse;
 use ehr_protocol::registry::{
-    AuditLogResponse, ExecuteMsg, InstantiateMsg, PartnerInput, PartnerStatus, Peer, PeerInput,
-    QueryMsg, Role,
+    AuditLogResponse, ClinicianInput, ExecuteMsg, InstantiateMsg, PartnerInput, PartnerStatus,
+    Peer, PeerInput, QueryMsg, Role,
 };
 use serde::de::DeserializeOwned;
 
@@ -127,6 +128,16 @@ pub fn signing_key(seed: u8) -> Binary {
 
 pub fn encryption_key(seed: u8) -> Binary {
     Binary::from(vec![seed; 32])
+}
+
+pub fn clinician_input(clinician_id: &str, seed: u8) -> ClinicianInput {
+    ClinicianInput {
+        clinician_id: clinician_id.to_string(),
+        signing_key: signing_key(seed),
+        allowed_purposes: vec![PurposeOfUse::Treatment],
+        valid_from: None,
+        valid_until: None,
+    }
 }
 
 pub fn peer_input(address: &Addr, seed: u8, roles: Vec<Role>) -> PeerInput {

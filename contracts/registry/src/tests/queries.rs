@@ -3,7 +3,7 @@
 use super::*;
 use ehr_protocol::limits::{DEFAULT_PAGE, MAX_PAGE};
 use ehr_protocol::registry::{
-    ConfigResponse, PartnersResponse, PeersResponse, Policy, RequesterCodesResponse,
+    CliniciansResponse, ConfigResponse, PartnersResponse, PeersResponse, Policy,
 };
 
 fn peers_page(s: &Setup, start_after: Option<String>, limit: Option<u32>) -> Vec<Peer> {
@@ -82,27 +82,25 @@ fn peers_page_in_address_order_with_clamped_limits() {
 }
 
 #[test]
-fn requester_codes_and_partners_page_by_key() {
+fn clinicians_and_partners_page_by_key() {
     let mut s = setup();
-    let hashes: Vec<String> = (0..5u8).map(|i| format!("{:02x}", i).repeat(32)).collect();
-    for hash in &hashes {
-        s.as_admin(ExecuteMsg::AddRequesterCode {
-            code_hash: hash.clone(),
-            role: Role::Request,
-            label: "ward".to_string(),
+    let ids: Vec<String> = (0..5u8).map(|i| format!("clinician-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        s.as_admin(ExecuteMsg::RegisterClinician {
+            clinician: clinician_input(id, i as u8 + 1),
         })
         .unwrap();
     }
-    let page: RequesterCodesResponse = s.query(QueryMsg::RequesterCodes {
-        start_after: Some(hashes[1].clone()),
+    let page: CliniciansResponse = s.query(QueryMsg::Clinicians {
+        start_after: Some(ids[1].clone()),
         limit: Some(2),
     });
     assert_eq!(
-        page.codes
+        page.clinicians
             .into_iter()
-            .map(|c| c.code_hash)
+            .map(|c| c.clinician_id)
             .collect::<Vec<_>>(),
-        hashes[2..4].to_vec()
+        ids[2..4].to_vec()
     );
 
     for i in 0..4 {

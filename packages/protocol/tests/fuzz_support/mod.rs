@@ -71,6 +71,7 @@ pub const WIRE_KEYS: &[&str] = &[
     "destination_network",
     "requester",
     "requester_role",
+    "clinician_id",
     "purpose",
     "patient_token",
     "reply_encryption_key",
@@ -80,6 +81,7 @@ pub const WIRE_KEYS: &[&str] = &[
     "requester_network",
     "responder_network",
     "responder",
+    "recipient_key_hash",
     "outcome",
     "records",
     "ciphertext",
@@ -346,7 +348,7 @@ const SIMPLE_CODE_NAMES: &[&str] = &[
     "BadSignature",
     "KeyRevoked",
     "NotAuthorized",
-    "UnknownRequesterCode",
+    "UnknownClinician",
     "PeerQuarantined",
     "Replay",
     "Expired",
@@ -434,6 +436,7 @@ pub struct RequestFields {
     pub destination_network: BoxedStrategy<String>,
     pub requester: BoxedStrategy<String>,
     pub requester_role: BoxedStrategy<Role>,
+    pub clinician_id: BoxedStrategy<String>,
     pub purpose: BoxedStrategy<PurposeOfUse>,
     pub patient_token: BoxedStrategy<String>,
     pub reply_encryption_key: BoxedStrategy<Binary>,
@@ -451,6 +454,7 @@ impl Default for RequestFields {
             destination_network: text(),
             requester: text(),
             requester_role: role(),
+            clinician_id: text(),
             purpose: purpose(),
             patient_token: text(),
             reply_encryption_key: binary(48),
@@ -470,6 +474,7 @@ impl RequestFields {
             self.destination_network,
             self.requester,
             self.requester_role,
+            self.clinician_id,
         );
         let tail = (
             self.purpose,
@@ -481,7 +486,10 @@ impl RequestFields {
         );
         (head, tail)
             .prop_map(
-                |((v, id, src, dst, requester, role), (purpose, token, key, demo, at, exp))| {
+                |(
+                    (v, id, src, dst, requester, role, clinician),
+                    (purpose, token, key, demo, at, exp),
+                )| {
                     RequestBody {
                         version: v,
                         request_id: id,
@@ -489,6 +497,7 @@ impl RequestFields {
                         destination_network: dst,
                         requester,
                         requester_role: role,
+                        clinician_id: clinician,
                         purpose,
                         patient_token: token,
                         reply_encryption_key: key,
@@ -509,6 +518,7 @@ pub struct ReplyFields {
     pub requester_network: BoxedStrategy<String>,
     pub responder_network: BoxedStrategy<String>,
     pub responder: BoxedStrategy<String>,
+    pub recipient_key_hash: BoxedStrategy<String>,
     pub outcome: BoxedStrategy<ReplyOutcome>,
     pub issued_at: BoxedStrategy<u64>,
 }
@@ -521,6 +531,7 @@ impl Default for ReplyFields {
             requester_network: text(),
             responder_network: text(),
             responder: text(),
+            recipient_key_hash: text(),
             outcome: reply_outcome(),
             issued_at: interesting_u64(),
         }
@@ -535,19 +546,23 @@ impl ReplyFields {
             self.requester_network,
             self.responder_network,
             self.responder,
+            self.recipient_key_hash,
             self.outcome,
             self.issued_at,
         );
         fields
             .prop_map(
-                |(v, id, requester_net, responder_net, responder, outcome, at)| ReplyBody {
-                    version: v,
-                    request_id: id,
-                    requester_network: requester_net,
-                    responder_network: responder_net,
-                    responder,
-                    outcome,
-                    issued_at: at,
+                |(v, id, requester_net, responder_net, responder, key_hash, outcome, at)| {
+                    ReplyBody {
+                        version: v,
+                        request_id: id,
+                        requester_network: requester_net,
+                        responder_network: responder_net,
+                        responder,
+                        recipient_key_hash: key_hash,
+                        outcome,
+                        issued_at: at,
+                    }
                 },
             )
             .boxed()
