@@ -5,6 +5,7 @@
 //! The devnet is started if it is not up.
 
 mod attacks;
+mod channels;
 mod faults;
 mod membership;
 mod peer_tool;
