@@ -124,6 +124,7 @@ impl World {
                     counterparty_port: port.into(),
                     encryption_key: None,
                     status,
+                    accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
                 },
             })
             .expect("upsert partner");

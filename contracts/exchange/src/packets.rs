@@ -116,7 +116,9 @@ fn verify_request(
     if body.destination_network != config.network_id || body.source_network != partner.partner_id {
         return Err(ErrorCode::WrongChannel);
     }
-    if body.requester_role != Role::Request {
+    // Role and purpose of use, checked on this chain too: we answer a partner only for the
+    // purposes the admin accepts from it.
+    if body.requester_role != Role::Request || !partner.accepted_purposes.contains(&body.purpose) {
         return Err(ErrorCode::NotAuthorized);
     }
     // The lifetime is bounded by our own policy, not the partner's: a request issued in the

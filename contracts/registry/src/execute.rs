@@ -447,6 +447,10 @@ pub fn upsert_partner(
     if let Some(key) = &input.encryption_key {
         check(validate::x25519_key(key), "encryption_key")?;
     }
+    ensure(
+        !input.accepted_purposes.is_empty() && input.accepted_purposes.len() <= 8,
+        "accepted_purposes",
+    )?;
 
     let route = (
         input.connection_id.as_str(),
@@ -498,6 +502,7 @@ pub fn upsert_partner(
         status: input.status,
         channel_id,
         retired_channels,
+        accepted_purposes: input.accepted_purposes,
     };
     PARTNERS.save(deps.storage, &partner.partner_id, &partner)?;
     PARTNER_BY_CONNECTION.save(

@@ -257,6 +257,16 @@ pub struct PartnerInput {
     /// The partner's X25519 key for encrypted request demographics.
     pub encryption_key: Option<Binary>,
     pub status: PartnerStatus,
+    /// Purposes of use we answer this partner's requests for (checked on receive: a request
+    /// for another purpose gets a `NotAuthorized` error ack). Treatment and emergency
+    /// treatment when not given.
+    #[serde(default = "default_accepted_purposes")]
+    pub accepted_purposes: Vec<PurposeOfUse>,
+}
+
+/// The purposes a partner entry accepts unless the admin says otherwise.
+pub fn default_accepted_purposes() -> Vec<PurposeOfUse> {
+    vec![PurposeOfUse::Treatment, PurposeOfUse::EmergencyTreatment]
 }
 
 #[cw_serde]
@@ -273,6 +283,9 @@ pub struct Partner {
     /// still complete, so an unbind loses nothing.
     #[serde(default)]
     pub retired_channels: Vec<String>,
+    /// Purposes of use we answer this partner's requests for.
+    #[serde(default = "default_accepted_purposes")]
+    pub accepted_purposes: Vec<PurposeOfUse>,
 }
 
 /// How many unbound channels a partner remembers for in-flight traffic.

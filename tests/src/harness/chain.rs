@@ -304,6 +304,7 @@ impl Chain {
                 counterparty_port: counterparty_port.to_string(),
                 encryption_key: None,
                 status: PartnerStatus::Active,
+                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
             },
         })
         .expect("upsert partner");

@@ -207,6 +207,7 @@ fn crossing_handshakes_are_refused_and_an_admin_unbind_and_rebind_loses_nothing(
                     counterparty_port: theirs.port(),
                     encryption_key: None,
                     status: PartnerStatus::Active,
+                    accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
                 },
             },
         );

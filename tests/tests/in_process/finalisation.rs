@@ -135,6 +135,7 @@ fn a_request_whose_reply_was_refused_is_not_left_pending_forever() {
                 counterparty_port: b_port,
                 encryption_key: None,
                 status: ehr_protocol::registry::PartnerStatus::Suspended,
+                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
             },
         })
         .unwrap();

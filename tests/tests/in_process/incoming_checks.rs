@@ -140,7 +140,7 @@ fn bad_requester_signature_is_refused() {
     let body = body(&net, &net.requester, &net.patient);
     let signature = net.requester.sign(&request_sign_bytes(&body));
     let mut tampered = body.clone();
-    tampered.purpose = PurposeOfUse::Payment;
+    tampered.purpose = PurposeOfUse::EmergencyTreatment;
     let data = to_json_binary(&ExchangePacket::Request(RequestPacket {
         body: tampered,
         signer_pubkey: net.requester.pubkey(),
@@ -317,4 +317,15 @@ fn reply_after_request_expiry_is_refused() {
         net.answer_with(&responder, &id, outcome).rejection(),
         "Expired"
     );
+}
+
+#[test]
+fn purpose_the_receiver_does_not_accept_from_this_partner_is_not_authorized() {
+    // A's clinician may ask for payment, but B answers A only for treatment: purpose of use
+    // is checked on both chains.
+    let mut net = TwoHospitals::new();
+    let mut body = body(&net, &net.requester, &net.patient);
+    body.purpose = PurposeOfUse::Payment;
+    let data = packet(&net.requester, body);
+    refused_on_b(&mut net, data, "NotAuthorized");
 }

@@ -113,6 +113,7 @@ fn losing_a_reply_race_or_answering_for_a_suspended_partner_is_not_a_strike() {
                 counterparty_port: a_port,
                 encryption_key: None,
                 status: ehr_protocol::registry::PartnerStatus::Suspended,
+                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
             },
         })
         .unwrap();

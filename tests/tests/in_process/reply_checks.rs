@@ -178,6 +178,7 @@ fn reply_refused_by_the_source_is_marked_failed_on_the_destination() {
                 counterparty_port: b_port,
                 encryption_key: None,
                 status: ehr_protocol::registry::PartnerStatus::Suspended,
+                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
             },
         })
         .unwrap();

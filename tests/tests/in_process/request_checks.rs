@@ -266,6 +266,7 @@ fn partner_without_bound_channel_or_suspended_is_unavailable() {
                 counterparty_port: b_port,
                 encryption_key: None,
                 status: PartnerStatus::Suspended,
+                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
             },
         })
         .unwrap();

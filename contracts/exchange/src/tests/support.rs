@@ -23,6 +23,7 @@ pub fn partner(channel: Option<&str>) -> Partner {
         status: PartnerStatus::Active,
         channel_id: channel.map(str::to_string),
         retired_channels: vec![],
+        accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
     }
 }
 

@@ -159,6 +159,7 @@ pub fn partner_input(partner_id: &str, connection_id: &str, port: &str) -> Partn
         counterparty_port: port.to_string(),
         encryption_key: Some(encryption_key(9)),
         status: PartnerStatus::Active,
+        accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
     }
 }
 

@@ -58,6 +58,7 @@ fn upsert_creates_a_partner_reachable_by_id_and_connection() {
         status: PartnerStatus::Active,
         channel_id: None,
         retired_channels: vec![],
+        accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
     };
     assert_eq!(partner(&s, "hospital-b"), Some(expected.clone()));
     assert_eq!(by_connection(&s, "connection-0", PORT_B), Some(expected));
