@@ -33,7 +33,7 @@
 #                   answer each other's requests, and on 2 cores they distort the timings.
 #
 # Environment: EHRX_DEVNET_DIR (default ~/.cache/ehrx-devnet), EHRX_BIN (an ehrx binary;
-# default target/release/ehrx, rebuilt with cargo when older than its sources).
+# default target/release/ehrx, built with cargo when older than its sources).
 #
 # Sharing the devnet: any registered reply service on hospital-b answers any pending request
 # to hospital-b, so the bench (a) waits for a quiet devnet (--quiet-wait), (b) seeds its reply
@@ -198,7 +198,11 @@ CH_A=$(dn_json --arg a "$A" --arg b "$B" '.chains[$a].partners[$b].channel_id')
 CH_B=$(dn_json --arg a "$A" --arg b "$B" '.chains[$b].partners[$a].channel_id')
 XCH_A=$(dn_json '.transfer.a_channel')
 XCH_B=$(dn_json '.transfer.b_channel')
-CODE=$(dn_json '.requester_code.code')
+# Every requester asks as the devnet's clinician on $A (devnet.json): its key, made by ehrx.
+CLINICIAN=$(dn_json --arg c "$A" '.chains[$c].clinician.id // empty')
+CLINICIAN_KEY=$(dn_json --arg c "$A" '.chains[$c].clinician.key_file // empty')
+[[ -n "$CLINICIAN" && -f "$CLINICIAN_KEY" ]] ||
+    die "devnet.json names no clinician key for $A (a devnet from before clinician credentials): scripts/devnet.sh reset && scripts/devnet.sh up"
 REG_A=$(dn_json --arg c "$A" '.chains[$c].contracts.registry')
 REG_B=$(dn_json --arg c "$B" '.chains[$c].contracts.registry')
 EXCH_B=$(dn_json --arg c "$B" '.chains[$c].contracts.exchange')
@@ -237,16 +241,7 @@ done
 
 # ---- ehrx binary ------------------------------------------------------------------------
 step "ehrx binary"
-if [[ -n "${EHRX_BIN:-}" ]]; then
-    EHRX=$EHRX_BIN
-else
-    EHRX="${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/release/ehrx"
-    if [[ ! -x "$EHRX" ]] || [[ -n "$(find "$EHRX_REPO_ROOT/packages/ehrx" "$EHRX_REPO_ROOT/packages/protocol" \
-        "$EHRX_REPO_ROOT/Cargo.lock" -newer "$EHRX" -type f -print -quit)" ]]; then
-        log "building ehrx (cargo build --release -p ehrx)"
-        (cd "$EHRX_REPO_ROOT" && cargo build --release -q -p ehrx) >&2
-    fi
-fi
+EHRX=$(dn_ehrx_bin release) || die "no ehrx binary: cargo build --release -p ehrx failed (or set EHRX_BIN)"
 [[ -x "$EHRX" ]] || die "no ehrx binary at $EHRX"
 log "ehrx: $EHRX"
 WASMD_BIN=$(command -v wasmd)
@@ -427,9 +422,9 @@ request() {
     local name=$1 tag=$2 f="$WORK/req/$2" t0 t1 rc
     t0=$(now_ms)
     {
-        EHRX_REQUESTER_CODE=$CODE timeout 240 "$EHRX" --config "$ROOT/$name/ehrx.toml" request \
-            --partner "$B" --purpose treatment --demographics "$ROOT/patient-a.json" \
-            --out "$ROOT/$name/history-$tag.json" --wait-secs 180 2>&1 >"$f.out" &&
+        timeout 240 "$EHRX" --config "$ROOT/$name/ehrx.toml" request --partner "$B" \
+            --clinician "$CLINICIAN" --clinician-key "$CLINICIAN_KEY" --purpose treatment \
+            --demographics "$ROOT/patient-a.json" --out "$ROOT/$name/history-$tag.json" --wait-secs 180 2>&1 >"$f.out" &&
             echo 0 >"$f.rc" || echo $? >"$f.rc"
     } | stamp >"$f.err"
     t1=$(now_ms)

@@ -3,10 +3,12 @@
 # through the paper's scenario with the ehrx peer tool:
 #
 #   1. hospital-b stores a patient's record (encrypted; only an HMAC token goes on chain)
-#   2. a clinician at hospital-a asks hospital-b for the patient's history
+#   2. a clinician at hospital-a gets her own signing key (`ehrx clinician new`), which the
+#      hospital's admin registers, and asks hospital-b for the patient's history
 #   3. hospital-b's reply service answers; hospital-a verifies, decrypts, writes FHIR
 #   4. the paper's attacks: an outsider, an insider flooding requests, an insider reading a
-#      reply it did not ask for, each refused with its reason code
+#      reply it did not ask for, each refused with its reason code; and a colleague who
+#      knows the clinician's id but not her key
 #
 #   scripts/demo.sh            run it (devnet stays up afterwards: scripts/devnet.sh down)
 #
@@ -29,13 +31,16 @@ refused() { printf '   \033[33mREFUSED\033[0m %s\n' "$*"; }
 step "tools (cached after the first run)"
 scripts/install-tools.sh
 
-step "two-chain devnet: wasmd x2, contracts, IBC channel, Hermes"
-scripts/devnet.sh up
-CODE=$(dn_json '.requester_code.code')
-
 step "peer tool: cargo build --release -p ehrx"
-cargo build --release -q -p ehrx
-EHRX="$EHRX_REPO_ROOT/target/release/ehrx"
+EHRX=$(dn_ehrx_bin release) || die "cargo build --release -p ehrx failed"
+
+step "two-chain devnet: wasmd x2, contracts, IBC channel, Hermes"
+EHRX_BIN=$EHRX scripts/devnet.sh up
+# The devnet's own clinician on hospital-a (devnet.json): the other peers' requests use it.
+DEVNET_CLINICIAN=$(dn_json --arg c "$A" '.chains[$c].clinician.id // empty')
+DEVNET_CLINICIAN_KEY=$(dn_json --arg c "$A" '.chains[$c].clinician.key_file // empty')
+[[ -n "$DEVNET_CLINICIAN" && -f "$DEVNET_CLINICIAN_KEY" ]] ||
+    die "devnet.json names no clinician key for $A (a devnet from before clinician credentials): scripts/devnet.sh reset, then run the demo again"
 step_done
 
 rm -rf "$DEMO"
@@ -75,7 +80,13 @@ ok "hospital-b reply service registered (role reply)"
 site b-records-desk "$B" peer1 store "$reply_key" >/dev/null
 ok "hospital-b records desk registered (role store); records are encrypted to the reply service's key"
 site a-dr-adams "$A" peer1 request >/dev/null
-ok "hospital-a clinician Dr Adams registered (role request)"
+ok "hospital-a: Dr Adams' workstation registered (role request)"
+# Dr Adams' own credential: the key stays in her site's key dir; the admin registers the
+# RegisterClinician message ehrx prints.
+register_msg=$("$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" clinician new --id dr-adams \
+    --purpose treatment 2>/dev/null) || die "ehrx clinician new failed"
+dn_execute "$A" admin "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" "$register_msg" >/dev/null
+ok "clinician dr-adams: key made by ehrx on her workstation (mode 0600), public key registered by hospital-a's admin"
 site a-flooder "$A" peer2 request >/dev/null
 site a-snoop "$A" peer3 request >/dev/null
 site a-outsider "$A" peer6 none >/dev/null
@@ -107,7 +118,7 @@ trap 'kill $service_pid 2>/dev/null || true' EXIT
 ok "reply service running (log: $DEMO/reply-service.log)"
 
 say "3. Dr Adams at hospital-a asks hospital-b for the patient's history (typed differently: same token)"
-EHRX_REQUESTER_CODE=$CODE "$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" request --partner "$B" \
+"$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" request --partner "$B" --clinician dr-adams \
     --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/history.json" 2>&1 |
     tee "$DEMO/request.out"
 [[ ${PIPESTATUS[0]} == 0 ]] || die "the request did not complete (see above)"
@@ -115,8 +126,8 @@ request_id=$(grep -oE 'request [0-9a-f-]{16,64} sent' "$DEMO/request.out" | awk 
 ok "decrypted history written to $DEMO/history.json: $(jq -r '[.entry[].resource.resourceType] | join(", ")' "$DEMO/history.json")"
 
 say "4a. An outsider (an account hospital-a never registered) sends a request"
-if out=$(EHRX_REQUESTER_CODE=$CODE "$EHRX" --config "$DEMO/a-outsider/ehrx.toml" request --partner "$B" \
-    --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/outsider.json" 2>&1); then
+if out=$("$EHRX" --config "$DEMO/a-outsider/ehrx.toml" request --partner "$B" \
+    --clinician "$DEVNET_CLINICIAN" --clinician-key "$DEVNET_CLINICIAN_KEY" --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/outsider.json" 2>&1); then
     die "the outsider's request was accepted"
 fi
 refused "$(grep -m1 -oE 'the sender is not a registered peer[^.]*' <<<"$out" | sed 's/^/NotRegistered: /' || tail -n 1 <<<"$out")"
@@ -124,8 +135,8 @@ refused "$(grep -m1 -oE 'the sender is not a registered peer[^.]*' <<<"$out" | s
 say "4b. An insider floods requests (policy: 1 request per peer per minute, 3 strikes, then quarantine)"
 for n in 1 2 3 4 5; do
     rc=0
-    out=$(EHRX_REQUESTER_CODE=$CODE "$EHRX" --config "$DEMO/a-flooder/ehrx.toml" request --partner "$B" \
-        --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/flood.json" --wait-secs 1 2>&1) || rc=$?
+    out=$("$EHRX" --config "$DEMO/a-flooder/ehrx.toml" request --partner "$B" \
+        --clinician "$DEVNET_CLINICIAN" --clinician-key "$DEVNET_CLINICIAN_KEY" --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/flood.json" --wait-secs 1 2>&1) || rc=$?
     # ehrx exit 5: sent and still pending when the (1 s) wait ended, i.e. accepted.
     if ((rc == 0 || rc == 5)); then
         ok "request $n accepted and sent"
@@ -147,6 +158,16 @@ if [[ -n "$request_id" ]]; then
 else
     warn "could not read the request id from the request output; skipping 4c"
 fi
+
+say "4d. A colleague names Dr Adams' clinician id (the registry lists every id) with a key of his own"
+"$EHRX" --config "$DEMO/a-snoop/ehrx.toml" clinician new --id dr-adams >/dev/null 2>&1 ||
+    die "ehrx clinician new (the snoop's own key) failed"
+if out=$("$EHRX" --config "$DEMO/a-snoop/ehrx.toml" request --partner "$B" --clinician dr-adams \
+    --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/impostor.json" 2>&1); then
+    die "a request in Dr Adams' name without her key was accepted"
+fi
+refused "$(grep -m1 -oE 'the key in .* is not the one registered for clinician dr-adams[^(]*\([^)]*\)' <<<"$out" || tail -n 1 <<<"$out")"
+ok "only her key signs in her name: the contract refuses any other signature (BadSignature); nothing is sent"
 
 say "5. Audit trail (no PHI: codes, ids, times) exported as FHIR AuditEvent"
 "$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" audit export --out "$DEMO/audit-a.json"

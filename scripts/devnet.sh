@@ -34,6 +34,8 @@
 #   EHRX_WASMD_LOG_LEVEL      wasmd log level for new chains (default warn; info is ~350 MB/day)
 #   EHRX_DEVNET_OPEN_UPLOAD=1 let every account upload/instantiate code (default: admin only)
 #   EHRX_SKIP_BUILD=1         never run build-wasm.sh (use artifacts/ as they are)
+#   EHRX_BIN                  the ehrx binary that makes the devnet clinician's key
+#                             (default: target/debug/ehrx, built with cargo when stale)
 set -euo pipefail
 
 # shellcheck source=scripts/devnet/helpers.sh
@@ -47,9 +49,11 @@ BASE_CHAINS=(hospital-a hospital-b)
 EXTRA_CHAIN=hospital-c
 HUB_CHAIN=hospital-a  # the chain add-chain links the new one to
 PEERS=(peer1 peer2 peer3 peer4 peer5 peer6)
-REQUESTER_CODE=DEVNET-CLINICIAN-01
-REQUESTER_LABEL=devnet-clinicians
-CHANNEL_VERSION=ehr-exchange-1
+# The clinician registered on every chain (issue 8: a clinician credential, not a shared
+# code): its key is made by `ehrx clinician new` in <chain home>/clinicians/, 0600.
+CLINICIAN_ID=devnet-clinician-01
+CLINICIAN_PURPOSES=treatment,emergency-treatment
+CHANNEL_VERSION=ehr-exchange-2
 # Genesis unbonding (shortened from the SDK's 21 days) and the Hermes trusting
 # period (2/3 of it). See relayer-config/README.md.
 UNBONDING_SECS=1209600        # 14 days
@@ -82,7 +86,7 @@ STAKING_LOCKED_MSGS=(
     /cosmos.staking.v1beta1.MsgCancelUnbondingDelegation
 )
 
-usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # ================================================================================
 # small utilities
@@ -396,10 +400,31 @@ stop_chain() {
     stop_pidfile "$(chain_pidfile "$1")" "$(dn_home "$1")" "$1"
 }
 
-# Stores and instantiates both contracts, wires them together, adds the requester
-# code. Writes <home>/deploy.json.
+# ensure_ehrx: sets EHRX to the ehrx binary (dn_ehrx_bin; built when stale).
+ensure_ehrx() {
+    EHRX=$(dn_ehrx_bin) || die "no ehrx binary: cargo build -p ehrx failed (see above), or set EHRX_BIN"
+    log "ehrx: $EHRX"
+}
+
+# register_clinician CHAIN REGISTRY: the devnet clinician's key, made by ehrx (which prints
+# the RegisterClinician message), registered by the admin. Prints the clinician's entry
+# for devnet.json.
+register_clinician() {
+    local chain=$1 registry=$2 key msg
+    key="$(dn_home "$chain")/clinicians/$CLINICIAN_ID.key"
+    # In the chain's home, so that no ehrx.toml of the caller's directory applies.
+    msg=$(cd "$(dn_home "$chain")" && "$EHRX" clinician new --id "$CLINICIAN_ID" \
+        --clinician-key "$key" --purpose "$CLINICIAN_PURPOSES" 2>>"$LOGS/ehrx-$chain.log") ||
+        die "$chain: ehrx clinician new failed (log: $LOGS/ehrx-$chain.log)"
+    dn_execute "$chain" admin "$registry" "$msg" >/dev/null
+    jq -c --arg k "$key" '.register_clinician.clinician
+        | {id: .clinician_id, key_file: $k, signing_key, allowed_purposes}' <<<"$msg"
+}
+
+# Stores and instantiates both contracts, wires them together, registers the devnet
+# clinician. Writes <home>/deploy.json.
 deploy_chain() {
-    local chain=$1 home admin reg_code ex_code registry exchange code_hash tx
+    local chain=$1 home admin reg_code ex_code registry exchange clinician tx
     home=$(dn_home "$chain")
     admin=$(dn_key_addr "$chain" admin)
     step "$chain: store registry.wasm"
@@ -414,13 +439,11 @@ deploy_chain() {
         "$(jq -cn --arg r "$registry" '{registry: $r}')" "ehrx-exchange" "$admin")
     log "$chain: registry $registry"
     log "$chain: exchange $exchange (IBC port wasm.$exchange)"
-    step "$chain: registry set_exchange, add_requester_code"
+    step "$chain: registry set_exchange; clinician $CLINICIAN_ID (key made by ehrx)"
     dn_execute "$chain" admin "$registry" \
         "$(jq -cn --arg e "$exchange" '{set_exchange: {exchange: $e}}')" >/dev/null
-    code_hash=$(requester_code_hash "$REQUESTER_CODE")
-    dn_execute "$chain" admin "$registry" \
-        "$(jq -cn --arg h "$code_hash" --arg l "$REQUESTER_LABEL" \
-            '{add_requester_code: {code_hash: $h, role: "request", "label": $l}}')" >/dev/null
+    clinician=$(register_clinician "$chain" "$registry")
+    log "$chain: clinician $(jq -r '"\(.id) (\(.allowed_purposes | join(", ")); key \(.key_file))"' <<<"$clinician")"
     # Sanity: the registry answers and knows its exchange.
     local cfg
     cfg=$(dn_query_smart "$chain" "$registry" '{"config":{}}') || die "$chain: registry config query failed"
@@ -431,9 +454,11 @@ deploy_chain() {
     jq -n --arg chain "$chain" --argjson rc "$reg_code" --argjson ec "$ex_code" \
         --arg registry "$registry" --arg exchange "$exchange" \
         --arg rsha "$(artifact_sha registry)" --arg esha "$(artifact_sha exchange)" \
+        --argjson clinician "$clinician" \
         '{code_ids: {registry: $rc, exchange: $ec},
           contracts: {registry: $registry, exchange: $exchange},
           exchange_port: ("wasm." + $exchange),
+          clinician: $clinician,
           artifacts_sha256: {registry: $rsha, exchange: $esha}}' >"$home/deploy.json"
 }
 
@@ -751,13 +776,11 @@ cold_up() {
 'scripts/devnet.sh up' re-initialises from scratch; 'scripts/devnet.sh down' stops it."
     step "tools and artifacts"
     timed "artifacts (build-wasm if stale)" ensure_artifacts
+    timed "ehrx (cargo build if stale)" ensure_ehrx
     mkdir -p "$DIR" "$LOGS" "$HERMES_DIR"
-    local code_hash
-    code_hash=$(requester_code_hash "$REQUESTER_CODE")
     jq -n --arg dir "$DIR" --arg now "$(date -Is)" --arg wasmd "$(command -v wasmd)" \
         --arg wv "$(wasmd version 2>/dev/null)" --arg hermes "$(type -P hermes)" \
         --arg hv "$(command hermes version 2>/dev/null | tail -n1)" \
-        --arg code "$REQUESTER_CODE" --arg hash "$code_hash" --arg lbl "$REQUESTER_LABEL" \
         --arg cfg "$HERMES_CFG" --arg hlog "$HERMES_LOG" --arg hpid "$HERMES_PID" \
         --arg rest "http://127.0.0.1:$HERMES_REST_PORT" \
         --arg tel "http://127.0.0.1:$HERMES_TELEMETRY_PORT/metrics" \
@@ -766,11 +789,9 @@ cold_up() {
         {schema: 1, complete: false, devnet_dir: $dir, created_at: $now,
          bond_denom: $bond, fee_denom: $fee, keyring_backend: "test", channel_version: $v,
          wasmd: {bin: $wasmd, version: $wv}, artifacts_dir: $art,
-         requester_code: {code: $code, code_hash: $hash, role: "request", "label": $lbl},
          hermes: {bin: $hermes, version: $hv, config: $cfg, log: $hlog, pid_file: $hpid,
                   rest: $rest, telemetry: $tel, event_source: "pull"},
          chain_ids: [], chains: {}, links: []}' >"$JSON"
-    log "requester code $REQUESTER_CODE -> code_hash $code_hash"
 
     # Both chains in parallel: init, start, deploy. Output prefixed per chain.
     step "chains ${BASE_CHAINS[*]}: init, start, deploy contracts (in parallel)"
@@ -884,9 +905,10 @@ summary() {
             jq -r --arg c "$c" '.chains[$c] |
                 "  \(.chain_id): rpc \(.rpc)  grpc \(.grpc)  home \(.home)\n" +
                 "    registry \(.contracts.registry)\n    exchange \(.contracts.exchange)\n" +
+                (if .clinician then "    clinician \(.clinician.id) (\(.clinician.allowed_purposes | join(", ")); key \(.clinician.key_file))\n"
+                 else "    no clinician (a devnet from before clinician credentials: scripts/devnet.sh reset, then up)\n" end) +
                 ([.partners | to_entries[] | "    partner \(.key): \(.value.connection_id) \(.value.channel_id) -> \(.value.counterparty_port)"] | join("\n"))' "$JSON"
         done
-        jq -r '"  requester code \(.requester_code.code) (hash \(.requester_code.code_hash), role request)"' "$JSON"
         echo "  Hermes: pid $(cat "$HERMES_PID" 2>/dev/null || echo -), log $HERMES_LOG, REST http://127.0.0.1:$HERMES_REST_PORT/state"
     } >&2
 }
@@ -962,6 +984,7 @@ cmd_add_chain() {
 Inspect $LOGS/setup-$c.log and $LOGS/hermes-cli.log, then run 'scripts/devnet.sh add-chain'
 again: it starts $c over and creates a new connection."
     ensure_artifacts
+    ensure_ehrx
     check_chain_ports "$c"
     step "$c: init, start, deploy"
     local t0=$SECONDS

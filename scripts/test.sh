@@ -129,6 +129,11 @@ if ((run_e2e)); then
         scripts/devnet.sh reset
         COLD[e2e]=1
     fi
+    if [[ -f "$devnet_json" && -z "$(jq -r '.chains["hospital-a"].clinician.id // empty' "$devnet_json")" ]]; then
+        log "devnet predates clinician credentials (issue 8): resetting it"
+        scripts/devnet.sh reset
+        COLD[e2e]=1
+    fi
     if [[ -f "$devnet_json" ]]; then
         for contract in registry exchange; do
             deployed=$(jq -r --arg c "$contract" '.chains["hospital-a"].artifacts_sha256[$c] // ""' "$devnet_json")

@@ -37,7 +37,7 @@
 #   dn_tx_event_attr TXJSON TYPE KEY    values of an event attribute, one a line
 #   dn_contract_addr_from_tx TXJSON     the instantiated contract's address
 #   dn_tx_wasm_events TXJSON       the tx's wasm events, compact, for error reports
-#   requester_code_hash CODE       ehr_protocol::signing::requester_code_hash
+#   dn_ehrx_bin [debug|release]    the ehrx binary: $EHRX_BIN, else built with cargo
 
 if [[ -n "${_EHRX_DEVNET_HELPERS_SOURCED:-}" ]]; then
     return 0
@@ -265,17 +265,21 @@ dn_query_smart() {  # dn_query_smart CHAIN CONTRACT MSG -> .data
     jq -c '.data' <<<"$out"
 }
 
-# ---- protocol helpers ---------------------------------------------------------------
-# Same bytes as ehr_protocol::signing::requester_code_hash: SHA-256 over
-# [u32 BE len(domain)][domain][u32 BE len(code)][code], code trimmed; lowercase hex.
-requester_code_hash() {
-    python3 - "$1" <<'PY'
-import hashlib, struct, sys
-domain = b"ehrx/requester-code/v1"
-code = sys.argv[1].strip().encode()
-print(hashlib.sha256(struct.pack(">I", len(domain)) + domain
-                     + struct.pack(">I", len(code)) + code).hexdigest())
-PY
+# ---- the peer tool -------------------------------------------------------------------
+# dn_ehrx_bin [debug|release]: prints the path of the ehrx binary. $EHRX_BIN when set;
+# otherwise `cargo build -q -p ehrx` in that profile (default debug, what the e2e tests
+# build too), which does nothing when the binary is up to date. Protocol messages (keys,
+# clinicians) are made by ehrx, not assembled here.
+dn_ehrx_bin() {
+    if [[ -n "${EHRX_BIN:-}" ]]; then
+        [[ -x "$EHRX_BIN" ]] || die "EHRX_BIN=$EHRX_BIN is not an executable file"
+        printf '%s\n' "$EHRX_BIN"
+        return 0
+    fi
+    local profile=${1:-debug} args=(build -q -p ehrx)
+    [[ "$profile" == release ]] && args+=(--release)
+    (cd "$EHRX_REPO_ROOT" && cargo "${args[@]}") >&2 || die "cargo ${args[*]} failed (see above)"
+    printf '%s\n' "${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/$profile/ehrx"
 }
 
 # ---- devnet.json ----------------------------------------------------------------------

@@ -2,8 +2,9 @@
 //! (`scripts/devnet.sh up`), reads `devnet.json`, and drives the chains the way users do,
 //! through the `wasmd` CLI (via the devnet's own shell helpers) and the `ehrx` peer tool.
 
-use crate::harness::peer::TestPeer;
+use crate::harness::peer::{TestClinician, TestPeer};
 use cosmwasm_std::Addr;
+use ehr_protocol::exchange::PurposeOfUse;
 use ehr_protocol::registry::Role;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -115,11 +116,22 @@ impl Devnet {
         Addr::unchecked(self.chain(chain)["keys"][key].as_str().expect("known key"))
     }
 
-    pub fn requester_code(&self) -> String {
-        self.json()["requester_code"]["code"]
-            .as_str()
-            .unwrap()
-            .to_string()
+    /// The clinician `scripts/devnet.sh` registered on `chain`: its id, and the key
+    /// `ehrx clinician new` made for it (`clinician.key_file` in devnet.json).
+    pub fn clinician(&self, chain: &str) -> TestClinician {
+        let info = self.chain(chain)["clinician"].clone();
+        let (Some(id), Some(path)) = (info["id"].as_str(), info["key_file"].as_str()) else {
+            panic!(
+                "devnet.json names no clinician for {chain}: the devnet predates clinician \
+                 credentials; run scripts/devnet.sh reset && scripts/devnet.sh up"
+            )
+        };
+        let secret = std::fs::read(path).unwrap_or_else(|e| panic!("clinician key {path}: {e}"));
+        TestClinician {
+            id: id.to_string(),
+            signing_key: k256::ecdsa::SigningKey::from_slice(&secret)
+                .unwrap_or_else(|_| panic!("{path} is not a secp256k1 key")),
+        }
     }
 
     /// The denom fees are paid in (`DN_FEE_DENOM`); peers and the relayer hold only this.
@@ -313,6 +325,28 @@ impl Devnet {
         let key = format!("{name}-{}", run_id());
         let address = self.new_account(chain, &key);
         (key, self.register(chain, address, roles))
+    }
+
+    /// A clinician with a fresh key, registered on `chain` by its admin for `purposes`
+    /// (`RegisterClinician`): `name` gets a per-run suffix, so each test asks as a
+    /// clinician no earlier run used (their incoming quotas on the partner start empty).
+    pub fn fresh_clinician(
+        &self,
+        chain: &str,
+        name: &str,
+        purposes: &[PurposeOfUse],
+    ) -> TestClinician {
+        let clinician = TestClinician::new(&format!("{name}-{}", run_id()));
+        self.exec(
+            chain,
+            "admin",
+            &self.contract(chain, "registry"),
+            &ehr_protocol::registry::ExecuteMsg::RegisterClinician {
+                clinician: clinician.input(purposes),
+            },
+        )
+        .accepted();
+        clinician
     }
 }
 

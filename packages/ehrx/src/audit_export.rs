@@ -16,6 +16,8 @@ pub struct AuditFilter {
     pub since: Option<u64>,
     pub until: Option<u64>,
     pub request_id: Option<String>,
+    /// Entries naming this registered clinician (`AuditEntry::clinician_id`).
+    pub clinician_id: Option<String>,
 }
 
 impl AuditFilter {
@@ -27,6 +29,10 @@ impl AuditFilter {
                 .request_id
                 .as_ref()
                 .is_none_or(|id| entry.request_id.as_ref() == Some(id))
+            && self
+                .clinician_id
+                .as_ref()
+                .is_none_or(|id| entry.clinician_id.as_ref() == Some(id))
     }
 }
 
@@ -106,17 +112,26 @@ mod tests {
     use ehr_protocol::audit::AuditAction;
 
     #[test]
-    fn filter_by_time_and_request() {
+    fn filter_by_time_request_and_clinician() {
         let e = AuditEntry::new(Timestamp::from_seconds(100), AuditAction::Retrieval).request("r1");
         let f = |since, until, id: Option<&str>| AuditFilter {
             since,
             until,
             request_id: id.map(str::to_string),
+            clinician_id: None,
         };
         assert!(f(None, None, None).keeps(&e));
         assert!(f(Some(100), Some(101), Some("r1")).keeps(&e));
         assert!(!f(Some(101), None, None).keeps(&e));
         assert!(!f(None, Some(100), None).keeps(&e));
         assert!(!f(None, None, Some("r2")).keeps(&e));
+        let by = |id: &str| AuditFilter {
+            clinician_id: Some(id.to_string()),
+            ..AuditFilter::default()
+        };
+        assert!(!by("dr-adams").keeps(&e));
+        let asked = e.clone().clinician("dr-adams");
+        assert!(by("dr-adams").keeps(&asked));
+        assert!(!by("dr-brown").keeps(&asked));
     }
 }

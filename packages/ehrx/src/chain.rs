@@ -1032,8 +1032,8 @@ mod tests {
             None
         );
         assert_eq!(
-            reduce_log("refused: unknown_requester_code").0,
-            Some(ErrorCode::UnknownRequesterCode)
+            reduce_log("refused: unknown_clinician").0,
+            Some(ErrorCode::UnknownClinician)
         );
     }
 

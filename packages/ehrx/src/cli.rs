@@ -2,6 +2,7 @@
 
 use crate::audit_export::{self, AuditFilter, AuditSource};
 use crate::chain::{self, ChainClient, WasmdCli};
+use crate::clinician::{self, ClinicianKey, Registration};
 use crate::config::Settings;
 use crate::demographics::{Demographics, DemographicsInput};
 use crate::fhir::OutputBundleType;
@@ -47,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Create, show or rotate a clinician's key (the credential requests are signed with).
+    Clinician {
+        #[command(subcommand)]
+        command: ClinicianCommand,
+    },
     /// Print the patient token for some demographics (and nothing else).
     Token(DemographicsArgs),
     /// Store a FHIR Bundle as an encrypted record of a patient.
@@ -91,6 +97,72 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ClinicianCommand {
+    /// Generate a clinician's signing key (secp256k1, file mode 0600) and print the
+    /// registry's RegisterClinician message for the admin.
+    New(ClinicianArgs),
+    /// Print a clinician's public key and the RegisterClinician message for it again (with
+    /// the purposes and validity given on this command line).
+    Show(ClinicianArgs),
+    /// Replace a clinician's key, keeping the current one as <file>.old; the admin then
+    /// registers the new one (RegisterClinician with the same id).
+    Rotate {
+        #[command(flatten)]
+        args: ClinicianArgs,
+        /// Overwrite an existing <file>.old.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClinicianArgs {
+    /// The clinician's id in the registry: the hospital's staff id or a handle, never a
+    /// name (1-64 of A-Z, a-z, 0-9, '.', '_', '-').
+    #[arg(long)]
+    pub id: String,
+    /// The key file [default: <key_dir>/clinicians/<id>.key].
+    #[arg(long)]
+    pub clinician_key: Option<PathBuf>,
+    /// Purposes of use the clinician may request for (repeat, or separate with commas)
+    /// [default: treatment].
+    #[arg(long = "purpose", value_enum, value_delimiter = ',')]
+    pub purposes: Vec<Purpose>,
+    /// The registration is valid from (unix seconds, YYYY-MM-DD or RFC 3339) [default: at
+    /// once].
+    #[arg(long)]
+    pub valid_from: Option<String>,
+    /// The registration ends at (unix seconds, YYYY-MM-DD or RFC 3339) [default: never].
+    #[arg(long)]
+    pub valid_until: Option<String>,
+}
+
+impl ClinicianArgs {
+    fn key_file(&self, settings: &Settings) -> PathBuf {
+        self.clinician_key
+            .clone()
+            .unwrap_or_else(|| clinician::default_key_file(&settings.key_dir(), &self.id))
+    }
+
+    fn registration(&self) -> Result<Registration> {
+        Registration::new(
+            self.purposes
+                .iter()
+                .map(|p| PurposeOfUse::from(*p))
+                .collect(),
+            self.valid_from
+                .as_deref()
+                .map(time::parse_moment)
+                .transpose()?,
+            self.valid_until
+                .as_deref()
+                .map(time::parse_moment)
+                .transpose()?,
+        )
+    }
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Write the audit log as a FHIR R4 Bundle of AuditEvents.
     Export {
@@ -103,6 +175,9 @@ pub enum AuditCommand {
         /// Keep entries of one request.
         #[arg(long)]
         request_id: Option<String>,
+        /// Keep entries about one clinician (their requests, their registration).
+        #[arg(long)]
+        clinician: Option<String>,
         /// Which contract's log.
         #[arg(long, value_enum, default_value = "exchange")]
         source: AuditSource,
@@ -205,14 +280,12 @@ pub struct RequestArgs {
     /// Partner network to ask (its id in the lookup table), e.g. hospital-b.
     #[arg(long, required_unless_present = "resume")]
     pub partner: Option<String>,
-    /// The health worker's requester code.
-    #[arg(
-        long,
-        env = "EHRX_REQUESTER_CODE",
-        hide_env_values = true,
-        required_unless_present = "resume"
-    )]
-    pub code: Option<String>,
+    /// The registered clinician who asks: their key signs the request.
+    #[arg(long, env = "EHRX_CLINICIAN", required_unless_present = "resume")]
+    pub clinician: Option<String>,
+    /// The clinician's key file [default: <key_dir>/clinicians/<id>.key].
+    #[arg(long, env = "EHRX_CLINICIAN_KEY")]
+    pub clinician_key: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "treatment")]
     pub purpose: Purpose,
     #[command(flatten)]
@@ -232,7 +305,10 @@ pub struct RequestArgs {
     #[arg(long, value_enum, default_value = "collection")]
     pub bundle_type: OutputBundleType,
     /// Do not submit: wait for and retrieve an earlier request.
-    #[arg(long, conflicts_with_all = ["partner", "code", "with_demographics"])]
+    #[arg(
+        long,
+        conflicts_with_all = ["partner", "clinician", "clinician_key", "with_demographics"]
+    )]
     pub resume: Option<String>,
 }
 
@@ -281,6 +357,7 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
     let settings = Settings::load(cli.config.as_deref(), &cli.settings)?;
     match cli.command {
         Command::Keys { command } => keys_command(&settings, command),
+        Command::Clinician { command } => clinician_command(&settings, command),
         Command::Token(args) => {
             let key = TokenKey::load(settings.token_key_file()?)?;
             println!("{}", token::patient_token(&key, &args.read()?));
@@ -341,6 +418,7 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                     since,
                     until,
                     request_id,
+                    clinician,
                     source,
                     out,
                 },
@@ -349,6 +427,7 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                 since: since.as_deref().map(time::parse_moment).transpose()?,
                 until: until.as_deref().map(time::parse_moment).transpose()?,
                 request_id,
+                clinician_id: clinician,
             };
             let chain = make_chain(&settings)?;
             let exchange = Exchange::connect(chain.as_ref(), settings.exchange()?)?;
@@ -412,6 +491,41 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<()> {
     }
 }
 
+fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<()> {
+    let (args, key, what) = match command {
+        ClinicianCommand::New(args) => {
+            let key = ClinicianKey::create(&args.id, &args.key_file(settings))?;
+            (args, key, "new key in")
+        }
+        ClinicianCommand::Show(args) => {
+            let key = ClinicianKey::load(&args.id, &args.key_file(settings))?;
+            (args, key, "key in")
+        }
+        ClinicianCommand::Rotate { args, force } => {
+            let key = ClinicianKey::rotate(&args.id, &args.key_file(settings), force)?;
+            (args, key, "new key (the previous one kept as *.old) in")
+        }
+    };
+    let registration = args.registration()?;
+    let msg = key.register_msg(&registration);
+    progress(&format!(
+        "clinician {}: {what} {} (mode 0600; it stays on this machine)",
+        key.id(),
+        key.path().display()
+    ));
+    progress(&format!(
+        "public key (secp256k1, compressed, base64): {}",
+        keys::b64(&key.public_key())
+    ));
+    progress(
+        "the registry admin registers it by executing this message on the registry contract, \
+         e.g. wasmd tx wasm execute <registry> '<message>' --from <admin>; until then its \
+         requests are refused:",
+    );
+    println!("{}", serde_json::to_string(&msg)?);
+    Ok(())
+}
+
 fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs) -> Result<()> {
     let token = match &args.token {
         Some(token) => {
@@ -446,6 +560,12 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
     let (request_id, wait) = match &args.resume {
         Some(id) => (id.clone(), args.wait_secs.unwrap_or(args.ttl + 120)),
         None => {
+            let clinician_id = args.clinician.as_deref().unwrap_or_default();
+            let key_file = args
+                .clinician_key
+                .clone()
+                .unwrap_or_else(|| clinician::default_key_file(&settings.key_dir(), clinician_id));
+            let clinician = ClinicianKey::load(clinician_id, &key_file)?;
             let demographics = args.demographics.read()?;
             let token_key = TokenKey::load(settings.token_key_file()?)?;
             let partner = args.partner.as_deref().unwrap_or_default();
@@ -453,7 +573,7 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
                 &peer,
                 &RequestInput {
                     partner_id: partner,
-                    requester_code: args.code.as_deref().unwrap_or_default(),
+                    clinician: &clinician,
                     purpose: args.purpose.into(),
                     demographics: &demographics,
                     token_key: &token_key,
@@ -544,7 +664,7 @@ mod tests {
     }
 
     #[test]
-    fn request_needs_partner_and_code_unless_resuming() {
+    fn request_needs_partner_and_clinician_unless_resuming() {
         let missing = Cli::try_parse_from(["ehrx", "request", "--out", "h.json"]);
         assert!(missing.is_err());
         let resume =
@@ -569,8 +689,8 @@ mod tests {
             "request",
             "--partner",
             "hospital-b",
-            "--code",
-            "C-1",
+            "--clinician",
+            "dr-adams",
             "--purpose",
             "emergency-treatment",
             "--demographics",
@@ -587,6 +707,96 @@ mod tests {
             PurposeOfUse::EmergencyTreatment
         );
         assert_eq!(args.ttl, 600);
+        assert_eq!(args.clinician.as_deref(), Some("dr-adams"));
+        assert_eq!(args.clinician_key, None);
+        // Requester codes are gone.
+        assert!(Cli::try_parse_from([
+            "ehrx",
+            "request",
+            "--partner",
+            "hospital-b",
+            "--code",
+            "C-1",
+            "--out",
+            "h.json"
+        ])
+        .is_err());
+        assert!(Cli::try_parse_from([
+            "ehrx",
+            "request",
+            "--resume",
+            "abc",
+            "--clinician-key",
+            "k",
+            "--out",
+            "h.json"
+        ])
+        .is_err());
+    }
+
+    fn no_chain(_: &Settings) -> Result<Box<dyn ChainClient>> {
+        bail!("this command needs no chain")
+    }
+
+    #[test]
+    fn clinician_new_writes_a_private_key_and_the_registration_show_repeats_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key_dir = tmp.path().join("keys");
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ehrx", "--key-dir", key_dir.to_str().unwrap(), "clinician"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap()
+        };
+        let cli = parse(&[
+            "new",
+            "--id",
+            "dr-adams",
+            "--purpose",
+            "treatment,emergency-treatment",
+            "--valid-until",
+            "2030-01-01",
+        ]);
+        let Command::Clinician {
+            command: ClinicianCommand::New(args),
+        } = &cli.command
+        else {
+            panic!("clinician new");
+        };
+        let registration = args.registration().unwrap();
+        assert_eq!(
+            registration.allowed_purposes,
+            vec![PurposeOfUse::Treatment, PurposeOfUse::EmergencyTreatment]
+        );
+        assert_eq!(registration.valid_until, Some(1_893_456_000));
+        run(cli, &no_chain).unwrap();
+        let path = key_dir.join("clinicians/dr-adams.key");
+        let key = ClinicianKey::load("dr-adams", &path).unwrap();
+        // A second `new` refuses; `show` loads the same key.
+        assert!(run(parse(&["new", "--id", "dr-adams"]), &no_chain).is_err());
+        run(parse(&["show", "--id", "dr-adams"]), &no_chain).unwrap();
+        let Command::Clinician {
+            command: ClinicianCommand::Show(args),
+        } = parse(&["show", "--id", "dr-adams"]).command
+        else {
+            panic!("clinician show");
+        };
+        assert_eq!(
+            args.registration().unwrap().allowed_purposes,
+            vec![PurposeOfUse::Treatment]
+        );
+        assert_eq!(
+            args.key_file(&Settings::default()),
+            Path::new("keys/clinicians/dr-adams.key")
+        );
+        run(parse(&["rotate", "--id", "dr-adams"]), &no_chain).unwrap();
+        assert_ne!(
+            ClinicianKey::load("dr-adams", &path).unwrap().public_key(),
+            key.public_key()
+        );
+        let err = run(parse(&["show", "--id", "nurse-9"]), &no_chain)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ehrx clinician new --id nurse-9"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub const BUNDLE_TYPES: [&str; 9] = [
 ];
 
 pub const PEER_SYSTEM: &str = "urn:ehrx:peer";
+/// Registered clinicians, by their registry id (the hospital's staff id, never a name).
+pub const CLINICIAN_SYSTEM: &str = "urn:ehrx:clinician";
 pub const NETWORK_SYSTEM: &str = "urn:ehrx:network";
 pub const REQUEST_SYSTEM: &str = "urn:ehrx:request-id";
 pub const AUDIT_ACTION_SYSTEM: &str = "urn:ehrx:audit-action";
@@ -36,6 +38,7 @@ const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
 const PROVENANCE_PARTICIPANT: &str =
     "http://terminology.hl7.org/CodeSystem/provenance-participant-type";
 const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
+const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -311,7 +314,7 @@ fn event_type(action: AuditAction) -> ((&'static str, &'static str), &'static st
         ReplyReceived => (IMPORT, "C"),
         Retrieval => (EXPORT, "R"),
         Strike | Quarantine | Release => (ALERT, "E"),
-        PeerRegistered | PeerKeysRotated | PeerRevoked | RequesterCodeChanged | AdminChanged => {
+        PeerRegistered | PeerKeysRotated | PeerRevoked | ClinicianChanged | AdminChanged => {
             (ROLES, "U")
         }
         PartnerChanged | PolicyChanged => (APP, "U"),
@@ -355,12 +358,27 @@ pub fn audit_event(entry: &AuditEntry, network: &str, observer: &str) -> Value {
             json!([{ "coding": [{ "system": ROLE_SYSTEM, "code": role.as_str() }] }]),
         );
     }
-    if let Some(purpose) = entry.purpose {
+    let purpose_of_use = entry.purpose.map(|purpose| {
         let (code, display) = purpose_code(purpose);
-        agent.insert(
-            "purposeOfUse".into(),
-            json!([{ "coding": [{ "system": ACT_REASON, "code": code, "display": display }] }]),
-        );
+        json!([{ "coding": [{ "system": ACT_REASON, "code": code, "display": display }] }])
+    });
+    if let Some(purpose) = &purpose_of_use {
+        agent.insert("purposeOfUse".into(), purpose.clone());
+    }
+    let mut agents = vec![Value::Object(agent)];
+    // The registered clinician who asked, on both chains: a second agent, the human
+    // requestor (the peer above is the account that sent it). A registry change to a
+    // clinician names them as its entity instead (the admin is the agent).
+    let changed_clinician = entry.action == AuditAction::ClinicianChanged;
+    if let (Some(clinician), false) = (&entry.clinician_id, changed_clinician) {
+        let mut who = json!({
+            "who": { "identifier": { "system": CLINICIAN_SYSTEM, "value": clinician } },
+            "requestor": true,
+        });
+        if let Some(purpose) = purpose_of_use {
+            who["purposeOfUse"] = purpose;
+        }
+        agents.push(who);
     }
     let mut event = json!({
         "resourceType": "AuditEvent",
@@ -373,7 +391,7 @@ pub fn audit_event(entry: &AuditEntry, network: &str, observer: &str) -> Value {
             AuditOutcome::Success => "0",
             AuditOutcome::Rejected => "4",
         },
-        "agent": [Value::Object(agent)],
+        "agent": agents,
         "source": {
             "site": network,
             "observer": { "identifier": { "system": PEER_SYSTEM, "value": observer } },
@@ -417,6 +435,15 @@ pub fn audit_event(entry: &AuditEntry, network: &str, observer: &str) -> Value {
             entity["detail"] = Value::Array(details);
         }
         entities.push(entity);
+    }
+    if changed_clinician {
+        if let Some(clinician) = entry.clinician_id.as_ref().or(entry.subject.as_ref()) {
+            entities.push(json!({
+                "what": { "identifier": { "system": CLINICIAN_SYSTEM, "value": clinician } },
+                "type": { "system": ENTITY_TYPE, "code": "1", "display": "Person" },
+                "role": { "system": OBJECT_ROLE, "code": "6", "display": "User" },
+            }));
+        }
     }
     if !entities.is_empty() {
         event["entity"] = Value::Array(entities);
@@ -650,6 +677,42 @@ mod tests {
             bundle["entry"][0]["fullUrl"],
             "urn:ehrx:audit:hospital-a-12"
         );
+    }
+
+    #[test]
+    fn audit_event_names_the_clinician() {
+        let entry = AuditEntry::new(Timestamp::from_seconds(1), AuditAction::RequestReceived)
+            .purpose(PurposeOfUse::Treatment)
+            .clinician("dr-adams")
+            .request("0123456789abcdef0123456789abcdef");
+        let ev = audit_event(&entry, "hospital-b", "wasm1exchange");
+        // The chain itself received it; the clinician on the other chain asked.
+        assert_eq!(ev["agent"][0]["requestor"], false);
+        let clinician = &ev["agent"][1];
+        assert_eq!(clinician["who"]["identifier"]["system"], CLINICIAN_SYSTEM);
+        assert_eq!(clinician["who"]["identifier"]["value"], "dr-adams");
+        assert_eq!(clinician["requestor"], true);
+        assert_eq!(clinician["purposeOfUse"][0]["coding"][0]["code"], "TREAT");
+
+        let changed = AuditEntry::new(Timestamp::from_seconds(2), AuditAction::ClinicianChanged)
+            .agent(&Addr::unchecked("wasm1admin"))
+            .subject("dr-adams")
+            .clinician("dr-adams");
+        let ev = audit_event(&changed, "hospital-a", "wasm1registry");
+        assert_eq!(ev["type"]["code"], "110136");
+        assert_eq!(ev["subtype"][0]["code"], "clinician_changed");
+        assert_eq!(ev["agent"].as_array().unwrap().len(), 1);
+        assert_eq!(ev["agent"][0]["who"]["identifier"]["value"], "wasm1admin");
+        let entity = &ev["entity"][0];
+        assert_eq!(entity["what"]["identifier"]["system"], CLINICIAN_SYSTEM);
+        assert_eq!(entity["what"]["identifier"]["value"], "dr-adams");
+        assert_eq!(entity["type"]["code"], "1");
+
+        // Without a clinician (a store), one agent as before.
+        let store = AuditEntry::new(Timestamp::from_seconds(3), AuditAction::RecordStored)
+            .agent(&Addr::unchecked("wasm1storer"));
+        let ev = audit_event(&store, "hospital-b", "wasm1exchange");
+        assert_eq!(ev["agent"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -56,8 +56,7 @@ impl PeerKeys {
     }
 
     pub fn from_secret_bytes(signing: &[u8], encryption: &[u8]) -> Result<PeerKeys> {
-        let signing = SigningKey::from_slice(signing)
-            .map_err(|_| anyhow::anyhow!("the signing key is not a valid secp256k1 secret"))?;
+        let signing = signing_key_from_bytes(signing)?;
         let encryption = X25519Secret::from_bytes(encryption)?;
         Ok(PeerKeys {
             signing,
@@ -75,11 +74,7 @@ impl PeerKeys {
 
     /// Compressed (33-byte) secp256k1 public key, as the registry stores it.
     pub fn signing_public(&self) -> Vec<u8> {
-        self.signing
-            .verifying_key()
-            .to_encoded_point(true)
-            .as_bytes()
-            .to_vec()
+        compressed_public(&self.signing)
     }
 
     pub fn encryption_public(&self) -> X25519Public {
@@ -107,11 +102,26 @@ impl fmt::Debug for PeerKeys {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn random_signing_key() -> SigningKey {
+/// Compressed (33-byte) secp256k1 public key of `key`, as the registry stores keys.
+pub fn compressed_public(key: &SigningKey) -> Vec<u8> {
+    key.verifying_key()
+        .to_encoded_point(true)
+        .as_bytes()
+        .to_vec()
+}
+
+/// A secp256k1 secret key from its 32 raw bytes (the content of a key file).
+pub fn signing_key_from_bytes(bytes: &[u8]) -> Result<SigningKey> {
+    SigningKey::from_slice(bytes)
+        .map_err(|_| anyhow::anyhow!("the signing key is not a valid secp256k1 secret"))
+}
+
+/// A new secp256k1 key from the OS CSPRNG.
+pub fn random_signing_key() -> SigningKey {
     loop {
         let mut bytes = Zeroizing::new([0u8; SECRET_LEN]);
         os_random(bytes.as_mut());

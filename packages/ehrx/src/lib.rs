@@ -1,13 +1,15 @@
 //! `ehrx`: the peer tool of the EHR exchange (the paper's "script running on the peers").
 //!
-//! It manages a peer's keys, turns demographics into patient tokens, encrypts FHIR Bundles
-//! with HPKE, builds and signs stores, requests and replies over the canonical bytes of
-//! `ehr_protocol::signing`, talks to the chain through `wasmd`, runs the reply service and
-//! exports the audit log as FHIR `AuditEvent`s. Nothing it logs contains PHI.
+//! It manages a peer's keys and its clinicians' keys, turns demographics into patient
+//! tokens, encrypts FHIR Bundles with HPKE, builds and signs stores, requests (with the
+//! clinician's key) and replies over the canonical bytes of `ehr_protocol::signing`, talks
+//! to the chain through `wasmd`, runs the reply service and exports the audit log as FHIR
+//! `AuditEvent`s. Nothing it logs contains PHI.
 
 pub mod audit_export;
 pub mod chain;
 pub mod cli;
+pub mod clinician;
 pub mod config;
 pub mod crypto;
 pub mod demographics;

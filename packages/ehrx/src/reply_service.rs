@@ -3,7 +3,9 @@
 //! Each pass reads `PendingIncoming`; for every request not yet handled it loads the
 //! patient's records by token, checks each one (content hash, storing peer's signature),
 //! decrypts it with the records key, merges the Bundles, encrypts the result to the
-//! requester's reply key bound to the reply context, signs and submits `SubmitReply`.
+//! requester's reply key bound to the reply context, signs (naming that key by its hash,
+//! `recipient_key_hash`) and submits `SubmitReply`. The request itself is checked against
+//! the signature of the clinician who asked (the packet's `signer_pubkey`).
 //!
 //! A local state file remembers every (partner, request) handled, written atomically after
 //! each answer, so a restart never answers twice; a soft rejection is final (retrying would
@@ -14,7 +16,7 @@ use crate::chain::{self, ChainError};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::fhir;
 use crate::peer::Peer;
-use crate::sign;
+use crate::sign::{self, ReplyParties};
 use crate::time::{now_unix, rfc3339};
 use anyhow::{Context, Result};
 use ehr_protocol::exchange::{
@@ -279,11 +281,16 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             ReplyOutcome::Declined { code } => format!("declined:{code}"),
             other => other.kind().to_string(),
         };
+        // Names the key the outcome is encrypted to (also when declining: the key the
+        // request asked for), so the requesting chain can refuse it once that key is gone.
         let body = sign::reply_body(
-            request_id,
-            partner,
-            self.peer.network(),
-            &self.peer.address,
+            &ReplyParties {
+                request_id,
+                requester_network: partner,
+                responder_network: self.peer.network(),
+                responder: &self.peer.address,
+                recipient_key: &incoming.body.reply_encryption_key,
+            },
             outcome,
             now_unix(),
         );

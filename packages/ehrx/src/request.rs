@@ -2,12 +2,13 @@
 //! retrieve it, check it and decrypt it.
 
 use crate::chain::{self, ChainError};
+use crate::clinician::{self, ClinicianKey};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::demographics::Demographics;
 use crate::error::RequestEnd;
 use crate::fhir;
 use crate::peer::{random_id, Peer};
-use crate::sign::{self, RequestFields};
+use crate::sign::{self, ReplyParties, RequestFields};
 use crate::time::now_unix;
 use crate::token::{patient_token, TokenKey};
 use anyhow::{anyhow, bail, Context, Result};
@@ -18,7 +19,7 @@ use ehr_protocol::exchange::{
 use ehr_protocol::limits::MAX_DEMOGRAPHICS_BYTES;
 use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::{Partner, QueryMsg as RegistryQuery};
-use ehr_protocol::signing::{self, reply_sign_bytes, requester_code_hash};
+use ehr_protocol::signing::{self, reply_sign_bytes};
 use ehr_protocol::validate;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -26,7 +27,8 @@ use std::time::{Duration, Instant};
 /// What the clinician asks for.
 pub struct RequestInput<'a> {
     pub partner_id: &'a str,
-    pub requester_code: &'a str,
+    /// The clinician who asks: their registered key signs the request.
+    pub clinician: &'a ClinicianKey,
     pub purpose: PurposeOfUse,
     pub demographics: &'a Demographics,
     pub token_key: &'a TokenKey,
@@ -48,12 +50,11 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     if validate::name(input.partner_id).is_err() {
         bail!("the partner id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-' (InvalidFormat)");
     }
-    if input.requester_code.trim().is_empty() {
-        bail!("a requester code is needed (UnknownRequesterCode)");
-    }
+    let issued_at = now_unix();
+    // Checked here first: the contract refuses the same, mostly with a strike on this peer.
+    clinician::check_registered(&peer.exchange, input.clinician, input.purpose, issued_at)?;
     // In this peer's scope: no other requester can take or burn it.
     let request_id = validate::scoped_request_id(&peer.address, &random_id());
-    let issued_at = now_unix();
     let expires_at = issued_at + input.ttl_secs;
     let encrypted_demographics = if input.with_demographics {
         Some(seal_demographics(peer, input, &request_id)?)
@@ -63,6 +64,7 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     let fields = RequestFields {
         request_id: request_id.clone(),
         partner_id: input.partner_id.to_string(),
+        clinician_id: input.clinician.id().to_string(),
         purpose: input.purpose,
         patient_token: patient_token(input.token_key, input.demographics),
         reply_encryption_key: peer.keys.encryption_public().as_bytes().to_vec(),
@@ -71,11 +73,7 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
         expires_at,
     };
     let body = sign::request_body(peer.network(), &peer.address, &fields);
-    let msg = sign::submit_request(
-        peer.keys.signing_key(),
-        &body,
-        requester_code_hash(input.requester_code),
-    );
+    let msg = sign::submit_request(input.clinician.signing_key(), &body);
     let tx = chain::execute(
         peer.chain(),
         peer.contract(),
@@ -257,8 +255,9 @@ pub enum ReplyContent {
     Declined(ehr_protocol::ErrorCode),
 }
 
-/// Checks the reply (request id, responder signature, content hash) and decrypts the
-/// records with this peer's X25519 keys (current first, then the rotated one).
+/// Checks the reply (request id; the responder's signature, which covers the hash of the
+/// key it encrypted to; content hash) and decrypts the records with that one of this peer's
+/// X25519 keys (current first, then the rotated one).
 pub fn open_reply(
     peer: &Peer,
     secrets: &[X25519Secret],
@@ -268,20 +267,41 @@ pub fn open_reply(
     if reply.request_id != request_id {
         bail!("the chain returned the reply to another request (UnknownRequest)");
     }
-    let body = sign::reply_body(
-        &reply.request_id,
-        peer.network(),
-        &reply.responder_network,
-        &reply.responder,
-        reply.outcome.clone(),
-        reply.issued_at,
-    );
-    sign::verify(
-        &reply.responder_pubkey,
-        &reply_sign_bytes(&body),
-        &reply.signature,
-    )
-    .context("the reply's responder signature does not verify (BadSignature)")?;
+    // The responder signed the hash of the key it encrypted to (`recipient_key_hash`):
+    // find which of this peer's keys that is (the current one, unless it rotated since).
+    let mut error = None;
+    let secret = secrets.iter().find(|secret| {
+        let recipient = secret.public();
+        let body = sign::reply_body(
+            &ReplyParties {
+                request_id: &reply.request_id,
+                requester_network: peer.network(),
+                responder_network: &reply.responder_network,
+                responder: &reply.responder,
+                recipient_key: recipient.as_bytes(),
+            },
+            reply.outcome.clone(),
+            reply.issued_at,
+        );
+        let verified = sign::verify(
+            &reply.responder_pubkey,
+            &reply_sign_bytes(&body),
+            &reply.signature,
+        );
+        match verified {
+            Ok(()) => true,
+            Err(e) => {
+                error.get_or_insert(e);
+                false
+            }
+        }
+    });
+    let Some(secret) = secret else {
+        let error = error.unwrap_or_else(|| anyhow!("this peer has no encryption key"));
+        return Err(error.context(
+            "the reply's responder signature does not verify for this peer's keys (BadSignature)",
+        ));
+    };
     match &reply.outcome {
         ReplyOutcome::Records {
             ciphertext,
@@ -290,25 +310,20 @@ pub fn open_reply(
             if &signing::content_hash(ciphertext) != content_hash {
                 bail!("the reply's content hash does not match its ciphertext (InvalidFormat)");
             }
-            let recipient = peer.keys.encryption_public();
-            let plain = secrets
-                .iter()
-                .find_map(|secret| {
-                    let context = CryptoContext::Reply {
-                        request_id,
-                        requester_network: peer.network(),
-                        responder_network: &reply.responder_network,
-                        recipient: &secret.public(),
-                    };
-                    crypto::open(secret, &context, ciphertext).ok()
-                })
-                .ok_or_else(|| {
-                    anyhow!(
-                        "cannot decrypt the reply to request {request_id} with this peer's keys \
-                         (current {})",
-                        hex::encode(recipient.as_bytes())
-                    )
-                })?;
+            let recipient = secret.public();
+            let context = CryptoContext::Reply {
+                request_id,
+                requester_network: peer.network(),
+                responder_network: &reply.responder_network,
+                recipient: &recipient,
+            };
+            let plain = crypto::open(secret, &context, ciphertext).map_err(|_| {
+                anyhow!(
+                    "cannot decrypt the reply to request {request_id} with the key it names \
+                     ({})",
+                    hex::encode(recipient.as_bytes())
+                )
+            })?;
             let bundle = fhir::parse_bundle(&plain).context("the decrypted reply")?;
             Ok(ReplyContent::Records(bundle))
         }

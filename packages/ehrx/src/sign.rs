@@ -68,6 +68,8 @@ pub fn store_record(
 pub struct RequestFields {
     pub request_id: String,
     pub partner_id: String,
+    /// The registered clinician who asks (and signs).
+    pub clinician_id: String,
     pub purpose: PurposeOfUse,
     pub patient_token: String,
     pub reply_encryption_key: Vec<u8>,
@@ -85,6 +87,7 @@ pub fn request_body(source_network: &str, requester: &str, f: &RequestFields) ->
         destination_network: f.partner_id.clone(),
         requester: requester.to_string(),
         requester_role: Role::Request,
+        clinician_id: f.clinician_id.clone(),
         purpose: f.purpose,
         patient_token: f.patient_token.clone(),
         reply_encryption_key: Binary::from(f.reply_encryption_key.clone()),
@@ -94,41 +97,45 @@ pub fn request_body(source_network: &str, requester: &str, f: &RequestFields) ->
     }
 }
 
-/// A signed `SubmitRequest` for `body` (built with `request_body`).
-pub fn submit_request(
-    key: &SigningKey,
-    body: &RequestBody,
-    requester_code_hash: String,
-) -> SubmitRequestMsg {
+/// A `SubmitRequest` for `body` (built with `request_body`), signed with the key of the
+/// clinician `body.clinician_id` names (the registry holds its public half).
+pub fn submit_request(clinician_key: &SigningKey, body: &RequestBody) -> SubmitRequestMsg {
     SubmitRequestMsg {
         request_id: body.request_id.clone(),
         partner_id: body.destination_network.clone(),
-        requester_code_hash,
+        clinician_id: body.clinician_id.clone(),
         purpose: body.purpose,
         patient_token: body.patient_token.clone(),
         reply_encryption_key: body.reply_encryption_key.clone(),
         encrypted_demographics: body.encrypted_demographics.clone(),
         issued_at: body.issued_at,
         expires_at: body.expires_at,
-        signature: Binary::from(sign(key, &request_sign_bytes(body)).to_vec()),
+        signature: Binary::from(sign(clinician_key, &request_sign_bytes(body)).to_vec()),
     }
 }
 
-/// The body a responder signs for an incoming request from `requester_network`.
-pub fn reply_body(
-    request_id: &str,
-    requester_network: &str,
-    responder_network: &str,
-    responder: &str,
-    outcome: ReplyOutcome,
-    issued_at: u64,
-) -> ReplyBody {
+/// Who answers which request, and to which key: the fields of a `ReplyBody` besides the
+/// outcome and the time.
+pub struct ReplyParties<'a> {
+    pub request_id: &'a str,
+    pub requester_network: &'a str,
+    pub responder_network: &'a str,
+    pub responder: &'a str,
+    /// The X25519 key the outcome is encrypted to: the request's `reply_encryption_key`.
+    pub recipient_key: &'a [u8],
+}
+
+/// The body a responder signs for an incoming request from `requester_network`. It names
+/// the key the reply is encrypted to by its hash (`signing::key_hash`): the requesting
+/// chain stores the reply only while that is still the requester's registered key.
+pub fn reply_body(parties: &ReplyParties, outcome: ReplyOutcome, issued_at: u64) -> ReplyBody {
     ReplyBody {
         version: PACKET_VERSION,
-        request_id: request_id.to_string(),
-        requester_network: requester_network.to_string(),
-        responder_network: responder_network.to_string(),
-        responder: responder.to_string(),
+        request_id: parties.request_id.to_string(),
+        requester_network: parties.requester_network.to_string(),
+        responder_network: parties.responder_network.to_string(),
+        responder: parties.responder.to_string(),
+        recipient_key_hash: signing::key_hash(parties.recipient_key),
         outcome,
         issued_at,
     }
@@ -156,6 +163,7 @@ mod tests {
         RequestFields {
             request_id: "0123456789abcdef0123456789abcdef".into(),
             partner_id: "hospital-b".into(),
+            clinician_id: "dr-adams".into(),
             purpose: PurposeOfUse::Treatment,
             patient_token: "ab".repeat(32),
             reply_encryption_key: vec![9u8; 32],
@@ -166,34 +174,40 @@ mod tests {
     }
 
     #[test]
-    fn request_signature_verifies_with_k256_and_cosmwasm() {
-        let keys = PeerKeys::generate();
+    fn request_signature_is_the_clinicians_and_verifies_with_k256_and_cosmwasm() {
+        let clinician = crate::keys::random_signing_key();
+        let public = crate::keys::compressed_public(&clinician);
         let body = request_body("hospital-a", "wasm1requester", &fields());
-        let msg = submit_request(keys.signing_key(), &body, "cd".repeat(32));
+        assert_eq!(body.clinician_id, "dr-adams");
+        assert_eq!(body.requester_role, Role::Request);
+        let msg = submit_request(&clinician, &body);
         assert_eq!(msg.signature.len(), 64);
+        assert_eq!(msg.clinician_id, "dr-adams");
 
         let bytes = request_sign_bytes(&body);
-        verify(&keys.signing_public(), &bytes, &msg.signature).unwrap();
+        verify(&public, &bytes, &msg.signature).unwrap();
 
         let api = MockApi::default();
         let d = digest(&bytes);
-        assert!(api
-            .secp256k1_verify(&d, &msg.signature, &keys.signing_public())
+        assert!(api.secp256k1_verify(&d, &msg.signature, &public).unwrap());
+        // Another key (the peer's own, another clinician's) does not verify it.
+        let peer = PeerKeys::generate();
+        assert!(!api
+            .secp256k1_verify(&d, &msg.signature, &peer.signing_public())
             .unwrap());
 
         // The contract rebuilds the body from the message: a changed field must not verify.
-        let mut other = body.clone();
-        other.destination_network = "hospital-c".into();
-        let d2 = digest(&request_sign_bytes(&other));
-        assert!(!api
-            .secp256k1_verify(&d2, &msg.signature, &keys.signing_public())
-            .unwrap());
-        assert!(verify(
-            &keys.signing_public(),
-            &request_sign_bytes(&other),
-            &msg.signature
-        )
-        .is_err());
+        for change in [
+            |b: &mut RequestBody| b.destination_network = "hospital-c".into(),
+            |b: &mut RequestBody| b.clinician_id = "dr-brown".into(),
+            |b: &mut RequestBody| b.requester = "wasm1colleague".into(),
+        ] {
+            let mut other = body.clone();
+            change(&mut other);
+            let d2 = digest(&request_sign_bytes(&other));
+            assert!(!api.secp256k1_verify(&d2, &msg.signature, &public).unwrap());
+            assert!(verify(&public, &request_sign_bytes(&other), &msg.signature).is_err());
+        }
     }
 
     #[test]
@@ -228,19 +242,34 @@ mod tests {
                 content_hash: signing::content_hash(&[5u8; 80]),
             },
         ] {
-            let body = reply_body(
-                "0123456789abcdef0123456789abcdef",
-                "hospital-a",
-                "hospital-b",
-                "wasm1responder",
-                outcome,
-                1_700_000_100,
-            );
+            let recipient = [7u8; 32];
+            let parties = ReplyParties {
+                request_id: "0123456789abcdef0123456789abcdef",
+                requester_network: "hospital-a",
+                responder_network: "hospital-b",
+                responder: "wasm1responder",
+                recipient_key: &recipient,
+            };
+            let body = reply_body(&parties, outcome, 1_700_000_100);
+            assert_eq!(body.recipient_key_hash, signing::key_hash(&recipient));
             let msg = submit_reply(keys.signing_key(), &body);
             assert_eq!(msg.partner_id, "hospital-a");
             let d = digest(&reply_sign_bytes(&body));
             assert!(api
                 .secp256k1_verify(&d, &msg.signature, &keys.signing_public())
+                .unwrap());
+            // The recipient key is signed: a reply re-addressed to another key fails.
+            let other = reply_body(
+                &ReplyParties {
+                    recipient_key: &[8u8; 32],
+                    ..parties
+                },
+                body.outcome.clone(),
+                body.issued_at,
+            );
+            let d2 = digest(&reply_sign_bytes(&other));
+            assert!(!api
+                .secp256k1_verify(&d2, &msg.signature, &keys.signing_public())
                 .unwrap());
         }
     }

@@ -9,11 +9,12 @@ use cw_multi_test::Executor;
 use ehr_protocol::exchange::{PurposeOfUse, RequestStatus};
 use ehr_protocol::registry::{self as rmsg, PeerInput, Role};
 use ehr_protocol::ErrorCode;
-use ehr_tests::harness::chain::{Chain, REQUESTER_CODE};
+use ehr_tests::harness::chain::Chain;
 use ehr_tests::harness::relayer::{Link, Relayer};
 use ehr_tests::harness::scenario::link_partners;
 use ehrx::chain::{reduce_log, ChainClient, ChainError, TxEvent, TxResult};
 use ehrx::cli::{self, Cli};
+use ehrx::clinician::{ClinicianKey, Registration};
 use ehrx::demographics::Demographics;
 use ehrx::error::{exit_code, EXIT_NO_RECORDS, EXIT_REFUSED};
 use ehrx::fhir::{self, OutputBundleType};
@@ -198,6 +199,8 @@ struct Hospitals {
     world: Rc<RefCell<World>>,
     token_key: TokenKey,
     requester: (Addr, PeerKeys),
+    /// Registered on A; signs the requests `requester` sends.
+    clinician: ClinicianKey,
     storer: (Addr, PeerKeys),
     responder: (Addr, PeerKeys),
     tmp: tempfile::TempDir,
@@ -229,6 +232,25 @@ fn register(
     (address, keys)
 }
 
+/// Has A's (or B's) admin register `key` for `purposes`.
+fn register_clinician(
+    world: &Rc<RefCell<World>>,
+    side: Side,
+    key: &ClinicianKey,
+    purposes: &[PurposeOfUse],
+) {
+    let registration = Registration::new(purposes.to_vec(), None, None).unwrap();
+    world
+        .borrow_mut()
+        .chain(side)
+        .admin_exec(&key.register_msg(&registration))
+        .expect("register clinician");
+}
+
+fn new_clinician(id: &str) -> ClinicianKey {
+    ClinicianKey::from_signing_key(id, ehrx::keys::random_signing_key()).unwrap()
+}
+
 /// PeerKeys is deliberately not Clone (it holds secrets); tests copy it explicitly.
 fn same_keys(keys: &PeerKeys) -> PeerKeys {
     PeerKeys::from_secret_bytes(
@@ -258,10 +280,13 @@ impl Hospitals {
         let requester = register(&world, Side::A, "dr-adams", &[Role::Request]);
         let storer = register(&world, Side::B, "records-desk", &[Role::Store]);
         let responder = register(&world, Side::B, "reply-service", &[Role::Reply]);
+        let clinician = new_clinician("dr-adams");
+        register_clinician(&world, Side::A, &clinician, &[PurposeOfUse::Treatment]);
         Hospitals {
             world,
             token_key: TokenKey::from_bytes(&[42u8; 32]).unwrap(),
             requester,
+            clinician,
             storer,
             responder,
             tmp: tempfile::tempdir().unwrap(),
@@ -298,14 +323,31 @@ impl Hospitals {
         given: &str,
         family: &str,
     ) -> Result<request::Submitted, anyhow::Error> {
+        self.submit_as(
+            client,
+            &self.clinician,
+            PurposeOfUse::Treatment,
+            given,
+            family,
+        )
+    }
+
+    fn submit_as(
+        &self,
+        client: &InProcess,
+        clinician: &ClinicianKey,
+        purpose: PurposeOfUse,
+        given: &str,
+        family: &str,
+    ) -> Result<request::Submitted, anyhow::Error> {
         let peer = self.peer(client, Side::A, &self.requester);
         let d = Demographics::new(given, family, "03/12/1984", "219099999").unwrap();
         request::submit(
             &peer,
             &RequestInput {
                 partner_id: "hospital-b",
-                requester_code: REQUESTER_CODE,
-                purpose: PurposeOfUse::Treatment,
+                clinician,
+                purpose,
                 demographics: &d,
                 token_key: &self.token_key,
                 ttl_secs: 900,
@@ -444,9 +486,46 @@ fn full_exchange_store_request_reply_retrieve_decrypt() {
         format!("{}/{}", reply.channel_id, reply.packet_sequence)
     );
 
-    // Someone else's key cannot open the reply.
+    // Someone else's key cannot open the reply: the responder's signature names the key it
+    // encrypted to, and it is not theirs.
     let stranger = vec![ehrx::crypto::generate_x25519()];
-    assert!(request::open_reply(&peer, &stranger, &submitted.request_id, &reply).is_err());
+    let Err(err) = request::open_reply(&peer, &stranger, &submitted.request_id, &reply) else {
+        panic!("a stranger's key opened the reply");
+    };
+    assert!(format!("{err:#}").contains("BadSignature"), "{err:#}");
+    // After a key rotation the reply is opened with the key it names (the older one).
+    let rotated = vec![
+        ehrx::crypto::generate_x25519(),
+        ehrx::crypto::X25519Secret::from_bytes(
+            h.requester.1.encryption_secret().to_bytes().as_ref(),
+        )
+        .unwrap(),
+    ];
+    assert!(matches!(
+        request::open_reply(&peer, &rotated, &submitted.request_id, &reply).unwrap(),
+        ReplyContent::Records(_)
+    ));
+    // The request names its clinician on both chains.
+    assert_eq!(answered.clinician_id, "dr-adams");
+    let received = h
+        .world
+        .borrow()
+        .b
+        .app
+        .wrap()
+        .query_wasm_smart::<ehr_protocol::exchange::IncomingRequest>(
+            h.world.borrow().b.exchange.to_string(),
+            &ehr_protocol::exchange::QueryMsg::IncomingRequest {
+                partner_id: "hospital-a".into(),
+                request_id: submitted.request_id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(received.body.clinician_id, "dr-adams");
+    assert_eq!(
+        received.signer_pubkey.as_slice(),
+        h.clinician.public_key().as_slice()
+    );
 
     // No PHI on either chain (state, events, packets) or in the tool's logs.
     let w = h.world.borrow();
@@ -512,6 +591,143 @@ fn outsider_is_refused_not_registered_and_told_to_ask_the_admin() {
         .to_string()
         .contains("ask the hospital's admin to register it"));
     assert_eq!(h.world.borrow().b.record_count(&token), 0);
+}
+
+/// The peer's standing in A's registry: (status, strikes).
+fn standing(h: &Hospitals) -> (String, u32) {
+    let w = h.world.borrow();
+    let peer: Option<rmsg::Peer> =
+        w.a.app
+            .wrap()
+            .query_wasm_smart(
+                w.a.registry.to_string(),
+                &rmsg::QueryMsg::Peer {
+                    address: h.requester.0.to_string(),
+                },
+            )
+            .unwrap();
+    let peer = peer.unwrap();
+    (format!("{:?}", peer.status), peer.strikes)
+}
+
+fn outgoing_count(h: &Hospitals) -> usize {
+    h.world.borrow().a.outbox.borrow().history.len()
+}
+
+#[test]
+fn a_clinician_the_registry_does_not_hold_as_given_is_stopped_before_anything_is_sent() {
+    let h = Hospitals::new();
+    h.store_record(GIVEN, FAMILY);
+    let client_a = h.client(Side::A, &h.requester);
+    let before = (standing(&h), outgoing_count(&h), client_a.txs.get());
+    let message = |clinician: &ClinicianKey, purpose| {
+        let err = h
+            .submit_as(&client_a, clinician, purpose, GIVEN, FAMILY)
+            .unwrap_err();
+        format!("{err:#}")
+    };
+
+    // Never registered.
+    let err = message(&new_clinician("dr-nobody"), PurposeOfUse::Treatment);
+    assert!(
+        err.contains("clinician dr-nobody is not registered on hospital-a (UnknownClinician)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`ehrx clinician show --id dr-nobody`"),
+        "{err}"
+    );
+    // A registered id with another key: what someone who only knows the id holds.
+    let impostor = new_clinician("dr-adams");
+    let err = message(&impostor, PurposeOfUse::Treatment);
+    assert!(
+        err.contains("is not the one registered for clinician dr-adams"),
+        "{err}"
+    );
+    assert!(err.contains("BadSignature"), "{err}");
+    // A purpose the registration does not allow.
+    let err = message(&h.clinician, PurposeOfUse::Payment);
+    assert!(err.contains("may not request for payment"), "{err}");
+    assert!(err.contains("registered for treatment"), "{err}");
+    // Revoked.
+    h.world
+        .borrow_mut()
+        .a
+        .admin_exec(&rmsg::ExecuteMsg::RevokeClinician {
+            clinician_id: "dr-adams".into(),
+        })
+        .unwrap();
+    let err = message(&h.clinician, PurposeOfUse::Treatment);
+    assert!(
+        err.contains("clinician dr-adams is revoked on hospital-a (KeyRevoked)"),
+        "{err}"
+    );
+
+    // Nothing was submitted: no transaction, no packet, no strike.
+    assert_eq!(
+        (standing(&h), outgoing_count(&h), client_a.txs.get()),
+        before
+    );
+}
+
+#[test]
+fn a_request_signed_with_another_key_for_a_real_clinician_id_is_refused_bad_signature() {
+    // What a colleague who read the id from the registry's `Clinicians` query could send,
+    // bypassing ehrx's own check: the contract refuses it and nothing leaves A.
+    let h = Hospitals::new();
+    h.store_record(GIVEN, FAMILY);
+    let client_a = h.client(Side::A, &h.requester);
+    let peer = h.peer(&client_a, Side::A, &h.requester);
+    let listed: rmsg::CliniciansResponse = ehrx::chain::query(
+        &client_a,
+        &peer.exchange.registry,
+        &rmsg::QueryMsg::Clinicians {
+            start_after: None,
+            limit: None,
+        },
+    )
+    .unwrap();
+    let id = listed.clinicians[0].clinician_id.clone();
+    assert_eq!(id, "dr-adams");
+    let forged_key = ehrx::keys::random_signing_key();
+    let now = ehrx::time::now_unix();
+    let body = ehrx::sign::request_body(
+        peer.network(),
+        &peer.address,
+        &ehrx::sign::RequestFields {
+            request_id: ehr_protocol::validate::scoped_request_id(
+                &peer.address,
+                &ehrx::peer::random_id(),
+            ),
+            partner_id: "hospital-b".into(),
+            clinician_id: id,
+            purpose: PurposeOfUse::Treatment,
+            patient_token: patient_token(
+                &h.token_key,
+                &Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap(),
+            ),
+            reply_encryption_key: peer.keys.encryption_public().as_bytes().to_vec(),
+            encrypted_demographics: None,
+            issued_at: now,
+            expires_at: now + 600,
+        },
+    );
+    let msg = ehrx::sign::submit_request(&forged_key, &body);
+    let err = ehrx::chain::execute(
+        &client_a,
+        peer.contract(),
+        &ehr_protocol::exchange::ExecuteMsg::SubmitRequest(msg),
+    )
+    .unwrap_err();
+    match &err {
+        ChainError::SoftRejected { code, .. } => assert_eq!(code, &ErrorCode::BadSignature),
+        other => panic!("expected BadSignature, got {other}"),
+    }
+    assert_eq!(outgoing_count(&h), 0, "nothing was sent");
+    // The real clinician's request still goes through (past the rate limit's minute).
+    h.world.borrow_mut().a.advance(61);
+    h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    assert_eq!(outgoing_count(&h), 1);
 }
 
 #[test]
@@ -611,10 +827,13 @@ fn a_second_responder_is_refused_already_answered_and_not_retried() {
     let (report, _) = h.reply_pass();
     assert_eq!(report.answered, 1);
     let body = ehrx::sign::reply_body(
-        &submitted.request_id,
-        "hospital-a",
-        "hospital-b",
-        &peer2.address,
+        &ehrx::sign::ReplyParties {
+            request_id: &submitted.request_id,
+            requester_network: "hospital-a",
+            responder_network: "hospital-b",
+            responder: &peer2.address,
+            recipient_key: &incoming[0].body.reply_encryption_key,
+        },
         ehr_protocol::packet::ReplyOutcome::NoRecords,
         ehrx::time::now_unix(),
     );
@@ -679,6 +898,20 @@ fn audit_log_exports_as_fhir_audit_events() {
         submitted_ev["agent"][0]["purposeOfUse"][0]["coding"][0]["code"],
         "TREAT"
     );
+    // The clinician who asked is the second agent.
+    assert_eq!(
+        submitted_ev["agent"][1]["who"]["identifier"],
+        json!({"system": fhir::CLINICIAN_SYSTEM, "value": "dr-adams"})
+    );
+    let theirs = audit_export::AuditFilter {
+        clinician_id: Some("dr-adams".into()),
+        ..Default::default()
+    };
+    let theirs =
+        audit_export::collect(&exchange, audit_export::AuditSource::Exchange, &theirs).unwrap();
+    assert!(theirs
+        .iter()
+        .any(|e| e.request_id.as_ref() == Some(&submitted.request_id)));
     assert!(events.iter().any(|e| e["outcome"] == "4"
         && e["outcomeDesc"]
             .as_str()
@@ -690,6 +923,13 @@ fn audit_log_exports_as_fhir_audit_events() {
     )
     .unwrap();
     assert!(!registry.is_empty());
+    // The clinician's registration, with the clinician as its entity.
+    let registered =
+        audit_export::to_fhir(&exchange, audit_export::AuditSource::Registry, &registry);
+    assert!(registered["entry"].as_array().unwrap().iter().any(|e| {
+        e["resource"]["subtype"][0]["code"] == "clinician_changed"
+            && e["resource"]["entity"][0]["what"]["identifier"]["value"] == "dr-adams"
+    }));
 }
 
 // ------------------------------------------------------------------ through the CLI
@@ -717,6 +957,32 @@ fn cli_store_then_request_writes_history_with_provenance() {
     save(&storer_dir, &h.storer.1);
     let requester_dir = KeyDir::new(tmp.join("requester-keys"));
     save(&requester_dir, &h.requester.1);
+    // The clinician's key, made with `ehrx clinician new` in the requester's key dir and
+    // registered by A's admin.
+    run_cli(
+        &[
+            "ehrx",
+            "--key-dir",
+            requester_dir.path().to_str().unwrap(),
+            "clinician",
+            "new",
+            "--id",
+            "dr-cli",
+        ],
+        &|_| anyhow::bail!("no chain needed"),
+    )
+    .unwrap();
+    let cli_clinician = ClinicianKey::load(
+        "dr-cli",
+        &ehrx::clinician::default_key_file(requester_dir.path(), "dr-cli"),
+    )
+    .unwrap();
+    register_clinician(
+        &h.world,
+        Side::A,
+        &cli_clinician,
+        &[PurposeOfUse::Treatment],
+    );
     let bundle_file = tmp.join("bundle.json");
     std::fs::write(&bundle_file, bundle()).unwrap();
     let demo_file = tmp.join("patient.json");
@@ -781,8 +1047,8 @@ fn cli_store_then_request_writes_history_with_provenance() {
             "request",
             "--partner",
             "hospital-b",
-            "--code",
-            REQUESTER_CODE,
+            "--clinician",
+            "dr-cli",
             "--purpose",
             "treatment",
             "--given",

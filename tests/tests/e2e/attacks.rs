@@ -14,7 +14,9 @@ fn outsider_request_is_refused_and_nothing_stored() {
     let address = devnet.new_account(A, &key);
     let outsider = TestPeer::new(address, &[Role::Request]);
     let patient = ehr_tests::harness::Patient::new("Lena", "Fischer", "1990-01-15", "321-54-9876");
-    let msg = request_msg(devnet, &outsider, B, &patient, 600);
+    // Even with a registered clinician's own signature: the sender is not a peer.
+    let asker = clinician(devnet, "outsider-dr");
+    let msg = request_msg(&outsider, &asker, B, &patient, 600);
     let id = msg.request_id.clone();
     let result = submit(devnet, &key, msg);
     assert_eq!(result.rejection(), "NotRegistered", "{result:?}");
@@ -32,17 +34,18 @@ fn insider_flood_is_rate_limited_then_quarantined_and_dropped() {
     let devnet = Devnet::get();
     let (key, flooder) = devnet.fresh_peer(A, "flooder", &[Role::Request]);
     let patient = ehr_tests::harness::Patient::new("Flood", "Test", "1980-02-02", "123-45-6789");
+    let asker = clinician(devnet, "flood-dr");
     submit(
         devnet,
         &key,
-        request_msg(devnet, &flooder, B, &patient, 600),
+        request_msg(&flooder, &asker, B, &patient, 600),
     )
     .accepted();
     for attempt in 1..=3 {
         let result = submit(
             devnet,
             &key,
-            request_msg(devnet, &flooder, B, &patient, 600),
+            request_msg(&flooder, &asker, B, &patient, 600),
         );
         assert!(
             result.rejection().starts_with("RateLimited"),
@@ -64,7 +67,7 @@ fn insider_flood_is_rate_limited_then_quarantined_and_dropped() {
     let result = submit(
         devnet,
         &key,
-        request_msg(devnet, &flooder, B, &patient, 600),
+        request_msg(&flooder, &asker, B, &patient, 600),
     );
     assert_eq!(result.rejection(), "PeerQuarantined");
 }
@@ -79,7 +82,8 @@ fn insider_retrieving_another_peers_reply_gets_nothing_and_is_flagged() {
     let (reply_key, responder) = devnet.fresh_peer(B, "reply-s", &[Role::Reply]);
     let patient = patient_with_record(devnet, B, &storer, &store_key);
 
-    let msg = request_msg(devnet, &requester, B, &patient, 900);
+    let asker = clinician(devnet, "asker-dr");
+    let msg = request_msg(&requester, &asker, B, &patient, 900);
     let id = msg.request_id.clone();
     submit(devnet, &req_key, msg).accepted();
     let b_exchange = devnet.contract(B, "exchange");
@@ -99,6 +103,7 @@ fn insider_retrieving_another_peers_reply_gets_nothing_and_is_flagged() {
         &id,
         A,
         B,
+        &requester.encryption_key,
         ehr_protocol::packet::ReplyOutcome::NoRecords,
         ehr_tests::devnet::now(),
     );

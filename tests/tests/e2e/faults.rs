@@ -30,9 +30,10 @@ fn request_times_out_while_hermes_is_stopped() {
     let (store_key, storer) = devnet.fresh_peer(B, "store-t", &[Role::Store]);
     let patient = patient_with_record(devnet, B, &storer, &store_key);
 
+    let asker = clinician(devnet, "timeout-dr");
     let guard = stop_relayer(devnet);
     // A 30-second request (the policy's shortest): its packet timeout is capped at its expiry.
-    let msg = request_msg(devnet, &requester, B, &patient, 30);
+    let msg = request_msg(&requester, &asker, B, &patient, 30);
     let id = msg.request_id.clone();
     submit(devnet, &key, msg).accepted();
     std::thread::sleep(std::time::Duration::from_secs(35));
@@ -56,8 +57,9 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
     let patient = patient_with_record(devnet, B, &storer, &store_key);
 
     // The request is committed while Hermes is down...
+    let asker = clinician(devnet, "crash-dr");
     let guard = stop_relayer(devnet);
-    let msg = request_msg(devnet, &requester, B, &patient, 900);
+    let msg = request_msg(&requester, &asker, B, &patient, 900);
     let id = msg.request_id.clone();
     submit(devnet, &key, msg).accepted();
     drop(guard);
@@ -67,7 +69,14 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
 
     // ...and so is the reply.
     let guard = stop_relayer(devnet);
-    let body = responder.reply_body(&id, A, B, ReplyOutcome::NoRecords, now());
+    let body = responder.reply_body(
+        &id,
+        A,
+        B,
+        &requester.encryption_key,
+        ReplyOutcome::NoRecords,
+        now(),
+    );
     devnet
         .exec(
             B,
@@ -98,16 +107,25 @@ fn forged_and_misrouted_replies_are_refused() {
     let (store_key, storer) = devnet.fresh_peer(B, "store-f", &[Role::Store]);
     let (reply_key, responder) = devnet.fresh_peer(B, "reply-f", &[Role::Reply]);
     let patient = patient_with_record(devnet, B, &storer, &store_key);
-    let msg = request_msg(devnet, &requester, B, &patient, 900);
+    let asker = clinician(devnet, "forged-dr");
+    let msg = request_msg(&requester, &asker, B, &patient, 900);
     let id = msg.request_id.clone();
     submit(devnet, &key, msg).accepted();
     wait_for(devnet, "request relayed to B", 90, || incoming(devnet, &id));
+    let reply_to = &requester.encryption_key;
     let b_exchange = devnet.contract(B, "exchange");
     let reply =
         |body: &ehr_protocol::packet::ReplyBody| ExecuteMsg::SubmitReply(responder.reply_msg(body));
 
     // Misrouted: addressed to a network that never asked.
-    let body = responder.reply_body(&id, "hospital-c", B, ReplyOutcome::NoRecords, now());
+    let body = responder.reply_body(
+        &id,
+        "hospital-c",
+        B,
+        reply_to,
+        ReplyOutcome::NoRecords,
+        now(),
+    );
     assert_eq!(
         devnet
             .exec(B, &reply_key, &b_exchange, &reply(&body))
@@ -115,7 +133,7 @@ fn forged_and_misrouted_replies_are_refused() {
         "UnknownRequest"
     );
     // Forged: signed by a key the registry does not hold for this responder.
-    let body = responder.reply_body(&id, A, B, ReplyOutcome::NoRecords, now());
+    let body = responder.reply_body(&id, A, B, reply_to, ReplyOutcome::NoRecords, now());
     let mut forged = responder.reply_msg(&body);
     forged.signature = storer.sign(b"not the reply");
     assert_eq!(
@@ -128,7 +146,7 @@ fn forged_and_misrouted_replies_are_refused() {
     let outsider_key = format!("fake-responder-{}", ehr_tests::devnet::run_id());
     let outsider_addr = devnet.new_account(B, &outsider_key);
     let outsider = ehr_tests::harness::TestPeer::new(outsider_addr, &[Role::Reply]);
-    let body = outsider.reply_body(&id, A, B, ReplyOutcome::NoRecords, now());
+    let body = outsider.reply_body(&id, A, B, reply_to, ReplyOutcome::NoRecords, now());
     let result = devnet.exec(
         B,
         &outsider_key,
@@ -195,7 +213,7 @@ fn handshake_from_an_unregistered_contract_is_refused() {
             "--order",
             "unordered",
             "--channel-version",
-            "ehr-exchange-1",
+            ehr_protocol::limits::CHANNEL_VERSION,
             "--yes",
         ])
         .output()

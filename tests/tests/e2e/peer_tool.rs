@@ -209,6 +209,43 @@ fn full_exchange_with_the_peer_tool() {
             .expect("start reply service"),
     );
 
+    // The clinician's own key, made by ehrx on the requesting site; A's admin registers the
+    // RegisterClinician message it prints, as is.
+    let clinician_id = format!("e2e-dr-{}", run_id());
+    let created = ehrx(
+        devnet,
+        &[
+            "--config",
+            request_site.config.to_str().unwrap(),
+            "clinician",
+            "new",
+            "--id",
+            &clinician_id,
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "clinician new: {}",
+        text(&created)
+    );
+    let key_file = request_site
+        .dir
+        .join(format!("keys/clinicians/{clinician_id}.key"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the clinician's key file is private"
+    );
+    let register: Value = serde_json::from_slice(&created.stdout).expect("RegisterClinician JSON");
+    assert_eq!(
+        register["register_clinician"]["clinician"]["allowed_purposes"],
+        json!(["treatment"])
+    );
+    devnet
+        .exec(A, "admin", &devnet.contract(A, "registry"), &register)
+        .accepted();
+
     let history = request_site.dir.join("history.json");
     let requested = Command::new(ehrx_bin(devnet))
         .args([
@@ -217,6 +254,8 @@ fn full_exchange_with_the_peer_tool() {
             "request",
             "--partner",
             B,
+            "--clinician",
+            &clinician_id,
             "--purpose",
             "treatment",
             "--demographics",
@@ -227,7 +266,6 @@ fn full_exchange_with_the_peer_tool() {
             "180",
         ])
         .env("PATH", path_with_tools())
-        .env("EHRX_REQUESTER_CODE", devnet.requester_code())
         .output()
         .unwrap();
     assert!(requested.status.success(), "request: {}", text(&requested));

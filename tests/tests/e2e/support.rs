@@ -1,6 +1,6 @@
-use ehr_protocol::exchange::{OutgoingRequest, QueryMsg, SubmitRequestMsg};
+use ehr_protocol::exchange::{OutgoingRequest, PurposeOfUse, QueryMsg, SubmitRequestMsg};
 use ehr_tests::devnet::{now, Devnet, TxOutcome};
-use ehr_tests::harness::peer::{random_id, Patient, TestPeer};
+use ehr_tests::harness::peer::{random_id, Patient, TestClinician, TestPeer};
 use std::time::{Duration, Instant};
 
 pub const A: &str = "hospital-a";
@@ -36,22 +36,20 @@ pub fn patient_with_record(
     patient
 }
 
+/// A request from `peer` on A to `to`, asked (and signed) by `clinician`.
 pub fn request_msg(
-    devnet: &Devnet,
     peer: &TestPeer,
+    clinician: &TestClinician,
     to: &str,
     patient: &Patient,
     ttl: u64,
 ) -> SubmitRequestMsg {
-    peer.request_msg(
-        &peer.request_id(),
-        A,
-        to,
-        &devnet.requester_code(),
-        patient,
-        now(),
-        ttl,
-    )
+    peer.request_msg(&peer.request_id(), A, to, clinician, patient, now(), ttl)
+}
+
+/// A clinician registered on A for treatment, fresh for this test.
+pub fn clinician(devnet: &Devnet, name: &str) -> TestClinician {
+    devnet.fresh_clinician(A, name, &[PurposeOfUse::Treatment])
 }
 
 pub fn submit(devnet: &Devnet, key: &str, msg: SubmitRequestMsg) -> TxOutcome {

@@ -19,7 +19,8 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
     let (store_key, storer) = devnet.fresh_peer(B, "store-3", &[Role::Store]);
     let (reply_key_b, responder_b) = devnet.fresh_peer(B, "reply-3", &[Role::Reply]);
     let patient = patient_with_record(devnet, B, &storer, &store_key);
-    let msg = request_msg(devnet, &requester_ab, B, &patient, 1800);
+    let asker = clinician(devnet, "third-dr");
+    let msg = request_msg(&requester_ab, &asker, B, &patient, 1800);
     let in_flight = msg.request_id.clone();
     submit(devnet, &key_ab, msg).accepted();
 
@@ -50,7 +51,14 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
             )
             .ok()
     });
-    let body = responder_b.reply_body(&in_flight, A, B, ReplyOutcome::NoRecords, now());
+    let body = responder_b.reply_body(
+        &in_flight,
+        A,
+        B,
+        &requester_ab.encryption_key,
+        ReplyOutcome::NoRecords,
+        now(),
+    );
     devnet
         .exec(
             B,
@@ -68,7 +76,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
     let (c_store_key, c_storer) = devnet.fresh_peer(C, "store-c3", &[Role::Store]);
     let (c_reply_key, c_responder) = devnet.fresh_peer(C, "reply-c3", &[Role::Reply]);
     let patient_c = patient_with_record(devnet, C, &c_storer, &c_store_key);
-    let msg = request_msg(devnet, &requester_ac, C, &patient_c, 1800);
+    let msg = request_msg(&requester_ac, &asker, C, &patient_c, 1800);
     let to_c = msg.request_id.clone();
     submit(devnet, &key_ac, msg).accepted();
     let c_exchange = devnet.contract(C, "exchange");
@@ -84,7 +92,14 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
             )
             .ok()
     });
-    let body = c_responder.reply_body(&to_c, A, C, ReplyOutcome::NoRecords, now());
+    let body = c_responder.reply_body(
+        &to_c,
+        A,
+        C,
+        &requester_ac.encryption_key,
+        ReplyOutcome::NoRecords,
+        now(),
+    );
     devnet
         .exec(
             C,
