@@ -81,12 +81,14 @@ site b-records-desk "$B" peer1 store "$reply_key" >/dev/null
 ok "hospital-b records desk registered (role store); records are encrypted to the reply service's key"
 site a-dr-adams "$A" peer1 request >/dev/null
 ok "hospital-a: Dr Adams' workstation registered (role request)"
-# Dr Adams' own credential: the key stays in her site's key dir; the admin registers the
-# RegisterClinician message ehrx prints.
+# Dr Adams' own credential: the key stays in her site's key dir, encrypted under a code she
+# types (here given through EHRX_CLINICIAN_CODE, as a script would); the admin registers
+# the RegisterClinician message ehrx prints.
+export EHRX_CLINICIAN_CODE="demo-code-$RANDOM-$RANDOM"
 register_msg=$("$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" clinician new --id dr-adams \
-    --purpose treatment 2>/dev/null) || die "ehrx clinician new failed"
+    --purpose treatment --protect 2>/dev/null) || die "ehrx clinician new failed"
 dn_execute "$A" admin "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" "$register_msg" >/dev/null
-ok "clinician dr-adams: key made by ehrx on her workstation (mode 0600), public key registered by hospital-a's admin"
+ok "clinician dr-adams: key made by ehrx on her workstation (mode 0600, encrypted under her code), public key registered by hospital-a's admin"
 site a-flooder "$A" peer2 request >/dev/null
 site a-snoop "$A" peer3 request >/dev/null
 site a-outsider "$A" peer6 none >/dev/null
@@ -160,6 +162,7 @@ else
 fi
 
 say "4d. A colleague names Dr Adams' clinician id (the registry lists every id) with a key of his own"
+unset EHRX_CLINICIAN_CODE
 "$EHRX" --config "$DEMO/a-snoop/ehrx.toml" clinician new --id dr-adams >/dev/null 2>&1 ||
     die "ehrx clinician new (the snoop's own key) failed"
 if out=$("$EHRX" --config "$DEMO/a-snoop/ehrx.toml" request --partner "$B" --clinician dr-adams \

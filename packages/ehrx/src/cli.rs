@@ -2,7 +2,7 @@
 
 use crate::audit_export::{self, AuditFilter, AuditSource};
 use crate::chain::{self, ChainClient, WasmdCli};
-use crate::clinician::{self, ClinicianKey, Registration};
+use crate::clinician::{self, ClinicianKey, Code, Registration};
 use crate::config::Settings;
 use crate::demographics::{Demographics, DemographicsInput};
 use crate::fhir::OutputBundleType;
@@ -100,7 +100,14 @@ pub enum KeysCommand {
 pub enum ClinicianCommand {
     /// Generate a clinician's signing key (secp256k1, file mode 0600) and print the
     /// registry's RegisterClinician message for the admin.
-    New(ClinicianArgs),
+    New {
+        #[command(flatten)]
+        args: ClinicianArgs,
+        /// Encrypt the key file under a code the clinician types (twice; or
+        /// $EHRX_CLINICIAN_CODE): every use of the key then asks for it.
+        #[arg(long)]
+        protect: bool,
+    },
     /// Print a clinician's public key and the RegisterClinician message for it again (with
     /// the purposes and validity given on this command line).
     Show(ClinicianArgs),
@@ -112,6 +119,9 @@ pub enum ClinicianCommand {
         /// Overwrite an existing <file>.old.
         #[arg(long)]
         force: bool,
+        /// Encrypt the new key file under a code (as `new --protect`).
+        #[arg(long)]
+        protect: bool,
     },
 }
 
@@ -492,17 +502,30 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<()> {
 }
 
 fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<()> {
+    // A new code is typed twice; an existing one once, and only for a protected file.
+    let new_code = |id: &str, protect: bool| protect.then(|| Code::ask(id, true)).transpose();
     let (args, key, what) = match command {
-        ClinicianCommand::New(args) => {
-            let key = ClinicianKey::create(&args.id, &args.key_file(settings))?;
+        ClinicianCommand::New { args, protect } => {
+            let code = new_code(&args.id, protect)?;
+            let key = ClinicianKey::create(&args.id, &args.key_file(settings), code.as_ref())?;
             (args, key, "new key in")
         }
         ClinicianCommand::Show(args) => {
-            let key = ClinicianKey::load(&args.id, &args.key_file(settings))?;
+            let key = ClinicianKey::load(&args.id, &args.key_file(settings), || {
+                Code::ask(&args.id, false)
+            })?;
             (args, key, "key in")
         }
-        ClinicianCommand::Rotate { args, force } => {
-            let key = ClinicianKey::rotate(&args.id, &args.key_file(settings), force)?;
+        ClinicianCommand::Rotate {
+            args,
+            force,
+            protect,
+        } => {
+            let current = ClinicianKey::load(&args.id, &args.key_file(settings), || {
+                Code::ask(&args.id, false)
+            })?;
+            let code = new_code(&args.id, protect)?;
+            let key = ClinicianKey::rotate(&current, force, code.as_ref())?;
             (args, key, "new key (the previous one kept as *.old) in")
         }
     };
@@ -565,7 +588,8 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
                 .clinician_key
                 .clone()
                 .unwrap_or_else(|| clinician::default_key_file(&settings.key_dir(), clinician_id));
-            let clinician = ClinicianKey::load(clinician_id, &key_file)?;
+            let clinician =
+                ClinicianKey::load(clinician_id, &key_file, || Code::ask(clinician_id, false))?;
             let demographics = args.demographics.read()?;
             let token_key = TokenKey::load(settings.token_key_file()?)?;
             let partner = args.partner.as_deref().unwrap_or_default();
@@ -757,11 +781,12 @@ mod tests {
             "2030-01-01",
         ]);
         let Command::Clinician {
-            command: ClinicianCommand::New(args),
+            command: ClinicianCommand::New { args, protect },
         } = &cli.command
         else {
             panic!("clinician new");
         };
+        assert!(!protect);
         let registration = args.registration().unwrap();
         assert_eq!(
             registration.allowed_purposes,
@@ -770,7 +795,7 @@ mod tests {
         assert_eq!(registration.valid_until, Some(1_893_456_000));
         run(cli, &no_chain).unwrap();
         let path = key_dir.join("clinicians/dr-adams.key");
-        let key = ClinicianKey::load("dr-adams", &path).unwrap();
+        let key = ClinicianKey::load("dr-adams", &path, || bail!("not protected")).unwrap();
         // A second `new` refuses; `show` loads the same key.
         assert!(run(parse(&["new", "--id", "dr-adams"]), &no_chain).is_err());
         run(parse(&["show", "--id", "dr-adams"]), &no_chain).unwrap();
@@ -790,7 +815,9 @@ mod tests {
         );
         run(parse(&["rotate", "--id", "dr-adams"]), &no_chain).unwrap();
         assert_ne!(
-            ClinicianKey::load("dr-adams", &path).unwrap().public_key(),
+            ClinicianKey::load("dr-adams", &path, || bail!("not protected"))
+                .unwrap()
+                .public_key(),
             key.public_key()
         );
         let err = run(parse(&["show", "--id", "nurse-9"]), &no_chain)

@@ -975,6 +975,7 @@ fn cli_store_then_request_writes_history_with_provenance() {
     let cli_clinician = ClinicianKey::load(
         "dr-cli",
         &ehrx::clinician::default_key_file(requester_dir.path(), "dr-cli"),
+        || anyhow::bail!("not protected"),
     )
     .unwrap();
     register_clinician(
