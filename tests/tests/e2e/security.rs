@@ -15,7 +15,7 @@ use ehr_protocol::registry::{
 };
 use ehr_protocol::ErrorCode;
 use ehr_tests::devnet::{now, tx_attr, Devnet, TxOutcome};
-use ehr_tests::harness::peer::{random_id, Patient, TestClinician, TestPeer};
+use ehr_tests::harness::peer::{random_id, TestClinician, TestPeer};
 
 fn peer(devnet: &Devnet, chain: &str, address: &TestPeer) -> ehr_protocol::registry::Peer {
     devnet
@@ -312,7 +312,8 @@ fn records_filled_to_the_cap_at_maximum_size_stay_within_query_gas() {
         )
         .accepted();
     let (store_key, storer) = devnet.fresh_peer(B, "store-cap", &[Role::Store]);
-    let patient = Patient::new("Cap", "Filler", "1960-03-03", "555-12-0001");
+    // A new patient each run: the index of an earlier run's patient is full already.
+    let patient = fresh_patient("Cap", "Filler", "1960-03-03", "555-12");
     let max = config.policy.max_ciphertext_bytes as usize;
     let mut stored = Vec::new();
     for n in 0..=cap {

@@ -6,18 +6,29 @@ use std::time::{Duration, Instant};
 pub const A: &str = "hospital-a";
 pub const B: &str = "hospital-b";
 
-/// A patient with a record stored on `chain` by a fresh storer peer; returns the patient.
-/// Each call is a new patient (its SSN is random), so that runs on a warm devnet never
-/// reach the policy's cap on records per patient.
+/// A new patient on each call (a random SSN in `area-group-*`), so that runs on a warm
+/// devnet never find the records of an earlier run (nor reach the policy's cap on records
+/// per patient).
+pub fn fresh_patient(
+    given: &'static str,
+    family: &'static str,
+    birth_date: &'static str,
+    area_group: &str,
+) -> Patient {
+    let serial = u16::from_str_radix(&random_id("x")[2..6], 16).unwrap_or(0) % 10_000;
+    let ssn: &'static str = Box::leak(format!("{area_group}-{serial:04}").into_boxed_str());
+    Patient::new(given, family, birth_date, ssn)
+}
+
+/// A patient with a record stored on `chain` by a fresh storer peer; returns the patient
+/// (a fresh one each call).
 pub fn patient_with_record(
     devnet: &Devnet,
     chain: &str,
     storer: &TestPeer,
     storer_key: &str,
 ) -> Patient {
-    let serial = u16::from_str_radix(&random_id("x")[2..6], 16).unwrap_or(0) % 10_000;
-    let ssn: &'static str = Box::leak(format!("212-45-{serial:04}").into_boxed_str());
-    let patient = Patient::new("Amara", "Okafor", "1979-06-21", ssn);
+    let patient = fresh_patient("Amara", "Okafor", "1979-06-21", "212-45");
     let exchange = devnet.contract(chain, "exchange");
     let msg = storer.store_msg(
         chain,
