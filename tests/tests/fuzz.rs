@@ -27,13 +27,14 @@ use cosmwasm_std::{
     IbcPacketAckMsg, IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, IbcTimeout,
     Record, StdAck, Storage, Timestamp, WasmMsg,
 };
-use ehr_protocol::limits::{CHANNEL_VERSION, PACKET_VERSION};
+use ehr_protocol::limits::{CHANNEL_VERSION, PACKET_VERSION, SEALED_PATIENT_LEN};
 use ehr_protocol::packet::{
     ExchangeAck, ExchangePacket, ReplyBody, ReplyOutcome, ReplyPacket, RequestBody, RequestPacket,
 };
 use ehr_protocol::registry::{self as rmsg, PartnerInput, PartnerStatus, Role};
 use ehr_protocol::signing::{content_hash, key_hash, reply_sign_bytes, request_sign_bytes};
 use ehr_protocol::{validate, ErrorCode};
+use ehr_tests::harness::peer::opaque_ciphertext;
 use ehr_tests::harness::{Chain, Link, TestPeer, TwoHospitals};
 use exchange::{ibc, ContractError};
 use fuzz_support::*;
@@ -420,17 +421,12 @@ fn request_case(w: &World) -> BoxedStrategy<(RequestBody, Expiry, Envelope)> {
         1 => Just(w.pending_id.clone()),
         1 => text(),
     ];
-    // Mostly the patient B holds a record for; sometimes a well-formed token B has nothing for.
-    let patient_token = prop_oneof![
-        18 => mostly(w.h.patient.token.clone()),
-        1 => "[0-9a-f]{64}",
-    ];
-    let encrypted_demographics = prop_oneof![
-        12 => Just(None),
-        7 => prop::collection::vec(any::<u8>(), 1..64).prop_map(Some),
-        1 => bytes(5000).prop_map(Some),
+    // Mostly sealed patient details of the one fixed size; sometimes another size.
+    let sealed_patient = prop_oneof![
+        18 => prop::collection::vec(any::<u8>(), SEALED_PATIENT_LEN),
+        1 => bytes(2 * SEALED_PATIENT_LEN),
     ]
-    .prop_map(|d| d.map(Binary::from));
+    .prop_map(Binary::from);
     let reply_encryption_key =
         prop_oneof![19 => prop::collection::vec(any::<u8>(), 32), 1 => bytes(40)]
             .prop_map(Binary::from);
@@ -443,9 +439,8 @@ fn request_case(w: &World) -> BoxedStrategy<(RequestBody, Expiry, Envelope)> {
         requester_role: prop_oneof![19 => Just(Role::Request), 1 => role()].boxed(),
         clinician_id: mostly(w.h.a.clinician.id.clone()),
         purpose: purpose(),
-        patient_token: patient_token.boxed(),
+        sealed_patient: sealed_patient.boxed(),
         reply_encryption_key: reply_encryption_key.boxed(),
-        encrypted_demographics: encrypted_demographics.boxed(),
         issued_at: issued_at(w.now()),
         expires_at: Just(0).boxed(),
     };
@@ -459,23 +454,20 @@ fn reply_case(w: &World) -> BoxedStrategy<(ReplyBody, Envelope)> {
         1 => "[a-z0-9-]{16,64}",
         1 => text(),
     ];
-    // Records mostly with their true hash.
-    let records =
-        (bytes(200), prop::bool::weighted(0.9), text()).prop_map(|(ciphertext, honest, other)| {
-            ReplyOutcome::Records {
-                content_hash: if honest {
-                    content_hash(&ciphertext)
-                } else {
-                    other
-                },
-                ciphertext: ciphertext.into(),
-            }
+    // Sealed outcomes mostly of a bucket size and with their true hash.
+    let outcome = (
+        prop_oneof![3 => (0usize..3000).prop_map(|n| opaque_ciphertext(&vec![1u8; n])), 1 => bytes(3000)],
+        prop::bool::weighted(0.9),
+        text(),
+    )
+        .prop_map(|(ciphertext, honest, other)| ReplyOutcome::Sealed {
+            content_hash: if honest {
+                content_hash(&ciphertext)
+            } else {
+                other
+            },
+            ciphertext: ciphertext.into(),
         });
-    let outcome = prop_oneof![
-        3 => records,
-        1 => Just(ReplyOutcome::NoRecords),
-        1 => error_code().prop_map(|code| ReplyOutcome::Declined { code }),
-    ];
     let body = ReplyFields {
         version: version(),
         request_id: request_id.boxed(),
@@ -859,7 +851,7 @@ fn receive_resigned_requests() {
                 prop_assert_eq!(body.destination_network.as_str(), "hospital-b");
                 prop_assert_eq!(body.requester_role, Role::Request);
                 prop_assert!(validate::name(&body.clinician_id).is_ok());
-                prop_assert_eq!(&body.patient_token, &w.h.patient.token);
+                prop_assert_eq!(body.sealed_patient.len(), SEALED_PATIENT_LEN);
                 prop_assert!(!body.requester.is_empty() && body.requester.len() <= 128);
                 prop_assert_eq!(body.reply_encryption_key.len(), 32);
                 prop_assert!(body.issued_at <= w.now() + 300 && body.expires_at > w.now());
@@ -903,12 +895,13 @@ fn receive_resigned_replies() {
                     &key_hash(&w.h.requester.encryption_key),
                     "a reply to another key accepted"
                 );
-                if let ReplyOutcome::Records {
+                if let ReplyOutcome::Sealed {
                     ciphertext,
                     content_hash: hash,
                 } = &body.outcome
                 {
-                    prop_assert!(!ciphertext.is_empty() && *hash == content_hash(ciphertext));
+                    prop_assert!(*hash == content_hash(ciphertext));
+                    prop_assert!(ehr_protocol::padding::is_bucketed(ciphertext.len()));
                 }
             }
             Ok(())

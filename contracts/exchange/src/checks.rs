@@ -72,13 +72,13 @@ pub fn not_expired(env: &Env, expires_at: u64) -> Result<(), ErrorCode> {
     }
 }
 
-/// Ciphertext within the policy's size and its declared hash recomputed.
+/// Ciphertext within the policy's size, padded to a size bucket, its declared hash recomputed.
 pub fn ciphertext_with_hash(
     ciphertext: &Binary,
     declared_hash: &str,
     max: u64,
 ) -> Result<(), ErrorCode> {
-    validate::ciphertext(ciphertext, usize::try_from(max).unwrap_or(usize::MAX))?;
+    validate::bucketed_ciphertext(ciphertext, usize::try_from(max).unwrap_or(usize::MAX))?;
     validate::sha256_hex(declared_hash)?;
     if content_hash(ciphertext) != declared_hash {
         return Err(ErrorCode::InvalidFormat);
@@ -88,11 +88,10 @@ pub fn ciphertext_with_hash(
 
 pub fn reply_outcome(outcome: &ReplyOutcome, max: u64) -> Result<(), ErrorCode> {
     match outcome {
-        ReplyOutcome::Records {
+        ReplyOutcome::Sealed {
             ciphertext,
             content_hash,
         } => ciphertext_with_hash(ciphertext, content_hash, max),
-        ReplyOutcome::NoRecords | ReplyOutcome::Declined { .. } => Ok(()),
         // An outcome kind from a newer protocol revision.
         _ => Err(ErrorCode::UnsupportedVersion),
     }

@@ -19,7 +19,7 @@ use ehr_protocol::exchange::{
     IncomingRequest, IncomingStatus, OutgoingRequest, RecordMeta, RequestStatus, StoreRecordMsg,
     StoredRecord, SubmitReplyMsg, SubmitRequestMsg,
 };
-use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
+use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket};
 use ehr_protocol::registry::{PartnerStatus, Role};
 use ehr_protocol::signing::{
@@ -179,13 +179,10 @@ pub fn submit_request(
             let policy = &admitted.registry.policy;
             validate::request_id_of(&msg.request_id, info.sender.as_str())?;
             validate::name(&msg.partner_id)?;
-            validate::patient_token(&msg.patient_token)?;
+            validate::sealed_patient(&msg.sealed_patient)?;
             validate::name(&msg.clinician_id)?;
             validate::x25519_key(&msg.reply_encryption_key)?;
             validate::secp256k1_signature(&msg.signature)?;
-            if let Some(demographics) = &msg.encrypted_demographics {
-                validate::ciphertext(demographics, MAX_DEMOGRAPHICS_BYTES)?;
-            }
             if msg.expires_at <= msg.issued_at
                 || msg.expires_at - msg.issued_at > policy.max_request_ttl_secs
                 || msg.expires_at - msg.issued_at < policy.min_request_ttl_secs
@@ -225,9 +222,8 @@ pub fn submit_request(
                 requester_role: Role::Request,
                 clinician_id: msg.clinician_id.clone(),
                 purpose: msg.purpose,
-                patient_token: msg.patient_token.clone(),
+                sealed_patient: msg.sealed_patient.clone(),
                 reply_encryption_key: msg.reply_encryption_key.clone(),
-                encrypted_demographics: msg.encrypted_demographics.clone(),
                 issued_at: msg.issued_at,
                 expires_at: msg.expires_at,
             };
@@ -426,7 +422,6 @@ pub fn submit_reply(
                 .add_attribute("action", "submit_reply")
                 .add_attribute("outcome", "accepted")
                 .add_attribute("request_id", &msg.request_id)
-                .add_attribute("outcome_kind", msg.outcome.kind())
                 .add_message(IbcMsg::SendPacket {
                     channel_id: incoming.channel_id.clone(),
                     data: to_json_binary(&packet)?,

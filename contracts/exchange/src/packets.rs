@@ -9,18 +9,16 @@ use crate::checks;
 use crate::execute::save_incoming;
 use crate::quota;
 use crate::registry_client::Registry;
-use crate::state::{
-    Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, RECORD_META, REPLIES,
-};
+use crate::state::{Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, REPLIES};
 use cosmwasm_std::{
     from_json, to_json_vec, Deps, DepsMut, Env, IbcBasicResponse, IbcPacket, IbcPacketAckMsg,
-    IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, Order, StdAck, StdResult,
+    IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, StdAck, StdResult,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::exchange::{
     IncomingRequest, IncomingStatus, OutgoingRequest, ReplySummary, RequestStatus, RetrievedReply,
 };
-use ehr_protocol::limits::{MAX_DEMOGRAPHICS_BYTES, PACKET_VERSION};
+use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyOutcome, ReplyPacket, RequestPacket};
 use ehr_protocol::registry::{Partner, PartnerStatus, PeerStatus, Policy, Role};
 use ehr_protocol::signing::{key_hash, reply_sign_bytes, request_sign_bytes};
@@ -102,15 +100,12 @@ fn verify_request(
     validate::request_id_of(&body.request_id, &body.requester)?;
     validate::name(&body.source_network)?;
     validate::name(&body.clinician_id)?;
-    validate::patient_token(&body.patient_token)?;
+    validate::sealed_patient(&body.sealed_patient)?;
     validate::x25519_key(&body.reply_encryption_key)?;
     validate::secp256k1_pubkey(&request.signer_pubkey)?;
     validate::secp256k1_signature(&request.signature)?;
     if body.requester.is_empty() || body.requester.len() > 128 {
         return Err(ErrorCode::InvalidFormat);
-    }
-    if let Some(demographics) = &body.encrypted_demographics {
-        validate::ciphertext(demographics, MAX_DEMOGRAPHICS_BYTES)?;
     }
     // Misrouted: not for us, or not from the partner this channel belongs to.
     if body.destination_network != config.network_id || body.source_network != partner.partner_id {
@@ -145,14 +140,6 @@ fn verify_request(
         &body.clinician_id,
         env.block.time.seconds(),
     )?;
-    let has_records = RECORD_META
-        .prefix(&body.patient_token)
-        .keys_raw(deps.storage, None, None, Order::Ascending)
-        .next()
-        .is_some();
-    if !has_records {
-        return Err(ErrorCode::NoRecords);
-    }
     Ok((partner, policy))
 }
 
@@ -346,15 +333,10 @@ fn receive_reply(
 
     let mut request = OUTGOING.load(deps.storage, &request_id)?;
     let body = reply.body;
-    request.status = match &body.outcome {
-        ReplyOutcome::Declined { code } => {
-            request.reason = Some(code.clone());
-            RequestStatus::Rejected
-        }
-        _ => RequestStatus::Answered,
-    };
+    // Whatever the custodian answered is sealed: the chain only knows that it answered.
+    request.status = RequestStatus::Answered;
     let content_hash = match &body.outcome {
-        ReplyOutcome::Records { content_hash, .. } => Some(content_hash.clone()),
+        ReplyOutcome::Sealed { content_hash, .. } => Some(content_hash.clone()),
         _ => None,
     };
     request.reply = Some(ReplySummary {

@@ -58,10 +58,11 @@ pub struct SubmitRequestMsg {
     /// The registered clinician who asks; `signature` is theirs.
     pub clinician_id: String,
     pub purpose: PurposeOfUse,
-    pub patient_token: String,
-    /// X25519 key the reply is encrypted to.
+    /// The patient's details sealed to the partner's registered custodian key
+    /// (`SEALED_PATIENT_LEN` bytes).
+    pub sealed_patient: Binary,
+    /// X25519 key the reply is encrypted to: the peer's registered key.
     pub reply_encryption_key: Binary,
-    pub encrypted_demographics: Option<Binary>,
     /// Unix seconds.
     pub issued_at: u64,
     /// Unix seconds.

@@ -7,6 +7,7 @@ pub mod error_code;
 pub mod exchange;
 pub mod limits;
 pub mod packet;
+pub mod padding;
 pub mod registry;
 pub mod signing;
 pub mod upgrade;

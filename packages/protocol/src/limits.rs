@@ -28,8 +28,17 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_CIPHERTEXT_BYTES: usize = 90 * 1024;
 /// Longest counterparty port: `wasm.` plus a contract address.
 pub const MAX_PORT_LEN: usize = 128;
-/// Encrypted demographics for the partner's matcher.
-pub const MAX_DEMOGRAPHICS_BYTES: usize = 4 * 1024;
+/// What sealing adds to a plaintext: HPKE's 32-byte encapsulated X25519 key and the
+/// 16-byte ChaCha20-Poly1305 tag.
+pub const SEAL_OVERHEAD: usize = 32 + 16;
+/// The padded plaintext of a request's sealed patient details.
+pub const SEALED_PATIENT_PLAINTEXT: usize = 1024;
+/// Every request's `sealed_patient` is exactly this long, whoever the patient is.
+pub const SEALED_PATIENT_LEN: usize = SEALED_PATIENT_PLAINTEXT + SEAL_OVERHEAD;
+/// The smallest size bucket of a padded plaintext; the buckets are its powers-of-two
+/// multiples (1 KiB, 2 KiB, 4 KiB, ...), so a ciphertext's size says little about what
+/// it holds.
+pub const MIN_BUCKET: usize = 1024;
 /// Page size for every paginated query.
 pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_PAGE: u32 = 100;

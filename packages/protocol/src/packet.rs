@@ -20,37 +20,48 @@ pub struct RequestBody {
     /// The registered clinician who asked; `RequestPacket::signer_pubkey` is their key.
     pub clinician_id: String,
     pub purpose: PurposeOfUse,
-    pub patient_token: String,
+    /// The patient's details sealed to the custodian's registered key, fresh each time and
+    /// exactly `SEALED_PATIENT_LEN` bytes: no patient-derived value travels in a form that
+    /// can be compared. The custodian maps them to its own pseudonym off chain.
+    pub sealed_patient: Binary,
     pub reply_encryption_key: Binary,
-    pub encrypted_demographics: Option<Binary>,
     pub issued_at: u64,
     pub expires_at: u64,
 }
 
-/// What the responder sends back.
+/// What the responder sends back: one kind, sealed. Whether the custodian found records,
+/// found none or declined is inside the ciphertext (`SealedOutcome`), which is padded to a
+/// size bucket, so neither the chains nor an observer learn whether records exist.
 #[cw_serde]
 #[non_exhaustive]
 pub enum ReplyOutcome {
-    /// The patient's records encrypted to the requester's reply key.
-    Records {
+    Sealed {
+        /// `SealedOutcome` as JSON, padded (`padding::pad`), sealed to the requester's
+        /// registered key.
         ciphertext: Binary,
         /// Hex SHA-256 of `ciphertext`.
         content_hash: String,
     },
-    /// The responder holds nothing for this patient (not an error, as in XCPD).
-    NoRecords,
-    /// The responder declined with a coded reason.
-    Declined { code: ErrorCode },
 }
 
 impl ReplyOutcome {
     pub fn kind(&self) -> &'static str {
         match self {
-            ReplyOutcome::Records { .. } => "records",
-            ReplyOutcome::NoRecords => "no_records",
-            ReplyOutcome::Declined { .. } => "declined",
+            ReplyOutcome::Sealed { .. } => "sealed",
         }
     }
+}
+
+/// The answer inside a sealed reply, as only the requester reads it.
+#[cw_serde]
+#[non_exhaustive]
+pub enum SealedOutcome {
+    /// The patient's history: a FHIR R4 Bundle (JSON bytes).
+    Records { bundle: Binary },
+    /// The custodian holds nothing for this patient (not an error, as in XCPD).
+    NoRecords,
+    /// The custodian declined with a coded reason.
+    Declined { code: ErrorCode },
 }
 
 /// Everything a responder signs; travels inside `ReplyPacket`.

@@ -123,7 +123,8 @@ impl Default for Policy {
             strikes_before_quarantine: 3,
             max_request_ttl_secs: 3600,
             packet_timeout_secs: 600,
-            max_ciphertext_bytes: 64 * 1024,
+            // The largest bucket (64 KiB) sealed.
+            max_ciphertext_bytes: (64 * 1024 + crate::limits::SEAL_OVERHEAD) as u64,
             max_clock_skew_secs: defaults::max_clock_skew_secs(),
             min_request_ttl_secs: defaults::min_request_ttl_secs(),
             min_remaining_lifetime_secs: defaults::min_remaining_lifetime_secs(),

@@ -1,7 +1,7 @@
 //! The one definition of what stores, requests and replies are signed over.
 //!
 //! Encoding: a domain tag, then each field as a 4-byte big-endian length and its bytes;
-//! integers as 8-byte big-endian; an absent optional field as length `u32::MAX`. It is
+//! integers as 8-byte big-endian. It is
 //! deterministic and unambiguous, and the domain tag stops a signature for one kind of
 //! message being replayed as another. The digest given to secp256k1 is SHA-256 of it.
 
@@ -36,16 +36,6 @@ impl Canonical {
         self.0.extend_from_slice(&n.to_be_bytes());
         self
     }
-
-    fn optional(&mut self, data: Option<&[u8]>) -> &mut Self {
-        match data {
-            Some(data) => self.bytes(data),
-            None => {
-                self.0.extend_from_slice(&u32::MAX.to_be_bytes());
-                self
-            }
-        }
-    }
 }
 
 /// The fields a storing peer signs.
@@ -77,9 +67,8 @@ pub fn request_sign_bytes(b: &RequestBody) -> Vec<u8> {
         .text(b.requester_role.as_str())
         .text(&b.clinician_id)
         .text(b.purpose.as_str())
-        .text(&b.patient_token)
+        .bytes(&b.sealed_patient)
         .bytes(&b.reply_encryption_key)
-        .optional(b.encrypted_demographics.as_ref().map(|d| d.as_slice()))
         .number(b.issued_at)
         .number(b.expires_at);
     c.0
@@ -95,15 +84,11 @@ pub fn reply_sign_bytes(b: &ReplyBody) -> Vec<u8> {
         .text(&b.recipient_key_hash)
         .text(b.outcome.kind());
     match &b.outcome {
-        ReplyOutcome::Records {
+        ReplyOutcome::Sealed {
             ciphertext,
             content_hash,
         } => {
             c.bytes(ciphertext).text(content_hash);
-        }
-        ReplyOutcome::NoRecords => {}
-        ReplyOutcome::Declined { code } => {
-            c.text(&code.to_string());
         }
     }
     c.number(b.issued_at);

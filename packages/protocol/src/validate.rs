@@ -72,6 +72,18 @@ pub fn name(text: &str) -> Result<(), ErrorCode> {
     )
 }
 
+/// A request's sealed patient details: exactly `SEALED_PATIENT_LEN` bytes, whoever the
+/// patient is.
+pub fn sealed_patient(data: &[u8]) -> Result<(), ErrorCode> {
+    check(data.len() == SEALED_PATIENT_LEN)
+}
+
+/// A sealed record or reply: within `max` bytes, and padded to a size bucket.
+pub fn bucketed_ciphertext(data: &Binary, max: usize) -> Result<(), ErrorCode> {
+    ciphertext(data, max)?;
+    check(crate::padding::is_bucketed(data.len()))
+}
+
 /// A patient token: 64 lowercase hex chars (HMAC-SHA-256).
 pub fn patient_token(text: &str) -> Result<(), ErrorCode> {
     check(is_lower_hex(text, PATIENT_TOKEN_HEX_LEN))

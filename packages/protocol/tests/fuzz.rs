@@ -212,12 +212,8 @@ fn decode_request(bytes: &[u8], b: &RequestBody) -> Result<(), TestCaseError> {
     prop_assert_eq!(c.text()?, b.requester_role.as_str());
     prop_assert_eq!(c.text()?, b.clinician_id.as_str());
     prop_assert_eq!(c.text()?, b.purpose.as_str());
-    prop_assert_eq!(c.text()?, b.patient_token.as_str());
+    prop_assert_eq!(c.bytes()?, b.sealed_patient.as_slice());
     prop_assert_eq!(c.bytes()?, b.reply_encryption_key.as_slice());
-    prop_assert_eq!(
-        c.optional()?,
-        b.encrypted_demographics.as_ref().map(|d| d.as_slice())
-    );
     prop_assert_eq!(c.number()?, b.issued_at);
     prop_assert_eq!(c.number()?, b.expires_at);
     c.end()
@@ -236,18 +232,14 @@ fn decode_reply(bytes: &[u8], b: &ReplyBody) -> Result<(), TestCaseError> {
     prop_assert_eq!(kind, b.outcome.kind());
     match (&b.outcome, kind) {
         (
-            ReplyOutcome::Records {
+            ReplyOutcome::Sealed {
                 ciphertext,
                 content_hash,
             },
-            "records",
+            "sealed",
         ) => {
             prop_assert_eq!(c.bytes()?, ciphertext.as_slice());
             prop_assert_eq!(c.text()?, content_hash.as_str());
-        }
-        (ReplyOutcome::NoRecords, "no_records") => {}
-        (ReplyOutcome::Declined { code }, "declined") => {
-            prop_assert_eq!(ErrorCode::parse(c.text()?), Some(code.clone()));
         }
         (outcome, kind) => prop_assert!(false, "kind {kind} for {outcome:?}"),
     }
@@ -406,15 +398,14 @@ proptest! {
                 fields.try_into().unwrap();
             prop_assert_ne!(request_sign_bytes(&body), request_sign_bytes(&moved));
         }
-        // And a byte moved from the reply key into the demographics (both binary).
+        // And a byte moved from the sealed patient into the reply key (both binary).
         let mut moved = body.clone();
-        let mut key = moved.reply_encryption_key.to_vec();
-        if let Some(byte) = key.pop() {
-            let mut demographics =
-                moved.encrypted_demographics.map(|d| d.to_vec()).unwrap_or_default();
-            demographics.insert(0, byte);
+        let mut sealed = moved.sealed_patient.to_vec();
+        if let Some(byte) = sealed.pop() {
+            let mut key = moved.reply_encryption_key.to_vec();
+            key.insert(0, byte);
+            moved.sealed_patient = sealed.into();
             moved.reply_encryption_key = key.into();
-            moved.encrypted_demographics = Some(demographics.into());
             prop_assert_ne!(request_sign_bytes(&body), request_sign_bytes(&moved));
         }
     }

@@ -3,6 +3,7 @@
 
 use cosmwasm_std::{Binary, StdAck};
 use ehr_protocol::exchange::PurposeOfUse;
+use ehr_protocol::limits::SEALED_PATIENT_LEN;
 use ehr_protocol::packet::*;
 use ehr_protocol::registry::Role;
 use ehr_protocol::signing::*;
@@ -18,9 +19,8 @@ fn request_body() -> RequestBody {
         requester_role: Role::Request,
         clinician_id: "dr-adams".into(),
         purpose: PurposeOfUse::Treatment,
-        patient_token: "ab".repeat(32),
+        sealed_patient: Binary::from(vec![4u8; SEALED_PATIENT_LEN]),
         reply_encryption_key: Binary::from(vec![1u8; 32]),
-        encrypted_demographics: None,
         issued_at: 1_700_000_000,
         expires_at: 1_700_003_600,
     }
@@ -47,18 +47,16 @@ fn request_packet_json_is_pinned() {
         signature: Binary::from(vec![3u8; 64]),
     });
     let json = serde_json::to_string(&packet).unwrap();
-    let token = "ab".repeat(32);
     let expected = format!(
         concat!(
             r#"{{"request":{{"body":{{"version":2,"request_id":"req-0000000000000001","#,
             r#""source_network":"hospital-a","destination_network":"hospital-b","#,
             r#""requester":"wasm1req","requester_role":"request","clinician_id":"dr-adams","#,
-            r#""purpose":"treatment","#,
-            r#""patient_token":"{}","reply_encryption_key":"{}","#,
-            r#""encrypted_demographics":null,"issued_at":1700000000,"expires_at":1700003600}},"#,
+            r#""purpose":"treatment","sealed_patient":"{}","reply_encryption_key":"{}","#,
+            r#""issued_at":1700000000,"expires_at":1700003600}},"#,
             r#""signer_pubkey":"{}","signature":"{}"}}}}"#
         ),
-        token,
+        Binary::from(vec![4u8; SEALED_PATIENT_LEN]).to_base64(),
         Binary::from(vec![1u8; 32]).to_base64(),
         Binary::from(vec![2u8; 33]).to_base64(),
         Binary::from(vec![3u8; 64]).to_base64(),
@@ -69,31 +67,42 @@ fn request_packet_json_is_pinned() {
 }
 
 #[test]
-fn reply_packet_json_is_pinned_for_each_outcome() {
-    let records = ReplyOutcome::Records {
-        ciphertext: Binary::from(b"ct".to_vec()),
-        content_hash: "00".repeat(32),
-    };
+fn reply_packet_json_is_pinned_with_its_one_sealed_outcome() {
     let packet = ExchangePacket::Reply(ReplyPacket {
-        body: reply_body(records),
+        body: reply_body(sealed()),
         signer_pubkey: Binary::from(vec![2u8; 33]),
         signature: Binary::from(vec![3u8; 64]),
     });
     let json = serde_json::to_string(&packet).unwrap();
     assert!(json.starts_with(
-        r#"{"reply":{"body":{"version":2,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","recipient_key_hash":"72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793","outcome":{"records":{"ciphertext":"Y3Q=","content_hash":"00"#
+        r#"{"reply":{"body":{"version":2,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","recipient_key_hash":"72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793","outcome":{"sealed":{"ciphertext":"Y3Q=","content_hash":"00"#
     ));
+    // What only the requester reads inside.
     assert_eq!(
-        serde_json::to_string(&ReplyOutcome::NoRecords).unwrap(),
+        serde_json::to_string(&SealedOutcome::NoRecords).unwrap(),
         r#""no_records""#
     );
     assert_eq!(
-        serde_json::to_string(&ReplyOutcome::Declined {
+        serde_json::to_string(&SealedOutcome::Declined {
             code: ErrorCode::NotAuthorized
         })
         .unwrap(),
         r#"{"declined":{"code":"not_authorized"}}"#
     );
+    assert_eq!(
+        serde_json::to_string(&SealedOutcome::Records {
+            bundle: Binary::from(b"{}".to_vec())
+        })
+        .unwrap(),
+        r#"{"records":{"bundle":"e30="}}"#
+    );
+}
+
+fn sealed() -> ReplyOutcome {
+    ReplyOutcome::Sealed {
+        ciphertext: Binary::from(b"ct".to_vec()),
+        content_hash: "00".repeat(32),
+    }
 }
 
 #[test]
@@ -127,12 +136,8 @@ fn signing_bytes_are_domain_separated_and_deterministic() {
     other.destination_network = "hospital-c".into();
     assert_ne!(request_sign_bytes(&other), a);
     let mut other = body.clone();
-    other.encrypted_demographics = Some(Binary::default());
-    assert_ne!(
-        request_sign_bytes(&other),
-        a,
-        "absent and empty must differ"
-    );
+    other.sealed_patient = Binary::from(vec![5u8; SEALED_PATIENT_LEN]);
+    assert_ne!(request_sign_bytes(&other), a);
     let mut other = body;
     other.expires_at += 1;
     assert_ne!(request_sign_bytes(&other), a);
@@ -147,7 +152,7 @@ fn signing_digest_test_vector_is_pinned() {
         hex::encode(digest_of_known_vector()),
         "request digest drifted"
     );
-    let reply = reply_sign_bytes(&reply_body(ReplyOutcome::NoRecords));
+    let reply = reply_sign_bytes(&reply_body(sealed()));
     assert_ne!(reply, request_sign_bytes(&request_body()));
     let store = store_sign_bytes(&StoreSigning {
         network_id: "hospital-b",
@@ -181,9 +186,8 @@ fn digest_of_known_vector() -> [u8; 32] {
     f(b"request");
     f(b"dr-adams");
     f(b"treatment");
-    f("ab".repeat(32).as_bytes());
+    f(&[4u8; SEALED_PATIENT_LEN]);
     f(&[1u8; 32]);
-    rest.extend_from_slice(&u32::MAX.to_be_bytes());
     rest.extend_from_slice(&1_700_000_000u64.to_be_bytes());
     rest.extend_from_slice(&1_700_003_600u64.to_be_bytes());
     bytes.extend_from_slice(&rest);
@@ -196,13 +200,11 @@ fn signing_digests_are_pinned_as_hex_literals() {
     // fails here, whatever the encoder above does.
     assert_eq!(
         hex::encode(digest(&request_sign_bytes(&request_body()))),
-        "7dae88ebbfe782b025cb7b827af1b4366c078f6730e557b1113aeb2ecbe0e024"
+        "0b4a38dcd06c283980ae7851a9a85c16ec372ec2156bf0034b9eb76ba304e3b4"
     );
     assert_eq!(
-        hex::encode(digest(&reply_sign_bytes(&reply_body(
-            ReplyOutcome::NoRecords
-        )))),
-        "20715208ec59041248d616587d988c27537ae1acfb06cf1fec3156d585bf1c30"
+        hex::encode(digest(&reply_sign_bytes(&reply_body(sealed())))),
+        "da31c5e7dea89e05d0fdfd38897087bf23e33c28184aeaf190e4bb3ba5dc4507"
     );
     assert_eq!(
         key_hash(&[1u8; 32]),

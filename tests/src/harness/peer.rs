@@ -6,7 +6,9 @@ use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use cosmwasm_std::{Addr, Binary};
 use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
-use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody};
+use ehr_protocol::limits::SEAL_OVERHEAD;
+use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody, SealedOutcome};
+use ehr_protocol::padding;
 use ehr_protocol::registry::{ClinicianInput, PeerInput, Role};
 use ehr_protocol::signing::{
     content_hash, digest, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
@@ -15,7 +17,7 @@ use hmac::{Hmac, Mac};
 use k256::ecdsa::signature::hazmat::PrehashSigner;
 use k256::ecdsa::{Signature, SigningKey};
 use rand_core::{OsRng, RngCore};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 /// A registered (or would-be) peer: its chain address and its own signing key.
 pub struct TestPeer {
@@ -126,17 +128,24 @@ impl TestPeer {
         patient: &Patient,
         ciphertext: Vec<u8>,
     ) -> StoreRecordMsg {
+        // Records are padded to a size bucket: raw test bytes are wrapped as if sealed.
+        let ciphertext = if padding::is_bucketed(ciphertext.len()) {
+            ciphertext
+        } else {
+            opaque_ciphertext(&ciphertext)
+        };
+        let pseudonym = patient.pseudonym_at(network_id);
         let hash = content_hash(&ciphertext);
         let signature = self.sign(&store_sign_bytes(&StoreSigning {
             network_id,
             storer: self.address.as_str(),
             record_id,
-            patient_token: &patient.token,
+            patient_token: &pseudonym,
             content_hash: &hash,
         }));
         StoreRecordMsg {
             record_id: record_id.to_string(),
-            patient_token: patient.token.clone(),
+            patient_token: pseudonym,
             ciphertext: Binary::from(ciphertext),
             content_hash: hash,
             signature,
@@ -171,9 +180,8 @@ impl TestPeer {
             requester_role: Role::Request,
             clinician_id: clinician.id.clone(),
             purpose: PurposeOfUse::Treatment,
-            patient_token: patient.token.clone(),
+            sealed_patient: Binary::from(seal(&custodian_key(partner_id), &patient.details())),
             reply_encryption_key: Binary::from(self.encryption_key.to_vec()),
-            encrypted_demographics: None,
             issued_at: now,
             expires_at: now + ttl,
         };
@@ -187,9 +195,8 @@ impl TestPeer {
             partner_id: body.destination_network.clone(),
             clinician_id: body.clinician_id.clone(),
             purpose: body.purpose,
-            patient_token: body.patient_token.clone(),
+            sealed_patient: body.sealed_patient.clone(),
             reply_encryption_key: body.reply_encryption_key.clone(),
-            encrypted_demographics: body.encrypted_demographics.clone(),
             issued_at: body.issued_at,
             expires_at: body.expires_at,
             signature: clinician.sign(&request_sign_bytes(body)),
@@ -230,18 +237,41 @@ impl TestPeer {
     }
 }
 
-/// A test patient: the demographics stay in the test; only the token goes on chain.
+/// A test patient: the demographics stay in the test. On chain, each custodian keeps the
+/// patient's records under its own pseudonym (`pseudonym_at`); requests carry the details
+/// sealed to the custodian, never a comparable value.
 #[derive(Clone)]
 pub struct Patient {
     pub given: &'static str,
     pub family: &'static str,
     pub birth_date: &'static str,
     pub ssn: &'static str,
+    /// The pseudonym at hospital-b, the default custodian.
     pub token: String,
 }
 
-/// Key the partner hospitals share off chain for patient tokens.
-pub const SHARED_TOKEN_KEY: &[u8; 32] = b"partner-shared-token-key-0123456";
+/// A custodian's local pseudonym key: it never leaves that hospital (here: derived from its
+/// network id, so tests on every chain agree).
+pub fn pseudonym_key(network: &str) -> [u8; 32] {
+    Sha256::digest([b"test-pseudonym-key/".as_slice(), network.as_bytes()].concat()).into()
+}
+
+/// The key requests seal patient details to for `network` (a stand-in for its registered
+/// X25519 custodian key).
+pub fn custodian_key(network: &str) -> [u8; 32] {
+    Sha256::digest([b"test-custodian-key/".as_slice(), network.as_bytes()].concat()).into()
+}
+
+/// The custodian `network`'s pseudonym for a patient with these details.
+pub fn pseudonym(network: &str, fields: [&str; 4]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&pseudonym_key(network)).expect("any key length");
+    for field in fields {
+        mac.update(&(field.len() as u32).to_be_bytes());
+        mac.update(field.to_lowercase().as_bytes());
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
 
 impl Patient {
     pub fn new(
@@ -250,19 +280,48 @@ impl Patient {
         birth_date: &'static str,
         ssn: &'static str,
     ) -> Self {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(SHARED_TOKEN_KEY).expect("any key length");
-        for field in [given, family, birth_date, ssn] {
-            mac.update(&(field.len() as u32).to_be_bytes());
-            mac.update(field.to_lowercase().as_bytes());
-        }
         Patient {
             given,
             family,
             birth_date,
             ssn,
-            token: hex::encode(mac.finalize().into_bytes()),
+            token: pseudonym("hospital-b", [given, family, birth_date, ssn]),
         }
+    }
+
+    /// This patient's pseudonym at the custodian `network`.
+    pub fn pseudonym_at(&self, network: &str) -> String {
+        pseudonym(
+            network,
+            [self.given, self.family, self.birth_date, self.ssn],
+        )
+    }
+
+    /// The details a request seals to the custodian.
+    pub fn details(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "given": self.given, "family": self.family,
+            "birth_date": self.birth_date, "ssn": self.ssn,
+        }))
+        .expect("static JSON")
+    }
+
+    /// What the custodian `network` does with sealed details: open them and compute its
+    /// pseudonym. `None` when they are not sealed to it.
+    pub fn pseudonym_from_sealed(network: &str, sealed: &[u8]) -> Option<String> {
+        let details: serde_json::Value =
+            serde_json::from_slice(&open(&custodian_key(network), sealed)?).ok()?;
+        let field = |name: &str| details[name].as_str().map(str::to_string);
+        let fields = [
+            field("given")?,
+            field("family")?,
+            field("birth_date")?,
+            field("ssn")?,
+        ];
+        Some(pseudonym(
+            network,
+            [&fields[0], &fields[1], &fields[2], &fields[3]],
+        ))
     }
 
     /// A FHIR R4 Bundle holding the patient's demographics and one observation: the PHI
@@ -284,27 +343,61 @@ impl Patient {
     }
 }
 
-/// Test encryption of a payload to a 32-byte key (ChaCha20-Poly1305, random nonce
-/// prepended). The peer tool uses HPKE; the contracts only ever see opaque ciphertext.
+/// Test sealing of a payload to a 32-byte key, shaped like the peer tool's HPKE: 32 bytes
+/// in front (the encapsulated key's place; its first 12 are the nonce), the plaintext padded
+/// to its size bucket, ChaCha20-Poly1305's 16-byte tag. The contracts only ever see opaque,
+/// bucket-sized ciphertext.
 pub fn seal(key: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
     let cipher = ChaCha20Poly1305::new(key.into());
-    let mut nonce = [0u8; 12];
-    OsRng.fill_bytes(&mut nonce);
-    let mut out = nonce.to_vec();
+    let mut head = [0u8; 32];
+    OsRng.fill_bytes(&mut head);
+    let nonce: [u8; 12] = head[..12].try_into().expect("12 bytes");
+    let mut out = head.to_vec();
     out.extend(
         cipher
-            .encrypt(&Nonce::from(nonce), plaintext)
+            .encrypt(&Nonce::from(nonce), padding::pad(plaintext).as_slice())
             .expect("encrypt"),
     );
     out
 }
 
 pub fn open(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
-    let (nonce, ciphertext) = sealed.split_at_checked(12)?;
-    let nonce: [u8; 12] = nonce.try_into().ok()?;
-    ChaCha20Poly1305::new(key.into())
+    let (head, ciphertext) = sealed.split_at_checked(32)?;
+    let nonce: [u8; 12] = head[..12].try_into().ok()?;
+    let padded = ChaCha20Poly1305::new(key.into())
         .decrypt(&Nonce::from(nonce), ciphertext)
-        .ok()
+        .ok()?;
+    padding::unpad(&padded).map(<[u8]>::to_vec)
+}
+
+/// A sealed reply outcome to the requester's key, as a reply service builds it.
+pub fn sealed_outcome(requester_key: &[u8; 32], outcome: &SealedOutcome) -> ReplyOutcome {
+    let ciphertext = seal(
+        requester_key,
+        &serde_json::to_vec(outcome).expect("outcome JSON"),
+    );
+    ReplyOutcome::Sealed {
+        content_hash: content_hash(&ciphertext),
+        ciphertext: ciphertext.into(),
+    }
+}
+
+/// What the requester reads in a sealed outcome, if it is sealed to `key`.
+pub fn open_outcome(key: &[u8; 32], outcome: &ReplyOutcome) -> Option<SealedOutcome> {
+    match outcome {
+        ReplyOutcome::Sealed { ciphertext, .. } => {
+            serde_json::from_slice(&open(key, ciphertext)?).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Bytes of bucket size that stand for an opaque ciphertext: `bytes` padded, behind the
+/// sealing overhead.
+pub fn opaque_ciphertext(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; SEAL_OVERHEAD];
+    out.extend(padding::pad(bytes));
+    out
 }
 
 /// A fresh random request or record id in the protocol's format.

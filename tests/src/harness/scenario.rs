@@ -3,13 +3,12 @@
 //! and one patient whose encrypted record is stored on B.
 
 use super::chain::{Chain, ExchangeResult};
-use super::peer::{open, random_id, seal, Patient, TestPeer};
+use super::peer::{open, random_id, seal, sealed_outcome, Patient, TestPeer};
 use super::relayer::{Delivery, Link, Relayer, VERSION};
 use cosmwasm_std::IbcOrder;
 use ehr_protocol::exchange::SubmitRequestMsg;
-use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
 use ehr_protocol::registry::{Policy, Role};
-use ehr_protocol::signing::content_hash;
 use rand_core::{OsRng, RngCore};
 
 pub const REQUEST_TTL: u64 = 1800;
@@ -117,32 +116,38 @@ impl TwoHospitals {
         Relayer::relay(&mut self.b, &mut self.a, &ba)
     }
 
-    /// What B's reply service does: decrypt the stored record with the records key,
-    /// re-encrypt it to the requester's reply key, sign and submit the reply.
+    /// What B's reply service does: open the sealed patient details with B's custodian key,
+    /// map them to B's own pseudonym, decrypt the stored record with the records key, and
+    /// seal the outcome (records or none) to the requester's reply key.
     pub fn reply_outcome_for(&self, request_id: &str) -> ReplyOutcome {
         let incoming = self
             .b
             .incoming("hospital-a", request_id)
             .expect("incoming request on B");
-        let stored: ehr_protocol::exchange::StoredRecord = self
-            .b
-            .query_exchange(&ehr_protocol::exchange::QueryMsg::Record {
-                patient_token: incoming.body.patient_token.clone(),
-                record_id: self.record_id.clone(),
-            })
-            .expect("stored record");
-        let bundle = open(&self.records_key, &stored.ciphertext).expect("records key opens record");
         let reply_key: [u8; 32] = incoming
             .body
             .reply_encryption_key
             .as_slice()
             .try_into()
             .expect("32-byte reply key");
-        let ciphertext = seal(&reply_key, &bundle);
-        ReplyOutcome::Records {
-            content_hash: content_hash(&ciphertext),
-            ciphertext: ciphertext.into(),
-        }
+        let pseudonym = Patient::pseudonym_from_sealed("hospital-b", &incoming.body.sealed_patient)
+            .expect("patient details sealed to B");
+        let stored: Option<ehr_protocol::exchange::StoredRecord> = self
+            .b
+            .query_exchange(&ehr_protocol::exchange::QueryMsg::Record {
+                patient_token: pseudonym,
+                record_id: self.record_id.clone(),
+            })
+            .ok();
+        let outcome = match stored {
+            Some(stored) => SealedOutcome::Records {
+                bundle: open(&self.records_key, &stored.ciphertext)
+                    .expect("records key opens record")
+                    .into(),
+            },
+            None => SealedOutcome::NoRecords,
+        };
+        sealed_outcome(&reply_key, &outcome)
     }
 
     pub fn answer_with(

@@ -173,24 +173,54 @@ fn retrieval_before_the_reply_is_a_clear_error_without_strike() {
 }
 
 #[test]
-fn malicious_requests_from_the_other_network_cannot_reach_unrelated_records() {
-    // B's records are reachable only by token; a request for another patient token gets
-    // NoRecords, and a forged requester identity fails the signature check.
+fn whether_records_exist_is_told_only_to_the_requester_inside_the_sealed_answer() {
+    // No existence oracle: a request for a patient B holds nothing for is accepted like any
+    // other, and B's answer is the same kind and size on chain as "declined"; only the
+    // requester's key opens it to "no records". An observer of both chains learns nothing.
     let mut net = TwoHospitals::new();
     let requester = std::mem::replace(&mut net.requester, net.a.outsider("x"));
-    let other = ehr_tests::harness::Patient::new("Someone", "Else", "1990-02-02", "078-05-1120");
-    let msg = requester.request_msg(
-        &requester.request_id(),
-        "hospital-a",
-        "hospital-b",
-        &net.a.clinician,
-        &other,
-        net.a.now(),
-        REQUEST_TTL,
+    let known = net.patient.clone();
+    let unknown = ehr_tests::harness::Patient::new("Someone", "Else", "1990-02-02", "078-05-1120");
+    let mut seen = Vec::new();
+    for patient in [&known, &unknown] {
+        net.advance(61);
+        let msg = requester.request_msg(
+            &requester.request_id(),
+            "hospital-a",
+            "hospital-b",
+            &net.a.clinician,
+            patient,
+            net.a.now(),
+            REQUEST_TTL,
+        );
+        let id = msg.request_id.clone();
+        net.a.submit_request(&requester, msg).accepted();
+        let acks = net.relay_requests();
+        assert!(acks[0].ack.is_success(), "accepted whoever the patient is");
+        net.answer(&id).accepted();
+        net.relay_replies();
+        let request = net.a.request(&id);
+        assert_eq!(
+            request.status,
+            ehr_protocol::exchange::RequestStatus::Answered
+        );
+        seen.push((id, request.reply.unwrap().outcome));
+    }
+    assert_eq!(seen[0].1, seen[1].1, "the same outcome kind on chain");
+    let retrieved: Vec<_> = seen
+        .iter()
+        .map(|(id, _)| {
+            ehr_tests::harness::Chain::retrieved_reply(&net.a.retrieve(&requester, id).accepted())
+        })
+        .collect();
+    assert!(matches!(
+        ehr_tests::harness::peer::open_outcome(&requester.encryption_key, &retrieved[0].outcome),
+        Some(ehr_protocol::packet::SealedOutcome::Records { .. })
+    ));
+    assert_eq!(
+        ehr_tests::harness::peer::open_outcome(&requester.encryption_key, &retrieved[1].outcome),
+        Some(ehr_protocol::packet::SealedOutcome::NoRecords)
     );
-    net.a.submit_request(&requester, msg).accepted();
-    let acks = net.relay_requests();
-    assert_eq!(acks[0].ack, cosmwasm_std::StdAck::error("ehrx:NoRecords"));
 }
 
 #[test]

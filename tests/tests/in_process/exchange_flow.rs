@@ -1,9 +1,9 @@
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
 use ehr_protocol::exchange::{IncomingStatus, RequestStatus};
-use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
 use ehr_protocol::signing::content_hash;
 use ehr_tests::harness::chain::Chain;
-use ehr_tests::harness::peer::open;
+use ehr_tests::harness::peer::{open_outcome, sealed_outcome};
 use ehr_tests::harness::TwoHospitals;
 
 #[test]
@@ -47,17 +47,20 @@ fn full_exchange_store_request_reply_retrieve() {
     let requester = std::mem::replace(&mut net.requester, net.b.outsider("x"));
     let retrieved = net.a.retrieve(&requester, &id).accepted();
     let reply = Chain::retrieved_reply(&retrieved);
-    let ReplyOutcome::Records {
+    let ReplyOutcome::Sealed {
         ciphertext,
         content_hash: hash,
-    } = reply.outcome
+    } = &reply.outcome
     else {
-        panic!("expected records");
+        panic!("expected a sealed outcome");
     };
-    assert_eq!(content_hash(&ciphertext), hash);
-    let plaintext =
-        open(&requester.encryption_key, &ciphertext).expect("requester key opens reply");
-    assert_eq!(plaintext, net.patient.fhir_bundle());
+    assert_eq!(&content_hash(ciphertext), hash);
+    let Some(SealedOutcome::Records { bundle }) =
+        open_outcome(&requester.encryption_key, &reply.outcome)
+    else {
+        panic!("the requester's key opens records");
+    };
+    assert_eq!(bundle.to_vec(), net.patient.fhir_bundle());
     assert_eq!(net.a.request(&id).retrievals, 1);
 
     // Each step is on the audit log of the chain where it happened.
@@ -94,36 +97,38 @@ fn full_exchange_store_request_reply_retrieve() {
 }
 
 #[test]
-fn no_records_reply_and_declined_reply_finish_the_request() {
+fn no_records_and_declined_replies_look_like_records_on_chain_and_finish_the_request() {
     let mut net = TwoHospitals::new();
-    let id = {
+    let responder = std::mem::replace(&mut net.responder, net.b.outsider("x"));
+    let key = net.requester.encryption_key;
+    let mut summaries = Vec::new();
+    for inner in [
+        SealedOutcome::NoRecords,
+        SealedOutcome::Declined {
+            code: ehr_protocol::ErrorCode::NotAuthorized,
+        },
+    ] {
+        net.advance(61);
         let (id, r) = net.request();
         r.accepted();
         net.relay_requests();
-        id
-    };
-    let responder = std::mem::replace(&mut net.responder, net.b.outsider("x"));
-    net.answer_with(&responder, &id, ReplyOutcome::NoRecords)
-        .accepted();
-    net.relay_replies();
-    let request = net.a.request(&id);
-    assert_eq!(request.status, RequestStatus::Answered);
-    assert_eq!(request.reply.unwrap().outcome, "no_records");
-
-    net.advance(61);
-    let (id2, r) = net.request();
-    r.accepted();
-    net.relay_requests();
-    net.answer_with(
-        &responder,
-        &id2,
-        ReplyOutcome::Declined {
-            code: ehr_protocol::ErrorCode::NotAuthorized,
-        },
-    )
-    .accepted();
-    net.relay_replies();
-    let request = net.a.request(&id2);
-    assert_eq!(request.status, RequestStatus::Rejected);
-    assert_eq!(request.reason, Some(ehr_protocol::ErrorCode::NotAuthorized));
+        net.answer_with(&responder, &id, sealed_outcome(&key, &inner))
+            .accepted();
+        net.relay_replies();
+        let request = net.a.request(&id);
+        // The chain only knows that B answered; what it answered is for the requester.
+        assert_eq!(request.status, RequestStatus::Answered);
+        let summary = request.reply.unwrap();
+        assert_eq!(summary.outcome, "sealed");
+        let requester = std::mem::replace(&mut net.requester, net.a.outsider("y"));
+        let retrieved = Chain::retrieved_reply(&net.a.retrieve(&requester, &id).accepted());
+        net.requester = requester;
+        let ReplyOutcome::Sealed { ciphertext, .. } = &retrieved.outcome else {
+            panic!("sealed");
+        };
+        summaries.push(ciphertext.len());
+        assert_eq!(open_outcome(&key, &retrieved.outcome), Some(inner));
+    }
+    // No records and a refusal are the same size on chain (the smallest bucket).
+    assert_eq!(summaries[0], summaries[1]);
 }

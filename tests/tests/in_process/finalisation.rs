@@ -86,7 +86,10 @@ fn unanswered_request_is_expired_on_both_chains_by_anyones_sweep_after_the_grace
         wasm_attr(&response, "expired_incoming").as_deref(),
         Some("0")
     );
-    let outcome = ehr_protocol::packet::ReplyOutcome::NoRecords;
+    let outcome = ehr_tests::harness::peer::sealed_outcome(
+        &net.requester.encryption_key,
+        &ehr_protocol::packet::SealedOutcome::NoRecords,
+    );
     let responder = std::mem::replace(&mut net.responder, net.b.outsider("y"));
     let late = net.answer_with(&responder, id, outcome);
     assert_eq!(late.rejection(), "AlreadyAnswered");

@@ -8,7 +8,7 @@ use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangePacket, ReplyOutcome, RequestBody, RequestPacket};
 use ehr_protocol::registry::{Policy, Role};
 use ehr_protocol::signing::request_sign_bytes;
-use ehr_tests::harness::peer::{random_id, Patient, TestPeer};
+use ehr_tests::harness::peer::{custodian_key, random_id, seal, Patient, TestPeer};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::TwoHospitals;
@@ -24,9 +24,8 @@ fn body(net: &TwoHospitals, peer: &TestPeer, patient: &Patient) -> RequestBody {
         requester_role: Role::Request,
         clinician_id: "dr-adams".into(),
         purpose: PurposeOfUse::Treatment,
-        patient_token: patient.token.clone(),
+        sealed_patient: Binary::from(seal(&custodian_key("hospital-b"), &patient.details())),
         reply_encryption_key: Binary::from(peer.encryption_key.to_vec()),
-        encrypted_demographics: None,
         issued_at: now,
         expires_at: now + REQUEST_TTL,
     }
@@ -82,10 +81,16 @@ fn malformed_packet_is_invalid_format() {
         Binary::from(b"{\"not\":\"ours\"}".to_vec()),
         "InvalidFormat",
     );
-    let mut body = body(&net, &net.requester, &net.patient);
-    body.patient_token = "Maria Gonzalez 1984".into();
-    let data = packet(&net.requester, body);
-    refused_on_b(&mut net, data, "InvalidFormat");
+    // Patient details in clear, or sealed but not padded to the one fixed size.
+    for sealed in [
+        b"Maria Gonzalez 1984".to_vec(),
+        seal(&custodian_key("hospital-b"), &[7u8; 2000]),
+    ] {
+        let mut body = body(&net, &net.requester, &net.patient);
+        body.sealed_patient = Binary::from(sealed);
+        let data = packet(&net.requester, body);
+        refused_on_b(&mut net, data, "InvalidFormat");
+    }
 }
 
 #[test]
@@ -205,17 +210,17 @@ fn replayed_request_packet_is_refused() {
 }
 
 #[test]
-fn request_for_patient_without_records_is_no_records_and_source_finalises() {
+fn request_for_a_patient_without_records_is_accepted_like_any_other() {
+    // The receiving chain never looks at records on receive: no error ack tells anyone that
+    // a patient is (or is not) known here.
     let mut net = TwoHospitals::new();
     net.patient = Patient::new("Nobody", "Known", "1970-01-01", "123-45-6789");
     let (id, result) = net.request();
     result.accepted();
     let acks = net.relay_requests();
-    assert_eq!(acks[0].ack, StdAck::error("ehrx:NoRecords"));
-    let request = net.a.request(&id);
-    assert_eq!(request.status, RequestStatus::Rejected);
-    assert_eq!(request.reason, Some(ehr_protocol::ErrorCode::NoRecords));
-    assert!(net.b.pending_incoming().is_empty());
+    assert!(acks[0].ack.is_success());
+    assert_eq!(net.a.request(&id).status, RequestStatus::Pending);
+    assert_eq!(net.b.pending_incoming().len(), 1);
 }
 
 // ------------------------------------------------------------------ SubmitReply
@@ -283,7 +288,7 @@ fn reply_checks_role_request_signature_and_first_reply_wins() {
     );
 
     let mut bad_hash = outcome.clone();
-    if let ReplyOutcome::Records { content_hash, .. } = &mut bad_hash {
+    if let ReplyOutcome::Sealed { content_hash, .. } = &mut bad_hash {
         *content_hash = "11".repeat(32);
     }
     assert_eq!(

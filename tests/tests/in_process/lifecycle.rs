@@ -35,7 +35,20 @@ fn request_times_out_while_relayer_is_down_and_late_reply_is_refused() {
 #[test]
 fn error_ack_moves_request_to_rejected_once() {
     let mut net = TwoHospitals::new();
-    net.patient = ehr_tests::harness::Patient::new("No", "Records", "2000-01-01", "111-22-3333");
+    // B's admin suspends A: the request gets an error ack.
+    let a_port = net.a.port();
+    net.b
+        .admin_exec(&ehr_protocol::registry::ExecuteMsg::UpsertPartner {
+            partner: ehr_protocol::registry::PartnerInput {
+                partner_id: "hospital-a".into(),
+                connection_id: net.ab.dst_connection.clone(),
+                counterparty_port: a_port,
+                encryption_key: None,
+                status: ehr_protocol::registry::PartnerStatus::Suspended,
+                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
+            },
+        })
+        .unwrap();
     let (id, result) = net.request();
     result.accepted();
     let sent = Relayer::pending(&net.a, &net.ab);
@@ -72,7 +85,10 @@ fn error_ack_moves_request_to_rejected_once() {
         .expect("timeout handler never fails");
     let request = net.a.request(&id);
     assert_eq!(request.status, RequestStatus::Rejected);
-    assert_eq!(request.reason, Some(ehr_protocol::ErrorCode::NoRecords));
+    assert_eq!(
+        request.reason,
+        Some(ehr_protocol::ErrorCode::PartnerUnavailable)
+    );
 }
 
 #[test]

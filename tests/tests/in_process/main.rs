@@ -10,6 +10,7 @@ mod handshake;
 mod incoming_checks;
 mod incoming_quotas;
 mod lifecycle;
+mod linkability;
 mod partner_conduct;
 mod privacy;
 mod reply_binding;

@@ -135,7 +135,10 @@ fn reply_whose_responder_encrypted_to_another_key_is_refused() {
         "hospital-a",
         "hospital-b",
         &elsewhere,
-        ehr_protocol::packet::ReplyOutcome::NoRecords,
+        ehr_tests::harness::peer::sealed_outcome(
+            &elsewhere,
+            &ehr_protocol::packet::SealedOutcome::NoRecords,
+        ),
         net.a.now(),
     );
     let signature = net

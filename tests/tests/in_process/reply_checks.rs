@@ -30,9 +30,10 @@ fn reply_packet(signer: &TestPeer, body: ReplyBody) -> Binary {
 }
 
 fn forged_body(net: &TwoHospitals, signer: &TestPeer, id: &str) -> ReplyBody {
-    let outcome = ReplyOutcome::Records {
-        ciphertext: Binary::from(b"forged".to_vec()),
-        content_hash: ehr_protocol::signing::content_hash(b"forged"),
+    let forged = ehr_tests::harness::peer::opaque_ciphertext(b"forged");
+    let outcome = ReplyOutcome::Sealed {
+        content_hash: ehr_protocol::signing::content_hash(&forged),
+        ciphertext: Binary::from(forged),
     };
     signer.reply_body(
         id,
@@ -86,9 +87,17 @@ fn reply_with_mismatched_content_hash_is_invalid_format() {
     let mut net = TwoHospitals::new();
     let id = pending(&mut net);
     let mut body = forged_body(&net, &net.responder, &id);
-    body.outcome = ReplyOutcome::Records {
-        ciphertext: Binary::from(b"forged".to_vec()),
+    body.outcome = ReplyOutcome::Sealed {
+        ciphertext: Binary::from(ehr_tests::harness::peer::opaque_ciphertext(b"forged")),
         content_hash: "22".repeat(32),
+    };
+    let data = reply_packet(&net.responder, body.clone());
+    refused_on_a(&mut net, data, "InvalidFormat");
+    // A ciphertext not padded to a size bucket: its size could identify the history.
+    let unpadded = vec![9u8; 3000];
+    body.outcome = ReplyOutcome::Sealed {
+        content_hash: ehr_protocol::signing::content_hash(&unpadded),
+        ciphertext: Binary::from(unpadded),
     };
     let data = reply_packet(&net.responder, body);
     refused_on_a(&mut net, data, "InvalidFormat");

@@ -85,11 +85,14 @@ fn outsider_request_is_refused_and_nothing_is_stored() {
 }
 
 #[test]
-fn malformed_token_is_invalid_format() {
+fn patient_details_in_clear_or_unpadded_are_invalid_format() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     let mut msg = valid_msg(&net, &peer);
-    msg.patient_token = "Maria Gonzalez".into();
+    msg.sealed_patient = Binary::from(b"Maria Gonzalez".to_vec());
+    assert_refused(&mut net, &peer, msg, "InvalidFormat");
+    let mut msg = valid_msg(&net, &peer);
+    msg.sealed_patient = Binary::from(seal(&[1u8; 32], &[0u8; 1500]));
     assert_refused(&mut net, &peer, msg, "InvalidFormat");
 }
 
@@ -107,15 +110,6 @@ fn lifetime_longer_than_policy_is_invalid_format() {
         10 * 3600,
     );
     assert_refused(&mut net, &peer, msg, "InvalidFormat");
-}
-
-#[test]
-fn oversized_demographics_are_too_large() {
-    let mut net = TwoHospitals::new();
-    let peer = requester(&mut net);
-    let mut msg = valid_msg(&net, &peer);
-    msg.encrypted_demographics = Some(Binary::from(vec![7u8; 5000]));
-    assert_refused(&mut net, &peer, msg, "TooLarge");
 }
 
 #[test]
@@ -199,9 +193,8 @@ fn purpose_the_clinician_is_not_allowed_is_not_authorized() {
         requester_role: Role::Request,
         clinician_id: nurse.id.clone(),
         purpose: PurposeOfUse::Payment,
-        patient_token: treatment.patient_token.clone(),
+        sealed_patient: treatment.sealed_patient.clone(),
         reply_encryption_key: treatment.reply_encryption_key.clone(),
-        encrypted_demographics: None,
         issued_at: treatment.issued_at,
         expires_at: treatment.expires_at,
     };
@@ -297,9 +290,8 @@ fn signature_by_the_peers_own_key_is_bad_signature() {
         requester_role: Role::Request,
         clinician_id: msg.clinician_id.clone(),
         purpose: msg.purpose,
-        patient_token: msg.patient_token.clone(),
+        sealed_patient: msg.sealed_patient.clone(),
         reply_encryption_key: msg.reply_encryption_key.clone(),
-        encrypted_demographics: None,
         issued_at: msg.issued_at,
         expires_at: msg.expires_at,
     };

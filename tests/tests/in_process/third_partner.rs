@@ -2,10 +2,9 @@
 //! lookup tables and linked while A and B keep exchanging, with no redeploy.
 
 use ehr_protocol::exchange::RequestStatus;
-use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::packet::SealedOutcome;
 use ehr_protocol::registry::Role;
-use ehr_protocol::signing::content_hash;
-use ehr_tests::harness::peer::{open, random_id, seal};
+use ehr_tests::harness::peer::{open_outcome, random_id, seal, sealed_outcome, Patient};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::{link_partners, REQUEST_TTL};
 use ehr_tests::harness::{Chain, TwoHospitals};
@@ -77,18 +76,24 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
     let stored = c
         .query_exchange::<ehr_protocol::exchange::RecordsResponse>(
             &ehr_protocol::exchange::QueryMsg::Records {
-                patient_token: incoming.body.patient_token.clone(),
+                // C opens the sealed details and maps them to its own pseudonym.
+                patient_token: Patient::pseudonym_from_sealed(
+                    "hospital-c",
+                    &incoming.body.sealed_patient,
+                )
+                .expect("details sealed to C"),
                 start_after: None,
                 limit: None,
             },
         )
         .unwrap();
     assert_eq!(stored.records.len(), 1);
-    let reply_ct = seal(&requester.encryption_key, b"{\"from\":\"c\"}");
-    let outcome = ReplyOutcome::Records {
-        content_hash: content_hash(&reply_ct),
-        ciphertext: reply_ct.into(),
-    };
+    let outcome = sealed_outcome(
+        &requester.encryption_key,
+        &SealedOutcome::Records {
+            bundle: b"{\"from\":\"c\"}".to_vec().into(),
+        },
+    );
     let body = c_responder.reply_body(
         &to_c,
         "hospital-a",
@@ -117,12 +122,11 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
 
     let retrieved = net.a.retrieve(&requester, &to_c).accepted();
     let reply = Chain::retrieved_reply(&retrieved);
-    let ReplyOutcome::Records { ciphertext, .. } = reply.outcome else {
-        panic!("records")
-    };
     assert_eq!(
-        open(&requester.encryption_key, &ciphertext).unwrap(),
-        b"{\"from\":\"c\"}"
+        open_outcome(&requester.encryption_key, &reply.outcome),
+        Some(SealedOutcome::Records {
+            bundle: b"{\"from\":\"c\"}".to_vec().into()
+        })
     );
 
     // A reply from C cannot be passed off as B's answer (different channel).

@@ -73,9 +73,8 @@ pub const WIRE_KEYS: &[&str] = &[
     "requester_role",
     "clinician_id",
     "purpose",
-    "patient_token",
+    "sealed_patient",
     "reply_encryption_key",
-    "encrypted_demographics",
     "issued_at",
     "expires_at",
     "requester_network",
@@ -83,7 +82,7 @@ pub const WIRE_KEYS: &[&str] = &[
     "responder",
     "recipient_key_hash",
     "outcome",
-    "records",
+    "sealed",
     "ciphertext",
     "content_hash",
     "no_records",
@@ -416,15 +415,12 @@ pub fn purpose() -> BoxedStrategy<PurposeOfUse> {
 }
 
 pub fn reply_outcome() -> BoxedStrategy<ReplyOutcome> {
-    prop_oneof![
-        (binary(64), text()).prop_map(|(ciphertext, content_hash)| ReplyOutcome::Records {
+    (binary(64), text())
+        .prop_map(|(ciphertext, content_hash)| ReplyOutcome::Sealed {
             ciphertext,
-            content_hash
-        }),
-        Just(ReplyOutcome::NoRecords),
-        error_code().prop_map(|code| ReplyOutcome::Declined { code }),
-    ]
-    .boxed()
+            content_hash,
+        })
+        .boxed()
 }
 
 /// One strategy per field of a `RequestBody`; `default()` takes any value in each, and a
@@ -438,9 +434,8 @@ pub struct RequestFields {
     pub requester_role: BoxedStrategy<Role>,
     pub clinician_id: BoxedStrategy<String>,
     pub purpose: BoxedStrategy<PurposeOfUse>,
-    pub patient_token: BoxedStrategy<String>,
+    pub sealed_patient: BoxedStrategy<Binary>,
     pub reply_encryption_key: BoxedStrategy<Binary>,
-    pub encrypted_demographics: BoxedStrategy<Option<Binary>>,
     pub issued_at: BoxedStrategy<u64>,
     pub expires_at: BoxedStrategy<u64>,
 }
@@ -456,9 +451,8 @@ impl Default for RequestFields {
             requester_role: role(),
             clinician_id: text(),
             purpose: purpose(),
-            patient_token: text(),
+            sealed_patient: binary(48),
             reply_encryption_key: binary(48),
-            encrypted_demographics: prop::option::of(binary(48)).boxed(),
             issued_at: interesting_u64(),
             expires_at: interesting_u64(),
         }
@@ -478,9 +472,8 @@ impl RequestFields {
         );
         let tail = (
             self.purpose,
-            self.patient_token,
+            self.sealed_patient,
             self.reply_encryption_key,
-            self.encrypted_demographics,
             self.issued_at,
             self.expires_at,
         );
@@ -488,7 +481,7 @@ impl RequestFields {
             .prop_map(
                 |(
                     (v, id, src, dst, requester, role, clinician),
-                    (purpose, token, key, demo, at, exp),
+                    (purpose, sealed, key, at, exp),
                 )| {
                     RequestBody {
                         version: v,
@@ -499,9 +492,8 @@ impl RequestFields {
                         requester_role: role,
                         clinician_id: clinician,
                         purpose,
-                        patient_token: token,
+                        sealed_patient: sealed,
                         reply_encryption_key: key,
-                        encrypted_demographics: demo,
                         issued_at: at,
                         expires_at: exp,
                     }
