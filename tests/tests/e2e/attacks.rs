@@ -104,7 +104,7 @@ fn insider_retrieving_another_peers_reply_gets_nothing_and_is_flagged() {
         A,
         B,
         &requester.encryption_key,
-        ehr_protocol::packet::ReplyOutcome::NoRecords,
+        no_records(&requester.encryption_key),
         ehr_tests::devnet::now(),
     );
     devnet

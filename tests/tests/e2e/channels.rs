@@ -10,7 +10,6 @@ use ehr_protocol::exchange::{
     ExecuteMsg, IncomingRequest, OutgoingRequest, QueryMsg, RequestStatus,
 };
 use ehr_protocol::limits::CHANNEL_VERSION;
-use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::{
     ExecuteMsg as RegistryMsg, Partner, PartnerInput, PartnerStatus, QueryMsg as RegistryQuery,
     Role,
@@ -301,7 +300,7 @@ fn crossing_handshakes_are_refused_and_an_admin_unbind_and_rebind_loses_nothing(
         A,
         B,
         &requester.encryption_key,
-        ReplyOutcome::NoRecords,
+        no_records(&requester.encryption_key),
         now(),
     );
     devnet

@@ -4,7 +4,6 @@
 
 use crate::support::*;
 use ehr_protocol::exchange::{ExecuteMsg, IncomingRequest, QueryMsg, RequestStatus};
-use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{now, Devnet};
 use std::process::Command;
@@ -74,7 +73,7 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
         A,
         B,
         &requester.encryption_key,
-        ReplyOutcome::NoRecords,
+        no_records(&requester.encryption_key),
         now(),
     );
     devnet
@@ -92,7 +91,7 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
         let r = request_status(devnet, &id);
         (r.status == RequestStatus::Answered).then_some(r)
     });
-    assert_eq!(request.reply.unwrap().outcome, "no_records");
+    assert_eq!(request.reply.unwrap().outcome, "sealed");
     wait_for(devnet, "reply ack back on B", 60, || {
         (incoming(devnet, &id)?.status == ehr_protocol::exchange::IncomingStatus::Delivered)
             .then_some(())
@@ -118,14 +117,7 @@ fn forged_and_misrouted_replies_are_refused() {
         |body: &ehr_protocol::packet::ReplyBody| ExecuteMsg::SubmitReply(responder.reply_msg(body));
 
     // Misrouted: addressed to a network that never asked.
-    let body = responder.reply_body(
-        &id,
-        "hospital-c",
-        B,
-        reply_to,
-        ReplyOutcome::NoRecords,
-        now(),
-    );
+    let body = responder.reply_body(&id, "hospital-c", B, reply_to, no_records(reply_to), now());
     assert_eq!(
         devnet
             .exec(B, &reply_key, &b_exchange, &reply(&body))
@@ -133,7 +125,7 @@ fn forged_and_misrouted_replies_are_refused() {
         "UnknownRequest"
     );
     // Forged: signed by a key the registry does not hold for this responder.
-    let body = responder.reply_body(&id, A, B, reply_to, ReplyOutcome::NoRecords, now());
+    let body = responder.reply_body(&id, A, B, reply_to, no_records(reply_to), now());
     let mut forged = responder.reply_msg(&body);
     forged.signature = storer.sign(b"not the reply");
     assert_eq!(
@@ -146,7 +138,7 @@ fn forged_and_misrouted_replies_are_refused() {
     let outsider_key = format!("fake-responder-{}", ehr_tests::devnet::run_id());
     let outsider_addr = devnet.new_account(B, &outsider_key);
     let outsider = ehr_tests::harness::TestPeer::new(outsider_addr, &[Role::Reply]);
-    let body = outsider.reply_body(&id, A, B, reply_to, ReplyOutcome::NoRecords, now());
+    let body = outsider.reply_body(&id, A, B, reply_to, no_records(reply_to), now());
     let result = devnet.exec(
         B,
         &outsider_key,

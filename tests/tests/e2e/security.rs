@@ -83,7 +83,7 @@ fn partner_requests_that_expire_under_our_reply_service_never_get_it_quarantined
             &responder,
             requester,
             id,
-            ReplyOutcome::NoRecords,
+            no_records(&requester.encryption_key),
         );
         assert_eq!(result.rejection(), "Expired", "{result:?}");
         let TxOutcome::SoftRejected { tx, .. } = &result else {
@@ -139,7 +139,7 @@ fn reply_refused_after_revocation(
         &responder,
         &requester,
         &id,
-        ReplyOutcome::NoRecords,
+        no_records(&requester.encryption_key),
     )
     .accepted();
     let request = wait_for(devnet, "reply refused on A", 120, || {

@@ -149,3 +149,10 @@ pub fn stop_relayer(devnet: &Devnet) -> RelayerGuard<'_> {
     );
     RelayerGuard(devnet)
 }
+
+/// A sealed "no records" answer to `recipient` (the requester's registered reply key), as a
+/// reply service builds it: on chain it looks like any other answer.
+pub fn no_records(recipient: &[u8]) -> ehr_protocol::packet::ReplyOutcome {
+    let key: [u8; 32] = recipient.try_into().expect("a 32-byte reply key");
+    ehr_tests::harness::peer::sealed_outcome(&key, &ehr_protocol::packet::SealedOutcome::NoRecords)
+}

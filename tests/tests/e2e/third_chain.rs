@@ -4,7 +4,6 @@
 
 use crate::support::*;
 use ehr_protocol::exchange::{ExecuteMsg, QueryMsg, RequestStatus};
-use ehr_protocol::packet::ReplyOutcome;
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{now, Devnet};
 
@@ -56,7 +55,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
         A,
         B,
         &requester_ab.encryption_key,
-        ReplyOutcome::NoRecords,
+        no_records(&requester_ab.encryption_key),
         now(),
     );
     devnet
@@ -97,7 +96,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
         A,
         C,
         &requester_ac.encryption_key,
-        ReplyOutcome::NoRecords,
+        no_records(&requester_ac.encryption_key),
         now(),
     );
     devnet
