@@ -8,11 +8,11 @@ use crate::demographics::{Demographics, DemographicsInput};
 use crate::fhir::OutputBundleType;
 use crate::keys::{self, KeyDir};
 use crate::peer::{Exchange, Peer};
+use crate::pseudonym::{self, PseudonymKey};
 use crate::reply_service::{log_line, ReplyService};
 use crate::request::{self, RequestInput};
 use crate::store;
 use crate::time;
-use crate::token::{self, TokenKey};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ehr_protocol::exchange::{OutgoingRequest, PurposeOfUse, QueryMsg};
@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 #[command(
     name = "ehrx",
     version,
-    about = "Peer tool of the EHR exchange: keys, patient tokens, stores, requests, the reply service and audit export",
+    about = "Peer tool of the EHR exchange: keys, pseudonyms, stores, requests, the reply service and audit export",
     after_help = "Exit status: 0 done, 1 error, 2 bad usage, 3 partner has no records, \
                   4 refused (reason code printed), 5 timed out or expired."
 )]
@@ -53,8 +53,10 @@ pub enum Command {
         #[command(subcommand)]
         command: ClinicianCommand,
     },
-    /// Print the patient token for some demographics (and nothing else).
-    Token(DemographicsArgs),
+    /// Print this hospital's pseudonym for a patient (and nothing else): what its records
+    /// are kept under on this hospital's chain. Needs the local pseudonym key.
+    #[command(alias = "token")]
+    Pseudonym(DemographicsArgs),
     /// Store a FHIR Bundle as an encrypted record of a patient.
     Store(StoreArgs),
     /// Ask a partner network for a patient's history and write it as a FHIR Bundle.
@@ -89,8 +91,10 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Write a new random partner-shared token key (hex, mode 0600) to share with partners.
-    NewTokenKey {
+    /// Write a new random pseudonym key (hex, mode 0600): this hospital's own, shared by its
+    /// peers that store and answer, never given to a partner.
+    #[command(alias = "new-token-key")]
+    NewPseudonymKey {
         #[arg(long)]
         out: PathBuf,
     },
@@ -259,9 +263,10 @@ pub struct StoreArgs {
     /// Record id (16-64 of a-z, 0-9, '-') [default: random].
     #[arg(long)]
     pub record_id: Option<String>,
-    /// The patient token, if already known (otherwise built from the demographics).
-    #[arg(long)]
-    pub token: Option<String>,
+    /// This hospital's pseudonym for the patient, if already known (otherwise computed from
+    /// the demographics with the pseudonym key).
+    #[arg(long, alias = "token")]
+    pub pseudonym: Option<String>,
     #[command(flatten)]
     pub demographics: DemographicsArgs,
 }
@@ -309,15 +314,12 @@ pub struct RequestArgs {
     /// How long to wait for an answer, seconds [default: ttl + 120].
     #[arg(long)]
     pub wait_secs: Option<u64>,
-    /// Also send the demographics, encrypted to the partner's registered key.
-    #[arg(long)]
-    pub with_demographics: bool,
     #[arg(long, value_enum, default_value = "collection")]
     pub bundle_type: OutputBundleType,
     /// Do not submit: wait for and retrieve an earlier request.
     #[arg(
         long,
-        conflicts_with_all = ["partner", "clinician", "clinician_key", "with_demographics"]
+        conflicts_with_all = ["partner", "clinician", "clinician_key"]
     )]
     pub resume: Option<String>,
 }
@@ -368,9 +370,9 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
     match cli.command {
         Command::Keys { command } => keys_command(&settings, command),
         Command::Clinician { command } => clinician_command(&settings, command),
-        Command::Token(args) => {
-            let key = TokenKey::load(settings.token_key_file()?)?;
-            println!("{}", token::patient_token(&key, &args.read()?));
+        Command::Pseudonym(args) => {
+            let key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
+            println!("{}", pseudonym::pseudonym(&key, &args.read()?));
             Ok(())
         }
         Command::Store(args) => store_command(&settings, make_chain, args),
@@ -407,8 +409,12 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                     Err(e) => return Err(e),
                 }
             };
+            let records = KeyDir::new(settings.records_key_dir())
+                .encryption_secrets()
+                .context("loading the records key (records_key_dir, default key_dir)")?;
+            let pseudonym_key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
             let mut service =
-                ReplyService::new(&peer, dir.encryption_secrets()?, settings.state_file())?;
+                ReplyService::new(&peer, records, pseudonym_key, settings.state_file())?;
             eprintln!(
                 "{}",
                 log_line(&format!(
@@ -486,16 +492,21 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<()> {
             println!("ask the registry admin to run RotatePeerKeys with these two keys");
             Ok(())
         }
-        KeysCommand::NewTokenKey { out } => {
+        KeysCommand::NewPseudonymKey { out } => {
             if out.exists() {
                 bail!(
-                    "{} exists; refusing to overwrite a token key",
+                    "{} exists; refusing to overwrite a pseudonym key (records are kept under \
+                     pseudonyms made with it)",
                     out.display()
                 );
             }
-            let hex_key = TokenKey::generate_hex();
+            let hex_key = PseudonymKey::generate_hex();
             keys::write_secret(&out, format!("{}\n", hex_key.as_str()).as_bytes())?;
-            println!("partner-shared token key written to {} (share it with partner hospitals out of band)", out.display());
+            println!(
+                "pseudonym key written to {} (this hospital's own: give it to this hospital's \
+                 storing and answering peers, never to a partner)",
+                out.display()
+            );
             Ok(())
         }
     }
@@ -550,16 +561,16 @@ fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<(
 }
 
 fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs) -> Result<()> {
-    let token = match &args.token {
-        Some(token) => {
+    let pseudonym = match &args.pseudonym {
+        Some(pseudonym) => {
             if !args.demographics.is_empty() {
-                bail!("pass either --token or demographics, not both");
+                bail!("pass either --pseudonym or demographics, not both");
             }
-            token.clone()
+            pseudonym.clone()
         }
         None => {
-            let key = TokenKey::load(settings.token_key_file()?)?;
-            token::patient_token(&key, &args.demographics.read()?)
+            let key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
+            pseudonym::pseudonym(&key, &args.demographics.read()?)
         }
     };
     let bundle = Zeroizing::new(read_input(&args.bundle)?);
@@ -567,7 +578,7 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
     let chain = make_chain(settings)?;
     let keys = KeyDir::new(settings.key_dir()).load()?;
     let peer = Peer::connect(chain.as_ref(), settings.exchange()?, keys)?;
-    let stored = store::store(&peer, &bundle, args.record_id, &token, &records_key)?;
+    let stored = store::store(&peer, &bundle, args.record_id, &pseudonym, &records_key)?;
     print_json(&json!({
         "record_id": stored.record_id,
         "content_hash": stored.content_hash,
@@ -591,7 +602,6 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
             let clinician =
                 ClinicianKey::load(clinician_id, &key_file, || Code::ask(clinician_id, false))?;
             let demographics = args.demographics.read()?;
-            let token_key = TokenKey::load(settings.token_key_file()?)?;
             let partner = args.partner.as_deref().unwrap_or_default();
             let submitted = request::submit(
                 &peer,
@@ -600,9 +610,7 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
                     clinician: &clinician,
                     purpose: args.purpose.into(),
                     demographics: &demographics,
-                    token_key: &token_key,
                     ttl_secs: args.ttl,
-                    with_demographics: args.with_demographics,
                 },
             )?;
             progress(&format!(
@@ -664,7 +672,7 @@ mod tests {
     fn global_settings_may_follow_the_subcommand() {
         let cli = Cli::try_parse_from([
             "ehrx",
-            "token",
+            "pseudonym",
             "--given",
             "Ann",
             "--family",
@@ -673,7 +681,7 @@ mod tests {
             "1990-01-01",
             "--ssn",
             "123-45-6789",
-            "--token-key-file",
+            "--pseudonym-key-file",
             "/k",
             "--chain-id",
             "hospital-a",
@@ -681,10 +689,38 @@ mod tests {
         .unwrap();
         assert_eq!(cli.settings.chain_id.as_deref(), Some("hospital-a"));
         assert_eq!(
-            cli.settings.token_key_file.as_deref(),
+            cli.settings.pseudonym_key_file.as_deref(),
             Some(Path::new("/k"))
         );
-        assert!(matches!(cli.command, Command::Token(_)));
+        assert!(matches!(cli.command, Command::Pseudonym(_)));
+        // The older names still parse.
+        let old = Cli::try_parse_from([
+            "ehrx",
+            "token",
+            "--demographics",
+            "-",
+            "--token-key-file",
+            "/k",
+        ])
+        .unwrap();
+        assert_eq!(
+            old.settings.pseudonym_key_file.as_deref(),
+            Some(Path::new("/k"))
+        );
+        assert!(matches!(old.command, Command::Pseudonym(_)));
+        // Demographics are always sealed now: the option is gone.
+        assert!(Cli::try_parse_from([
+            "ehrx",
+            "request",
+            "--partner",
+            "hospital-b",
+            "--clinician",
+            "c",
+            "--with-demographics",
+            "--out",
+            "h.json"
+        ])
+        .is_err());
     }
 
     #[test]

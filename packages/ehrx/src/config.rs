@@ -53,9 +53,18 @@ pub struct Settings {
     /// Directory of this peer's signing and encryption keys [default: ./keys].
     #[arg(long, global = true)]
     pub key_dir: Option<PathBuf>,
-    /// File with the key the partner hospitals share for patient tokens (hex or base64).
+    /// File with this hospital's own pseudonym key (hex or base64; it never leaves the
+    /// hospital): records are kept under the patient's pseudonym. `token_key_file` is an
+    /// older name for it.
+    #[arg(long, global = true, alias = "token-key-file")]
+    #[serde(alias = "token_key_file")]
+    pub pseudonym_key_file: Option<PathBuf>,
+    /// Directory whose X25519 key is this hospital's records and custodian key: the reply
+    /// service opens stored records and requests' sealed patient details with it (its
+    /// public half is `records_key`, and partners register it as our `encryption_key`)
+    /// [default: key_dir].
     #[arg(long, global = true)]
-    pub token_key_file: Option<PathBuf>,
+    pub records_key_dir: Option<PathBuf>,
     /// Public X25519 key (base64) of the hospital's records service: stores encrypt to it.
     #[arg(long, global = true)]
     pub records_key: Option<String>,
@@ -88,7 +97,8 @@ impl Settings {
             for p in [
                 &mut settings.wasmd_home,
                 &mut settings.key_dir,
-                &mut settings.token_key_file,
+                &mut settings.pseudonym_key_file,
+                &mut settings.records_key_dir,
                 &mut settings.state_file,
             ]
             .into_iter()
@@ -131,7 +141,8 @@ impl Settings {
             gas_adjustment,
             tx_timeout_secs,
             key_dir,
-            token_key_file,
+            pseudonym_key_file,
+            records_key_dir,
             records_key,
             state_file,
             poll_interval_secs
@@ -157,10 +168,22 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from("keys"))
     }
 
-    pub fn token_key_file(&self) -> Result<&Path> {
-        self.token_key_file.as_deref().ok_or_else(|| {
-            anyhow!("no partner-shared token key: set `token_key_file` in {DEFAULT_CONFIG_FILE} or pass --token-key-file")
+    pub fn pseudonym_key_file(&self) -> Result<&Path> {
+        self.pseudonym_key_file.as_deref().ok_or_else(|| {
+            anyhow!(
+                "no pseudonym key: set `pseudonym_key_file` in {DEFAULT_CONFIG_FILE} or pass \
+                 --pseudonym-key-file (create this hospital's own key once with `ehrx keys \
+                 new-pseudonym-key --out <file>`; every peer of the hospital that stores or \
+                 answers uses the same file, and it never leaves the hospital)"
+            )
         })
+    }
+
+    /// The key dir holding the records (custodian) key: `records_key_dir`, else `key_dir`.
+    pub fn records_key_dir(&self) -> PathBuf {
+        self.records_key_dir
+            .clone()
+            .unwrap_or_else(|| self.key_dir())
     }
 
     pub fn records_key(&self) -> Result<X25519Public> {
@@ -222,6 +245,7 @@ exchange = "wasm1exchange"
 key_name = "peer1"
 key_dir = "keys"
 token_key_file = "/etc/ehrx/token.key"
+records_key_dir = "records"
 gas_adjustment = 1.5
 "#,
         )
@@ -234,10 +258,13 @@ gas_adjustment = 1.5
         assert_eq!(s.chain_id.as_deref(), Some("hospital-c"));
         assert_eq!(s.exchange().unwrap(), "wasm1exchange");
         assert_eq!(s.key_dir(), tmp.path().join("keys"));
+        // The older name still reads.
         assert_eq!(
-            s.token_key_file().unwrap(),
+            s.pseudonym_key_file().unwrap(),
             Path::new("/etc/ehrx/token.key")
         );
+        assert_eq!(s.records_key_dir(), tmp.path().join("records"));
+        assert_eq!(Settings::default().records_key_dir(), PathBuf::from("keys"));
         let w = s.wasmd().unwrap();
         assert_eq!(w.node, "http://127.0.0.1:26757");
         assert_eq!(w.gas_adjustment, 1.5);

@@ -109,7 +109,8 @@ pub enum Context<'a> {
         record_id: &'a str,
         patient_token: &'a str,
     },
-    /// Request demographics for the partner's matcher.
+    /// A request's patient details (`sealed_patient`), sealed to the custodian's key: the
+    /// partner's registered `encryption_key`, its records key.
     Demographics {
         request_id: &'a str,
         source_network: &'a str,

@@ -1,11 +1,15 @@
 //! `ehrx reply-service`: answers the requests partners send to this network.
 //!
-//! Each pass reads `PendingIncoming`; for every request not yet handled it loads the
-//! patient's records by token, checks each one (content hash, storing peer's signature),
-//! decrypts it with the records key, merges the Bundles, encrypts the result to the
-//! requester's reply key bound to the reply context, signs (naming that key by its hash,
-//! `recipient_key_hash`) and submits `SubmitReply`. The request itself is checked against
-//! the signature of the clinician who asked (the packet's `signer_pubkey`).
+//! Each pass reads `PendingIncoming`; for every request not yet handled it opens the
+//! patient's details (`sealed_patient`) with the records key (this hospital's custodian key,
+//! which partners register as our `encryption_key`), computes this hospital's own pseudonym
+//! for them with its local pseudonym key, loads the records kept under it, checks each one
+//! (content hash, storing peer's signature), decrypts it with the records key and merges the
+//! Bundles. The answer (`SealedOutcome`: records, none, or declined) is serialised, padded to
+//! a size bucket and sealed to the requester's reply key bound to the reply context, so the
+//! chains see one kind of reply whatever it says; it is signed (naming that key by its hash,
+//! `recipient_key_hash`) and submitted with `SubmitReply`. The request itself is checked
+//! against the signature of the clinician who asked (the packet's `signer_pubkey`).
 //!
 //! A local state file remembers every (partner, request) handled, written atomically after
 //! each answer, so a restart never answers twice; a soft rejection is final (retrying would
@@ -14,8 +18,10 @@
 
 use crate::chain::{self, ChainError};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
+use crate::demographics::DemographicsInput;
 use crate::fhir;
 use crate::peer::Peer;
+use crate::pseudonym::{self, PseudonymKey};
 use crate::sign::{self, ReplyParties};
 use crate::time::{now_unix, rfc3339};
 use anyhow::{Context, Result};
@@ -23,8 +29,9 @@ use ehr_protocol::exchange::{
     ExecuteMsg, IncomingRequest, IncomingRequestsResponse, IncomingStatus, QueryMsg,
     RecordsResponse, StoredRecord,
 };
-use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_PAGE, PACKET_VERSION};
-use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_PAGE, PACKET_VERSION, SEALED_PATIENT_LEN};
+use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
+use ehr_protocol::padding;
 use ehr_protocol::registry::{ConfigResponse as RegistryConfig, QueryMsg as RegistryQuery};
 use ehr_protocol::signing::{self, request_sign_bytes, store_sign_bytes, StoreSigning};
 use ehr_protocol::ErrorCode;
@@ -40,7 +47,8 @@ use zeroize::Zeroizing;
 /// One handled request in the state file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Handled {
-    /// `records`, `no_records`, `declined:<code>`, `rejected:<code>` or `expired`.
+    /// `records`, `no_records`, `declined:<code>` (what the sealed answer said),
+    /// `rejected:<code>` or `expired`.
     pub outcome: String,
     pub txhash: Option<String>,
     pub at: u64,
@@ -97,12 +105,16 @@ pub struct PassReport {
 
 pub struct ReplyService<'a, 'p> {
     peer: &'a Peer<'p>,
+    /// The records key (current, then rotated): opens stored records and the sealed patient
+    /// details of requests (it is this hospital's custodian key).
     records_secrets: Vec<X25519Secret>,
+    /// This hospital's own pseudonym key: records are kept under its pseudonyms.
+    pseudonym_key: PseudonymKey,
     state_path: PathBuf,
     state: ReplyState,
 }
 
-/// Records found for a token: usable Bundles and how many were unusable.
+/// Records found for a pseudonym: usable Bundles and how many were unusable.
 struct Loaded {
     found: usize,
     bundles: Vec<Value>,
@@ -112,12 +124,14 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     pub fn new(
         peer: &'a Peer<'p>,
         records_secrets: Vec<X25519Secret>,
+        pseudonym_key: PseudonymKey,
         state_path: PathBuf,
     ) -> Result<Self> {
         let state = ReplyState::load(&state_path)?;
         Ok(ReplyService {
             peer,
             records_secrets,
+            pseudonym_key,
             state_path,
             state,
         })
@@ -250,15 +264,27 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             report.skipped += 1;
             return self.mark(key, "expired".into(), None);
         }
-        let outcome = match self.check_request(incoming) {
+        let reply_key = match X25519Public::from_bytes(&incoming.body.reply_encryption_key) {
+            Ok(key) => key,
+            Err(_) => {
+                // Nothing can be sealed to it; the requesting chain only ever sends the
+                // requester's registered key, so this is a broken or forged request.
+                log(&format!(
+                    "request {request_id} from {partner}: the reply key is not an X25519 key; not answered"
+                ));
+                report.skipped += 1;
+                return self.mark(key, "skipped:InvalidFormat".into(), None);
+            }
+        };
+        let answer = match self.check_request(incoming) {
             Err(code) => {
                 log(&format!(
                     "request {request_id} from {partner}: declining ({code})"
                 ));
-                ReplyOutcome::Declined { code }
+                SealedOutcome::Declined { code }
             }
-            Ok(reply_key) => match self.build_outcome(incoming, &reply_key, max_ciphertext, log) {
-                Ok(outcome) => outcome,
+            Ok(()) => match self.build_answer(incoming, log) {
+                Ok(answer) => answer,
                 // The chain did not answer as expected: not a verdict on the request.
                 Err(e) if is_chain_error(&e) => {
                     log(&format!(
@@ -271,15 +297,35 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     log(&format!(
                         "request {request_id} from {partner}: declining (Internal): {e:#}"
                     ));
-                    ReplyOutcome::Declined {
+                    SealedOutcome::Declined {
                         code: ErrorCode::Internal,
                     }
                 }
             },
         };
-        let kind = match &outcome {
-            ReplyOutcome::Declined { code } => format!("declined:{code}"),
-            other => other.kind().to_string(),
+        let (outcome, kind) = match self.seal_answer(incoming, &reply_key, &answer, max_ciphertext)
+        {
+            Ok(Some(sealed)) => (sealed, answer_kind(&answer)),
+            Ok(None) => {
+                log(&format!(
+                    "request {request_id} from {partner}: the padded history exceeds the policy's \
+                     {max_ciphertext}-byte ciphertext limit; declining (TooLarge): sending it in \
+                     chunks comes with issue 9"
+                ));
+                let declined = SealedOutcome::Declined {
+                    code: ErrorCode::TooLarge,
+                };
+                match self.seal_answer(incoming, &reply_key, &declined, max_ciphertext) {
+                    Ok(Some(sealed)) => (sealed, answer_kind(&declined)),
+                    Ok(None) => anyhow::bail!(
+                        "the policy's ciphertext limit ({max_ciphertext} bytes) is below the \
+                         smallest sealed reply; ask the registry admin to raise \
+                         max_ciphertext_bytes"
+                    ),
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
         };
         // Names the key the outcome is encrypted to (also when declining: the key the
         // request asked for), so the requesting chain can refuse it once that key is gone.
@@ -326,7 +372,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     }
 
     /// Checks the chain already made, made again before anything is disclosed.
-    fn check_request(&self, incoming: &IncomingRequest) -> Result<X25519Public, ErrorCode> {
+    fn check_request(&self, incoming: &IncomingRequest) -> Result<(), ErrorCode> {
         let body = &incoming.body;
         if body.version != PACKET_VERSION {
             return Err(ErrorCode::UnsupportedVersion);
@@ -342,34 +388,85 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             &incoming.signature,
         )
         .map_err(|_| ErrorCode::BadSignature)?;
-        if ehr_protocol::validate::patient_token(&body.patient_token).is_err() {
+        if body.sealed_patient.len() != SEALED_PATIENT_LEN {
             return Err(ErrorCode::InvalidFormat);
         }
-        X25519Public::from_bytes(&body.reply_encryption_key).map_err(|_| ErrorCode::InvalidFormat)
+        Ok(())
     }
 
-    fn build_outcome(
+    /// Opens the patient's details with the records (custodian) key, maps them to this
+    /// hospital's pseudonym and answers from the records kept under it.
+    fn build_answer(
         &self,
         incoming: &IncomingRequest,
-        reply_key: &X25519Public,
-        max_ciphertext: usize,
         log: &mut dyn FnMut(&str),
-    ) -> Result<ReplyOutcome> {
+    ) -> Result<SealedOutcome> {
         let body = &incoming.body;
-        let loaded = self.load_records(&body.patient_token, log)?;
+        let Some(pseudonym) = self.pseudonym_from_sealed(incoming) else {
+            log(&format!(
+                "request {}: the patient details do not open with this hospital's records key \
+                 (the partner may hold an old or another key for us: give its admin our current \
+                 records_key) or are malformed; declining (InvalidFormat)",
+                body.request_id
+            ));
+            return Ok(SealedOutcome::Declined {
+                code: ErrorCode::InvalidFormat,
+            });
+        };
+        let loaded = self.load_records(&pseudonym, log)?;
         if loaded.found == 0 {
-            return Ok(ReplyOutcome::NoRecords);
+            return Ok(SealedOutcome::NoRecords);
         }
         if loaded.bundles.is_empty() {
             log(&format!(
                 "request {}: none of {} record(s) could be opened",
                 body.request_id, loaded.found
             ));
-            return Ok(ReplyOutcome::Declined {
+            return Ok(SealedOutcome::Declined {
                 code: ErrorCode::Internal,
             });
         }
         let merged = Zeroizing::new(serde_json::to_vec(&fhir::merge_bundles(&loaded.bundles))?);
+        Ok(SealedOutcome::Records {
+            bundle: merged.to_vec().into(),
+        })
+    }
+
+    /// This hospital's pseudonym for the patient a request names, `None` when the sealed
+    /// details do not open with the records key or are not valid demographics.
+    fn pseudonym_from_sealed(&self, incoming: &IncomingRequest) -> Option<String> {
+        let body = &incoming.body;
+        let padded = crypto::open_with_any(
+            &self.records_secrets,
+            &CryptoContext::Demographics {
+                request_id: &body.request_id,
+                source_network: &body.source_network,
+                destination_network: self.peer.network(),
+            },
+            &body.sealed_patient,
+        )
+        .ok()?;
+        let details = padding::unpad(&padded)?;
+        let input: DemographicsInput = serde_json::from_slice(details).ok()?;
+        let demographics = input.normalise().ok()?;
+        Some(pseudonym::pseudonym(&self.pseudonym_key, &demographics))
+    }
+
+    /// The answer as JSON, padded to its bucket and sealed to the requester's reply key;
+    /// `None` when the ciphertext would exceed `max_ciphertext`.
+    fn seal_answer(
+        &self,
+        incoming: &IncomingRequest,
+        reply_key: &X25519Public,
+        answer: &SealedOutcome,
+        max_ciphertext: usize,
+    ) -> Result<Option<ReplyOutcome>> {
+        let body = &incoming.body;
+        let json = Zeroizing::new(serde_json::to_vec(answer)?);
+        if padding::bucket_for(json.len()) + ehr_protocol::limits::SEAL_OVERHEAD > max_ciphertext {
+            return Ok(None);
+        }
+        let padded = Zeroizing::new(padding::pad(&json));
         let ciphertext = crypto::seal(
             reply_key,
             &CryptoContext::Reply {
@@ -378,22 +475,12 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 responder_network: self.peer.network(),
                 recipient: reply_key,
             },
-            &merged,
+            &padded,
         )?;
-        if ciphertext.len() > max_ciphertext {
-            log(&format!(
-                "request {}: reply of {} bytes exceeds {max_ciphertext}",
-                body.request_id,
-                ciphertext.len()
-            ));
-            return Ok(ReplyOutcome::Declined {
-                code: ErrorCode::TooLarge,
-            });
-        }
-        Ok(ReplyOutcome::Records {
+        Ok(Some(ReplyOutcome::Sealed {
             content_hash: signing::content_hash(&ciphertext),
             ciphertext: ciphertext.into(),
-        })
+        }))
     }
 
     fn load_records(&self, token: &str, log: &mut dyn FnMut(&str)) -> Result<Loaded> {
@@ -462,7 +549,19 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             },
             &record.ciphertext,
         )?;
-        Ok(fhir::parse_bundle(&plain)?)
+        let bundle = padding::unpad(&plain)
+            .ok_or_else(|| anyhow::anyhow!("the decrypted record is not padded"))?;
+        Ok(fhir::parse_bundle(bundle)?)
+    }
+}
+
+/// What the state file and the log call an answer (never its content).
+fn answer_kind(answer: &SealedOutcome) -> String {
+    match answer {
+        SealedOutcome::Records { .. } => "records".into(),
+        SealedOutcome::NoRecords => "no_records".into(),
+        SealedOutcome::Declined { code } => format!("declined:{code}"),
+        _ => "other".into(),
     }
 }
 

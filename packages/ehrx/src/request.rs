@@ -1,5 +1,11 @@
 //! `ehrx request`: ask a partner network for a patient's history, wait for the answer,
 //! retrieve it, check it and decrypt it.
+//!
+//! The patient's details travel sealed to the partner's custodian key (its registered
+//! `encryption_key` in our registry), padded to one fixed size, fresh for each request: no
+//! patient-derived value that could be compared or linked ever goes on chain. The answer
+//! comes back as one sealed kind; whether the partner found records, none or declined is
+//! only inside.
 
 use crate::chain::{self, ChainError};
 use crate::clinician::{self, ClinicianKey};
@@ -10,19 +16,20 @@ use crate::fhir;
 use crate::peer::{random_id, Peer};
 use crate::sign::{self, ReplyParties, RequestFields};
 use crate::time::now_unix;
-use crate::token::{patient_token, TokenKey};
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
 use ehr_protocol::exchange::{
     ExecuteMsg, OutgoingRequest, PurposeOfUse, QueryMsg, RequestStatus, RetrievedReply,
 };
-use ehr_protocol::limits::MAX_DEMOGRAPHICS_BYTES;
-use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::limits::SEALED_PATIENT_LEN;
+use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
+use ehr_protocol::padding;
 use ehr_protocol::registry::{Partner, QueryMsg as RegistryQuery};
 use ehr_protocol::signing::{self, reply_sign_bytes};
 use ehr_protocol::validate;
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// What the clinician asks for.
 pub struct RequestInput<'a> {
@@ -31,11 +38,8 @@ pub struct RequestInput<'a> {
     pub clinician: &'a ClinicianKey,
     pub purpose: PurposeOfUse,
     pub demographics: &'a Demographics,
-    pub token_key: &'a TokenKey,
     /// Lifetime of the request in seconds.
     pub ttl_secs: u64,
-    /// Also send the demographics, encrypted to the partner's matcher key.
-    pub with_demographics: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +49,8 @@ pub struct Submitted {
     pub txhash: String,
 }
 
-/// Builds the token, a random request id and the signed request, and submits it.
+/// Seals the patient's details to the partner's custodian key, draws a random request id,
+/// signs the request with the clinician's key and submits it.
 pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     if validate::name(input.partner_id).is_err() {
         bail!("the partner id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-' (InvalidFormat)");
@@ -56,19 +61,21 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     // In this peer's scope: no other requester can take or burn it.
     let request_id = validate::scoped_request_id(&peer.address, &random_id());
     let expires_at = issued_at + input.ttl_secs;
-    let encrypted_demographics = if input.with_demographics {
-        Some(seal_demographics(peer, input, &request_id)?)
-    } else {
-        None
-    };
+    let custodian = custodian_key(peer, input.partner_id)?;
+    let sealed_patient = seal_patient(
+        &custodian,
+        input.demographics,
+        &request_id,
+        peer.network(),
+        input.partner_id,
+    )?;
     let fields = RequestFields {
         request_id: request_id.clone(),
         partner_id: input.partner_id.to_string(),
         clinician_id: input.clinician.id().to_string(),
         purpose: input.purpose,
-        patient_token: patient_token(input.token_key, input.demographics),
+        sealed_patient,
         reply_encryption_key: peer.keys.encryption_public().as_bytes().to_vec(),
-        encrypted_demographics,
         issued_at,
         expires_at,
     };
@@ -87,38 +94,62 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     })
 }
 
-fn seal_demographics(peer: &Peer, input: &RequestInput, request_id: &str) -> Result<Vec<u8>> {
+/// The partner's custodian key: its `encryption_key` in our registry's partner entry.
+pub fn custodian_key(peer: &Peer, partner_id: &str) -> Result<X25519Public> {
     let partner: Option<Partner> = chain::query(
         peer.chain(),
         &peer.exchange.registry,
         &RegistryQuery::Partner {
-            partner_id: input.partner_id.to_string(),
+            partner_id: partner_id.to_string(),
         },
-    )?;
+    )
+    .context("reading the partner entry from the registry")?;
     let partner = partner.ok_or_else(|| {
         anyhow!(
-            "{} is not in the partner lookup table (UnknownPartner)",
-            input.partner_id
+            "{partner_id} is not in {}'s partner lookup table (UnknownPartner); ask the registry \
+             admin to add it with UpsertPartner",
+            peer.network()
         )
     })?;
     let key = partner.encryption_key.ok_or_else(|| {
         anyhow!(
-            "partner {} has registered no key for demographics; send the request without them",
-            input.partner_id
+            "partner {partner_id} has no custodian key in {}'s registry, so the patient's \
+             details cannot be sealed to it; nothing was sent. Fix: {partner_id} hands over its \
+             records key (the `records_key` of its ehrx.toml, base64 X25519) and the registry \
+             admin of {} sets it as the partner's `encryption_key` with UpsertPartner",
+            peer.network(),
+            peer.network()
         )
     })?;
-    let key = X25519Public::from_bytes(&key)?;
+    X25519Public::from_bytes(&key).with_context(|| {
+        format!("the encryption_key registered for partner {partner_id} is not an X25519 key")
+    })
+}
+
+/// The patient's details (normalised JSON), padded and sealed to `custodian`, bound to the
+/// request id and both networks: always `SEALED_PATIENT_LEN` bytes.
+pub fn seal_patient(
+    custodian: &X25519Public,
+    demographics: &Demographics,
+    request_id: &str,
+    source_network: &str,
+    destination_network: &str,
+) -> Result<Vec<u8>> {
+    let padded = Zeroizing::new(padding::pad(&demographics.to_json()));
     let sealed = crypto::seal(
-        &key,
+        custodian,
         &CryptoContext::Demographics {
             request_id,
-            source_network: peer.network(),
-            destination_network: input.partner_id,
+            source_network,
+            destination_network,
         },
-        &input.demographics.to_json(),
+        &padded,
     )?;
-    if sealed.len() > MAX_DEMOGRAPHICS_BYTES {
-        bail!("encrypted demographics exceed {MAX_DEMOGRAPHICS_BYTES} bytes (TooLarge)");
+    if sealed.len() != SEALED_PATIENT_LEN {
+        bail!(
+            "the patient's details are too long to seal in {SEALED_PATIENT_LEN} bytes \
+             (InvalidFormat); shorten the names"
+        );
     }
     Ok(sealed)
 }
@@ -176,14 +207,9 @@ pub fn wait(
                 let id = request_id.to_string();
                 match status {
                     RequestStatus::Pending => {}
+                    // Whatever the partner answered (records, none, declined) is sealed
+                    // inside the reply: every accepted reply is `answered`.
                     RequestStatus::Answered => return Ok(request),
-                    // The partner's chain refuses a request for a token it holds no
-                    // records for: that is an answer (XCPD "no match"), not a failure.
-                    RequestStatus::Rejected
-                        if request.reason == Some(ehr_protocol::ErrorCode::NoRecords) =>
-                    {
-                        return Err(RequestEnd::NoRecords { request_id: id }.into())
-                    }
                     RequestStatus::Rejected => {
                         return Err(RequestEnd::Rejected {
                             request_id: id,
@@ -303,7 +329,7 @@ pub fn open_reply(
         ));
     };
     match &reply.outcome {
-        ReplyOutcome::Records {
+        ReplyOutcome::Sealed {
             ciphertext,
             content_hash,
         } => {
@@ -324,11 +350,29 @@ pub fn open_reply(
                     hex::encode(recipient.as_bytes())
                 )
             })?;
-            let bundle = fhir::parse_bundle(&plain).context("the decrypted reply")?;
-            Ok(ReplyContent::Records(bundle))
+            let unpadded = padding::unpad(&plain).ok_or_else(|| {
+                anyhow!("the decrypted reply to request {request_id} is not padded (InvalidFormat)")
+            })?;
+            let outcome: SealedOutcome = serde_json::from_slice(unpadded).map_err(|_| {
+                anyhow!(
+                    "the decrypted reply to request {request_id} is not an outcome this version \
+                     of ehrx knows (UnsupportedVersion)"
+                )
+            })?;
+            match outcome {
+                SealedOutcome::Records { bundle } => {
+                    let bundle = fhir::parse_bundle(&Zeroizing::new(bundle.to_vec()))
+                        .context("the decrypted reply")?;
+                    Ok(ReplyContent::Records(bundle))
+                }
+                SealedOutcome::NoRecords => Ok(ReplyContent::NoRecords),
+                SealedOutcome::Declined { code } => Ok(ReplyContent::Declined(code)),
+                _ => bail!(
+                    "the reply holds an outcome this version of ehrx does not know \
+                     (UnsupportedVersion)"
+                ),
+            }
         }
-        ReplyOutcome::NoRecords => Ok(ReplyContent::NoRecords),
-        ReplyOutcome::Declined { code } => Ok(ReplyContent::Declined(code.clone())),
         _ => bail!(
             "the reply has an outcome this version of ehrx does not know (UnsupportedVersion)"
         ),
@@ -361,10 +405,54 @@ pub fn history_bundle(
             request_id: request_id.to_string(),
         }
         .into()),
-        ReplyContent::Declined(code) => Err(RequestEnd::Declined {
-            request_id: request_id.to_string(),
-            code,
+        ReplyContent::Declined(code) => {
+            let too_large = code == ehr_protocol::ErrorCode::TooLarge;
+            let end = anyhow::Error::from(RequestEnd::Declined {
+                request_id: request_id.to_string(),
+                code,
+            });
+            if too_large {
+                // Not a refusal of the request: the history does not fit in one reply.
+                return Err(end.context(
+                    "the partner's history for this patient is larger than one reply may be \
+                     (the policy's max_ciphertext_bytes); replies in chunks come with issue 9",
+                ));
+            }
+            Err(end)
         }
-        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_patient_is_one_size_fresh_each_time_and_bound_to_the_request() {
+        let custodian = crypto::generate_x25519();
+        let short = Demographics::new("Al", "Li", "1990-01-01", "123-45-6789").unwrap();
+        let long = Demographics::new(
+            "Maria Concepcion Guadalupe",
+            "Fernandez de la Torre-Villanueva",
+            "1990-01-01",
+            "123-45-6789",
+        )
+        .unwrap();
+        let seal = |d: &Demographics, id: &str| {
+            seal_patient(&custodian.public(), d, id, "hospital-a", "hospital-b").unwrap()
+        };
+        let (a, b) = (seal(&short, "r1"), seal(&long, "r1"));
+        assert_eq!(a.len(), SEALED_PATIENT_LEN);
+        assert_eq!(b.len(), SEALED_PATIENT_LEN);
+        assert_ne!(a, seal(&short, "r1"), "fresh each time");
+        let context = |id| CryptoContext::Demographics {
+            request_id: id,
+            source_network: "hospital-a",
+            destination_network: "hospital-b",
+        };
+        let opened = crypto::open(&custodian, &context("r1"), &a).unwrap();
+        assert_eq!(padding::unpad(&opened).unwrap(), short.to_json().as_slice());
+        assert!(crypto::open(&custodian, &context("r2"), &a).is_err());
+        assert!(crypto::open(&crypto::generate_x25519(), &context("r1"), &a).is_err());
     }
 }

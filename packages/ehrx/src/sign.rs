@@ -71,9 +71,9 @@ pub struct RequestFields {
     /// The registered clinician who asks (and signs).
     pub clinician_id: String,
     pub purpose: PurposeOfUse,
-    pub patient_token: String,
+    /// The patient's details sealed to the partner's custodian key (`SEALED_PATIENT_LEN`).
+    pub sealed_patient: Vec<u8>,
     pub reply_encryption_key: Vec<u8>,
-    pub encrypted_demographics: Option<Vec<u8>>,
     pub issued_at: u64,
     pub expires_at: u64,
 }
@@ -89,9 +89,8 @@ pub fn request_body(source_network: &str, requester: &str, f: &RequestFields) ->
         requester_role: Role::Request,
         clinician_id: f.clinician_id.clone(),
         purpose: f.purpose,
-        patient_token: f.patient_token.clone(),
+        sealed_patient: Binary::from(f.sealed_patient.clone()),
         reply_encryption_key: Binary::from(f.reply_encryption_key.clone()),
-        encrypted_demographics: f.encrypted_demographics.clone().map(Binary::from),
         issued_at: f.issued_at,
         expires_at: f.expires_at,
     }
@@ -105,9 +104,8 @@ pub fn submit_request(clinician_key: &SigningKey, body: &RequestBody) -> SubmitR
         partner_id: body.destination_network.clone(),
         clinician_id: body.clinician_id.clone(),
         purpose: body.purpose,
-        patient_token: body.patient_token.clone(),
+        sealed_patient: body.sealed_patient.clone(),
         reply_encryption_key: body.reply_encryption_key.clone(),
-        encrypted_demographics: body.encrypted_demographics.clone(),
         issued_at: body.issued_at,
         expires_at: body.expires_at,
         signature: Binary::from(sign(clinician_key, &request_sign_bytes(body)).to_vec()),
@@ -165,9 +163,8 @@ mod tests {
             partner_id: "hospital-b".into(),
             clinician_id: "dr-adams".into(),
             purpose: PurposeOfUse::Treatment,
-            patient_token: "ab".repeat(32),
+            sealed_patient: vec![3u8; ehr_protocol::limits::SEALED_PATIENT_LEN],
             reply_encryption_key: vec![9u8; 32],
-            encrypted_demographics: None,
             issued_at: 1_700_000_000,
             expires_at: 1_700_000_600,
         }
@@ -201,6 +198,7 @@ mod tests {
             |b: &mut RequestBody| b.destination_network = "hospital-c".into(),
             |b: &mut RequestBody| b.clinician_id = "dr-brown".into(),
             |b: &mut RequestBody| b.requester = "wasm1colleague".into(),
+            |b: &mut RequestBody| b.sealed_patient = vec![4u8; 1072].into(),
         ] {
             let mut other = body.clone();
             change(&mut other);
@@ -235,13 +233,11 @@ mod tests {
             .secp256k1_verify(&digest(&bytes), &msg.signature, &keys.signing_public())
             .unwrap());
 
-        for outcome in [
-            ReplyOutcome::NoRecords,
-            ReplyOutcome::Records {
+        {
+            let outcome = ReplyOutcome::Sealed {
                 ciphertext: Binary::from(vec![5u8; 80]),
                 content_hash: signing::content_hash(&[5u8; 80]),
-            },
-        ] {
+            };
             let recipient = [7u8; 32];
             let parties = ReplyParties {
                 request_id: "0123456789abcdef0123456789abcdef",

@@ -1,4 +1,5 @@
-//! `ehrx store`: a FHIR Bundle enters the ledger, encrypted to the hospital's records key.
+//! `ehrx store`: a FHIR Bundle enters the ledger, padded and encrypted to the hospital's
+//! records key, under the hospital's own pseudonym for the patient.
 
 use crate::chain;
 use crate::crypto::{self, Context as CryptoContext, X25519Public};
@@ -8,6 +9,7 @@ use crate::sign;
 use anyhow::{bail, Context, Result};
 use ehr_protocol::exchange::ExecuteMsg;
 use ehr_protocol::limits::MAX_CIPHERTEXT_BYTES;
+use ehr_protocol::padding;
 use ehr_protocol::validate;
 use zeroize::Zeroizing;
 
@@ -20,13 +22,14 @@ pub struct Stored {
     pub txhash: String,
 }
 
-/// Validates the Bundle, encrypts it to `records_key` bound to (network, record id,
-/// patient token), signs `store_sign_bytes` and submits `StoreRecord`.
+/// Validates the Bundle, pads it to its size bucket, encrypts it to `records_key` bound to
+/// (network, record id, pseudonym), signs `store_sign_bytes` and submits `StoreRecord`.
+/// `pseudonym` is this hospital's own (`pseudonym::pseudonym` under its local key).
 pub fn store(
     peer: &Peer,
     bundle_json: &[u8],
     record_id: Option<String>,
-    patient_token: &str,
+    pseudonym: &str,
     records_key: &X25519Public,
 ) -> Result<Stored> {
     let bundle = fhir::parse_bundle(bundle_json)?;
@@ -34,20 +37,23 @@ pub fn store(
     if validate::id(&record_id).is_err() {
         bail!("the record id must be 16-64 characters of a-z, 0-9 and '-' (InvalidFormat)");
     }
-    if validate::patient_token(patient_token).is_err() {
-        bail!("the patient token must be 64 lowercase hex characters (InvalidFormat)");
+    if validate::patient_token(pseudonym).is_err() {
+        bail!("the pseudonym must be 64 lowercase hex characters (InvalidFormat)");
     }
     let plaintext = Zeroizing::new(serde_json::to_vec(&bundle)?);
+    // Padded to a size bucket: the chain refuses any other size, and a record's size then
+    // says little about what it holds.
+    let plaintext = Zeroizing::new(padding::pad(&plaintext));
     let context = CryptoContext::Record {
         network: peer.network(),
         record_id: &record_id,
-        patient_token,
+        patient_token: pseudonym,
     };
     let ciphertext = crypto::seal(records_key, &context, &plaintext)?;
     if ciphertext.len() > MAX_CIPHERTEXT_BYTES {
         bail!(
-            "the encrypted record is {} bytes, above the protocol limit of {MAX_CIPHERTEXT_BYTES} \
-             (TooLarge); split the Bundle",
+            "the encrypted record is {} bytes (padded to its size bucket), above the protocol \
+             limit of {MAX_CIPHERTEXT_BYTES} (TooLarge); split the Bundle",
             ciphertext.len()
         );
     }
@@ -57,7 +63,7 @@ pub fn store(
         peer.network(),
         &peer.address,
         &record_id,
-        patient_token,
+        pseudonym,
         ciphertext,
     );
     let content_hash = msg.content_hash.clone();

@@ -2,6 +2,9 @@
 //! chains from the `ehr-tests` harness, its test relayer between them, and a `ChainClient`
 //! that executes and queries as the wasmd CLI would. Everything ehrx signs is verified by
 //! the contracts themselves; everything it decrypts was encrypted by ehrx on the other side.
+//! B keeps records under its own pseudonyms (B's local pseudonym key); A seals the patient's
+//! details to B's custodian key (B's records key, registered in A's registry as B's
+//! `encryption_key`).
 
 use clap::Parser;
 use cosmwasm_std::{Addr, Timestamp};
@@ -20,9 +23,9 @@ use ehrx::error::{exit_code, EXIT_NO_RECORDS, EXIT_REFUSED};
 use ehrx::fhir::{self, OutputBundleType};
 use ehrx::keys::{KeyDir, PeerKeys};
 use ehrx::peer::{Exchange, Peer};
+use ehrx::pseudonym::{pseudonym, PseudonymKey};
 use ehrx::reply_service::{Handled, PassReport, ReplyService, ReplyState};
 use ehrx::request::{self, ReplyContent, RequestInput};
-use ehrx::token::{patient_token, TokenKey};
 use ehrx::{audit_export, store};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -177,6 +180,40 @@ const GIVEN: &str = "José";
 const FAMILY: &str = "Álvarez-Núñez";
 const DOB: &str = "1984-03-12";
 const SSN: &str = "219-09-9999";
+/// Hospital B's own pseudonym key (never on A).
+const B_PSEUDONYM_KEY: [u8; 32] = [42u8; 32];
+
+fn b_pseudonym_key() -> PseudonymKey {
+    PseudonymKey::from_bytes(&B_PSEUDONYM_KEY).unwrap()
+}
+
+/// Has A's admin register `key` as partner hospital-b's custodian key (`encryption_key` of
+/// the partner entry; the route and channel stay as they are).
+fn set_custodian_key(world: &Rc<RefCell<World>>, key: Option<&ehrx::crypto::X25519Public>) {
+    let mut w = world.borrow_mut();
+    let partner: Option<rmsg::Partner> =
+        w.a.app
+            .wrap()
+            .query_wasm_smart(
+                w.a.registry.to_string(),
+                &rmsg::QueryMsg::Partner {
+                    partner_id: "hospital-b".into(),
+                },
+            )
+            .unwrap();
+    let partner = partner.expect("hospital-b is A's partner");
+    w.a.admin_exec(&rmsg::ExecuteMsg::UpsertPartner {
+        partner: rmsg::PartnerInput {
+            partner_id: partner.partner_id,
+            connection_id: partner.connection_id,
+            counterparty_port: partner.counterparty_port,
+            encryption_key: key.map(|k| k.as_bytes().to_vec().into()),
+            status: partner.status,
+            accepted_purposes: partner.accepted_purposes,
+        },
+    })
+    .expect("upsert partner");
+}
 
 fn bundle() -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -197,7 +234,8 @@ fn bundle() -> Vec<u8> {
 
 struct Hospitals {
     world: Rc<RefCell<World>>,
-    token_key: TokenKey,
+    /// B's own pseudonym key.
+    pseudonym_key: PseudonymKey,
     requester: (Addr, PeerKeys),
     /// Registered on A; signs the requests `requester` sends.
     clinician: ClinicianKey,
@@ -282,9 +320,11 @@ impl Hospitals {
         let responder = register(&world, Side::B, "reply-service", &[Role::Reply]);
         let clinician = new_clinician("dr-adams");
         register_clinician(&world, Side::A, &clinician, &[PurposeOfUse::Treatment]);
+        // B's records key is its custodian key: A's admin registers it for partner B.
+        set_custodian_key(&world, Some(&responder.1.encryption_public()));
         Hospitals {
             world,
-            token_key: TokenKey::from_bytes(&[42u8; 32]).unwrap(),
+            pseudonym_key: b_pseudonym_key(),
             requester,
             clinician,
             storer,
@@ -313,8 +353,8 @@ impl Hospitals {
         let client = self.client(Side::B, &self.storer);
         let peer = self.peer(&client, Side::B, &self.storer);
         let d = Demographics::new(given, family, DOB, SSN).unwrap();
-        let token = patient_token(&self.token_key, &d);
-        store::store(&peer, &bundle(), None, &token, &self.records_key()).unwrap()
+        let pseudonym = pseudonym(&self.pseudonym_key, &d);
+        store::store(&peer, &bundle(), None, &pseudonym, &self.records_key()).unwrap()
     }
 
     fn submit(
@@ -349,9 +389,7 @@ impl Hospitals {
                 clinician,
                 purpose,
                 demographics: &d,
-                token_key: &self.token_key,
                 ttl_secs: 900,
-                with_demographics: false,
             },
         )
     }
@@ -381,7 +419,8 @@ fn reply_pass(
     let peer = Peer::connect(&client, exchange, same_keys(&responder.1)).unwrap();
     let secret = responder.1.encryption_secret().to_bytes();
     let secrets = vec![ehrx::crypto::X25519Secret::from_bytes(secret.as_ref()).unwrap()];
-    let mut service = ReplyService::new(&peer, secrets, state.to_path_buf()).unwrap();
+    let mut service =
+        ReplyService::new(&peer, secrets, b_pseudonym_key(), state.to_path_buf()).unwrap();
     let mut logs = Vec::new();
     let report = service.run_pass(&mut |m| logs.push(m.to_string())).unwrap();
     (report, logs)
@@ -411,15 +450,15 @@ fn full_exchange_store_request_reply_retrieve_decrypt() {
     let h = Hospitals::new();
     let stored = h.store_record(GIVEN, FAMILY);
     assert_eq!(
-        h.world.borrow().b.record_count(&patient_token(
-            &h.token_key,
+        h.world.borrow().b.record_count(&pseudonym(
+            &h.pseudonym_key,
             &Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap()
         )),
         1
     );
 
     // Hospital A types the name without accents and the dates/SSN in other formats:
-    // the same token comes out, so B finds the record.
+    // B opens the sealed details and computes the same pseudonym, so it finds the record.
     let client_a = h.client(Side::A, &h.requester);
     let submitted = h.submit(&client_a, "Jose", "ALVAREZ-Nunez").unwrap();
 
@@ -702,12 +741,15 @@ fn a_request_signed_with_another_key_for_a_real_clinician_id_is_refused_bad_sign
             partner_id: "hospital-b".into(),
             clinician_id: id,
             purpose: PurposeOfUse::Treatment,
-            patient_token: patient_token(
-                &h.token_key,
+            sealed_patient: request::seal_patient(
+                &h.records_key(),
                 &Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap(),
-            ),
+                "0123456789abcdef",
+                "hospital-a",
+                "hospital-b",
+            )
+            .unwrap(),
             reply_encryption_key: peer.keys.encryption_public().as_bytes().to_vec(),
-            encrypted_demographics: None,
             issued_at: now,
             expires_at: now + 600,
         },
@@ -730,29 +772,93 @@ fn a_request_signed_with_another_key_for_a_real_clinician_id_is_refused_bad_sign
     assert_eq!(outgoing_count(&h), 1);
 }
 
-#[test]
-fn unknown_patient_gets_no_records_and_exit_status_3() {
-    let h = Hospitals::new();
-    h.store_record(GIVEN, FAMILY);
-    let client_a = h.client(Side::A, &h.requester);
-    let submitted = h.submit(&client_a, "Ann", "Other").unwrap();
-    // B's chain refuses the packet itself (Algorithm 2: records for the token must exist),
-    // so B's reply service never sees it and A's request ends with reason NoRecords.
+/// Relays A's request, runs B's reply service (as `responder`), relays the reply, waits on
+/// A and opens what came back.
+fn answer_and_open(
+    h: &Hospitals,
+    client_a: &InProcess,
+    request_id: &str,
+    responder: &(Addr, PeerKeys),
+) -> (
+    request::ReplyContent,
+    ehr_protocol::exchange::RetrievedReply,
+    Vec<String>,
+) {
     h.world.borrow_mut().relay_requests();
-    let (report, _) = h.reply_pass();
-    assert_eq!(report, PassReport::default());
-    let peer = h.peer(&client_a, Side::A, &h.requester);
+    let (report, logs) = reply_pass(
+        &h.world,
+        responder,
+        &h.exchange_addr(Side::B),
+        &h.state_path(),
+    );
+    assert_eq!(report.answered, 1, "{logs:?}");
+    h.world.borrow_mut().relay_replies();
+    let peer = h.peer(client_a, Side::A, &h.requester);
     let mut progress = Vec::new();
-    let err = request::wait(
+    let answered = request::wait(
         &peer,
-        &submitted.request_id,
+        request_id,
         Duration::ZERO,
         Duration::from_secs(1),
         &mut |m| progress.push(m.to_string()),
     )
+    .unwrap();
+    // Whatever B answered, A's chain only knows that it answered.
+    assert_eq!(answered.status, RequestStatus::Answered, "{progress:?}");
+    let reply = request::retrieve(&peer, request_id).unwrap();
+    let secrets = vec![ehrx::crypto::X25519Secret::from_bytes(
+        h.requester.1.encryption_secret().to_bytes().as_ref(),
+    )
+    .unwrap()];
+    let content = request::open_reply(&peer, &secrets, request_id, &reply).unwrap();
+    (content, reply, logs)
+}
+
+#[test]
+fn unknown_patient_gets_no_records_and_exit_status_3() {
+    let h = Hospitals::new();
+    let stored = h.store_record(GIVEN, FAMILY);
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, "Ann", "Other").unwrap();
+    // B's chain takes the request without looking at records (no existence oracle); B's
+    // reply service finds none under its pseudonym and says so inside the sealed reply.
+    let (content, reply, logs) =
+        answer_and_open(&h, &client_a, &submitted.request_id, &h.responder);
+    assert!(
+        logs.iter().any(|l| l.contains("answered no_records")),
+        "{logs:?}"
+    );
+    assert!(matches!(content, ReplyContent::NoRecords));
+    // The reply has the same kind and bucket size as one with records.
+    let ehr_protocol::packet::ReplyOutcome::Sealed { ciphertext, .. } = &reply.outcome else {
+        panic!("a sealed reply");
+    };
+    assert!(ehr_protocol::padding::is_bucketed(ciphertext.len()));
+    let err = request::history_bundle(
+        &submitted.request_id,
+        &reply,
+        content,
+        OutputBundleType::Collection,
+    )
     .unwrap_err();
     assert_eq!(exit_code(&err), EXIT_NO_RECORDS, "{err:#}");
-    assert!(progress[0].contains("rejected (NoRecords)"), "{progress:?}");
+    // The stored record is bucket-sized too.
+    let w = h.world.borrow();
+    let record: ehr_protocol::exchange::StoredRecord =
+        w.b.app
+            .wrap()
+            .query_wasm_smart(
+                w.b.exchange.to_string(),
+                &ehr_protocol::exchange::QueryMsg::Record {
+                    patient_token: pseudonym(
+                        &h.pseudonym_key,
+                        &Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap(),
+                    ),
+                    record_id: stored.record_id.clone(),
+                },
+            )
+            .unwrap();
+    assert!(ehr_protocol::padding::is_bucketed(record.ciphertext.len()));
 }
 
 #[test]
@@ -761,28 +867,99 @@ fn declined_reply_ends_the_request_as_refused() {
     h.store_record(GIVEN, FAMILY);
     let client_a = h.client(Side::A, &h.requester);
     let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
-    h.world.borrow_mut().relay_requests();
-    // B's reply service cannot open the record (wrong records key): it declines, coded.
+    // A reply service with another records key than the one A's registry holds for B
+    // cannot open the patient's details: it declines, coded, inside the sealed reply.
     let wrong = register(&h.world, Side::B, "misconfigured-service", &[Role::Reply]);
-    let (report, logs) = reply_pass(&h.world, &wrong, &h.exchange_addr(Side::B), &h.state_path());
-    assert_eq!(report.answered, 1, "{logs:?}");
+    let (content, reply, logs) = answer_and_open(&h, &client_a, &submitted.request_id, &wrong);
+    assert!(
+        logs.iter().any(|l| l.contains("declined:InvalidFormat")),
+        "{logs:?}"
+    );
+    assert_no_phi(logs.join("\n").as_bytes(), "reply-service log");
+    assert!(matches!(
+        content,
+        ReplyContent::Declined(ErrorCode::InvalidFormat)
+    ));
+    let err = request::history_bundle(
+        &submitted.request_id,
+        &reply,
+        content,
+        OutputBundleType::Collection,
+    )
+    .unwrap_err();
+    assert_eq!(exit_code(&err), EXIT_REFUSED);
+    assert!(format!("{err:#}").contains("InvalidFormat"));
+}
+
+#[test]
+fn records_the_reply_service_cannot_open_are_declined_internal() {
+    let h = Hospitals::new();
+    // Stored to a key that is not B's records key.
+    let client = h.client(Side::B, &h.storer);
+    let peer = h.peer(&client, Side::B, &h.storer);
+    let d = Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap();
+    store::store(
+        &peer,
+        &bundle(),
+        None,
+        &pseudonym(&h.pseudonym_key, &d),
+        &ehrx::crypto::generate_x25519().public(),
+    )
+    .unwrap();
+    let client_a = h.client(Side::A, &h.requester);
+    let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    let (content, _, logs) = answer_and_open(&h, &client_a, &submitted.request_id, &h.responder);
     assert!(
         logs.iter().any(|l| l.contains("declined:Internal")),
         "{logs:?}"
     );
-    assert_no_phi(logs.join("\n").as_bytes(), "reply-service log");
-    h.world.borrow_mut().relay_replies();
-    let peer = h.peer(&client_a, Side::A, &h.requester);
-    let err = request::wait(
-        &peer,
-        &submitted.request_id,
-        Duration::ZERO,
-        Duration::from_secs(1),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    assert_eq!(exit_code(&err), EXIT_REFUSED);
-    assert!(format!("{err:#}").contains("Internal"));
+    assert!(matches!(
+        content,
+        ReplyContent::Declined(ErrorCode::Internal)
+    ));
+}
+
+#[test]
+fn a_partner_without_a_custodian_key_stops_the_request_before_anything_is_sent() {
+    let h = Hospitals::new();
+    set_custodian_key(&h.world, None);
+    let client_a = h.client(Side::A, &h.requester);
+    let before = (outgoing_count(&h), client_a.txs.get());
+    let err = format!("{:#}", h.submit(&client_a, GIVEN, FAMILY).unwrap_err());
+    assert!(
+        err.contains("partner hospital-b has no custodian key"),
+        "{err}"
+    );
+    assert!(err.contains("UpsertPartner"), "{err}");
+    assert_no_phi(err.as_bytes(), "error");
+    assert_eq!((outgoing_count(&h), client_a.txs.get()), before);
+}
+
+#[test]
+fn each_request_seals_the_patient_afresh_to_one_size() {
+    let h = Hospitals::new();
+    let client_a = h.client(Side::A, &h.requester);
+    h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    h.world.borrow_mut().a.advance(61);
+    h.submit(&client_a, "A", "B").unwrap();
+    let w = h.world.borrow();
+    let packets: Vec<Vec<u8>> =
+        w.a.outbox
+            .borrow()
+            .history
+            .iter()
+            .map(|p| p.data.to_vec())
+            .collect();
+    assert_eq!(packets.len(), 2);
+    // A long name and a short one give packets of the same size.
+    assert_eq!(packets[0].len(), packets[1].len());
+    // B's pseudonym appears nowhere on A.
+    let b_pseudonym = pseudonym(
+        &h.pseudonym_key,
+        &Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap(),
+    );
+    let state = String::from_utf8_lossy(&w.a.dump_state()).to_string();
+    assert!(!state.contains(&b_pseudonym));
 }
 
 #[test]
@@ -834,7 +1011,10 @@ fn a_second_responder_is_refused_already_answered_and_not_retried() {
             responder: &peer2.address,
             recipient_key: &incoming[0].body.reply_encryption_key,
         },
-        ehr_protocol::packet::ReplyOutcome::NoRecords,
+        ehr_protocol::packet::ReplyOutcome::Sealed {
+            ciphertext: vec![0u8; 1024 + 48].into(),
+            content_hash: ehr_protocol::signing::content_hash(&[0u8; 1024 + 48]),
+        },
         ehrx::time::now_unix(),
     );
     let msg = ehrx::sign::submit_reply(peer2.keys.signing_key(), &body);
@@ -947,10 +1127,11 @@ fn cli_store_then_request_writes_history_with_provenance() {
     let h = Hospitals::new();
     let tmp = h.tmp.path();
     // Files as a hospital would have them.
-    let token_file = tmp.join("token.key");
+    // B's own pseudonym key (the reply service uses the same one).
+    let pseudonym_file = tmp.join("pseudonym.key");
     ehrx::keys::write_secret(
-        &token_file,
-        format!("{}\n", hex::encode([42u8; 32])).as_bytes(),
+        &pseudonym_file,
+        format!("{}\n", hex::encode(B_PSEUDONYM_KEY)).as_bytes(),
     )
     .unwrap();
     let storer_dir = KeyDir::new(tmp.join("storer-keys"));
@@ -1004,8 +1185,8 @@ fn cli_store_then_request_writes_history_with_provenance() {
             "ehrx",
             "--key-dir",
             storer_dir.path().to_str().unwrap(),
-            "--token-key-file",
-            token_file.to_str().unwrap(),
+            "--pseudonym-key-file",
+            pseudonym_file.to_str().unwrap(),
             "--records-key",
             &records_key,
             "--exchange",
@@ -1039,8 +1220,6 @@ fn cli_store_then_request_writes_history_with_provenance() {
             "ehrx",
             "--key-dir",
             requester_dir.path().to_str().unwrap(),
-            "--token-key-file",
-            token_file.to_str().unwrap(),
             "--exchange",
             &h.exchange_addr(Side::A),
             "--poll-interval-secs",

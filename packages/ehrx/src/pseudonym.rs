@@ -1,9 +1,12 @@
-//! The patient token: how a patient is named on chain.
+//! The patient pseudonym: how this hospital names a patient's records on its own chain.
 //!
-//! `hex(HMAC-SHA-256(partner_key, encode(normalised demographics)))` where `encode` is a
-//! domain tag and the fields, each with a 4-byte big-endian length. The key is shared off
-//! chain by the partner hospitals; without it a token cannot be brute-forced from the small
-//! space of SSNs and birth dates, which is why a plain hash is never used.
+//! `hex(HMAC-SHA-256(pseudonym_key, encode(normalised demographics)))` where `encode` is a
+//! domain tag and the fields, each with a 4-byte big-endian length. The pseudonym key is this
+//! hospital's own and never leaves it (each hospital has a different one), so the same
+//! patient has unrelated pseudonyms on different chains and nothing on chain links them;
+//! without the key a pseudonym cannot be brute-forced from the small space of SSNs and birth
+//! dates, which is why a plain hash is never used. Partners never see a pseudonym: requests
+//! carry the patient's details sealed to the custodian, which computes its own.
 
 use crate::crypto::length_prefixed;
 use crate::demographics::Demographics;
@@ -16,25 +19,25 @@ use std::fmt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-pub const TOKEN_DOMAIN: &str = "ehrx/patient-token/v1";
+pub const PSEUDONYM_DOMAIN: &str = "ehrx/pseudonym/v1";
 pub const MIN_KEY_LEN: usize = 32;
 
-/// The partner-shared token key (32 bytes or more).
-pub struct TokenKey(Zeroizing<Vec<u8>>);
+/// This hospital's own pseudonym key (32 bytes or more).
+pub struct PseudonymKey(Zeroizing<Vec<u8>>);
 
-impl TokenKey {
-    pub fn from_bytes(bytes: &[u8]) -> Result<TokenKey> {
+impl PseudonymKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<PseudonymKey> {
         if bytes.len() < MIN_KEY_LEN {
             bail!(
-                "the partner-shared token key is {} bytes; it must be at least {MIN_KEY_LEN}",
+                "the pseudonym key is {} bytes; it must be at least {MIN_KEY_LEN}",
                 bytes.len()
             );
         }
-        Ok(TokenKey(Zeroizing::new(bytes.to_vec())))
+        Ok(PseudonymKey(Zeroizing::new(bytes.to_vec())))
     }
 
     /// Reads a key file holding the key as hex or base64 text (one line, mode 0600).
-    pub fn load(path: &Path) -> Result<TokenKey> {
+    pub fn load(path: &Path) -> Result<PseudonymKey> {
         let text = read_secret_text(path)?;
         let text = text.trim();
         let bytes = if !text.is_empty()
@@ -46,12 +49,12 @@ impl TokenKey {
             match base64::engine::general_purpose::STANDARD.decode(text) {
                 Ok(bytes) => Zeroizing::new(bytes),
                 Err(_) => bail!(
-                    "{} must hold the partner-shared key as hex or base64 text",
+                    "{} must hold this hospital's pseudonym key as hex or base64 text",
                     path.display()
                 ),
             }
         };
-        TokenKey::from_bytes(&bytes)
+        PseudonymKey::from_bytes(&bytes)
     }
 
     /// A new random 32-byte key, as hex text for the key file.
@@ -62,16 +65,16 @@ impl TokenKey {
     }
 }
 
-impl fmt::Debug for TokenKey {
+impl fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenKey(<redacted>)")
+        f.write_str("PseudonymKey(<redacted>)")
     }
 }
 
 /// The bytes the HMAC runs over.
 fn encode(d: &Demographics) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(length_prefixed(&[
-        TOKEN_DOMAIN.as_bytes(),
+        PSEUDONYM_DOMAIN.as_bytes(),
         d.given().as_bytes(),
         d.family().as_bytes(),
         d.birth_date().as_bytes(),
@@ -79,8 +82,8 @@ fn encode(d: &Demographics) -> Zeroizing<Vec<u8>> {
     ]))
 }
 
-/// The 64-hex-char patient token.
-pub fn patient_token(key: &TokenKey, d: &Demographics) -> String {
+/// The 64-hex-char pseudonym (the `patient_token` field of stores and record queries).
+pub fn pseudonym(key: &PseudonymKey, d: &Demographics) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
     mac.update(&encode(d));
     hex::encode(mac.finalize().into_bytes())
@@ -91,12 +94,12 @@ mod tests {
     use super::*;
     use sha2::Digest;
 
-    fn key() -> TokenKey {
-        TokenKey::from_bytes(&[7u8; 32]).unwrap()
+    fn key() -> PseudonymKey {
+        PseudonymKey::from_bytes(&[7u8; 32]).unwrap()
     }
 
     fn token(given: &str, family: &str, dob: &str, ssn: &str) -> String {
-        patient_token(&key(), &Demographics::new(given, family, dob, ssn).unwrap())
+        pseudonym(&key(), &Demographics::new(given, family, dob, ssn).unwrap())
     }
 
     #[test]
@@ -127,9 +130,9 @@ mod tests {
     #[test]
     fn token_depends_on_the_key_and_is_not_a_plain_hash() {
         let d = Demographics::new("Jose", "Alvarez", "1980-01-05", "123-45-6789").unwrap();
-        let t = patient_token(&key(), &d);
-        let other = TokenKey::from_bytes(&[8u8; 32]).unwrap();
-        assert_ne!(t, patient_token(&other, &d));
+        let t = pseudonym(&key(), &d);
+        let other = PseudonymKey::from_bytes(&[8u8; 32]).unwrap();
+        assert_ne!(t, pseudonym(&other, &d));
 
         let plain_hashes = [
             hex::encode(sha2::Sha256::digest(b"jose|alvarez|1980-01-05|123456789")),
@@ -144,7 +147,7 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused_and_key_files_parse() {
-        assert!(TokenKey::from_bytes(&[1u8; 31]).is_err());
+        assert!(PseudonymKey::from_bytes(&[1u8; 31]).is_err());
         let tmp = tempfile::tempdir().unwrap();
         let hex_path = tmp.path().join("hex.key");
         crate::keys::write_secret(&hex_path, format!("{}\n", "07".repeat(32)).as_bytes()).unwrap();
@@ -157,18 +160,18 @@ mod tests {
         )
         .unwrap();
         let d = Demographics::new("Jose", "Alvarez", "1980-01-05", "123-45-6789").unwrap();
-        let expected = patient_token(&key(), &d);
+        let expected = pseudonym(&key(), &d);
         assert_eq!(
-            patient_token(&TokenKey::load(&hex_path).unwrap(), &d),
+            pseudonym(&PseudonymKey::load(&hex_path).unwrap(), &d),
             expected
         );
         assert_eq!(
-            patient_token(&TokenKey::load(&b64_path).unwrap(), &d),
+            pseudonym(&PseudonymKey::load(&b64_path).unwrap(), &d),
             expected
         );
         let short = tmp.path().join("short.key");
         crate::keys::write_secret(&short, "0707".as_bytes()).unwrap();
-        assert!(TokenKey::load(&short).is_err());
-        assert_eq!(TokenKey::generate_hex().len(), 64);
+        assert!(PseudonymKey::load(&short).is_err());
+        assert_eq!(PseudonymKey::generate_hex().len(), 64);
     }
 }
