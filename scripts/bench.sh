@@ -250,8 +250,8 @@ WASMD_BIN=$(command -v wasmd)
 step "fresh accounts: $RUNS + $PAR requesters on $A, reply + store sites on $B"
 ROOT="$WORK/sites"
 mkdir -p "$ROOT"
-"$EHRX" keys new-token-key --out "$ROOT/partner-token.key" >/dev/null
-# Synthetic patient; the requesting hospital writes it its own way (the token normalises).
+# Synthetic patient; the requesting hospital writes it its own way (the custodian normalises
+# the sealed details before it computes its own pseudonym).
 cat >"$ROOT/patient-b.json" <<'EOF'
 {"given": "Ilse", "family": "Brandt-Nowak", "birth_date": "1968-03-09", "ssn": "318-42-5570"}
 EOF
@@ -277,14 +277,16 @@ new_key() {
 }
 
 declare -A SITE_ADDR SITE_PUB
-# make_site CHAIN NAME [RECORDS_KEY]: key, ehrx keys, ehrx.toml in $ROOT/NAME.
+# make_site CHAIN NAME: key, ehrx keys, ehrx.toml in $ROOT/NAME. The hospital's records
+# (custodian) key and pseudonym key are the devnet's (devnet.json .chains[].custodian).
 make_site() {
-    local chain=$1 name=$2 records_key=${3:-} dir="$ROOT/$2" key="bench-$RID-$2" addr shown pub
+    local chain=$1 name=$2 dir="$ROOT/$2" key="bench-$RID-$2" addr shown pub custodian
     mkdir -p "$dir"
     addr=$(new_key "$chain" "$key")
     shown=$("$EHRX" keys init --key-dir "$dir/keys")
     pub=$(sed -n '/^{/,/^}/p' <<<"$shown" | jq -c .)
-    [[ -n "$records_key" ]] || records_key=$(jq -r .encryption_key <<<"$pub")
+    custodian=$(dn_json -c --arg c "$chain" '.chains[$c].custodian // empty')
+    [[ -n "$custodian" ]] || die "devnet.json has no custodian keys for $chain (an older devnet): scripts/devnet.sh reset && scripts/devnet.sh up"
     cat >"$dir/ehrx.toml" <<EOF
 node = "$(dn_json --arg c "$chain" '.chains[$c].node')"
 chain_id = "$chain"
@@ -293,8 +295,9 @@ wasmd_bin = "$WASMD_BIN"
 wasmd_home = "$(dn_home "$chain")"
 key_name = "$key"
 key_dir = "keys"
-token_key_file = "$ROOT/partner-token.key"
-records_key = "$records_key"
+pseudonym_key_file = "$(jq -r .pseudonym_key_file <<<"$custodian")"
+records_key_dir = "$(jq -r .records_key_dir <<<"$custodian")"
+records_key = "$(jq -r .records_key <<<"$custodian")"
 state_file = "reply-state.json"
 poll_interval_secs = $POLL
 EOF
@@ -310,7 +313,7 @@ register_msg() {
 }
 
 make_site "$B" reply
-make_site "$B" store "$(jq -r .encryption_key <<<"${SITE_PUB[reply]}")"
+make_site "$B" store
 REQ=()
 for i in $(seq 1 "$RUNS"); do make_site "$A" "req$i"; REQ+=("req$i"); done
 TPR=()

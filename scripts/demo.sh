@@ -2,10 +2,14 @@
 # The main job: installs what is missing, brings up the two-hospital devnet, and walks
 # through the paper's scenario with the ehrx peer tool:
 #
-#   1. hospital-b stores a patient's record (encrypted; only an HMAC token goes on chain)
+#   1. hospital-b stores a patient's record (padded and encrypted to its records key; on
+#      chain only hospital-b's own HMAC pseudonym, made with a key that never leaves it)
 #   2. a clinician at hospital-a gets her own signing key (`ehrx clinician new`), which the
 #      hospital's admin registers, and asks hospital-b for the patient's history
-#   3. hospital-b's reply service answers; hospital-a verifies, decrypts, writes FHIR
+#   3. hospital-a's request carries the patient's details sealed to hospital-b's custodian
+#      key (its records key, registered in hospital-a's registry by devnet.sh); hospital-b's
+#      reply service opens them, finds its pseudonym, answers one sealed kind of reply;
+#      hospital-a verifies, decrypts, writes FHIR
 #   4. the paper's attacks: an outsider, an insider flooding requests, an insider reading a
 #      reply it did not ask for, each refused with its reason code; and a colleague who
 #      knows the clinician's id but not her key
@@ -46,12 +50,15 @@ step_done
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
 chmod 700 "$DEMO"
-"$EHRX" keys new-token-key --out "$DEMO/partner-token.key" >/dev/null
 
-# site NAME CHAIN KEY ROLES [RECORDS_KEY]: ehrx keys + config for a peer on a devnet account,
-# registered by the chain's admin with ROLES.
+# site NAME CHAIN KEY ROLES: ehrx keys + config for a peer on a devnet account, registered by
+# the chain's admin with ROLES. The hospital's records (custodian) key and its own pseudonym
+# key are the ones devnet.sh made with ehrx (devnet.json .chains[].custodian).
 site() {
-    local name=$1 chain=$2 key=$3 roles=$4 records=${5:-} dir="$DEMO/$1" shown sk ek
+    local name=$1 chain=$2 key=$3 roles=$4 dir="$DEMO/$1" shown sk ek custodian
+    custodian=$(dn_json -c --arg c "$chain" '.chains[$c].custodian // empty')
+    [[ -n "$custodian" ]] ||
+        die "devnet.json has no custodian keys for $chain (a devnet from before sealed patient details): scripts/devnet.sh reset, then run the demo again"
     mkdir -p "$dir"
     shown=$("$EHRX" keys init --key-dir "$dir/keys")
     sk=$(sed -n '/^{/,$p' <<<"$shown" | jq -r .signing_key)
@@ -63,8 +70,9 @@ exchange = "$(dn_json --arg c "$chain" '.chains[$c].contracts.exchange')"
 wasmd_home = "$(dn_home "$chain")"
 key_name = "$key"
 key_dir = "keys"
-token_key_file = "$DEMO/partner-token.key"
-records_key = "${records:-$ek}"
+pseudonym_key_file = "$(jq -r .pseudonym_key_file <<<"$custodian")"
+records_key_dir = "$(jq -r .records_key_dir <<<"$custodian")"
+records_key = "$(jq -r .records_key <<<"$custodian")"
 state_file = "reply-state.json"
 poll_interval_secs = 1
 EOF
@@ -75,10 +83,16 @@ EOF
 }
 
 say "Setting up the peers (each with its own secp256k1 signing and X25519 encryption keys)"
-reply_key=$(site b-reply-service "$B" peer2 reply)
-ok "hospital-b reply service registered (role reply)"
-site b-records-desk "$B" peer1 store "$reply_key" >/dev/null
-ok "hospital-b records desk registered (role store); records are encrypted to the reply service's key"
+site b-reply-service "$B" peer2 reply >/dev/null
+ok "hospital-b reply service registered (role reply); it holds hospital-b's records key and pseudonym key"
+site b-records-desk "$B" peer1 store >/dev/null
+ok "hospital-b records desk registered (role store); records are encrypted to hospital-b's records key"
+b_custodian=$(dn_json --arg c "$B" '.chains[$c].custodian.records_key')
+a_holds=$(dn_query_smart "$A" "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" \
+    "{\"partner\":{\"partner_id\":\"$B\"}}" | jq -r '.encryption_key // empty')
+[[ "$a_holds" == "$b_custodian" ]] ||
+    die "hospital-a's registry does not hold hospital-b's custodian key ($b_custodian) for partner $B (it holds '${a_holds:-none}'): scripts/devnet.sh reset && scripts/devnet.sh up"
+ok "hospital-a's registry holds hospital-b's custodian key (its records key, UpsertPartner encryption_key): requests seal the patient's details to it"
 site a-dr-adams "$A" peer1 request >/dev/null
 ok "hospital-a: Dr Adams' workstation registered (role request)"
 # Dr Adams' own credential: the key stays in her site's key dir, encrypted under a code she
@@ -108,7 +122,7 @@ printf '{"given":"Amara","family":"Okafor","birth_date":"1979-06-21","ssn":"212-
 printf '{"given":"AMARA","family":"okafor","birth_date":"06/21/1979","ssn":"212456701"}' >"$DEMO/a-patient.json"
 chmod 600 "$DEMO"/*.json
 
-say "1. hospital-b stores the patient's record (FHIR R4 Bundle, encrypted; on chain: token, ciphertext, hash, signature)"
+say "1. hospital-b stores the patient's record (FHIR R4 Bundle, padded and encrypted; on chain: hospital-b's own pseudonym, ciphertext, hash, signature)"
 "$EHRX" --config "$DEMO/b-records-desk/ehrx.toml" store --bundle "$DEMO/bundle.json" \
     --demographics "$DEMO/b-patient.json"
 ok "StoreRecord verified on hospital-b: registered peer with role store, content hash, signature"
@@ -119,7 +133,7 @@ service_pid=$!
 trap 'kill $service_pid 2>/dev/null || true' EXIT
 ok "reply service running (log: $DEMO/reply-service.log)"
 
-say "3. Dr Adams at hospital-a asks hospital-b for the patient's history (typed differently: same token)"
+say "3. Dr Adams at hospital-a asks hospital-b for the patient's history (typed differently; the details travel sealed to hospital-b, which finds its own pseudonym)"
 "$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" request --partner "$B" --clinician dr-adams \
     --purpose treatment --demographics "$DEMO/a-patient.json" --out "$DEMO/history.json" 2>&1 |
     tee "$DEMO/request.out"

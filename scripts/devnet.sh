@@ -51,6 +51,9 @@ HUB_CHAIN=hospital-a  # the chain add-chain links the new one to
 PEERS=(peer1 peer2 peer3 peer4 peer5 peer6)
 # The clinician registered on every chain (issue 8: a clinician credential, not a shared
 # code): its key is made by `ehrx clinician new` in <chain home>/clinicians/, 0600.
+# Each hospital's records (custodian) key and its own pseudonym key are made by ehrx in
+# <chain home>/custodian/ (devnet.json .chains[].custodian); each partner entry carries the
+# partner's records key as its encryption_key (requests seal the patient's details to it).
 CLINICIAN_ID=devnet-clinician-01
 CLINICIAN_PURPOSES=treatment,emergency-treatment
 CHANNEL_VERSION=ehr-exchange-2
@@ -421,10 +424,28 @@ register_clinician() {
         | {id: .clinician_id, key_file: $k, signing_key, allowed_purposes}' <<<"$msg"
 }
 
+# make_custodian CHAIN: the hospital's records key, which is also its custodian key
+# (requests seal the patient's details to it; partners register its public half as this
+# hospital's encryption_key), and its own pseudonym key (records are kept under HMAC
+# pseudonyms made with it; it never leaves the hospital), both made by ehrx in
+# <home>/custodian (0700, files 0600). Prints the custodian entry for devnet.json.
+make_custodian() {
+    local chain=$1 home dir shown
+    home=$(dn_home "$chain")
+    dir="$home/custodian"
+    shown=$(cd "$home" && "$EHRX" keys init --key-dir "$dir/keys" 2>>"$LOGS/ehrx-$chain.log") ||
+        die "$chain: ehrx keys init (records key) failed (log: $LOGS/ehrx-$chain.log)"
+    (cd "$home" && "$EHRX" keys new-pseudonym-key --out "$dir/pseudonym.key" >/dev/null 2>>"$LOGS/ehrx-$chain.log") ||
+        die "$chain: ehrx keys new-pseudonym-key failed (log: $LOGS/ehrx-$chain.log)"
+    sed -n '/^{/,$p' <<<"$shown" | jq -c --arg d "$dir/keys" --arg p "$dir/pseudonym.key" \
+        '{records_key_dir: $d, records_key: .encryption_key, pseudonym_key_file: $p}'
+}
+
 # Stores and instantiates both contracts, wires them together, registers the devnet
-# clinician. Writes <home>/deploy.json.
+# clinician, makes the hospital's records (custodian) and pseudonym keys. Writes
+# <home>/deploy.json.
 deploy_chain() {
-    local chain=$1 home admin reg_code ex_code registry exchange clinician tx
+    local chain=$1 home admin reg_code ex_code registry exchange clinician custodian tx
     home=$(dn_home "$chain")
     admin=$(dn_key_addr "$chain" admin)
     step "$chain: store registry.wasm"
@@ -444,6 +465,8 @@ deploy_chain() {
         "$(jq -cn --arg e "$exchange" '{set_exchange: {exchange: $e}}')" >/dev/null
     clinician=$(register_clinician "$chain" "$registry")
     log "$chain: clinician $(jq -r '"\(.id) (\(.allowed_purposes | join(", ")); key \(.key_file))"' <<<"$clinician")"
+    custodian=$(make_custodian "$chain")
+    log "$chain: records (custodian) key $(jq -r .records_key <<<"$custodian"), pseudonym key $(jq -r .pseudonym_key_file <<<"$custodian")"
     # Sanity: the registry answers and knows its exchange.
     local cfg
     cfg=$(dn_query_smart "$chain" "$registry" '{"config":{}}') || die "$chain: registry config query failed"
@@ -454,11 +477,11 @@ deploy_chain() {
     jq -n --arg chain "$chain" --argjson rc "$reg_code" --argjson ec "$ex_code" \
         --arg registry "$registry" --arg exchange "$exchange" \
         --arg rsha "$(artifact_sha registry)" --arg esha "$(artifact_sha exchange)" \
-        --argjson clinician "$clinician" \
+        --argjson clinician "$clinician" --argjson custodian "$custodian" \
         '{code_ids: {registry: $rc, exchange: $ec},
           contracts: {registry: $registry, exchange: $exchange},
           exchange_port: ("wasm." + $exchange),
-          clinician: $clinician,
+          clinician: $clinician, custodian: $custodian,
           artifacts_sha256: {registry: $rsha, exchange: $esha}}' >"$home/deploy.json"
 }
 
@@ -613,16 +636,21 @@ stop_hermes() { stop_pidfile "$HERMES_PID" "$HERMES_CFG" "Hermes"; }
 # ================================================================================
 # linking two chains: connection, partners, channel, binding check
 # ================================================================================
-# upsert_partner ON PARTNER CONNECTION: on chain ON, register PARTNER.
+# upsert_partner ON PARTNER CONNECTION: on chain ON, register PARTNER with its custodian
+# key (PARTNER's records key, devnet.json .chains[PARTNER].custodian.records_key) as its
+# encryption_key: requests from ON seal the patient's details to it.
 upsert_partner() {
-    local on=$1 partner=$2 conn=$3 registry port msg
+    local on=$1 partner=$2 conn=$3 registry port key msg
     registry=$(jq -r --arg c "$on" '.chains[$c].contracts.registry' "$JSON")
     port=$(jq -r --arg c "$partner" '.chains[$c].exchange_port' "$JSON")
-    msg=$(jq -cn --arg p "$partner" --arg conn "$conn" --arg port "$port" \
+    key=$(jq -r --arg c "$partner" '.chains[$c].custodian.records_key // empty' "$JSON")
+    [[ -n "$key" ]] || warn "$partner has no custodian key in devnet.json (an older devnet): requests to it cannot be sealed; scripts/devnet.sh reset && scripts/devnet.sh up"
+    msg=$(jq -cn --arg p "$partner" --arg conn "$conn" --arg port "$port" --arg key "$key" \
         '{upsert_partner: {partner: {partner_id: $p, connection_id: $conn,
-          counterparty_port: $port, encryption_key: null, status: "active"}}}')
+          counterparty_port: $port, encryption_key: (if $key == "" then null else $key end),
+          status: "active"}}}')
     dn_execute "$on" admin "$registry" "$msg" >/dev/null
-    log "$on: partner $partner -> $conn, counterparty port $port"
+    log "$on: partner $partner -> $conn, counterparty port $port, custodian key ${key:-none}"
 }
 
 # partner_channel ON PARTNER: the channel id ON's registry has bound for PARTNER.

@@ -134,6 +134,20 @@ impl Devnet {
         }
     }
 
+    /// The records (custodian) key and the pseudonym key `scripts/devnet.sh` made with ehrx
+    /// for `chain` (devnet.json `.chains[].custodian`): `records_key_dir`, `records_key`
+    /// (base64 X25519; partners hold it as this chain's `encryption_key`) and
+    /// `pseudonym_key_file`.
+    pub fn custodian(&self, chain: &str) -> Value {
+        let info = self.chain(chain)["custodian"].clone();
+        assert!(
+            info["records_key"].is_string(),
+            "devnet.json names no custodian keys for {chain}: the devnet predates sealed \
+             patient details; run scripts/devnet.sh reset && scripts/devnet.sh up"
+        );
+        info
+    }
+
     /// The denom fees are paid in (`DN_FEE_DENOM`); peers and the relayer hold only this.
     pub fn fee_denom(&self) -> String {
         self.denom("fee_denom")

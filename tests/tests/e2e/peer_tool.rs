@@ -1,6 +1,9 @@
 //! The full exchange driven by the `ehrx` peer tool alone, as hospital staff would run it:
 //! store on B, request from A, B's reply service answers, A retrieves, decrypts and writes
-//! the FHIR Bundle, which holds what B stored. Nothing the tool printed contains PHI.
+//! the FHIR Bundle, which holds what B stored. The patient's details travel sealed to B's
+//! custodian key (B's records key, which devnet.sh registered in A's registry); B keeps the
+//! record under its own pseudonym. A patient B does not know gets the same kind of answer on
+//! chain (`answered`), "no records" only inside. Nothing the tool printed contains PHI.
 
 use crate::support::*;
 use ehr_protocol::registry::{ExecuteMsg, PeerInput, Role};
@@ -49,15 +52,9 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// A peer site: a fresh funded account, `ehrx keys init`, registered with `roles`.
-fn site(
-    devnet: &Devnet,
-    root: &Path,
-    chain: &str,
-    name: &str,
-    roles: &[Role],
-    records_key: Option<&str>,
-) -> (Site, Value) {
+/// A peer site: a fresh funded account, `ehrx keys init`, registered with `roles`; the
+/// hospital's records (custodian) key and pseudonym key are the devnet's.
+fn site(devnet: &Devnet, root: &Path, chain: &str, name: &str, roles: &[Role]) -> (Site, Value) {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let key_name = format!("{name}-{}", run_id());
@@ -74,19 +71,20 @@ fn site(
 
     let info = devnet.chain(chain);
     let config = dir.join("ehrx.toml");
-    let records_key = records_key
-        .map(str::to_string)
-        .unwrap_or_else(|| public["encryption_key"].as_str().unwrap().to_string());
+    let custodian = devnet.custodian(chain);
     std::fs::write(
         &config,
         format!(
             "node = \"{node}\"\nchain_id = \"{chain}\"\nexchange = \"{exchange}\"\nwasmd_home = \"{home}\"\n\
-             key_name = \"{key_name}\"\nkey_dir = \"keys\"\ntoken_key_file = \"{token}\"\n\
-             records_key = \"{records_key}\"\nstate_file = \"reply-state.json\"\npoll_interval_secs = 1\n",
+             key_name = \"{key_name}\"\nkey_dir = \"keys\"\npseudonym_key_file = \"{pseudonym}\"\n\
+             records_key_dir = \"{records_dir}\"\nrecords_key = \"{records_key}\"\n\
+             state_file = \"reply-state.json\"\npoll_interval_secs = 1\n",
             node = info["node"].as_str().unwrap(),
             exchange = info["contracts"]["exchange"].as_str().unwrap(),
             home = info["home"].as_str().unwrap(),
-            token = root.join("partner-token.key").display(),
+            pseudonym = custodian["pseudonym_key_file"].as_str().unwrap(),
+            records_dir = custodian["records_key_dir"].as_str().unwrap(),
+            records_key = custodian["records_key"].as_str().unwrap(),
         ),
     )
     .unwrap();
@@ -135,28 +133,23 @@ fn full_exchange_with_the_peer_tool() {
     let devnet = Devnet::get();
     let root = std::env::temp_dir().join(format!("ehrx-e2e-{}", run_id()));
     std::fs::create_dir_all(&root).unwrap();
-    let out = ehrx(
-        devnet,
-        &[
-            "keys",
-            "new-token-key",
-            "--out",
-            root.join("partner-token.key").to_str().unwrap(),
-        ],
+    // A's registry holds B's custodian key (devnet.sh's UpsertPartner).
+    let partner: Value = devnet
+        .query(
+            A,
+            &devnet.contract(A, "registry"),
+            &json!({"partner": {"partner_id": B}}),
+        )
+        .unwrap();
+    assert_eq!(
+        partner["encryption_key"],
+        devnet.custodian(B)["records_key"],
+        "A's partner entry for B carries B's custodian key"
     );
-    assert!(out.status.success(), "{}", text(&out));
 
-    let (reply_site, reply_keys) = site(devnet, &root, B, "b-reply", &[Role::Reply], None);
-    let records_key = reply_keys["encryption_key"].as_str().unwrap().to_string();
-    let (store_site, _) = site(
-        devnet,
-        &root,
-        B,
-        "b-store",
-        &[Role::Store],
-        Some(&records_key),
-    );
-    let (request_site, _) = site(devnet, &root, A, "a-request", &[Role::Request], None);
+    let (reply_site, _) = site(devnet, &root, B, "b-reply", &[Role::Reply]);
+    let (store_site, _) = site(devnet, &root, B, "b-store", &[Role::Store]);
+    let (request_site, _) = site(devnet, &root, A, "a-request", &[Role::Request]);
 
     let bundle = json!({
         "resourceType": "Bundle", "type": "collection",
@@ -297,6 +290,55 @@ fn full_exchange_with_the_peer_tool() {
         "provenance names the responding network"
     );
 
+    // A patient B does not know: on chain the request is answered like any other; only the
+    // sealed reply says "no records" (ehrx exit status 3). From a second workstation of the
+    // same clinician (the policy lets one peer send one request a minute).
+    let (other_site, _) = site(devnet, &root, A, "a-request-2", &[Role::Request]);
+    std::fs::write(
+        other_site.dir.join("unknown.json"),
+        json!({"given": "Nobody", "family": "Known", "birth_date": "1990-02-03", "ssn": "219-09-9998"}).to_string(),
+    )
+    .unwrap();
+    let unknown = Command::new(ehrx_bin(devnet))
+        .args([
+            "--config",
+            other_site.config.to_str().unwrap(),
+            "request",
+            "--partner",
+            B,
+            "--clinician",
+            &clinician_id,
+            "--clinician-key",
+            key_file.to_str().unwrap(),
+            "--purpose",
+            "treatment",
+            "--demographics",
+            other_site.dir.join("unknown.json").to_str().unwrap(),
+            "--out",
+            other_site
+                .dir
+                .join("unknown-history.json")
+                .to_str()
+                .unwrap(),
+            "--wait-secs",
+            "180",
+        ])
+        .env("PATH", path_with_tools())
+        .output()
+        .unwrap();
+    assert_eq!(
+        unknown.status.code(),
+        Some(3),
+        "unknown patient: {}",
+        text(&unknown)
+    );
+    assert!(
+        text(&unknown).contains("answered"),
+        "answered on chain: {}",
+        text(&unknown)
+    );
+    assert!(!other_site.dir.join("unknown-history.json").exists());
+
     // Nothing the tool printed or logged holds PHI; neither do the audit logs.
     let service_log = std::fs::read_to_string(reply_site.dir.join("reply-service.log")).unwrap();
     let audit_a = serde_json::to_string(
@@ -312,6 +354,7 @@ fn full_exchange_with_the_peer_tool() {
     for (what, haystack) in [
         ("store output", text(&stored)),
         ("request output", text(&requested)),
+        ("no-records request output", text(&unknown)),
         ("reply service log", service_log),
         ("A audit log", audit_a),
     ] {
