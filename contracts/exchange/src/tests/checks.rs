@@ -68,20 +68,29 @@ fn freshness_uses_block_time() {
 }
 
 #[test]
-fn ciphertext_hash_and_size_are_enforced() {
-    let data = Binary::from(vec![1u8; 100]);
+fn ciphertext_hash_size_and_bucket_are_enforced() {
+    // The smallest bucket: 1 KiB of padded plaintext behind the sealing overhead.
+    let len = ehr_protocol::limits::MIN_BUCKET + ehr_protocol::limits::SEAL_OVERHEAD;
+    let data = Binary::from(vec![1u8; len]);
     let hash = content_hash(&data);
-    assert_eq!(ciphertext_with_hash(&data, &hash, 100), Ok(()));
+    let max = len as u64;
+    assert_eq!(ciphertext_with_hash(&data, &hash, max), Ok(()));
     assert_eq!(
-        ciphertext_with_hash(&data, &hash, 99),
+        ciphertext_with_hash(&data, &hash, max - 1),
         Err(ErrorCode::TooLarge)
     );
     assert_eq!(
-        ciphertext_with_hash(&data, &"00".repeat(32), 100),
+        ciphertext_with_hash(&data, &"00".repeat(32), max),
         Err(ErrorCode::InvalidFormat)
     );
     assert_eq!(
-        ciphertext_with_hash(&data, "not-hex", 100),
+        ciphertext_with_hash(&data, "not-hex", max),
+        Err(ErrorCode::InvalidFormat)
+    );
+    // Not padded to a bucket: its size could tell which history it is.
+    let odd = Binary::from(vec![1u8; len - 1]);
+    assert_eq!(
+        ciphertext_with_hash(&odd, &content_hash(&odd), max),
         Err(ErrorCode::InvalidFormat)
     );
 }
