@@ -4,3 +4,4 @@
 
 pub mod devnet;
 pub mod harness;
+pub mod linkage;

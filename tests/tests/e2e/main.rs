@@ -7,6 +7,7 @@
 mod attacks;
 mod channels;
 mod faults;
+mod linkability;
 mod membership;
 mod peer_tool;
 mod security;

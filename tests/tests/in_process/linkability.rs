@@ -12,6 +12,7 @@ use ehr_tests::harness::peer::{random_id, seal, sealed_outcome, Patient};
 use ehr_tests::harness::relayer::{Relayer, VERSION};
 use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::{Chain, TwoHospitals};
+use ehr_tests::linkage::{contains, linking, tokens};
 use std::collections::BTreeSet;
 
 /// Everything an observer of `chain` sees: contract state, events, sent packets, audit.
@@ -23,30 +24,6 @@ fn observed(chain: &Chain) -> Vec<u8> {
     }
     all.extend(serde_json::to_vec(&chain.audit()).unwrap());
     all
-}
-
-/// Runs of at least 20 hex, base64 or id characters: every value long enough to link.
-fn tokens(bytes: &[u8]) -> BTreeSet<String> {
-    String::from_utf8_lossy(bytes)
-        .split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c)))
-        .filter(|t| t.len() >= 20)
-        .map(str::to_string)
-        .collect()
-}
-
-/// Field names and storage namespaces (`max_request_ttl_secs`, `quota_partner…`): the same
-/// on every chain by design, and no value.
-fn is_a_name(token: &str) -> bool {
-    token.contains('_')
-        && token
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c))
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -150,15 +127,6 @@ fn an_observer_of_every_chain_cannot_link_a_patient_across_custodians() {
     .iter()
     .flat_map(|v| tokens(v.as_bytes()))
     .collect();
-    let common: Vec<String> = tokens(&seen_b)
-        .intersection(&tokens(&seen_c))
-        .filter(|t| !is_a_name(t))
-        .filter(|t| {
-            !allowed
-                .iter()
-                .any(|a| a.contains(t.as_str()) || t.contains(a.as_str()))
-        })
-        .cloned()
-        .collect();
+    let common = linking(&seen_b, &seen_c, &allowed);
     assert!(common.is_empty(), "linkable values on B and C: {common:?}");
 }
