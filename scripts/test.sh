@@ -38,8 +38,10 @@ done
 # From the cold-machine rehearsal of 2026-11-29 (scripts/cold-rehearsal.sh; README, "How
 # long it takes"), measured cold / warm: tools 16m33s / 2s, lints 34s / 0s, unit 39s / 5s,
 # in-process 10s / 1s, wasm 43s / 1s, schema 13s / 1s, e2e 5m39s / 3m09s, total 24m31s /
-# 3m19s. Each budget leaves room for noise; 1.5x the e2e warm budget is the 10-minute
-# target, 1.5x the total budgets are the 60-minute cold and 15-minute warm targets.
+# 3m19s. Each budget leaves room for noise; 1.5x the total budgets are the 60-minute cold
+# and 15-minute warm targets. The e2e suite grew with the security issue (issue 8: 20 tests,
+# 8m49s measured on 2026-11-29 on a warm devnet), so its budgets are 10 / 12 minutes: 1.5x
+# the warm one is the guide's 15-minute e2e target.
 BUDGETS=(
     "tools        30  1200"
     "lints        60    90"
@@ -47,8 +49,8 @@ BUDGETS=(
     "in-process   30    60"
     "wasm         60   120"
     "schema       30    60"
-    "e2e         400   480"
-    "total       600  2400"
+    "e2e         600   720"
+    "total       720  2400"
 )
 
 # ---- which caches are cold ----------------------------------------------------------
