@@ -161,8 +161,9 @@ pub fn store_record(
 
 // -------------------------------------------------------------- SubmitRequest
 
-/// Algorithm 1, in the paper's order: format, rate, requester code, partner, peer identity
-/// and role, signature, then replay and expiry.
+/// Algorithm 1, in the paper's order: format, rate, the clinician's credential, partner,
+/// peer identity and role, the clinician's signature, the registered reply key, then replay
+/// and expiry.
 pub fn submit_request(
     deps: DepsMut,
     env: Env,

@@ -9,9 +9,9 @@ pub const PACKET_VERSION: u32 = 2;
 /// Request ids and record ids: 16..=64 chars of `[a-z0-9-]` (random, never a signature).
 pub const MIN_ID_LEN: usize = 16;
 pub const MAX_ID_LEN: usize = 64;
-/// Patient token: hex of an HMAC-SHA-256 output.
+/// A custodian's pseudonym for a patient: hex of an HMAC-SHA-256 output.
 pub const PATIENT_TOKEN_HEX_LEN: usize = 64;
-/// SHA-256 digests in hex (content hashes, requester code hashes).
+/// SHA-256 digests in hex (content hashes, key hashes).
 pub const SHA256_HEX_LEN: usize = 64;
 /// Compressed secp256k1 public key.
 pub const SECP256K1_PUBKEY_LEN: usize = 33;
