@@ -33,18 +33,31 @@ pub fn freshness(
     issued_at: u64,
     expires_at: u64,
 ) -> Result<(), ErrorCode> {
-    let now = env.block.time.seconds();
+    lifetime(policy, issued_at, expires_at)?;
+    let latest_issue = env
+        .block
+        .time
+        .seconds()
+        .saturating_add(policy.max_clock_skew_secs);
+    if issued_at > latest_issue {
+        return Err(ErrorCode::InvalidFormat);
+    }
+    not_expired(env, expires_at)
+}
+
+/// The lifetime a message asks for (expires_at - issued_at) lies within the policy's
+/// shortest and longest; an inverted or empty one is a format error too.
+pub fn lifetime(policy: &Policy, issued_at: u64, expires_at: u64) -> Result<(), ErrorCode> {
     let lifetime = expires_at
         .checked_sub(issued_at)
         .ok_or(ErrorCode::InvalidFormat)?;
     if lifetime == 0
         || lifetime < policy.min_request_ttl_secs
         || lifetime > policy.max_request_ttl_secs
-        || issued_at > now.saturating_add(policy.max_clock_skew_secs)
     {
         return Err(ErrorCode::InvalidFormat);
     }
-    not_expired(env, expires_at)
+    Ok(())
 }
 
 /// A partner's request on arrival: fresh by our own policy, and with at least the policy's

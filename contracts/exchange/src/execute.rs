@@ -184,12 +184,8 @@ pub fn submit_request(
             validate::name(&msg.clinician_id)?;
             validate::x25519_key(&msg.reply_encryption_key)?;
             validate::secp256k1_signature(&msg.signature)?;
-            if msg.expires_at <= msg.issued_at
-                || msg.expires_at - msg.issued_at > policy.max_request_ttl_secs
-                || msg.expires_at - msg.issued_at < policy.min_request_ttl_secs
-            {
-                return Err(ErrorCode::InvalidFormat);
-            }
+            // Format first, in the paper's order; freshness against block time comes last.
+            checks::lifetime(policy, msg.issued_at, msg.expires_at)?;
 
             rate_limit(deps.storage, &env, admitted)?;
 

@@ -310,6 +310,23 @@ impl Chain {
         .expect("upsert partner");
     }
 
+    /// The admin sets a registered partner's status (e.g. suspends it), keeping the rest of
+    /// its entry.
+    pub fn set_partner_status(&mut self, partner_id: &str, status: PartnerStatus) {
+        let partner = self.partner(partner_id).expect("a registered partner");
+        self.admin_exec(&rmsg::ExecuteMsg::UpsertPartner {
+            partner: PartnerInput {
+                partner_id: partner.partner_id,
+                connection_id: partner.connection_id,
+                counterparty_port: partner.counterparty_port,
+                encryption_key: partner.encryption_key,
+                status,
+                accepted_purposes: partner.accepted_purposes,
+            },
+        })
+        .expect("upsert partner");
+    }
+
     fn exec(&mut self, sender: &Addr, msg: &xmsg::ExecuteMsg) -> ExchangeResult {
         let result = self
             .app

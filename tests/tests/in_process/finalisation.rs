@@ -129,19 +129,10 @@ fn a_request_whose_reply_was_refused_is_not_left_pending_forever() {
     let id = &ids[0];
     // B answers; A's admin suspends B, so A refuses the reply: A's request stays pending.
     net.answer(id).accepted();
-    let b_port = net.b.port();
-    net.a
-        .admin_exec(&ehr_protocol::registry::ExecuteMsg::UpsertPartner {
-            partner: ehr_protocol::registry::PartnerInput {
-                partner_id: "hospital-b".into(),
-                connection_id: net.ab.src_connection.clone(),
-                counterparty_port: b_port,
-                encryption_key: None,
-                status: ehr_protocol::registry::PartnerStatus::Suspended,
-                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
-            },
-        })
-        .unwrap();
+    net.a.set_partner_status(
+        "hospital-b",
+        ehr_protocol::registry::PartnerStatus::Suspended,
+    );
     assert!(!net.relay_replies()[0].ack.is_success());
     assert_eq!(net.a.request(id).status, RequestStatus::Pending);
     net.advance(REQUEST_TTL + Policy::default().finalise_grace_secs + 1);

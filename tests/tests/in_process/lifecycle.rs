@@ -36,19 +36,10 @@ fn request_times_out_while_relayer_is_down_and_late_reply_is_refused() {
 fn error_ack_moves_request_to_rejected_once() {
     let mut net = TwoHospitals::new();
     // B's admin suspends A: the request gets an error ack.
-    let a_port = net.a.port();
-    net.b
-        .admin_exec(&ehr_protocol::registry::ExecuteMsg::UpsertPartner {
-            partner: ehr_protocol::registry::PartnerInput {
-                partner_id: "hospital-a".into(),
-                connection_id: net.ab.dst_connection.clone(),
-                counterparty_port: a_port,
-                encryption_key: None,
-                status: ehr_protocol::registry::PartnerStatus::Suspended,
-                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
-            },
-        })
-        .unwrap();
+    net.b.set_partner_status(
+        "hospital-a",
+        ehr_protocol::registry::PartnerStatus::Suspended,
+    );
     let (id, result) = net.request();
     result.accepted();
     let sent = Relayer::pending(&net.a, &net.ab);

@@ -104,19 +104,10 @@ fn losing_a_reply_race_or_answering_for_a_suspended_partner_is_not_a_strike() {
     assert_eq!(struck(&lost).as_deref(), Some("false"));
 
     // B's admin suspends A while the second request waits.
-    let a_port = net.a.port();
-    net.b
-        .admin_exec(&ehr_protocol::registry::ExecuteMsg::UpsertPartner {
-            partner: ehr_protocol::registry::PartnerInput {
-                partner_id: "hospital-a".into(),
-                connection_id: net.ab.dst_connection.clone(),
-                counterparty_port: a_port,
-                encryption_key: None,
-                status: ehr_protocol::registry::PartnerStatus::Suspended,
-                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
-            },
-        })
-        .unwrap();
+    net.b.set_partner_status(
+        "hospital-a",
+        ehr_protocol::registry::PartnerStatus::Suspended,
+    );
     let unavailable = answer_as(&mut net, &slow, &second);
     assert_eq!(unavailable.rejection(), "PartnerUnavailable");
     assert_eq!(struck(&unavailable).as_deref(), Some("false"));

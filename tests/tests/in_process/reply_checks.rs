@@ -178,19 +178,10 @@ fn reply_refused_by_the_source_is_marked_failed_on_the_destination() {
     let id = pending(&mut net);
     net.answer(&id).accepted();
     // A suspends B before the reply arrives: A refuses it, B learns why from the ack.
-    let b_port = net.b.port();
-    net.a
-        .admin_exec(&ehr_protocol::registry::ExecuteMsg::UpsertPartner {
-            partner: ehr_protocol::registry::PartnerInput {
-                partner_id: "hospital-b".into(),
-                connection_id: net.ab.src_connection.clone(),
-                counterparty_port: b_port,
-                encryption_key: None,
-                status: ehr_protocol::registry::PartnerStatus::Suspended,
-                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
-            },
-        })
-        .unwrap();
+    net.a.set_partner_status(
+        "hospital-b",
+        ehr_protocol::registry::PartnerStatus::Suspended,
+    );
     let acks = net.relay_replies();
     assert_eq!(acks[0].ack, StdAck::error("ehrx:PartnerUnavailable"));
     let incoming = net.b.incoming("hospital-a", &id).unwrap();

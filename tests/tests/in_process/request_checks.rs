@@ -6,7 +6,7 @@ use ehr_protocol::audit::{AuditAction, AuditOutcome};
 use ehr_protocol::exchange::{PurposeOfUse, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::RequestBody;
-use ehr_protocol::registry::{ExecuteMsg, PartnerInput, PartnerStatus, Policy, Role};
+use ehr_protocol::registry::{ExecuteMsg, Policy, Role};
 use ehr_tests::harness::peer::{random_id, seal, TestClinician, TestPeer};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::REQUEST_TTL;
@@ -64,6 +64,24 @@ fn msg_by(net: &TwoHospitals, peer: &TestPeer, clinician: &TestClinician) -> Sub
         net.a.now(),
         REQUEST_TTL,
     )
+}
+
+/// The request body the contract rebuilds from `msg` sent by `peer` (what gets signed).
+fn body_of(peer: &TestPeer, msg: &SubmitRequestMsg) -> RequestBody {
+    RequestBody {
+        version: PACKET_VERSION,
+        request_id: msg.request_id.clone(),
+        source_network: "hospital-a".into(),
+        destination_network: msg.partner_id.clone(),
+        requester: peer.address.to_string(),
+        requester_role: Role::Request,
+        clinician_id: msg.clinician_id.clone(),
+        purpose: msg.purpose,
+        sealed_patient: msg.sealed_patient.clone(),
+        reply_encryption_key: msg.reply_encryption_key.clone(),
+        issued_at: msg.issued_at,
+        expires_at: msg.expires_at,
+    }
 }
 
 fn valid_msg(net: &TwoHospitals, peer: &TestPeer) -> SubmitRequestMsg {
@@ -185,18 +203,8 @@ fn purpose_the_clinician_is_not_allowed_is_not_authorized() {
     let treatment = msg_by(&net, &peer, &nurse);
     // Signed by the nurse herself: the signature is fine, the purpose is not hers to use.
     let body = RequestBody {
-        version: PACKET_VERSION,
-        request_id: treatment.request_id.clone(),
-        source_network: "hospital-a".into(),
-        destination_network: "hospital-b".into(),
-        requester: peer.address.to_string(),
-        requester_role: Role::Request,
-        clinician_id: nurse.id.clone(),
         purpose: PurposeOfUse::Payment,
-        sealed_patient: treatment.sealed_patient.clone(),
-        reply_encryption_key: treatment.reply_encryption_key.clone(),
-        issued_at: treatment.issued_at,
-        expires_at: treatment.expires_at,
+        ..body_of(&peer, &treatment)
     };
     let msg = TestPeer::sign_request(&body, &nurse);
     assert_refused(&mut net, &peer, msg, "NotAuthorized");
@@ -250,19 +258,10 @@ fn partner_without_bound_channel_or_suspended_is_unavailable() {
     );
     assert_refused(&mut net, &peer, msg, "PartnerUnavailable");
     // Suspended partner with a bound channel.
-    let b_port = net.b.port();
-    net.a
-        .admin_exec(&ExecuteMsg::UpsertPartner {
-            partner: PartnerInput {
-                partner_id: "hospital-b".into(),
-                connection_id: net.ab.src_connection.clone(),
-                counterparty_port: b_port,
-                encryption_key: None,
-                status: PartnerStatus::Suspended,
-                accepted_purposes: ehr_protocol::registry::default_accepted_purposes(),
-            },
-        })
-        .unwrap();
+    net.a.set_partner_status(
+        "hospital-b",
+        ehr_protocol::registry::PartnerStatus::Suspended,
+    );
     let msg = valid_msg(&net, &peer);
     assert_refused(&mut net, &peer, msg, "PartnerUnavailable");
 }
@@ -281,20 +280,7 @@ fn signature_by_the_peers_own_key_is_bad_signature() {
     let mut net = TwoHospitals::new();
     let peer = requester(&mut net);
     let mut msg = valid_msg(&net, &peer);
-    let body = RequestBody {
-        version: PACKET_VERSION,
-        request_id: msg.request_id.clone(),
-        source_network: "hospital-a".into(),
-        destination_network: "hospital-b".into(),
-        requester: peer.address.to_string(),
-        requester_role: Role::Request,
-        clinician_id: msg.clinician_id.clone(),
-        purpose: msg.purpose,
-        sealed_patient: msg.sealed_patient.clone(),
-        reply_encryption_key: msg.reply_encryption_key.clone(),
-        issued_at: msg.issued_at,
-        expires_at: msg.expires_at,
-    };
+    let body = body_of(&peer, &msg);
     msg.signature = peer.sign(&ehr_protocol::signing::request_sign_bytes(&body));
     assert_refused(&mut net, &peer, msg, "BadSignature");
 }
