@@ -27,14 +27,16 @@ use cosmwasm_std::{
     IbcPacketAckMsg, IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, IbcTimeout,
     Record, StdAck, Storage, Timestamp, WasmMsg,
 };
+use ehr_protocol::chunks::Manifest;
+use ehr_protocol::limits::MAX_CHUNK_BYTES;
 use ehr_protocol::limits::{CHANNEL_VERSION, PACKET_VERSION, SEALED_PATIENT_LEN};
 use ehr_protocol::packet::{
-    ExchangeAck, ExchangePacket, ReplyBody, ReplyOutcome, ReplyPacket, RequestBody, RequestPacket,
+    ExchangeAck, ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket,
 };
 use ehr_protocol::registry::{self as rmsg, PartnerInput, PartnerStatus, Role};
-use ehr_protocol::signing::{content_hash, key_hash, reply_sign_bytes, request_sign_bytes};
+use ehr_protocol::signing::{key_hash, reply_sign_bytes, request_sign_bytes};
 use ehr_protocol::{validate, ErrorCode};
-use ehr_tests::harness::peer::opaque_ciphertext;
+use ehr_tests::harness::peer::{opaque, Sealed};
 use ehr_tests::harness::{Chain, Link, TestPeer, TwoHospitals};
 use exchange::{ibc, ContractError};
 use fuzz_support::*;
@@ -448,25 +450,26 @@ fn request_case(w: &World) -> BoxedStrategy<(RequestBody, Expiry, Envelope)> {
 }
 
 /// Replies for A: mostly to the request A waits on, mostly well formed.
-fn reply_case(w: &World) -> BoxedStrategy<(ReplyBody, Envelope)> {
+fn reply_case(w: &World) -> BoxedStrategy<(ReplyBody, Vec<u8>, Envelope)> {
     let request_id = prop_oneof![
         18 => Just(w.pending_id.clone()),
         1 => "[a-z0-9-]{16,64}",
         1 => text(),
     ];
-    // Sealed outcomes mostly of a bucket size and with their true hash.
+    // Sealed replies mostly of a bucket size, with their true manifest; chunk 0 travels.
     let outcome = (
-        prop_oneof![3 => (0usize..3000).prop_map(|n| opaque_ciphertext(&vec![1u8; n])), 1 => bytes(3000)],
+        prop_oneof![
+            3 => (0usize..3000).prop_map(|n| opaque(&vec![1u8; n])),
+            1 => bytes(3000).prop_map(|b| Sealed { manifest: Manifest::of(std::slice::from_ref(&b)), chunks: vec![b] }),
+        ],
         prop::bool::weighted(0.9),
         text(),
     )
-        .prop_map(|(ciphertext, honest, other)| ReplyOutcome::Sealed {
-            content_hash: if honest {
-                content_hash(&ciphertext)
-            } else {
-                other
-            },
-            ciphertext: ciphertext.into(),
+        .prop_map(|(mut sealed, honest, other)| {
+            if !honest {
+                sealed.manifest.history_hash = other;
+            }
+            sealed
         });
     let body = ReplyFields {
         version: version(),
@@ -475,10 +478,16 @@ fn reply_case(w: &World) -> BoxedStrategy<(ReplyBody, Envelope)> {
         responder_network: mostly("hospital-b"),
         responder: mostly(w.h.responder.address.to_string()),
         recipient_key_hash: mostly(key_hash(&w.h.requester.encryption_key)),
-        outcome: outcome.boxed(),
+        // Replaced below by the sealed reply's own manifest.
+        manifest: Just(opaque(b"").manifest).boxed(),
         issued_at: issued_at(w.now()),
     };
-    (body.body(), envelope(w, Side::A)).boxed()
+    (outcome, body.body(), envelope(w, Side::A))
+        .prop_map(|(sealed, mut body, envelope)| {
+            body.manifest = sealed.manifest;
+            (body, sealed.chunks[0].clone(), envelope)
+        })
+        .boxed()
 }
 
 impl World {
@@ -869,7 +878,7 @@ fn receive_resigned_replies() {
     fuzz(
         "receive_resigned_replies",
         reply_case(&w),
-        |(body, envelope)| {
+        |(body, chunk, envelope)| {
             let sign_bytes = reply_sign_bytes(&body);
             let verdict = w.deliver_signed(
                 Side::A,
@@ -881,6 +890,8 @@ fn receive_resigned_replies() {
                         body: body.clone(),
                         signer_pubkey: key,
                         signature: sig,
+                        chunk_index: 0,
+                        chunk: chunk.clone().into(),
                     })
                 },
             )?;
@@ -895,14 +906,8 @@ fn receive_resigned_replies() {
                     &key_hash(&w.h.requester.encryption_key),
                     "a reply to another key accepted"
                 );
-                if let ReplyOutcome::Sealed {
-                    ciphertext,
-                    content_hash: hash,
-                } = &body.outcome
-                {
-                    prop_assert!(*hash == content_hash(ciphertext));
-                    prop_assert!(ehr_protocol::padding::is_bucketed(ciphertext.len()));
-                }
+                prop_assert!(body.manifest.check(MAX_CHUNK_BYTES as u64, 1024).is_ok());
+                prop_assert_eq!(body.manifest.check_chunk(0, &chunk), Ok(()));
             }
             Ok(())
         },

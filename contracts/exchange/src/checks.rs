@@ -1,10 +1,10 @@
 //! Checks shared by the verification pipelines.
 
 use cosmwasm_std::{Api, Binary, Env};
-use ehr_protocol::packet::ReplyOutcome;
+use ehr_protocol::chunks::Manifest;
 use ehr_protocol::registry::Policy;
-use ehr_protocol::signing::{content_hash, digest, is_low_s};
-use ehr_protocol::{validate, ErrorCode};
+use ehr_protocol::signing::{digest, is_low_s};
+use ehr_protocol::ErrorCode;
 
 /// `Ok` when `signature` over the canonical `sign_bytes` is low-S and verifies under
 /// `pubkey`. A high-S signature is refused like a wrong one: `secp256k1_verify` accepts it.
@@ -85,27 +85,27 @@ pub fn not_expired(env: &Env, expires_at: u64) -> Result<(), ErrorCode> {
     }
 }
 
-/// Ciphertext within the policy's size, padded to a size bucket, its declared hash recomputed.
-pub fn ciphertext_with_hash(
-    ciphertext: &Binary,
-    declared_hash: &str,
-    max: u64,
+/// Chunks `first_index..` of `manifest`, as the next ones after `kept`: in order (a chunk
+/// already kept is `ChunkDuplicate`, one past a gap `ChunkMissing`), within the manifest's
+/// count, each with its listed length and hash (`ChunkMismatch`).
+pub fn next_chunks(
+    manifest: &Manifest,
+    kept: u32,
+    first_index: u32,
+    chunks: &[Binary],
 ) -> Result<(), ErrorCode> {
-    validate::bucketed_ciphertext(ciphertext, usize::try_from(max).unwrap_or(usize::MAX))?;
-    validate::sha256_hex(declared_hash)?;
-    if content_hash(ciphertext) != declared_hash {
+    if first_index < kept {
+        return Err(ErrorCode::ChunkDuplicate);
+    }
+    if first_index > kept {
+        return Err(ErrorCode::ChunkMissing);
+    }
+    let end = u64::from(first_index) + chunks.len() as u64;
+    if end > u64::from(manifest.chunk_count()) {
         return Err(ErrorCode::InvalidFormat);
     }
-    Ok(())
-}
-
-pub fn reply_outcome(outcome: &ReplyOutcome, max: u64) -> Result<(), ErrorCode> {
-    match outcome {
-        ReplyOutcome::Sealed {
-            ciphertext,
-            content_hash,
-        } => ciphertext_with_hash(ciphertext, content_hash, max),
-        // An outcome kind from a newer protocol revision.
-        _ => Err(ErrorCode::UnsupportedVersion),
+    for (offset, chunk) in chunks.iter().enumerate() {
+        manifest.check_chunk(first_index + offset as u32, chunk)?;
     }
+    Ok(())
 }

@@ -50,8 +50,10 @@ pub fn execute(
 ) -> Result<Response, ContractError> {
     match msg {
         ExecuteMsg::StoreRecord(msg) => execute::store_record(deps, env, info, msg),
+        ExecuteMsg::StoreChunks(msg) => execute::store_chunks(deps, env, info, msg),
         ExecuteMsg::SubmitRequest(msg) => execute::submit_request(deps, env, info, msg),
         ExecuteMsg::SubmitReply(msg) => execute::submit_reply(deps, env, info, msg),
+        ExecuteMsg::SubmitReplyChunks(msg) => execute::submit_reply_chunks(deps, env, info, msg),
         ExecuteMsg::RetrieveReply { request_id } => {
             execute::retrieve_reply(deps, env, info, request_id)
         }
@@ -90,6 +92,19 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
             patient_token,
             record_id,
         } => to_json_binary(&query::record(deps, patient_token, record_id)?),
+        QueryMsg::RecordChunk {
+            patient_token,
+            record_id,
+            index,
+        } => to_json_binary(&query::record_chunk(
+            deps,
+            &patient_token,
+            &record_id,
+            index,
+        )?),
+        QueryMsg::ReplyChunk { request_id, index } => {
+            to_json_binary(&query::reply_chunk(deps, &request_id, index)?)
+        }
         QueryMsg::AuditLog { start_after, limit } => {
             to_json_binary(&query::audit_log(deps, start_after, limit)?)
         }

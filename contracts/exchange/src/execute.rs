@@ -8,16 +8,18 @@ use crate::registry_client::Registry;
 use crate::rejection::{admit, refuse_outsider, soft_reject, Admission, Admitted, Step};
 use crate::state::{
     Config, AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
-    OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, RECORD_COUNT, RECORD_META,
-    REPLIES,
+    OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, RECORD_CHUNKS, RECORD_COUNT,
+    RECORD_META, REPLIES, REPLY_OUT,
 };
 use cosmwasm_std::{
-    to_json_binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response, StdResult, Storage,
+    to_json_binary, Binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response, StdResult,
+    Storage,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::exchange::{
-    IncomingRequest, IncomingStatus, OutgoingRequest, RecordMeta, RequestStatus, StoreRecordMsg,
-    StoredRecord, SubmitReplyMsg, SubmitRequestMsg,
+    IncomingRequest, IncomingStatus, OutgoingRequest, RecordMeta, ReplyProgress, RequestStatus,
+    StoreChunksMsg, StoreRecordMsg, StoredRecord, SubmitReplyChunksMsg, SubmitReplyMsg,
+    SubmitRequestMsg,
 };
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket};
@@ -93,21 +95,20 @@ pub fn store_record(
             request_id: None,
         },
         |deps, config, admitted| {
+            let policy = &admitted.registry.policy;
             validate::id(&msg.record_id)?;
             validate::patient_token(&msg.patient_token)?;
             validate::secp256k1_signature(&msg.signature)?;
-            checks::ciphertext_with_hash(
-                &msg.ciphertext,
-                &msg.content_hash,
-                admitted.registry.policy.max_ciphertext_bytes,
-            )?;
+            msg.manifest
+                .check(policy.max_chunk_bytes, policy.max_history_chunks)?;
+            checks::next_chunks(&msg.manifest, 0, 0, &msg.chunks)?;
             require_role(admitted, Role::Store)?;
             let sign_bytes = store_sign_bytes(&StoreSigning {
                 network_id: &config.network_id,
                 storer: info.sender.as_str(),
                 record_id: &msg.record_id,
                 patient_token: &msg.patient_token,
-                content_hash: &msg.content_hash,
+                manifest: &msg.manifest,
             });
             checks::signature(
                 deps.api,
@@ -123,7 +124,7 @@ pub fn store_record(
                 .may_load(deps.storage, &msg.patient_token)
                 .map_err(|_| ErrorCode::Internal)?
                 .unwrap_or(0);
-            if stored >= admitted.registry.policy.max_records_per_patient {
+            if stored >= policy.max_records_per_patient {
                 return Err(ErrorCode::CapReached);
             }
             Ok(stored)
@@ -132,12 +133,14 @@ pub fn store_record(
             let record = StoredRecord {
                 meta: RecordMeta {
                     record_id: msg.record_id.clone(),
-                    content_hash: msg.content_hash.clone(),
-                    size: msg.ciphertext.len() as u64,
+                    history_hash: msg.manifest.history_hash.clone(),
+                    chunk_bytes: msg.manifest.chunk_bytes,
+                    chunk_count: msg.manifest.chunk_count(),
+                    chunks_stored: msg.chunks.len() as u32,
                     stored_by: info.sender.clone(),
                     stored_at: env.block.time,
                 },
-                ciphertext: msg.ciphertext.clone(),
+                manifest: msg.manifest.clone(),
                 signer_pubkey: admitted.peer.signing_key.clone(),
                 signature: msg.signature.clone(),
             };
@@ -145,15 +148,75 @@ pub fn store_record(
             RECORD_META.save(deps.storage, key, &record.meta)?;
             RECORDS.save(deps.storage, key, &record)?;
             RECORD_COUNT.save(deps.storage, &msg.patient_token, &(stored + 1))?;
+            for (index, chunk) in msg.chunks.iter().enumerate() {
+                RECORD_CHUNKS.save(deps.storage, &[key.0, key.1], index as u32, chunk);
+            }
             AUDIT.append(
                 deps.storage,
                 AuditEntry::new(env.block.time, AuditAction::RecordStored)
                     .agent(&info.sender)
                     .role(Role::Store),
             )?;
-            Ok(Response::new()
-                .add_attribute("action", "store_record")
-                .add_attribute("outcome", "accepted")
+            Ok(chunk_response("store_record", &record.meta)
+                .add_attribute("record_id", &msg.record_id))
+        },
+    )
+}
+
+/// Attributes of a chunked store's progress (no PHI: ids, counts).
+fn chunk_response(action: &str, meta: &RecordMeta) -> Response {
+    Response::new()
+        .add_attribute("action", action)
+        .add_attribute("outcome", "accepted")
+        .add_attribute("chunks_stored", meta.chunks_stored.to_string())
+        .add_attribute("chunk_count", meta.chunk_count.to_string())
+        .add_attribute("complete", meta.complete().to_string())
+}
+
+/// The rest of a record's chunks, by the peer that began it, in order.
+pub fn store_chunks(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: StoreChunksMsg,
+) -> Result<Response, ContractError> {
+    pipeline(
+        deps,
+        &env,
+        &info,
+        Step {
+            action: AuditAction::RecordStored,
+            handler: "store_chunks",
+            request_id: None,
+        },
+        |deps, _config, admitted| {
+            validate::id(&msg.record_id)?;
+            validate::patient_token(&msg.patient_token)?;
+            require_role(admitted, Role::Store)?;
+            let key = (msg.patient_token.as_str(), msg.record_id.as_str());
+            let record = RECORDS
+                .may_load(deps.storage, key)
+                .map_err(|_| ErrorCode::Internal)?
+                .filter(|record| record.meta.stored_by == info.sender)
+                .ok_or(ErrorCode::NotAuthorized)?;
+            checks::next_chunks(
+                &record.manifest,
+                record.meta.chunks_stored,
+                msg.first_index,
+                &msg.chunks,
+            )?;
+            Ok(record)
+        },
+        |deps, _config, _admitted, mut record| {
+            let key = (msg.patient_token.as_str(), msg.record_id.as_str());
+            for (offset, chunk) in msg.chunks.iter().enumerate() {
+                let index = msg.first_index + offset as u32;
+                RECORD_CHUNKS.save(deps.storage, &[key.0, key.1], index, chunk);
+            }
+            record.meta.chunks_stored += msg.chunks.len() as u32;
+            RECORD_META.save(deps.storage, key, &record.meta)?;
+            RECORDS.save(deps.storage, key, &record)?;
+            Ok(chunk_response("store_chunks", &record.meta)
                 .add_attribute("record_id", &msg.record_id))
         },
     )
@@ -334,7 +397,8 @@ fn record_request_time(storage: &mut dyn Storage, env: &Env, admitted: &Admitted
 // ---------------------------------------------------------------- SubmitReply
 
 /// Reply formation (Algorithm 2, second half): a registered local peer with the reply role
-/// answers a pending incoming request; the first valid reply wins.
+/// answers a pending incoming request; the first valid reply wins. It signs the manifest of
+/// the sealed reply; each chunk leaves as its own packet carrying the signed body.
 pub fn submit_reply(
     deps: DepsMut,
     env: Env,
@@ -348,10 +412,13 @@ pub fn submit_reply(
         &info,
         Step::for_request(AuditAction::ReplySubmitted, "submit_reply", &request_id),
         |deps, config, admitted| {
+            let policy = &admitted.registry.policy;
             validate::id(&msg.request_id)?;
             validate::name(&msg.partner_id)?;
             validate::secp256k1_signature(&msg.signature)?;
-            checks::reply_outcome(&msg.outcome, admitted.registry.policy.max_ciphertext_bytes)?;
+            msg.manifest
+                .check(policy.max_chunk_bytes, policy.max_history_chunks)?;
+            checks::next_chunks(&msg.manifest, 0, 0, &msg.chunks)?;
             require_role(admitted, Role::Reply)?;
 
             let incoming = INCOMING
@@ -362,15 +429,7 @@ pub fn submit_reply(
                 return Err(ErrorCode::AlreadyAnswered);
             }
             checks::not_expired(&env, incoming.body.expires_at)?;
-            let partner = Registry::new(&config.registry, deps.querier)
-                .partner(&msg.partner_id)
-                .map_err(|_| ErrorCode::Internal)?
-                .ok_or(ErrorCode::UnknownPartner)?;
-            // The reply leaves on the channel the request came in on: the partner's current
-            // channel, or one the admin retired while the request was in flight.
-            if partner.status != PartnerStatus::Active || !partner.carries(&incoming.channel_id) {
-                return Err(ErrorCode::PartnerUnavailable);
-            }
+            reply_channel_open(deps, config, &incoming)?;
 
             let body = ReplyBody {
                 version: PACKET_VERSION,
@@ -381,7 +440,7 @@ pub fn submit_reply(
                 // The responder signs which key it encrypted to: the key the request named,
                 // which the requesting chain checked was the requester's registered key.
                 recipient_key_hash: key_hash(&incoming.body.reply_encryption_key),
-                outcome: msg.outcome.clone(),
+                manifest: msg.manifest.clone(),
                 issued_at: msg.issued_at,
             };
             checks::signature(
@@ -394,9 +453,12 @@ pub fn submit_reply(
         },
         |deps, _config, admitted, (mut incoming, body)| {
             let key = (msg.partner_id.as_str(), msg.request_id.as_str());
-            incoming.status = IncomingStatus::Answered;
             incoming.answered_by = Some(info.sender.clone());
-            INCOMING.save(deps.storage, key, &incoming)?;
+            incoming.reply = Some(ReplyProgress {
+                chunk_count: body.manifest.chunk_count(),
+                chunks_sent: 0,
+                chunks_acked: 0,
+            });
             PENDING_INCOMING.remove(deps.storage, key);
             AUDIT.append(
                 deps.storage,
@@ -409,21 +471,152 @@ pub fn submit_reply(
                     .partner(&msg.partner_id)
                     .packet(&incoming.channel_id, incoming.packet_sequence),
             )?;
-            let timeout = packet_timeout(&env, admitted, incoming.body.expires_at);
-            let packet = ExchangePacket::Reply(ReplyPacket {
+            let template = ReplyPacket {
                 body,
                 signer_pubkey: admitted.peer.signing_key.clone(),
                 signature: msg.signature.clone(),
-            });
-            Ok(Response::new()
-                .add_attribute("action", "submit_reply")
-                .add_attribute("outcome", "accepted")
-                .add_attribute("request_id", &msg.request_id)
-                .add_message(IbcMsg::SendPacket {
-                    channel_id: incoming.channel_id.clone(),
-                    data: to_json_binary(&packet)?,
-                    timeout,
-                }))
+                chunk_index: 0,
+                chunk: Binary::default(),
+            };
+            REPLY_OUT.save(deps.storage, key, &template)?;
+            send_reply_chunks(
+                deps.storage,
+                &env,
+                admitted,
+                "submit_reply",
+                &mut incoming,
+                &template,
+                &msg.chunks,
+            )
+        },
+    )
+}
+
+/// The channel a reply leaves on: the one its request came in on, still the partner's
+/// current channel or one the admin retired while the request was in flight.
+fn reply_channel_open(
+    deps: &DepsMut,
+    config: &Config,
+    incoming: &IncomingRequest,
+) -> Result<(), ErrorCode> {
+    let partner = Registry::new(&config.registry, deps.querier)
+        .partner(&incoming.partner_id)
+        .map_err(|_| ErrorCode::Internal)?
+        .ok_or(ErrorCode::UnknownPartner)?;
+    if partner.status != PartnerStatus::Active || !partner.carries(&incoming.channel_id) {
+        return Err(ErrorCode::PartnerUnavailable);
+    }
+    Ok(())
+}
+
+/// Sends `chunks` as the next packets of a reply and records the progress: `Answering` until
+/// the last chunk is sent, then `Answered`.
+fn send_reply_chunks(
+    storage: &mut dyn Storage,
+    env: &Env,
+    admitted: &Admitted,
+    action: &str,
+    incoming: &mut IncomingRequest,
+    template: &ReplyPacket,
+    chunks: &[Binary],
+) -> Result<Response, ContractError> {
+    let mut progress = incoming.reply.clone().unwrap_or(ReplyProgress {
+        chunk_count: template.body.manifest.chunk_count(),
+        chunks_sent: 0,
+        chunks_acked: 0,
+    });
+    let timeout = packet_timeout(env, admitted, incoming.body.expires_at);
+    let mut response = Response::new()
+        .add_attribute("action", action)
+        .add_attribute("outcome", "accepted")
+        .add_attribute("request_id", &template.body.request_id);
+    for chunk in chunks {
+        let packet = ExchangePacket::Reply(ReplyPacket {
+            chunk_index: progress.chunks_sent,
+            chunk: chunk.clone(),
+            ..template.clone()
+        });
+        response = response.add_message(IbcMsg::SendPacket {
+            channel_id: incoming.channel_id.clone(),
+            data: to_json_binary(&packet)?,
+            timeout: timeout.clone(),
+        });
+        progress.chunks_sent += 1;
+    }
+    incoming.status = if progress.chunks_sent == progress.chunk_count {
+        IncomingStatus::Answered
+    } else {
+        IncomingStatus::Answering
+    };
+    let response = response
+        .add_attribute("chunks_sent", progress.chunks_sent.to_string())
+        .add_attribute("chunk_count", progress.chunk_count.to_string());
+    incoming.reply = Some(progress);
+    let key = (
+        incoming.partner_id.as_str(),
+        incoming.body.request_id.as_str(),
+    );
+    INCOMING.save(storage, key, incoming)?;
+    Ok(response)
+}
+
+/// The rest of a reply's chunks, by the peer that began it, in order, before the request
+/// expires.
+pub fn submit_reply_chunks(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: SubmitReplyChunksMsg,
+) -> Result<Response, ContractError> {
+    let request_id = msg.request_id.clone();
+    pipeline(
+        deps,
+        &env,
+        &info,
+        Step::for_request(
+            AuditAction::ReplySubmitted,
+            "submit_reply_chunks",
+            &request_id,
+        ),
+        |deps, config, admitted| {
+            validate::id(&msg.request_id)?;
+            validate::name(&msg.partner_id)?;
+            require_role(admitted, Role::Reply)?;
+            let key = (msg.partner_id.as_str(), msg.request_id.as_str());
+            let incoming = INCOMING
+                .may_load(deps.storage, key)
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownRequest)?;
+            if incoming.answered_by.as_ref() != Some(&info.sender) {
+                return Err(ErrorCode::NotAuthorized);
+            }
+            let (IncomingStatus::Answering, Some(progress)) = (incoming.status, &incoming.reply)
+            else {
+                return Err(ErrorCode::AlreadyAnswered);
+            };
+            let template = REPLY_OUT
+                .load(deps.storage, key)
+                .map_err(|_| ErrorCode::Internal)?;
+            checks::next_chunks(
+                &template.body.manifest,
+                progress.chunks_sent,
+                msg.first_index,
+                &msg.chunks,
+            )?;
+            checks::not_expired(&env, incoming.body.expires_at)?;
+            reply_channel_open(deps, config, &incoming)?;
+            Ok((incoming, template))
+        },
+        |deps, _config, admitted, (mut incoming, template)| {
+            send_reply_chunks(
+                deps.storage,
+                &env,
+                admitted,
+                "submit_reply_chunks",
+                &mut incoming,
+                &template,
+                &msg.chunks,
+            )
         },
     )
 }
@@ -455,13 +648,17 @@ pub fn retrieve_reply(
             Ok(request)
         },
         |deps, _config, _admitted, mut request| {
-            let reply = match REPLIES.may_load(deps.storage, &request_id)? {
-                Some(reply) => reply,
-                None => {
+            // Released only whole: never a partial history.
+            let reply = match (request.status, REPLIES.may_load(deps.storage, &request_id)?) {
+                (RequestStatus::Answered, Some(reply)) => reply,
+                (status, _) => {
+                    let progress = request.reply.as_ref().map_or(String::new(), |r| {
+                        format!(", {} of {} chunks in", r.chunks_received, r.chunk_count)
+                    });
                     return Err(ContractError::ReplyNotReady {
                         request_id: request_id.clone(),
-                        status: format!("{:?}", request.status),
-                    })
+                        status: format!("{status:?}{progress}"),
+                    });
                 }
             };
             request.retrievals = request.retrievals.saturating_add(1);

@@ -9,17 +9,21 @@ use crate::checks;
 use crate::execute::save_incoming;
 use crate::quota;
 use crate::registry_client::Registry;
-use crate::state::{Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, REPLIES};
+use crate::state::{
+    Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, REPLIES, REPLY_CHUNKS,
+    REPLY_CHUNKS_IN, REPLY_OUT,
+};
 use cosmwasm_std::{
     from_json, to_json_vec, Deps, DepsMut, Env, IbcBasicResponse, IbcPacket, IbcPacketAckMsg,
     IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, StdAck, StdResult,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::exchange::{
-    IncomingRequest, IncomingStatus, OutgoingRequest, ReplySummary, RequestStatus, RetrievedReply,
+    IncomingRequest, IncomingStatus, OutgoingRequest, ReplyProgress, ReplySummary, RequestStatus,
+    RetrievedReply,
 };
 use ehr_protocol::limits::PACKET_VERSION;
-use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyOutcome, ReplyPacket, RequestPacket};
+use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyPacket, RequestPacket};
 use ehr_protocol::registry::{Partner, PartnerStatus, PeerStatus, Policy, Role};
 use ehr_protocol::signing::{key_hash, reply_sign_bytes, request_sign_bytes};
 use ehr_protocol::{validate, ErrorCode};
@@ -190,6 +194,7 @@ fn receive_request(
             status: IncomingStatus::Pending,
             answered_by: None,
             reason: None,
+            reply: None,
         },
     )?;
     Ok(
@@ -232,7 +237,9 @@ fn verify_reply(
         .config()
         .map_err(|_| plain(ErrorCode::Internal))?
         .policy;
-    checks::reply_outcome(&body.outcome, policy.max_ciphertext_bytes).map_err(plain)?;
+    body.manifest
+        .check(policy.max_chunk_bytes, policy.max_history_chunks)
+        .map_err(plain)?;
 
     let request = OUTGOING
         .may_load(deps.storage, &body.request_id)
@@ -247,7 +254,7 @@ fn verify_reply(
         return Err(plain(ErrorCode::WrongChannel));
     }
     match request.status {
-        RequestStatus::Pending => {}
+        RequestStatus::Pending | RequestStatus::Receiving => {}
         RequestStatus::Answered | RequestStatus::Rejected => {
             return Err(plain(ErrorCode::AlreadyAnswered))
         }
@@ -260,10 +267,27 @@ fn verify_reply(
         &reply.signer_pubkey,
     )
     .map_err(plain)?;
+    let rejected = |code| (code, Some(RequestStatus::Rejected));
+    // Every chunk of one reply carries the same signed body: a chunk of another reply (even
+    // one the responder signed) cannot join this one.
+    if request.status == RequestStatus::Receiving {
+        let first = REPLIES
+            .may_load(deps.storage, &body.request_id)
+            .map_err(|_| plain(ErrorCode::Internal))?
+            .ok_or(plain(ErrorCode::Internal))?;
+        if first.signature != reply.signature || first.manifest != body.manifest {
+            return Err(rejected(ErrorCode::ChunkMismatch));
+        }
+    }
+    body.manifest
+        .check_chunk(reply.chunk_index, &reply.chunk)
+        .map_err(rejected)?;
+    if REPLY_CHUNKS_IN.has(deps.storage, (&body.request_id, reply.chunk_index)) {
+        return Err(plain(ErrorCode::ChunkDuplicate));
+    }
     checks::not_expired(env, request.expires_at)
         .map_err(|code| (code, Some(RequestStatus::Expired)))?;
-    requester_still_entitled(&registry, env, &request, &body.recipient_key_hash)
-        .map_err(|code| (code, Some(RequestStatus::Rejected)))
+    requester_still_entitled(&registry, env, &request, &body.recipient_key_hash).map_err(rejected)
 }
 
 /// Revocation takes effect on requests in flight: the requesting peer and the clinician
@@ -333,50 +357,72 @@ fn receive_reply(
 
     let mut request = OUTGOING.load(deps.storage, &request_id)?;
     let body = reply.body;
-    // Whatever the custodian answered is sealed: the chain only knows that it answered.
-    request.status = RequestStatus::Answered;
-    let content_hash = match &body.outcome {
-        ReplyOutcome::Sealed { content_hash, .. } => Some(content_hash.clone()),
-        _ => None,
-    };
-    request.reply = Some(ReplySummary {
+    let chunk_count = body.manifest.chunk_count();
+    let mut summary = request.reply.take().unwrap_or(ReplySummary {
         responder: body.responder.clone(),
         responder_network: body.responder_network.clone(),
-        outcome: body.outcome.kind().to_string(),
-        content_hash,
+        history_hash: body.manifest.history_hash.clone(),
+        chunk_count,
+        chunks_received: 0,
         received_at: env.block.time,
         channel_id: packet.dest.channel_id.clone(),
         packet_sequence: packet.sequence,
     });
+    if summary.chunks_received == 0 {
+        REPLIES.save(
+            deps.storage,
+            &request_id,
+            &RetrievedReply {
+                request_id: request_id.clone(),
+                responder: body.responder,
+                responder_network: body.responder_network,
+                responder_pubkey: reply.signer_pubkey,
+                recipient_key_hash: body.recipient_key_hash,
+                manifest: body.manifest,
+                issued_at: body.issued_at,
+                signature: reply.signature,
+                channel_id: packet.dest.channel_id.clone(),
+                packet_sequence: packet.sequence,
+            },
+        )?;
+    }
+    REPLY_CHUNKS.save(
+        deps.storage,
+        &[&request_id],
+        reply.chunk_index,
+        &reply.chunk,
+    );
+    REPLY_CHUNKS_IN.save(deps.storage, (&request_id, reply.chunk_index), &())?;
+    summary.chunks_received += 1;
+    let complete = summary.chunks_received == chunk_count;
+    // Whatever the custodian answered is sealed: the chain only knows that it answered,
+    // and that every chunk is in.
+    request.status = if complete {
+        RequestStatus::Answered
+    } else {
+        RequestStatus::Receiving
+    };
+    let received = summary.chunks_received;
+    request.reply = Some(summary);
     OUTGOING.save(deps.storage, &request_id, &request)?;
-    REPLIES.save(
-        deps.storage,
-        &request_id,
-        &RetrievedReply {
-            request_id: request_id.clone(),
-            responder: body.responder,
-            responder_network: body.responder_network,
-            responder_pubkey: reply.signer_pubkey,
-            outcome: body.outcome,
-            issued_at: body.issued_at,
-            signature: reply.signature,
-            channel_id: packet.dest.channel_id.clone(),
-            packet_sequence: packet.sequence,
-        },
-    )?;
-    AUDIT.append(
-        deps.storage,
-        entry
-            .purpose(request.purpose)
-            .partner(&request.partner_id)
-            .clinician(&request.clinician_id),
-    )?;
+    if complete {
+        AUDIT.append(
+            deps.storage,
+            entry
+                .purpose(request.purpose)
+                .partner(&request.partner_id)
+                .clinician(&request.clinician_id),
+        )?;
+    }
     Ok(
         IbcReceiveResponse::new(success_ack(&ExchangeAck::ReplyAccepted {}))
             .add_attribute("action", "ibc_packet_receive")
             .add_attribute("outcome", "accepted")
             .add_attribute("kind", "reply")
-            .add_attribute("request_id", request_id),
+            .add_attribute("request_id", request_id)
+            .add_attribute("chunks_received", received.to_string())
+            .add_attribute("chunk_count", chunk_count.to_string())
+            .add_attribute("complete", complete.to_string()),
     )
 }
 
@@ -515,30 +561,53 @@ fn settle_reply(
             .partner(&partner_id)
             .packet(&packet.src.channel_id, packet.sequence)
     };
+    let open = matches!(
+        incoming.status,
+        IncomingStatus::Answering | IncomingStatus::Answered
+    );
+    // One audit entry per transition, not per chunk: a reply of many chunks leaves one
+    // `delivered`, or the first refusal or timeout.
     let (audit, outcome) = match fate {
         Fate::Delivered => {
-            incoming.status = IncomingStatus::Delivered;
-            (entry(AuditAction::ReplyDelivered), "delivered")
+            let progress = incoming.reply.get_or_insert(ReplyProgress {
+                chunk_count: reply.body.manifest.chunk_count(),
+                chunks_sent: reply.body.manifest.chunk_count(),
+                chunks_acked: 0,
+            });
+            progress.chunks_acked = progress.chunks_acked.saturating_add(1);
+            let all_acked = progress.chunks_acked >= progress.chunk_count;
+            if incoming.status == IncomingStatus::Answered && all_acked {
+                incoming.status = IncomingStatus::Delivered;
+                (Some(entry(AuditAction::ReplyDelivered)), "delivered")
+            } else {
+                (None, "chunk_delivered")
+            }
         }
-        Fate::Refused(code) => {
+        Fate::Refused(code) if open => {
             incoming.status = IncomingStatus::Failed;
             incoming.reason = Some(code.clone());
             (
-                entry(AuditAction::ReplyFailed).rejected(code.clone()),
+                Some(entry(AuditAction::ReplyFailed).rejected(code.clone())),
                 "rejected",
             )
         }
-        Fate::TimedOut => {
+        Fate::TimedOut if open => {
             incoming.status = IncomingStatus::TimedOut;
             incoming.reason = Some(ErrorCode::Expired);
             (
-                entry(AuditAction::ReplyTimedOut).rejected(ErrorCode::Expired),
+                Some(entry(AuditAction::ReplyTimedOut).rejected(ErrorCode::Expired)),
                 "timed_out",
             )
         }
+        Fate::Refused(_) | Fate::TimedOut => (None, "already_final"),
     };
+    if incoming.status != IncomingStatus::Answering {
+        REPLY_OUT.remove(deps.storage, key);
+    }
     INCOMING.save(deps.storage, key, &incoming)?;
     PENDING_INCOMING.remove(deps.storage, key);
-    AUDIT.append(deps.storage, audit)?;
+    if let Some(audit) = audit {
+        AUDIT.append(deps.storage, audit)?;
+    }
     Ok(outcome)
 }

@@ -1,8 +1,8 @@
 use crate::state::{
     AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, OUTSIDERS, PENDING_INCOMING, RECORDS,
-    RECORD_META,
+    RECORD_CHUNKS, RECORD_META, REPLY_CHUNKS,
 };
-use cosmwasm_std::{Deps, Order, StdError, StdResult};
+use cosmwasm_std::{Binary, Deps, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
 use ehr_protocol::exchange::{
     ConfigResponse, IncomingRequest, IncomingRequestsResponse, OutgoingRequest, OutsiderTally,
@@ -10,6 +10,7 @@ use ehr_protocol::exchange::{
 };
 use ehr_protocol::limits::page_size;
 use ehr_protocol::registry::AuditLogResponse;
+use ehr_protocol::validate;
 
 pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
     let config = CONFIG.load(deps.storage)?;
@@ -99,6 +100,45 @@ pub fn record(deps: Deps, patient_token: String, record_id: String) -> StdResult
     RECORDS
         .may_load(deps.storage, (&patient_token, &record_id))?
         .ok_or_else(|| StdError::msg(format!("unknown record {record_id}")))
+}
+
+/// One chunk of a complete or growing record; an absent one is named.
+pub fn record_chunk(
+    deps: Deps,
+    patient_token: &str,
+    record_id: &str,
+    index: u32,
+) -> StdResult<Binary> {
+    if validate::patient_token(patient_token).is_err() || validate::id(record_id).is_err() {
+        return Err(StdError::msg(
+            "InvalidFormat: malformed patient token or record id",
+        ));
+    }
+    RECORD_CHUNKS
+        .load(deps.storage, &[patient_token, record_id], index)
+        .map(Binary::from)
+        .ok_or_else(|| StdError::msg(format!("chunk {index} of record {record_id} is not stored")))
+}
+
+/// One chunk of a reply its requester has retrieved (`RetrieveReply`: the audited release).
+pub fn reply_chunk(deps: Deps, request_id: &str, index: u32) -> StdResult<Binary> {
+    if validate::id(request_id).is_err() {
+        return Err(StdError::msg("InvalidFormat: malformed request id"));
+    }
+    let request = OUTGOING.may_load(deps.storage, request_id)?;
+    if request.is_none_or(|r| r.retrievals == 0) {
+        return Err(StdError::msg(format!(
+            "request {request_id} has no retrieved reply: send RetrieveReply first"
+        )));
+    }
+    REPLY_CHUNKS
+        .load(deps.storage, &[request_id], index)
+        .map(Binary::from)
+        .ok_or_else(|| {
+            StdError::msg(format!(
+                "chunk {index} of the reply to {request_id} is not here"
+            ))
+        })
 }
 
 pub fn audit_log(

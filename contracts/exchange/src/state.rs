@@ -1,11 +1,12 @@
 use crate::quota::Window;
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::Addr;
+use cosmwasm_std::{Addr, Storage};
 use cw_storage_plus::{Item, Map};
 use ehr_protocol::audit::AuditLog;
 use ehr_protocol::exchange::{
     IncomingRequest, OutgoingRequest, OutsiderTally, RecordMeta, RetrievedReply, StoredRecord,
 };
+use ehr_protocol::packet::ReplyPacket;
 
 #[cw_serde]
 pub struct Config {
@@ -21,8 +22,22 @@ pub const CONFIG: Item<Config> = Item::new("config");
 /// its gas does not grow with record size.
 pub const RECORD_META: Map<(&str, &str), RecordMeta> = Map::new("record_meta");
 
-/// The whole stored record (ciphertext, signer, signature), read one at a time.
+/// A stored record's signed manifest (meta, chunk hashes, signer, signature).
 pub const RECORDS: Map<(&str, &str), StoredRecord> = Map::new("records");
+
+/// Chunks of stored records by (patient token, record id, index), as raw bytes.
+pub const RECORD_CHUNKS: RawChunks = RawChunks("record_chunks");
+
+/// Chunks of replies received for our requests by (request id, index), as raw bytes.
+pub const REPLY_CHUNKS: RawChunks = RawChunks("reply_chunks");
+
+/// Which chunks of a reply are in, by (request id, index): a duplicate is found without
+/// reading a chunk.
+pub const REPLY_CHUNKS_IN: Map<(&str, u32), ()> = Map::new("reply_chunks_in");
+
+/// Replies this chain is sending, by (partner id, request id): the signed body every chunk
+/// packet carries (its `chunk` left empty).
+pub const REPLY_OUT: Map<(&str, &str), ReplyPacket> = Map::new("reply_out");
 
 /// Records stored per patient token, capped by the policy's `max_records_per_patient`.
 pub const RECORD_COUNT: Map<&str, u32> = Map::new("record_count");
@@ -39,7 +54,8 @@ pub const OUTGOING_BY_EXPIRY: Map<(u64, &str), ()> = Map::new("outgoing_by_expir
 /// Open incoming requests by (expires_at, partner id, request id): what a sweep walks.
 pub const INCOMING_BY_EXPIRY: Map<(u64, &str, &str), ()> = Map::new("incoming_by_expiry");
 
-/// Replies received for our requests, keyed by request id; released only by `RetrieveReply`.
+/// Replies received for our requests (the signed manifest), keyed by request id; released
+/// only by `RetrieveReply`.
 pub const REPLIES: Map<&str, RetrievedReply> = Map::new("replies");
 
 /// Requests received from partners, keyed by (partner id, request id).
@@ -60,3 +76,37 @@ pub const OUTSIDERS: Item<OutsiderTally> = Item::new("outsiders");
 
 /// Every step on this chain, no PHI.
 pub const AUDIT: AuditLog = AuditLog::new("audit_next", "audit");
+
+/// Chunks kept as raw bytes under a namespace: stored as JSON they would grow by a third
+/// (base64), and a storage value may not exceed 128 KiB. The key is the namespace, then each
+/// key part length-prefixed, then the index, so no two keys of one store collide.
+pub struct RawChunks(&'static str);
+
+impl RawChunks {
+    fn key(&self, parts: &[&str], index: u32) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        key.extend_from_slice(&(self.0.len() as u16).to_be_bytes());
+        key.extend_from_slice(self.0.as_bytes());
+        for part in parts {
+            key.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            key.extend_from_slice(part.as_bytes());
+        }
+        key.extend_from_slice(&index.to_be_bytes());
+        key
+    }
+
+    pub fn save(&self, storage: &mut dyn Storage, parts: &[&str], index: u32, data: &[u8]) {
+        storage.set(&self.key(parts, index), data);
+    }
+
+    pub fn load(&self, storage: &dyn Storage, parts: &[&str], index: u32) -> Option<Vec<u8>> {
+        storage.get(&self.key(parts, index))
+    }
+
+    /// Deletes chunks `0..count`.
+    pub fn remove_all(&self, storage: &mut dyn Storage, parts: &[&str], count: u32) {
+        for index in 0..count {
+            storage.remove(&self.key(parts, index));
+        }
+    }
+}

@@ -1,12 +1,14 @@
 //! Finalisation: every request reaches a terminal state on both chains. Packets finish most
 //! of them (ack, timeout); a sweep closes the rest once their expiry plus the policy's grace
 //! has passed: a request nobody answered, a reply whose fate never came back, a request
-//! whose reply was refused. Bounded per call, callable by anyone, audited per entry.
+//! whose reply was refused, a reply whose chunks stopped coming (its chunks are deleted).
+//! Bounded per call, callable by anyone, audited per entry.
 
 use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::state::{
     AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY, PENDING_INCOMING,
+    REPLY_CHUNKS, REPLY_CHUNKS_IN, REPLY_OUT,
 };
 use cosmwasm_std::{DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp};
 use ehr_protocol::audit::{AuditAction, AuditEntry};
@@ -94,16 +96,25 @@ fn sweep_outgoing(
         let Some(mut request) = OUTGOING.may_load(storage, id)? else {
             continue;
         };
-        if request.status != RequestStatus::Pending {
-            continue;
-        }
+        // A reply half received ends here: its chunks are deleted, never released.
+        let reason = match (request.status, &request.reply) {
+            (RequestStatus::Pending, _) => ErrorCode::Expired,
+            (RequestStatus::Receiving, Some(reply)) => {
+                REPLY_CHUNKS.remove_all(storage, &[id], reply.chunk_count);
+                for index in 0..reply.chunk_count {
+                    REPLY_CHUNKS_IN.remove(storage, (id, index));
+                }
+                ErrorCode::ChunkMissing
+            }
+            _ => continue,
+        };
         request.status = RequestStatus::Expired;
-        request.reason = Some(ErrorCode::Expired);
+        request.reason = Some(reason.clone());
         OUTGOING.save(storage, id, &request)?;
         AUDIT.append(
             storage,
             AuditEntry::new(now, AuditAction::RequestExpired)
-                .rejected(ErrorCode::Expired)
+                .rejected(reason)
                 .agent(&request.requester)
                 .purpose(request.purpose)
                 .request(id)
@@ -140,10 +151,11 @@ fn sweep_incoming(
         };
         if !matches!(
             incoming.status,
-            IncomingStatus::Pending | IncomingStatus::Answered
+            IncomingStatus::Pending | IncomingStatus::Answering | IncomingStatus::Answered
         ) {
             continue;
         }
+        REPLY_OUT.remove(storage, key);
         incoming.status = IncomingStatus::Expired;
         incoming.reason = Some(ErrorCode::Expired);
         INCOMING.save(storage, key, &incoming)?;

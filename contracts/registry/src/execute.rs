@@ -6,7 +6,8 @@ use cosmwasm_std::{Addr, Binary, DepsMut, Env, MessageInfo, Response, Storage};
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::error_code::ErrorCode;
 use ehr_protocol::limits::{
-    MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_PORT_LEN, MAX_SWEEP_ITEMS,
+    MAX_CHUNK_BYTES, MAX_CLOCK_SKEW_SECS, MAX_HISTORY_CHUNKS, MAX_PORT_LEN, MAX_SWEEP_ITEMS,
+    MIN_BUCKET,
 };
 use ehr_protocol::registry::{
     Clinician, ClinicianInput, ClinicianStatus, Partner, PartnerInput, Peer, PeerInput, PeerStatus,
@@ -58,9 +59,15 @@ pub(crate) fn validate_policy(policy: &Policy) -> Result<(), ContractError> {
         "policy.packet_timeout_secs",
     )?;
     ensure(
-        policy.max_ciphertext_bytes > 0
-            && policy.max_ciphertext_bytes <= MAX_CIPHERTEXT_BYTES as u64,
-        "policy.max_ciphertext_bytes",
+        policy.max_chunk_bytes.is_power_of_two()
+            && policy.max_chunk_bytes >= MIN_BUCKET as u64
+            && policy.max_chunk_bytes <= MAX_CHUNK_BYTES as u64,
+        "policy.max_chunk_bytes",
+    )?;
+    ensure(
+        policy.max_history_chunks.is_power_of_two()
+            && policy.max_history_chunks <= MAX_HISTORY_CHUNKS,
+        "policy.max_history_chunks",
     )?;
     ensure(
         policy.max_clock_skew_secs <= MAX_CLOCK_SKEW_SECS,

@@ -578,12 +578,22 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
     let chain = make_chain(settings)?;
     let keys = KeyDir::new(settings.key_dir()).load()?;
     let peer = Peer::connect(chain.as_ref(), settings.exchange()?, keys)?;
-    let stored = store::store(&peer, &bundle, args.record_id, &pseudonym, &records_key)?;
+    let stored = store::store(
+        &peer,
+        &bundle,
+        args.record_id,
+        &pseudonym,
+        &records_key,
+        &mut |line| eprintln!("{line}"),
+    )?;
     print_json(&json!({
         "record_id": stored.record_id,
-        "content_hash": stored.content_hash,
-        "ciphertext_bytes": stored.size,
-        "txhash": stored.txhash,
+        "history_hash": stored.history_hash,
+        "json_bytes": stored.json_bytes,
+        "compressed_bytes": stored.compressed_bytes,
+        "sealed_bytes": stored.sealed_bytes,
+        "chunks": stored.chunks,
+        "txhashes": stored.txhashes,
     }))
 }
 
@@ -635,7 +645,13 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
     )?;
     progress(&format!("request {request_id}: retrieving the reply"));
     let reply = request::retrieve(&peer, &request_id)?;
-    let content = request::open_reply(&peer, &dir.encryption_secrets()?, &request_id, &reply)?;
+    let content = request::open_reply(
+        &peer,
+        &dir.encryption_secrets()?,
+        &request_id,
+        &reply,
+        &mut |line| eprintln!("{line}"),
+    )?;
     let bundle = request::history_bundle(&request_id, &reply, content, args.bundle_type)?;
     let entries = bundle["entry"]
         .as_array()

@@ -8,6 +8,7 @@
 //! Wire form: the 32-byte encapsulated key, then the AEAD ciphertext (with its 16-byte tag).
 
 use anyhow::{anyhow, bail, Result};
+use ehr_protocol::chunks::{chunk_aad, Layout, Manifest};
 use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
@@ -19,8 +20,8 @@ type Kem = X25519HkdfSha256;
 type Aead = ChaCha20Poly1305;
 type Kdf = HkdfSha256;
 
-pub const REPLY_CONTEXT: &str = "ehrx/reply/v1";
-pub const RECORD_CONTEXT: &str = "ehrx/record/v1";
+pub const REPLY_CONTEXT: &str = "ehrx/reply/v2";
+pub const RECORD_CONTEXT: &str = "ehrx/record/v2";
 pub const DEMOGRAPHICS_CONTEXT: &str = "ehrx/demographics/v1";
 
 /// Length of the encapsulated key in front of every ciphertext.
@@ -212,6 +213,92 @@ pub fn open(secret: &X25519Secret, context: &Context, sealed: &[u8]) -> Result<Z
     })
 }
 
+/// Seals `plaintext` to `recipient` under `context` as a chunked history
+/// (`ehr_protocol::chunks`): padded to the smallest power-of-two layout with chunks of at
+/// most `max_chunk_bytes`, one HPKE context, one AEAD message per chunk with its index and
+/// the count as associated data, the encapsulated key in front of chunk 0.
+pub fn seal_chunks(
+    recipient: &X25519Public,
+    context: &Context,
+    plaintext: &[u8],
+    max_chunk_bytes: usize,
+) -> Result<(Manifest, Vec<Vec<u8>>)> {
+    let layout = Layout::for_plaintext(plaintext.len(), max_chunk_bytes);
+    let parts = Zeroizing::new(layout.pad_and_cut(plaintext));
+    let (encapped, mut sender) = hpke::setup_sender::<Aead, Kdf, Kem, _>(
+        &OpModeS::Base,
+        &recipient.hpke(),
+        &context.info(),
+        &mut crate::keys::os_rng(),
+    )
+    .map_err(|e| anyhow!("encryption failed: {e}"))?;
+    let mut chunks = Vec::with_capacity(layout.chunks);
+    for (index, part) in parts.iter().enumerate() {
+        let sealed = sender
+            .seal(part, &chunk_aad(index, layout.chunks))
+            .map_err(|e| anyhow!("encryption failed: {e}"))?;
+        let mut chunk = Vec::with_capacity(layout.chunk_bytes);
+        if index == 0 {
+            chunk.extend_from_slice(&encapped.to_bytes());
+        }
+        chunk.extend_from_slice(&sealed);
+        debug_assert_eq!(chunk.len(), layout.chunk_bytes);
+        chunks.push(chunk);
+    }
+    Ok((Manifest::of(&chunks), chunks))
+}
+
+/// Opens what `seal_chunks` produced, trying each secret (current key first). The chunks
+/// must be checked against their manifest first; a chunk out of place fails here too.
+pub fn open_chunks(
+    secrets: &[X25519Secret],
+    context: &Context,
+    chunks: &[Vec<u8>],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let first = chunks
+        .first()
+        .ok_or_else(|| anyhow!("a sealed history has no chunks"))?;
+    if first.len() < ENCAPPED_LEN + TAG_LEN {
+        bail!("chunk 0 is too short to hold a sealed history");
+    }
+    let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(&first[..ENCAPPED_LEN])
+        .map_err(|_| anyhow!("chunk 0 has an invalid encapsulated key"))?;
+    let mut last = anyhow!("no decryption key available");
+    'keys: for secret in secrets {
+        let Ok(mut receiver) = hpke::setup_receiver::<Aead, Kdf, Kem>(
+            &OpModeR::Base,
+            &secret.0,
+            &encapped,
+            &context.info(),
+        ) else {
+            continue;
+        };
+        let mut parts = Vec::with_capacity(chunks.len());
+        for (index, chunk) in chunks.iter().enumerate() {
+            let body = if index == 0 {
+                &chunk[ENCAPPED_LEN..]
+            } else {
+                &chunk[..]
+            };
+            match receiver.open(body, &chunk_aad(index, chunks.len())) {
+                Ok(part) => parts.push(Zeroizing::new(part)),
+                Err(_) => {
+                    last = anyhow!(
+                        "decryption of chunk {index} of {} failed: wrong key, or the history \
+                         does not belong to this context, or a chunk was altered or moved",
+                        chunks.len()
+                    );
+                    continue 'keys;
+                }
+            }
+        }
+        return Layout::join_and_unpad(&parts)
+            .map(Zeroizing::new)
+            .ok_or_else(|| anyhow!("the decrypted history is not padded as the protocol pads"));
+    }
+    Err(last)
+}
+
 /// Tries each secret in turn (current key first, then a rotated one).
 pub fn open_with_any(
     secrets: &[X25519Secret],
@@ -331,6 +418,54 @@ mod tests {
             open_with_any(&[old, sk], &ctx, &sealed).unwrap().as_slice(),
             b"record"
         );
+    }
+
+    #[test]
+    fn chunked_histories_round_trip_and_refuse_moved_or_altered_chunks() {
+        let sk = generate_x25519();
+        let pk = sk.public();
+        let ctx = reply_ctx("0123456789abcdef0123456789abcdef", &pk);
+        let history: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let (manifest, chunks) = seal_chunks(&pk, &ctx, &history, 64 * 1024).unwrap();
+        assert_eq!((chunks.len(), manifest.chunk_bytes), (8, 65536));
+        assert!(chunks.iter().all(|c| c.len() == 65536));
+        assert_eq!(manifest.check(65536, 8), Ok(()));
+        assert_eq!(
+            open_chunks(&[sk], &ctx, &chunks).unwrap().as_slice(),
+            &history[..]
+        );
+
+        let sk = X25519Secret::from_bytes(&[7u8; 32]).unwrap();
+        let pk = sk.public();
+        let ctx = reply_ctx("0123456789abcdef0123456789abcdef", &pk);
+        let (_, chunks) = seal_chunks(&pk, &ctx, &history, 64 * 1024).unwrap();
+        let mut swapped = chunks.clone();
+        swapped.swap(2, 3);
+        assert!(open_chunks(
+            &[X25519Secret::from_bytes(&[7u8; 32]).unwrap()],
+            &ctx,
+            &swapped
+        )
+        .is_err());
+        let mut altered = chunks.clone();
+        altered[5][100] ^= 1;
+        let err = open_chunks(
+            &[X25519Secret::from_bytes(&[7u8; 32]).unwrap()],
+            &ctx,
+            &altered,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("chunk 5 of 8"), "{err}");
+        let short = &chunks[..4];
+        assert!(open_chunks(
+            &[X25519Secret::from_bytes(&[7u8; 32]).unwrap()],
+            &ctx,
+            short
+        )
+        .is_err());
+        // A small history is one chunk of the smallest bucket.
+        let (small, one) = seal_chunks(&pk, &ctx, b"{}", 128 * 1024).unwrap();
+        assert_eq!((one.len(), small.chunk_bytes), (1, 1024));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod demographics;
 pub mod error;
 pub mod fhir;
+pub mod history;
 pub mod keys;
 pub mod peer;
 pub mod pseudonym;

@@ -19,24 +19,23 @@
 use crate::chain::{self, ChainError};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::demographics::DemographicsInput;
-use crate::fhir;
+use crate::history::{self, Limits};
 use crate::peer::Peer;
 use crate::pseudonym::{self, PseudonymKey};
 use crate::sign::{self, ReplyParties};
 use crate::time::{now_unix, rfc3339};
 use anyhow::{Context, Result};
+use ehr_protocol::chunks::Manifest;
 use ehr_protocol::exchange::{
     ExecuteMsg, IncomingRequest, IncomingRequestsResponse, IncomingStatus, QueryMsg,
-    RecordsResponse, StoredRecord,
+    RecordsResponse, StoredRecord, SubmitReplyChunksMsg, SubmitReplyMsg,
 };
-use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_PAGE, PACKET_VERSION, SEALED_PATIENT_LEN};
-use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
+use ehr_protocol::limits::{MAX_PAGE, PACKET_VERSION, SEALED_PATIENT_LEN};
+use ehr_protocol::packet::{frame, unframe, Attestation, RecordPart, SealedOutcome};
 use ehr_protocol::padding;
-use ehr_protocol::registry::{ConfigResponse as RegistryConfig, QueryMsg as RegistryQuery};
-use ehr_protocol::signing::{self, request_sign_bytes, store_sign_bytes, StoreSigning};
+use ehr_protocol::signing::{request_sign_bytes, store_sign_bytes, StoreSigning};
 use ehr_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
@@ -114,10 +113,26 @@ pub struct ReplyService<'a, 'p> {
     state: ReplyState,
 }
 
-/// Records found for a pseudonym: usable Bundles and how many were unusable.
+/// Records found for a pseudonym: how many, and those that opened, each with its storer's
+/// attestation and its compressed Bundle as stored.
 struct Loaded {
     found: usize,
-    bundles: Vec<Value>,
+    parts: Vec<(Attestation, Zeroizing<Vec<u8>>)>,
+}
+
+/// An answer before sealing: the outcome header and the bytes its parts announce.
+struct Answer {
+    outcome: SealedOutcome,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl Answer {
+    fn plain(outcome: SealedOutcome) -> Answer {
+        Answer {
+            outcome,
+            body: Zeroizing::new(Vec::new()),
+        }
+    }
 }
 
 impl<'a, 'p> ReplyService<'a, 'p> {
@@ -192,7 +207,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     /// One pass over the pending incoming requests.
     pub fn run_pass(&mut self, log: &mut dyn FnMut(&str)) -> Result<PassReport> {
         let mut report = PassReport::default();
-        let max_ciphertext = self.max_ciphertext()?;
+        let limits = Limits::of(&self.peer.exchange)?;
         let mut start_after: Option<(String, String)> = None;
         loop {
             let page: IncomingRequestsResponse = chain::query(
@@ -206,7 +221,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             .context("reading pending incoming requests")?;
             let count = page.requests.len();
             for incoming in &page.requests {
-                self.handle(incoming, max_ciphertext, &mut report, log)?;
+                self.handle(incoming, limits, &mut report, log)?;
             }
             match page.requests.last() {
                 Some(last) if count >= MAX_PAGE as usize => {
@@ -216,18 +231,6 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             }
         }
         Ok(report)
-    }
-
-    fn max_ciphertext(&self) -> Result<usize> {
-        let config: RegistryConfig = chain::query(
-            self.peer.chain(),
-            &self.peer.exchange.registry,
-            &RegistryQuery::Config {},
-        )
-        .context("reading the registry policy")?;
-        Ok(usize::try_from(config.policy.max_ciphertext_bytes)
-            .unwrap_or(usize::MAX)
-            .min(MAX_CIPHERTEXT_BYTES))
     }
 
     fn mark(&mut self, key: String, outcome: String, txhash: Option<String>) -> Result<()> {
@@ -245,7 +248,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     fn handle(
         &mut self,
         incoming: &IncomingRequest,
-        max_ciphertext: usize,
+        limits: Limits,
         report: &mut PassReport,
         log: &mut dyn FnMut(&str),
     ) -> Result<()> {
@@ -281,7 +284,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 log(&format!(
                     "request {request_id} from {partner}: declining ({code})"
                 ));
-                SealedOutcome::Declined { code }
+                Answer::plain(SealedOutcome::Declined { code })
             }
             Ok(()) => match self.build_answer(incoming, log) {
                 Ok(answer) => answer,
@@ -297,36 +300,36 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     log(&format!(
                         "request {request_id} from {partner}: declining (Internal): {e:#}"
                     ));
-                    SealedOutcome::Declined {
+                    Answer::plain(SealedOutcome::Declined {
                         code: ErrorCode::Internal,
-                    }
+                    })
                 }
             },
         };
-        let (outcome, kind) = match self.seal_answer(incoming, &reply_key, &answer, max_ciphertext)
+        let (manifest, chunks, kind) = match self.seal_answer(incoming, &reply_key, &answer, limits)
         {
-            Ok(Some(sealed)) => (sealed, answer_kind(&answer)),
+            Ok(Some((manifest, chunks))) => (manifest, chunks, answer_kind(&answer.outcome)),
             Ok(None) => {
                 log(&format!(
-                    "request {request_id} from {partner}: the padded history exceeds the policy's \
-                     {max_ciphertext}-byte ciphertext limit; declining (TooLarge): sending it in \
-                     chunks comes with issue 9"
+                    "request {request_id} from {partner}: the sealed history would exceed the \
+                     policy's {} chunks of {} KiB; declining (TooLarge)",
+                    limits.max_history_chunks,
+                    limits.max_chunk_bytes / 1024
                 ));
-                let declined = SealedOutcome::Declined {
+                let declined = Answer::plain(SealedOutcome::Declined {
                     code: ErrorCode::TooLarge,
-                };
-                match self.seal_answer(incoming, &reply_key, &declined, max_ciphertext) {
-                    Ok(Some(sealed)) => (sealed, answer_kind(&declined)),
-                    Ok(None) => anyhow::bail!(
-                        "the policy's ciphertext limit ({max_ciphertext} bytes) is below the \
-                         smallest sealed reply; ask the registry admin to raise \
-                         max_ciphertext_bytes"
+                });
+                match self.seal_answer(incoming, &reply_key, &declined, limits)? {
+                    Some((manifest, chunks)) => (manifest, chunks, answer_kind(&declined.outcome)),
+                    None => anyhow::bail!(
+                        "the policy's chunk limits are below the smallest sealed reply; ask the \
+                         registry admin to raise max_history_chunks"
                     ),
-                    Err(e) => return Err(e),
                 }
             }
             Err(e) => return Err(e),
         };
+        drop(answer);
         // Names the key the outcome is encrypted to (also when declining: the key the
         // request asked for), so the requesting chain can refuse it once that key is gone.
         let body = sign::reply_body(
@@ -337,37 +340,64 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 responder: &self.peer.address,
                 recipient_key: &incoming.body.reply_encryption_key,
             },
-            outcome,
+            manifest,
             now_unix(),
         );
         let msg = sign::submit_reply(self.peer.keys.signing_key(), &body);
-        match chain::execute(
+        let sent = history::upload(
             self.peer.chain(),
             self.peer.contract(),
-            &ExecuteMsg::SubmitReply(msg),
-        ) {
-            Ok(tx) => {
+            &format!("reply to {request_id} from {partner}"),
+            &chunks,
+            |first| {
+                ExecuteMsg::SubmitReply(SubmitReplyMsg {
+                    chunks: first,
+                    ..msg
+                })
+            },
+            |first_index, chunks| {
+                ExecuteMsg::SubmitReplyChunks(SubmitReplyChunksMsg {
+                    partner_id: partner.to_string(),
+                    request_id: request_id.to_string(),
+                    first_index,
+                    chunks,
+                })
+            },
+            &mut |line: &str| {
+                if chunks.len() > 1 {
+                    log(line)
+                }
+            },
+        );
+        match sent {
+            Ok(txs) => {
                 log(&format!(
-                    "request {request_id} from {partner}: answered {kind} (tx {})",
-                    tx.txhash
+                    "request {request_id} from {partner}: answered {kind} in {} chunk(s) \
+                     (tx {})",
+                    chunks.len(),
+                    txs.join(", ")
                 ));
                 report.answered += 1;
-                self.mark(key, kind, Some(tx.txhash))
+                self.mark(key, kind, txs.last().cloned())
             }
-            Err(ChainError::SoftRejected { code, txhash }) => {
-                log(&format!(
-                    "request {request_id} from {partner}: reply refused by the contract ({code}, tx {txhash}); not retried"
-                ));
-                report.refused += 1;
-                self.mark(key, format!("rejected:{code}"), Some(txhash))
-            }
-            Err(e) => {
-                log(&format!(
-                    "request {request_id} from {partner}: reply not submitted, will retry: {e}"
-                ));
-                report.failed += 1;
-                Ok(())
-            }
+            Err(e) => match e.downcast_ref::<ChainError>() {
+                Some(ChainError::SoftRejected { code, txhash }) => {
+                    log(&format!(
+                        "request {request_id} from {partner}: reply refused by the contract \
+                         ({code}, tx {txhash}); not retried: {e:#}"
+                    ));
+                    report.refused += 1;
+                    self.mark(key, format!("rejected:{code}"), Some(txhash.clone()))
+                }
+                _ => {
+                    log(&format!(
+                        "request {request_id} from {partner}: reply not submitted, will retry: \
+                         {e:#}"
+                    ));
+                    report.failed += 1;
+                    Ok(())
+                }
+            },
         }
     }
 
@@ -400,7 +430,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         &self,
         incoming: &IncomingRequest,
         log: &mut dyn FnMut(&str),
-    ) -> Result<SealedOutcome> {
+    ) -> Result<Answer> {
         let body = &incoming.body;
         let Some(pseudonym) = self.pseudonym_from_sealed(incoming) else {
             log(&format!(
@@ -409,26 +439,37 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                  records_key) or are malformed; declining (InvalidFormat)",
                 body.request_id
             ));
-            return Ok(SealedOutcome::Declined {
+            return Ok(Answer::plain(SealedOutcome::Declined {
                 code: ErrorCode::InvalidFormat,
-            });
+            }));
         };
         let loaded = self.load_records(&pseudonym, log)?;
         if loaded.found == 0 {
-            return Ok(SealedOutcome::NoRecords);
+            return Ok(Answer::plain(SealedOutcome::NoRecords));
         }
-        if loaded.bundles.is_empty() {
+        if loaded.parts.is_empty() {
             log(&format!(
                 "request {}: none of {} record(s) could be opened",
                 body.request_id, loaded.found
             ));
-            return Ok(SealedOutcome::Declined {
+            return Ok(Answer::plain(SealedOutcome::Declined {
                 code: ErrorCode::Internal,
-            });
+            }));
         }
-        let merged = Zeroizing::new(serde_json::to_vec(&fhir::merge_bundles(&loaded.bundles))?);
-        Ok(SealedOutcome::Records {
-            bundle: merged.to_vec().into(),
+        // The records travel as they were stored and attested: compressed, each with its
+        // storer's signature, so the requester checks them one by one.
+        let mut parts = Vec::with_capacity(loaded.parts.len());
+        let mut bytes = Zeroizing::new(Vec::new());
+        for (attestation, compressed) in loaded.parts {
+            parts.push(RecordPart {
+                bytes: compressed.len() as u64,
+                attestation,
+            });
+            bytes.extend_from_slice(&compressed);
+        }
+        Ok(Answer {
+            outcome: SealedOutcome::Records { parts },
+            body: bytes,
         })
     }
 
@@ -452,22 +493,18 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         Some(pseudonym::pseudonym(&self.pseudonym_key, &demographics))
     }
 
-    /// The answer as JSON, padded to its bucket and sealed to the requester's reply key;
-    /// `None` when the ciphertext would exceed `max_ciphertext`.
+    /// The answer framed, padded to its size bucket and sealed in chunks to the requester's
+    /// reply key; `None` when it would need more chunks than the policy allows.
     fn seal_answer(
         &self,
         incoming: &IncomingRequest,
         reply_key: &X25519Public,
-        answer: &SealedOutcome,
-        max_ciphertext: usize,
-    ) -> Result<Option<ReplyOutcome>> {
+        answer: &Answer,
+        limits: Limits,
+    ) -> Result<Option<(Manifest, Vec<Vec<u8>>)>> {
         let body = &incoming.body;
-        let json = Zeroizing::new(serde_json::to_vec(answer)?);
-        if padding::bucket_for(json.len()) + ehr_protocol::limits::SEAL_OVERHEAD > max_ciphertext {
-            return Ok(None);
-        }
-        let padded = Zeroizing::new(padding::pad(&json));
-        let ciphertext = crypto::seal(
+        let plain = Zeroizing::new(frame(&serde_json::to_vec(&answer.outcome)?, &answer.body));
+        let (manifest, chunks) = crypto::seal_chunks(
             reply_key,
             &CryptoContext::Reply {
                 request_id: &body.request_id,
@@ -475,18 +512,19 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 responder_network: self.peer.network(),
                 recipient: reply_key,
             },
-            &padded,
+            &plain,
+            limits.max_chunk_bytes,
         )?;
-        Ok(Some(ReplyOutcome::Sealed {
-            content_hash: signing::content_hash(&ciphertext),
-            ciphertext: ciphertext.into(),
-        }))
+        if manifest.chunk_count() > limits.max_history_chunks {
+            return Ok(None);
+        }
+        Ok(Some((manifest, chunks)))
     }
 
     fn load_records(&self, token: &str, log: &mut dyn FnMut(&str)) -> Result<Loaded> {
         let mut loaded = Loaded {
             found: 0,
-            bundles: Vec::new(),
+            parts: Vec::new(),
         };
         let mut start_after: Option<String> = None;
         loop {
@@ -501,6 +539,13 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             )?;
             for meta in &page.records {
                 loaded.found += 1;
+                if !meta.complete() {
+                    log(&format!(
+                        "record {} skipped: {} of {} chunks stored (its store did not finish)",
+                        meta.record_id, meta.chunks_stored, meta.chunk_count
+                    ));
+                    continue;
+                }
                 let record: StoredRecord = chain::query(
                     self.peer.chain(),
                     self.peer.contract(),
@@ -510,7 +555,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     },
                 )?;
                 match self.open_record(token, &record) {
-                    Ok(bundle) => loaded.bundles.push(bundle),
+                    Ok(part) => loaded.parts.push(part),
                     Err(e) => log(&format!("record {} skipped: {e:#}", meta.record_id)),
                 }
             }
@@ -524,34 +569,53 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         Ok(loaded)
     }
 
-    /// Integrity first (hash and storing peer's signature), then decryption.
-    fn open_record(&self, token: &str, record: &StoredRecord) -> Result<Value> {
+    /// Integrity first (the storing peer's signature over the manifest, each chunk against
+    /// it), then decryption; the record's attestation and compressed Bundle as stored.
+    fn open_record(
+        &self,
+        token: &str,
+        record: &StoredRecord,
+    ) -> Result<(Attestation, Zeroizing<Vec<u8>>)> {
         let meta = &record.meta;
-        let hash = signing::content_hash(&record.ciphertext);
-        if hash != meta.content_hash {
-            anyhow::bail!("content hash mismatch");
-        }
         let bytes = store_sign_bytes(&StoreSigning {
             network_id: self.peer.network(),
             storer: meta.stored_by.as_str(),
             record_id: &meta.record_id,
             patient_token: token,
-            content_hash: &hash,
+            manifest: &record.manifest,
         });
         sign::verify(&record.signer_pubkey, &bytes, &record.signature)
             .context("storing peer's signature")?;
-        let plain = crypto::open_with_any(
+        let chunks = history::download(
+            &format!("record {}", meta.record_id),
+            &record.manifest.chunk_hashes,
+            |index| {
+                chain::query(
+                    self.peer.chain(),
+                    self.peer.contract(),
+                    &QueryMsg::RecordChunk {
+                        patient_token: token.to_string(),
+                        record_id: meta.record_id.clone(),
+                        index,
+                    },
+                )
+                .map_err(anyhow::Error::from)
+            },
+            &mut |_| {},
+        )?;
+        let plain = crypto::open_chunks(
             &self.records_secrets,
             &CryptoContext::Record {
                 network: self.peer.network(),
                 record_id: &meta.record_id,
                 patient_token: token,
             },
-            &record.ciphertext,
+            &chunks,
         )?;
-        let bundle = padding::unpad(&plain)
-            .ok_or_else(|| anyhow::anyhow!("the decrypted record is not padded"))?;
-        Ok(fhir::parse_bundle(bundle)?)
+        let (attestation, compressed): (Attestation, &[u8]) = unframe(&plain)
+            .ok_or_else(|| anyhow::anyhow!("the decrypted record is not a framed record"))?;
+        history::verify_attestation(&attestation, compressed)?;
+        Ok((attestation, Zeroizing::new(compressed.to_vec())))
     }
 }
 

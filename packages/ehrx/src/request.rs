@@ -13,16 +13,17 @@ use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::demographics::Demographics;
 use crate::error::RequestEnd;
 use crate::fhir;
+use crate::history;
 use crate::peer::{random_id, Peer};
-use crate::sign::{self, ReplyParties, RequestFields};
+use crate::sign::{self, RequestFields};
 use crate::time::now_unix;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
 use ehr_protocol::exchange::{
     ExecuteMsg, OutgoingRequest, PurposeOfUse, QueryMsg, RequestStatus, RetrievedReply,
 };
-use ehr_protocol::limits::SEALED_PATIENT_LEN;
-use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
+use ehr_protocol::limits::{PACKET_VERSION, SEALED_PATIENT_LEN};
+use ehr_protocol::packet::{unframe, ReplyBody, SealedOutcome};
 use ehr_protocol::padding;
 use ehr_protocol::registry::{Partner, QueryMsg as RegistryQuery};
 use ehr_protocol::signing::{self, reply_sign_bytes};
@@ -157,6 +158,7 @@ pub fn seal_patient(
 pub fn status_name(status: RequestStatus) -> &'static str {
     match status {
         RequestStatus::Pending => "pending",
+        RequestStatus::Receiving => "receiving",
         RequestStatus::Answered => "answered",
         RequestStatus::Rejected => "rejected",
         RequestStatus::TimedOut => "timed_out",
@@ -190,9 +192,13 @@ pub fn wait(
             Ok(request) => {
                 let status = request.status;
                 if last_status != Some(status) || last_note.elapsed() >= Duration::from_secs(15) {
-                    let extra = match (&request.reason, request.packet_sequence) {
-                        (Some(code), _) => format!(" ({code})"),
-                        (None, Some(seq)) if status == RequestStatus::Pending => {
+                    let extra = match (&request.reason, request.packet_sequence, &request.reply) {
+                        (Some(code), _, _) => format!(" ({code})"),
+                        (None, _, Some(reply)) if status == RequestStatus::Receiving => format!(
+                            " ({} of {} chunks of the reply in)",
+                            reply.chunks_received, reply.chunk_count
+                        ),
+                        (None, Some(seq), _) if status == RequestStatus::Pending => {
                             format!(" (packet {seq} on {})", request.channel_id)
                         }
                         _ => String::new(),
@@ -206,7 +212,7 @@ pub fn wait(
                 }
                 let id = request_id.to_string();
                 match status {
-                    RequestStatus::Pending => {}
+                    RequestStatus::Pending | RequestStatus::Receiving => {}
                     // Whatever the partner answered (records, none, declined) is sealed
                     // inside the reply: every accepted reply is `answered`.
                     RequestStatus::Answered => return Ok(request),
@@ -274,107 +280,116 @@ pub fn parse_retrieved(data: &[u8]) -> Result<RetrievedReply> {
     serde_json::from_slice(&decoded).context("reply data is not a RetrievedReply")
 }
 
-/// What the partner answered, checked and decrypted.
+/// What the partner answered, checked and decrypted: for records, one Bundle per record
+/// the custodian holds, each checked against its storer's attestation.
 pub enum ReplyContent {
-    Records(Value),
+    Records(Vec<Value>),
     NoRecords,
     Declined(ehr_protocol::ErrorCode),
 }
 
-/// Checks the reply (request id; the responder's signature, which covers the hash of the
-/// key it encrypted to; content hash) and decrypts the records with that one of this peer's
-/// X25519 keys (current first, then the rotated one).
+/// Checks the reply (request id; the responder's signature over the manifest and the hash
+/// of the key it encrypted to), reads its chunks (each against the manifest), decrypts them
+/// with that one of this peer's X25519 keys (current first, then the rotated one), and
+/// checks every record's attestation before decompressing and validating it.
 pub fn open_reply(
     peer: &Peer,
     secrets: &[X25519Secret],
     request_id: &str,
     reply: &RetrievedReply,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<ReplyContent> {
     if reply.request_id != request_id {
         bail!("the chain returned the reply to another request (UnknownRequest)");
     }
-    // The responder signed the hash of the key it encrypted to (`recipient_key_hash`):
-    // find which of this peer's keys that is (the current one, unless it rotated since).
-    let mut error = None;
-    let secret = secrets.iter().find(|secret| {
-        let recipient = secret.public();
-        let body = sign::reply_body(
-            &ReplyParties {
-                request_id: &reply.request_id,
-                requester_network: peer.network(),
-                responder_network: &reply.responder_network,
-                responder: &reply.responder,
-                recipient_key: recipient.as_bytes(),
-            },
-            reply.outcome.clone(),
-            reply.issued_at,
-        );
-        let verified = sign::verify(
-            &reply.responder_pubkey,
-            &reply_sign_bytes(&body),
-            &reply.signature,
-        );
-        match verified {
-            Ok(()) => true,
-            Err(e) => {
-                error.get_or_insert(e);
-                false
-            }
-        }
-    });
-    let Some(secret) = secret else {
-        let error = error.unwrap_or_else(|| anyhow!("this peer has no encryption key"));
-        return Err(error.context(
-            "the reply's responder signature does not verify for this peer's keys (BadSignature)",
-        ));
+    let body = ReplyBody {
+        version: PACKET_VERSION,
+        request_id: reply.request_id.clone(),
+        requester_network: peer.network().to_string(),
+        responder_network: reply.responder_network.clone(),
+        responder: reply.responder.clone(),
+        recipient_key_hash: reply.recipient_key_hash.clone(),
+        manifest: reply.manifest.clone(),
+        issued_at: reply.issued_at,
     };
-    match &reply.outcome {
-        ReplyOutcome::Sealed {
-            ciphertext,
-            content_hash,
-        } => {
-            if &signing::content_hash(ciphertext) != content_hash {
-                bail!("the reply's content hash does not match its ciphertext (InvalidFormat)");
-            }
-            let recipient = secret.public();
-            let context = CryptoContext::Reply {
-                request_id,
-                requester_network: peer.network(),
-                responder_network: &reply.responder_network,
-                recipient: &recipient,
-            };
-            let plain = crypto::open(secret, &context, ciphertext).map_err(|_| {
-                anyhow!(
-                    "cannot decrypt the reply to request {request_id} with the key it names \
-                     ({})",
-                    hex::encode(recipient.as_bytes())
-                )
-            })?;
-            let unpadded = padding::unpad(&plain).ok_or_else(|| {
-                anyhow!("the decrypted reply to request {request_id} is not padded (InvalidFormat)")
-            })?;
-            let outcome: SealedOutcome = serde_json::from_slice(unpadded).map_err(|_| {
-                anyhow!(
-                    "the decrypted reply to request {request_id} is not an outcome this version \
-                     of ehrx knows (UnsupportedVersion)"
-                )
-            })?;
-            match outcome {
-                SealedOutcome::Records { bundle } => {
-                    let bundle = fhir::parse_bundle(&Zeroizing::new(bundle.to_vec()))
-                        .context("the decrypted reply")?;
-                    Ok(ReplyContent::Records(bundle))
+    sign::verify(
+        &reply.responder_pubkey,
+        &reply_sign_bytes(&body),
+        &reply.signature,
+    )
+    .context("the reply's responder signature (BadSignature)")?;
+    // The responder signed the hash of the key it encrypted to: find which of this peer's
+    // keys that is (the current one, unless it rotated since).
+    let secret = secrets
+        .iter()
+        .find(|s| signing::key_hash(s.public().as_bytes()) == reply.recipient_key_hash)
+        .ok_or_else(|| {
+            anyhow!(
+                "the reply is encrypted to a key this peer does not hold (RecipientKeyMismatch)"
+            )
+        })?;
+    let manifest = &reply.manifest;
+    let chunks = history::download(
+        &format!("reply to {request_id}"),
+        &manifest.chunk_hashes,
+        |index| {
+            chain::query(
+                peer.chain(),
+                peer.contract(),
+                &QueryMsg::ReplyChunk {
+                    request_id: request_id.to_string(),
+                    index,
+                },
+            )
+            .map_err(anyhow::Error::from)
+        },
+        progress,
+    )?;
+    let recipient = secret.public();
+    let context = CryptoContext::Reply {
+        request_id,
+        requester_network: peer.network(),
+        responder_network: &reply.responder_network,
+        recipient: &recipient,
+    };
+    let plain = crypto::open_chunks(std::slice::from_ref(secret), &context, &chunks)
+        .with_context(|| format!("decrypting the reply to request {request_id}"))?;
+    drop(chunks);
+    let (outcome, mut body): (SealedOutcome, &[u8]) = unframe(&plain).ok_or_else(|| {
+        anyhow!(
+            "the decrypted reply to request {request_id} is not an outcome this version of ehrx \
+             knows (UnsupportedVersion)"
+        )
+    })?;
+    match outcome {
+        SealedOutcome::Records { parts } => {
+            let mut bundles = Vec::with_capacity(parts.len());
+            for (n, part) in parts.iter().enumerate() {
+                let len = usize::try_from(part.bytes).unwrap_or(usize::MAX);
+                if len > body.len() {
+                    bail!("the reply's record {n} is cut short (InvalidFormat)");
                 }
-                SealedOutcome::NoRecords => Ok(ReplyContent::NoRecords),
-                SealedOutcome::Declined { code } => Ok(ReplyContent::Declined(code)),
-                _ => bail!(
-                    "the reply holds an outcome this version of ehrx does not know \
-                     (UnsupportedVersion)"
-                ),
+                let (compressed, rest) = body.split_at(len);
+                body = rest;
+                history::verify_attestation(&part.attestation, compressed)
+                    .with_context(|| format!("record {n} of the reply"))?;
+                let json = Zeroizing::new(history::decompress(compressed)?);
+                let bundle = fhir::parse_bundle(&json)
+                    .with_context(|| format!("record {n} of the reply"))?;
+                bundles.push(bundle);
             }
+            progress(&format!(
+                "reply to {request_id}: {} record(s), {} chunk(s), every chunk and attestation \
+                 verified",
+                bundles.len(),
+                manifest.chunk_count()
+            ));
+            Ok(ReplyContent::Records(bundles))
         }
+        SealedOutcome::NoRecords => Ok(ReplyContent::NoRecords),
+        SealedOutcome::Declined { code } => Ok(ReplyContent::Declined(code)),
         _ => bail!(
-            "the reply has an outcome this version of ehrx does not know (UnsupportedVersion)"
+            "the reply holds an outcome this version of ehrx does not know (UnsupportedVersion)"
         ),
     }
 }
@@ -388,8 +403,8 @@ pub fn history_bundle(
     kind: fhir::OutputBundleType,
 ) -> Result<Value> {
     match content {
-        ReplyContent::Records(bundle) => Ok(fhir::output_bundle(
-            &bundle,
+        ReplyContent::Records(bundles) => Ok(fhir::output_bundle(
+            &fhir::merge_bundles(&bundles),
             &fhir::ReplyProvenance {
                 request_id: request_id.to_string(),
                 responder: reply.responder.clone(),
@@ -412,10 +427,11 @@ pub fn history_bundle(
                 code,
             });
             if too_large {
-                // Not a refusal of the request: the history does not fit in one reply.
+                // Not a refusal of the request: the history is larger than the partner's
+                // policy lets one reply be.
                 return Err(end.context(
-                    "the partner's history for this patient is larger than one reply may be \
-                     (the policy's max_ciphertext_bytes); replies in chunks come with issue 9",
+                    "the partner's history for this patient has more chunks than its policy \
+                     lets one reply have (max_history_chunks); ask its admin to raise it",
                 ));
             }
             Err(end)

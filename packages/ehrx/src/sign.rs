@@ -5,9 +5,10 @@
 
 use anyhow::{anyhow, Result};
 use cosmwasm_std::Binary;
+use ehr_protocol::chunks::Manifest;
 use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
-use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody};
+use ehr_protocol::packet::{ReplyBody, RequestBody};
 use ehr_protocol::registry::Role;
 use ehr_protocol::signing::{
     self, digest, is_low_s, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
@@ -38,29 +39,29 @@ pub fn verify(pubkey: &[u8], sign_bytes: &[u8], signature: &[u8]) -> Result<()> 
         .map_err(|_| anyhow!("signature does not verify (BadSignature)"))
 }
 
-/// A signed `StoreRecord` for `ciphertext` (the content hash is computed here).
+/// A signed `StoreRecord` for a record's `manifest`, without chunks (the caller adds the
+/// first batch).
 pub fn store_record(
     key: &SigningKey,
     network_id: &str,
     storer: &str,
     record_id: &str,
     patient_token: &str,
-    ciphertext: Vec<u8>,
+    manifest: Manifest,
 ) -> StoreRecordMsg {
-    let content_hash = signing::content_hash(&ciphertext);
     let bytes = store_sign_bytes(&StoreSigning {
         network_id,
         storer,
         record_id,
         patient_token,
-        content_hash: &content_hash,
+        manifest: &manifest,
     });
     StoreRecordMsg {
         record_id: record_id.to_string(),
         patient_token: patient_token.to_string(),
-        ciphertext: Binary::from(ciphertext),
-        content_hash,
+        manifest,
         signature: Binary::from(sign(key, &bytes).to_vec()),
+        chunks: Vec::new(),
     }
 }
 
@@ -126,7 +127,7 @@ pub struct ReplyParties<'a> {
 /// The body a responder signs for an incoming request from `requester_network`. It names
 /// the key the reply is encrypted to by its hash (`signing::key_hash`): the requesting
 /// chain stores the reply only while that is still the requester's registered key.
-pub fn reply_body(parties: &ReplyParties, outcome: ReplyOutcome, issued_at: u64) -> ReplyBody {
+pub fn reply_body(parties: &ReplyParties, manifest: Manifest, issued_at: u64) -> ReplyBody {
     ReplyBody {
         version: PACKET_VERSION,
         request_id: parties.request_id.to_string(),
@@ -134,19 +135,20 @@ pub fn reply_body(parties: &ReplyParties, outcome: ReplyOutcome, issued_at: u64)
         responder_network: parties.responder_network.to_string(),
         responder: parties.responder.to_string(),
         recipient_key_hash: signing::key_hash(parties.recipient_key),
-        outcome,
+        manifest,
         issued_at,
     }
 }
 
-/// A signed `SubmitReply` for `body`.
+/// A signed `SubmitReply` for `body`, without chunks (the caller adds the first batch).
 pub fn submit_reply(key: &SigningKey, body: &ReplyBody) -> SubmitReplyMsg {
     SubmitReplyMsg {
         partner_id: body.requester_network.clone(),
         request_id: body.request_id.clone(),
-        outcome: body.outcome.clone(),
+        manifest: body.manifest.clone(),
         issued_at: body.issued_at,
         signature: Binary::from(sign(key, &reply_sign_bytes(body)).to_vec()),
+        chunks: Vec::new(),
     }
 }
 
@@ -219,25 +221,21 @@ mod tests {
             "wasm1storer",
             "rec-0000000000000001",
             &token,
-            vec![1, 2, 3],
+            Manifest::of(&[vec![1u8; 1024]]),
         );
-        assert_eq!(msg.content_hash, signing::content_hash(&[1, 2, 3]));
         let bytes = store_sign_bytes(&StoreSigning {
             network_id: "hospital-b",
             storer: "wasm1storer",
             record_id: "rec-0000000000000001",
             patient_token: &token,
-            content_hash: &msg.content_hash,
+            manifest: &msg.manifest,
         });
         assert!(api
             .secp256k1_verify(&digest(&bytes), &msg.signature, &keys.signing_public())
             .unwrap());
 
         {
-            let outcome = ReplyOutcome::Sealed {
-                ciphertext: Binary::from(vec![5u8; 80]),
-                content_hash: signing::content_hash(&[5u8; 80]),
-            };
+            let outcome = Manifest::of(&[vec![5u8; 1024], vec![6u8; 1024]]);
             let recipient = [7u8; 32];
             let parties = ReplyParties {
                 request_id: "0123456789abcdef0123456789abcdef",
@@ -260,7 +258,7 @@ mod tests {
                     recipient_key: &[8u8; 32],
                     ..parties
                 },
-                body.outcome.clone(),
+                body.manifest.clone(),
                 body.issued_at,
             );
             let d2 = digest(&reply_sign_bytes(&other));

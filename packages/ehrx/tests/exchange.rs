@@ -354,7 +354,15 @@ impl Hospitals {
         let peer = self.peer(&client, Side::B, &self.storer);
         let d = Demographics::new(given, family, DOB, SSN).unwrap();
         let pseudonym = pseudonym(&self.pseudonym_key, &d);
-        store::store(&peer, &bundle(), None, &pseudonym, &self.records_key()).unwrap()
+        store::store(
+            &peer,
+            &bundle(),
+            None,
+            &pseudonym,
+            &self.records_key(),
+            &mut |_| {},
+        )
+        .unwrap()
     }
 
     fn submit(
@@ -495,11 +503,16 @@ fn full_exchange_store_request_reply_retrieve_decrypt() {
         h.requester.1.encryption_secret().to_bytes().as_ref(),
     )
     .unwrap()];
-    let content = request::open_reply(&peer, &secrets, &submitted.request_id, &reply).unwrap();
+    let content =
+        request::open_reply(&peer, &secrets, &submitted.request_id, &reply, &mut |_| {}).unwrap();
     let ReplyContent::Records(history) = &content else {
         panic!("expected records");
     };
-    assert_eq!(history["entry"][0]["resource"]["name"][0]["family"], FAMILY);
+    assert_eq!(history.len(), 1, "one stored record");
+    assert_eq!(
+        history[0]["entry"][0]["resource"]["name"][0]["family"],
+        FAMILY
+    );
     let out = request::history_bundle(
         &submitted.request_id,
         &reply,
@@ -525,13 +538,18 @@ fn full_exchange_store_request_reply_retrieve_decrypt() {
         format!("{}/{}", reply.channel_id, reply.packet_sequence)
     );
 
-    // Someone else's key cannot open the reply: the responder's signature names the key it
-    // encrypted to, and it is not theirs.
+    // Someone else's key cannot open the reply: the responder signed the hash of the key
+    // it encrypted to, and it is not theirs.
     let stranger = vec![ehrx::crypto::generate_x25519()];
-    let Err(err) = request::open_reply(&peer, &stranger, &submitted.request_id, &reply) else {
+    let Err(err) =
+        request::open_reply(&peer, &stranger, &submitted.request_id, &reply, &mut |_| {})
+    else {
         panic!("a stranger's key opened the reply");
     };
-    assert!(format!("{err:#}").contains("BadSignature"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("RecipientKeyMismatch"),
+        "{err:#}"
+    );
     // After a key rotation the reply is opened with the key it names (the older one).
     let rotated = vec![
         ehrx::crypto::generate_x25519(),
@@ -541,7 +559,7 @@ fn full_exchange_store_request_reply_retrieve_decrypt() {
         .unwrap(),
     ];
     assert!(matches!(
-        request::open_reply(&peer, &rotated, &submitted.request_id, &reply).unwrap(),
+        request::open_reply(&peer, &rotated, &submitted.request_id, &reply, &mut |_| {}).unwrap(),
         ReplyContent::Records(_)
     ));
     // The request names its clinician on both chains.
@@ -617,7 +635,15 @@ fn outsider_is_refused_not_registered_and_told_to_ask_the_admin() {
     let client = h.client(Side::B, &outsider);
     let peer = h.peer(&client, Side::B, &outsider);
     let token = "ab".repeat(32);
-    let err = store::store(&peer, &bundle(), None, &token, &h.records_key()).unwrap_err();
+    let err = store::store(
+        &peer,
+        &bundle(),
+        None,
+        &token,
+        &h.records_key(),
+        &mut |_| {},
+    )
+    .unwrap_err();
     let chain_err = err
         .chain()
         .find_map(|c| c.downcast_ref::<ChainError>())
@@ -810,7 +836,7 @@ fn answer_and_open(
         h.requester.1.encryption_secret().to_bytes().as_ref(),
     )
     .unwrap()];
-    let content = request::open_reply(&peer, &secrets, request_id, &reply).unwrap();
+    let content = request::open_reply(&peer, &secrets, request_id, &reply, &mut |_| {}).unwrap();
     (content, reply, logs)
 }
 
@@ -829,11 +855,9 @@ fn unknown_patient_gets_no_records_and_exit_status_3() {
         "{logs:?}"
     );
     assert!(matches!(content, ReplyContent::NoRecords));
-    // The reply has the same kind and bucket size as one with records.
-    let ehr_protocol::packet::ReplyOutcome::Sealed { ciphertext, .. } = &reply.outcome else {
-        panic!("a sealed reply");
-    };
-    assert!(ehr_protocol::padding::is_bucketed(ciphertext.len()));
+    // The reply has the shape of one with records: one chunk of the smallest bucket.
+    assert_eq!(reply.manifest.check(128 * 1024, 1), Ok(()));
+    assert_eq!(reply.manifest.total_bytes(), 1024);
     let err = request::history_bundle(
         &submitted.request_id,
         &reply,
@@ -858,7 +882,8 @@ fn unknown_patient_gets_no_records_and_exit_status_3() {
                 },
             )
             .unwrap();
-    assert!(ehr_protocol::padding::is_bucketed(record.ciphertext.len()));
+    assert_eq!(record.manifest.check(128 * 1024, 1), Ok(()));
+    assert!(record.meta.complete());
 }
 
 #[test]
@@ -904,6 +929,7 @@ fn records_the_reply_service_cannot_open_are_declined_internal() {
         None,
         &pseudonym(&h.pseudonym_key, &d),
         &ehrx::crypto::generate_x25519().public(),
+        &mut |_| {},
     )
     .unwrap();
     let client_a = h.client(Side::A, &h.requester);
@@ -1011,10 +1037,7 @@ fn a_second_responder_is_refused_already_answered_and_not_retried() {
             responder: &peer2.address,
             recipient_key: &incoming[0].body.reply_encryption_key,
         },
-        ehr_protocol::packet::ReplyOutcome::Sealed {
-            ciphertext: vec![0u8; 1024 + 48].into(),
-            content_hash: ehr_protocol::signing::content_hash(&[0u8; 1024 + 48]),
-        },
+        ehr_protocol::chunks::Manifest::of(&[vec![0u8; 1024]]),
         ehrx::time::now_unix(),
     );
     let msg = ehrx::sign::submit_reply(peer2.keys.signing_key(), &body);

@@ -43,6 +43,13 @@ pub enum ErrorCode {
     },
     /// The policy's cap on records per patient is reached.
     CapReached,
+    /// A chunk whose SHA-256 is not the one its manifest lists at its index: altered, or
+    /// put in another place.
+    ChunkMismatch,
+    /// A chunk sent again where one is already kept.
+    ChunkDuplicate,
+    /// A chunk sent past a gap, or a history that ended with chunks missing.
+    ChunkMissing,
     Internal,
 }
 
@@ -72,6 +79,9 @@ impl ErrorCode {
             ErrorCode::RequesterRevoked => "RequesterRevoked",
             ErrorCode::QuotaExceeded { .. } => "QuotaExceeded",
             ErrorCode::CapReached => "CapReached",
+            ErrorCode::ChunkMismatch => "ChunkMismatch",
+            ErrorCode::ChunkDuplicate => "ChunkDuplicate",
+            ErrorCode::ChunkMissing => "ChunkMissing",
             ErrorCode::Internal => "Internal",
         }
     }
@@ -94,6 +104,8 @@ impl ErrorCode {
                 | ErrorCode::UnknownPartner
                 | ErrorCode::UnknownRequest
                 | ErrorCode::CapReached
+                | ErrorCode::ChunkDuplicate
+                | ErrorCode::ChunkMissing
                 | ErrorCode::Internal
         )
     }
@@ -127,7 +139,7 @@ impl ErrorCode {
 
 const ACK_ERROR_PREFIX: &str = "ehrx:";
 
-const ALL_SIMPLE_CODES: [ErrorCode; 21] = [
+const ALL_SIMPLE_CODES: [ErrorCode; 24] = [
     ErrorCode::InvalidFormat,
     ErrorCode::UnknownPartner,
     ErrorCode::PartnerUnavailable,
@@ -148,6 +160,9 @@ const ALL_SIMPLE_CODES: [ErrorCode; 21] = [
     ErrorCode::RecipientKeyMismatch,
     ErrorCode::RequesterRevoked,
     ErrorCode::CapReached,
+    ErrorCode::ChunkMismatch,
+    ErrorCode::ChunkDuplicate,
+    ErrorCode::ChunkMissing,
     ErrorCode::Internal,
 ];
 

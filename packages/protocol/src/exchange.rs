@@ -1,7 +1,8 @@
 //! Messages and types of the `exchange` contract: stores, requests, replies, retrieval.
 
+use crate::chunks::Manifest;
 use crate::error_code::ErrorCode;
-use crate::packet::{ReplyOutcome, RequestBody};
+use crate::packet::RequestBody;
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, Binary, Timestamp};
 
@@ -36,17 +37,29 @@ pub struct InstantiateMsg {
     pub registry: String,
 }
 
-/// The paper's transaction type 1: an encrypted record enters the ledger.
+/// The paper's transaction type 1: an encrypted record enters the ledger. A record of any
+/// size is a signed manifest and its chunks (`chunks` module): this message carries the
+/// manifest and the first chunks, `StoreChunks` the rest, in order. Every chunk is checked
+/// against the manifest before it is written; the record is complete with its last chunk.
 #[cw_serde]
 pub struct StoreRecordMsg {
     pub record_id: String,
     pub patient_token: String,
-    /// The record encrypted to the hospital's records key.
-    pub ciphertext: Binary,
-    /// Hex SHA-256 of `ciphertext`; recomputed on chain.
-    pub content_hash: String,
+    /// The chunks of the record sealed to the hospital's records key.
+    pub manifest: Manifest,
     /// Storing peer's signature over `signing::store_sign_bytes`.
     pub signature: Binary,
+    /// Chunks 0, 1, ... (as many as fit one transaction; may be empty).
+    pub chunks: Vec<Binary>,
+}
+
+/// More chunks of a record its storer began, from `first_index` on: the next missing one.
+#[cw_serde]
+pub struct StoreChunksMsg {
+    pub patient_token: String,
+    pub record_id: String,
+    pub first_index: u32,
+    pub chunks: Vec<Binary>,
 }
 
 /// Algorithm 1: a local clinician asks a partner network for a patient's history.
@@ -71,24 +84,40 @@ pub struct SubmitRequestMsg {
     pub signature: Binary,
 }
 
-/// A local peer answers a pending incoming request.
+/// A local peer answers a pending incoming request: the signed manifest of the sealed
+/// reply and its first chunks; `SubmitReplyChunks` sends the rest. Each chunk leaves as one
+/// packet that carries the signed body.
 #[cw_serde]
 pub struct SubmitReplyMsg {
     /// The requesting network.
     pub partner_id: String,
     pub request_id: String,
-    pub outcome: ReplyOutcome,
+    pub manifest: Manifest,
     pub issued_at: u64,
     /// Signature over `signing::reply_sign_bytes` of the reply body.
     pub signature: Binary,
+    /// Chunks 0, 1, ... (as many as fit one transaction; may be empty).
+    pub chunks: Vec<Binary>,
+}
+
+/// More chunks of a reply this peer began, from `first_index` on: the next unsent one.
+#[cw_serde]
+pub struct SubmitReplyChunksMsg {
+    pub partner_id: String,
+    pub request_id: String,
+    pub first_index: u32,
+    pub chunks: Vec<Binary>,
 }
 
 #[cw_serde]
 pub enum ExecuteMsg {
     StoreRecord(StoreRecordMsg),
+    StoreChunks(StoreChunksMsg),
     SubmitRequest(SubmitRequestMsg),
     SubmitReply(SubmitReplyMsg),
-    /// Only the requesting peer gets the reply (in the response data, as `RetrievedReply`).
+    SubmitReplyChunks(SubmitReplyChunksMsg),
+    /// Only the requesting peer gets the reply, once every chunk is in: its manifest in the
+    /// response data (`RetrievedReply`), then its chunks through the `ReplyChunk` query.
     RetrieveReply {
         request_id: String,
     },
@@ -106,6 +135,9 @@ pub enum ExecuteMsg {
 #[derive(Copy, Eq)]
 pub enum RequestStatus {
     Pending,
+    /// Some chunks of the reply are in, not all.
+    Receiving,
+    /// Every chunk of the reply is in.
     Answered,
     Rejected,
     TimedOut,
@@ -135,29 +167,36 @@ pub struct OutgoingRequest {
     pub reply_key_hash: Option<String>,
 }
 
-/// Who answered, from where, with what outcome kind.
+/// Who answered, from where, and how much of the sealed reply is in.
 #[cw_serde]
 pub struct ReplySummary {
     pub responder: String,
     pub responder_network: String,
-    pub outcome: String,
-    pub content_hash: Option<String>,
+    pub history_hash: String,
+    pub chunk_count: u32,
+    pub chunks_received: u32,
+    /// When the first chunk came.
     pub received_at: Timestamp,
     pub channel_id: String,
+    /// The first chunk's packet.
     pub packet_sequence: u64,
 }
 
-/// Response data of a successful `RetrieveReply`.
+/// Response data of a successful `RetrieveReply`: the signed reply without its chunks
+/// (read them with the `ReplyChunk` query).
 #[cw_serde]
 pub struct RetrievedReply {
     pub request_id: String,
     pub responder: String,
     pub responder_network: String,
     pub responder_pubkey: Binary,
-    pub outcome: ReplyOutcome,
+    /// The key hash the responder signed it encrypted to.
+    pub recipient_key_hash: String,
+    pub manifest: Manifest,
     pub issued_at: u64,
     pub signature: Binary,
     pub channel_id: String,
+    /// The first chunk's packet.
     pub packet_sequence: u64,
 }
 
@@ -166,9 +205,11 @@ pub struct RetrievedReply {
 pub enum IncomingStatus {
     /// Waiting for a local peer to answer.
     Pending,
-    /// A reply was sent; waiting for its acknowledgement.
+    /// A reply was begun: its manifest is signed, not every chunk is sent yet.
+    Answering,
+    /// Every chunk of the reply was sent; waiting for their acknowledgements.
     Answered,
-    /// The requesting chain accepted the reply.
+    /// The requesting chain accepted every chunk of the reply.
     Delivered,
     /// The requesting chain refused the reply (reason set).
     Failed,
@@ -192,22 +233,44 @@ pub struct IncomingRequest {
     pub status: IncomingStatus,
     pub answered_by: Option<Addr>,
     pub reason: Option<ErrorCode>,
+    /// The reply's progress, once begun.
+    #[serde(default)]
+    pub reply: Option<ReplyProgress>,
 }
 
-/// Metadata of a stored record (the ciphertext only through `Record`).
+/// How far a reply has gone: chunks sent by the reply service, chunks the requesting chain
+/// acknowledged.
+#[cw_serde]
+pub struct ReplyProgress {
+    pub chunk_count: u32,
+    pub chunks_sent: u32,
+    pub chunks_acked: u32,
+}
+
+/// Metadata of a stored record (its manifest through `Record`, its chunks through
+/// `RecordChunk`).
 #[cw_serde]
 pub struct RecordMeta {
     pub record_id: String,
-    pub content_hash: String,
-    pub size: u64,
+    pub history_hash: String,
+    pub chunk_bytes: u32,
+    pub chunk_count: u32,
+    pub chunks_stored: u32,
     pub stored_by: Addr,
     pub stored_at: Timestamp,
+}
+
+impl RecordMeta {
+    /// Every chunk is in: the record can be read and answered with.
+    pub fn complete(&self) -> bool {
+        self.chunks_stored == self.chunk_count
+    }
 }
 
 #[cw_serde]
 pub struct StoredRecord {
     pub meta: RecordMeta,
-    pub ciphertext: Binary,
+    pub manifest: Manifest,
     pub signer_pubkey: Binary,
     pub signature: Binary,
 }
@@ -245,12 +308,23 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    /// One stored record with its ciphertext (readable only with the records key).
+    /// One stored record's signed manifest.
     #[returns(StoredRecord)]
     Record {
         patient_token: String,
         record_id: String,
     },
+    /// One chunk of a stored record (readable only with the records key).
+    #[returns(Binary)]
+    RecordChunk {
+        patient_token: String,
+        record_id: String,
+        index: u32,
+    },
+    /// One chunk of a reply, once its requester retrieved it (`RetrieveReply`); readable
+    /// only with the requester's key.
+    #[returns(Binary)]
+    ReplyChunk { request_id: String, index: u32 },
     #[returns(crate::registry::AuditLogResponse)]
     AuditLog {
         start_after: Option<u64>,

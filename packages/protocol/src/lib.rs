@@ -3,6 +3,7 @@
 //! the `registry` and `exchange` contracts and by the `ehrx` peer tool.
 
 pub mod audit;
+pub mod chunks;
 pub mod error_code;
 pub mod exchange;
 pub mod limits;

@@ -21,11 +21,15 @@ pub const SECP256K1_SIGNATURE_LEN: usize = 64;
 pub const X25519_KEY_LEN: usize = 32;
 /// Network ids (chain ids), partner ids, device ids, labels.
 pub const MAX_NAME_LEN: usize = 64;
-/// Hard ceiling on an encrypted record or reply; the registry policy may set a lower one.
-/// wasmd refuses a storage value over 128 KiB, and records are stored as JSON with the
-/// ciphertext in base64 (4/3 the size): 90 KiB is the largest that fits with headroom.
-/// ibc-go refuses packets over 256 KiB; we stay far below that too.
-pub const MAX_CIPHERTEXT_BYTES: usize = 90 * 1024;
+/// Hard ceiling on one chunk of a sealed history; the registry policy may set a lower one.
+/// Chunks are stored as raw bytes, and wasmd refuses a storage value over 128 KiB
+/// (`MAX_LENGTH_DB_VALUE` in cosmwasm-vm). A reply chunk travels base64 in a JSON packet:
+/// 128 KiB is about 171 KiB there, under ibc-go's 256 KiB packet data limit.
+/// See docs/PROTOCOL-v2.md section 4 for the measurements.
+pub const MAX_CHUNK_BYTES: usize = 128 * 1024;
+/// Hard ceiling on the chunks of one history (128 MiB sealed at the largest chunk); the
+/// policy's `max_history_chunks` sets the working limit.
+pub const MAX_HISTORY_CHUNKS: u32 = 1024;
 /// Longest counterparty port: `wasm.` plus a contract address.
 pub const MAX_PORT_LEN: usize = 128;
 /// What sealing adds to a plaintext: HPKE's 32-byte encapsulated X25519 key and the

@@ -1,6 +1,7 @@
 //! IBC packet and acknowledgement types. Their JSON is pinned in tests: changing it is a
 //! breaking change that needs a new channel version.
 
+use crate::chunks::Manifest;
 use crate::error_code::ErrorCode;
 use crate::exchange::PurposeOfUse;
 use crate::registry::Role;
@@ -29,42 +30,63 @@ pub struct RequestBody {
     pub expires_at: u64,
 }
 
-/// What the responder sends back: one kind, sealed. Whether the custodian found records,
-/// found none or declined is inside the ciphertext (`SealedOutcome`), which is padded to a
-/// size bucket, so neither the chains nor an observer learn whether records exist.
-#[cw_serde]
-#[non_exhaustive]
-pub enum ReplyOutcome {
-    Sealed {
-        /// `SealedOutcome` as JSON, padded (`padding::pad`), sealed to the requester's
-        /// registered key.
-        ciphertext: Binary,
-        /// Hex SHA-256 of `ciphertext`.
-        content_hash: String,
-    },
-}
-
-impl ReplyOutcome {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ReplyOutcome::Sealed { .. } => "sealed",
-        }
-    }
-}
-
-/// The answer inside a sealed reply, as only the requester reads it.
+/// The answer inside a sealed reply, as only the requester reads it: the JSON header of the
+/// reply's plaintext (`frame`), followed by the bytes its parts announce.
 #[cw_serde]
 #[non_exhaustive]
 pub enum SealedOutcome {
-    /// The patient's history: a FHIR R4 Bundle (JSON bytes).
-    Records { bundle: Binary },
+    /// The patient's history: one part per stored record, in order. Each is the record's
+    /// FHIR R4 Bundle compressed with zstd, as the storing peer attested it.
+    Records { parts: Vec<RecordPart> },
     /// The custodian holds nothing for this patient (not an error, as in XCPD).
     NoRecords,
     /// The custodian declined with a coded reason.
     Declined { code: ErrorCode },
 }
 
-/// Everything a responder signs; travels inside `ReplyPacket`.
+/// One stored record inside a reply: its `bytes` follow the header, in part order.
+#[cw_serde]
+pub struct RecordPart {
+    pub bytes: u64,
+    pub attestation: Attestation,
+}
+
+/// The storing peer's signature over what it stored, sealed inside the record and carried
+/// into the reply: the requester checks that the history it reads is the one the storer
+/// signed. `commitment` = hex SHA-256(`nonce` ‖ the compressed Bundle); the random nonce
+/// keeps a guessed history from being confirmed against it. It never appears in clear on a
+/// chain, and it names neither the record nor the patient.
+#[cw_serde]
+pub struct Attestation {
+    pub network_id: String,
+    /// The storing peer's address.
+    pub storer: String,
+    pub storer_pubkey: Binary,
+    pub nonce: Binary,
+    pub commitment: String,
+    /// Over `signing::attest_sign_bytes`.
+    pub signature: Binary,
+}
+
+/// A sealed plaintext: a 4-byte big-endian header length, the header (its JSON), then
+/// `body`.
+pub fn frame(header_json: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + header_json.len() + body.len());
+    out.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
+    out.extend_from_slice(header_json);
+    out.extend_from_slice(body);
+    out
+}
+
+/// `frame` undone: the header and the body after it; `None` when it is no frame.
+pub fn unframe<H: serde::de::DeserializeOwned>(framed: &[u8]) -> Option<(H, &[u8])> {
+    let len = u32::from_be_bytes(framed.get(..4)?.try_into().ok()?) as usize;
+    let header = framed.get(4..4usize.checked_add(len)?)?;
+    let header = cosmwasm_std::from_json(header).ok()?;
+    Some((header, &framed[4 + len..]))
+}
+
+/// Everything a responder signs; travels in every chunk of the reply.
 #[cw_serde]
 pub struct ReplyBody {
     pub version: u32,
@@ -76,7 +98,9 @@ pub struct ReplyBody {
     /// registered key as the request named it. The requesting chain stores the reply only
     /// while this is the hash of the requester's current key.
     pub recipient_key_hash: String,
-    pub outcome: ReplyOutcome,
+    /// The sealed reply's chunks: a `SealedOutcome` frame, padded and sealed to the
+    /// requester's registered key. Records, no records and declined look alike on chain.
+    pub manifest: Manifest,
     pub issued_at: u64,
 }
 
@@ -89,12 +113,17 @@ pub struct RequestPacket {
     pub signature: Binary,
 }
 
+/// One chunk of a reply. Every chunk carries the whole signed body, so each packet is
+/// verified on its own (signature, manifest, entitlement), whatever order they arrive in.
 #[cw_serde]
 pub struct ReplyPacket {
     pub body: ReplyBody,
     /// The responder's registered secp256k1 key.
     pub signer_pubkey: Binary,
     pub signature: Binary,
+    /// This chunk's place in `body.manifest`.
+    pub chunk_index: u32,
+    pub chunk: Binary,
 }
 
 /// The one packet type on an `ehr-exchange-2` channel.
@@ -112,6 +141,6 @@ pub enum ExchangePacket {
 pub enum ExchangeAck {
     /// The request passed Algorithm 2 and waits for a local peer's answer.
     RequestAccepted {},
-    /// The reply passed Algorithm 3 and is stored for the requester.
+    /// A chunk of the reply passed Algorithm 3 and is stored for the requester.
     ReplyAccepted {},
 }

@@ -38,6 +38,7 @@ pub enum PeerStatus {
 
 /// Tunable limits. The paper's defaults: one request per peer per minute.
 #[cw_serde]
+#[schemaifier(mute_warnings)]
 pub struct Policy {
     /// Requests a peer may submit per window.
     pub rate_limit_count: u32,
@@ -49,8 +50,15 @@ pub struct Policy {
     pub max_request_ttl_secs: u64,
     /// IBC packet timeout for requests and replies, seconds (capped by the request's expiry).
     pub packet_timeout_secs: u64,
-    /// Largest encrypted record or reply, bytes (never above the protocol ceiling).
-    pub max_ciphertext_bytes: u64,
+    /// Largest chunk of a sealed record or reply, bytes: a power of two, at most the
+    /// protocol's `MAX_CHUNK_BYTES` (128 KiB). A history larger than one chunk is several
+    /// chunks of this size. (Read from a first-release policy's `max_ciphertext_bytes`.)
+    #[serde(alias = "max_ciphertext_bytes")]
+    pub max_chunk_bytes: u64,
+    /// Most chunks one stored record or one reply may have (a power of two, at most
+    /// `MAX_HISTORY_CHUNKS`): with 128 KiB chunks the default 128 is 16 MiB sealed.
+    #[serde(default = "defaults::max_history_chunks")]
+    pub max_history_chunks: u32,
     /// How far a request's `issued_at` may lie ahead of block time, seconds.
     #[serde(default = "defaults::max_clock_skew_secs")]
     pub max_clock_skew_secs: u64,
@@ -113,6 +121,9 @@ mod defaults {
     pub fn finalise_grace_secs() -> u64 {
         60
     }
+    pub fn max_history_chunks() -> u32 {
+        128
+    }
 }
 
 impl Default for Policy {
@@ -123,8 +134,8 @@ impl Default for Policy {
             strikes_before_quarantine: 3,
             max_request_ttl_secs: 3600,
             packet_timeout_secs: 600,
-            // The largest bucket (64 KiB) sealed.
-            max_ciphertext_bytes: (64 * 1024 + crate::limits::SEAL_OVERHEAD) as u64,
+            max_chunk_bytes: crate::limits::MAX_CHUNK_BYTES as u64,
+            max_history_chunks: defaults::max_history_chunks(),
             max_clock_skew_secs: defaults::max_clock_skew_secs(),
             min_request_ttl_secs: defaults::min_request_ttl_secs(),
             min_remaining_lifetime_secs: defaults::min_remaining_lifetime_secs(),

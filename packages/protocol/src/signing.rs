@@ -5,10 +5,12 @@
 //! deterministic and unambiguous, and the domain tag stops a signature for one kind of
 //! message being replayed as another. The digest given to secp256k1 is SHA-256 of it.
 
-use crate::packet::{ReplyBody, ReplyOutcome, RequestBody};
+use crate::chunks::Manifest;
+use crate::packet::{ReplyBody, RequestBody};
 use sha2::{Digest, Sha256};
 
-pub const STORE_DOMAIN: &str = "ehrx/store/v1";
+pub const STORE_DOMAIN: &str = "ehrx/store/v2";
+pub const ATTEST_DOMAIN: &str = "ehrx/attest/v2";
 pub const REQUEST_DOMAIN: &str = "ehrx/request/v2";
 pub const REPLY_DOMAIN: &str = "ehrx/reply/v2";
 
@@ -36,15 +38,23 @@ impl Canonical {
         self.0.extend_from_slice(&n.to_be_bytes());
         self
     }
+
+    /// A manifest is signed as its chunk count, chunk size and history hash: the hash
+    /// binds every chunk hash in order, so the list itself need not be repeated.
+    fn manifest(&mut self, m: &Manifest) -> &mut Self {
+        self.number(m.chunk_hashes.len() as u64)
+            .number(u64::from(m.chunk_bytes))
+            .text(&m.history_hash)
+    }
 }
 
-/// The fields a storing peer signs.
+/// The fields a storing peer signs: which record, and the one hash that binds its chunks.
 pub struct StoreSigning<'a> {
     pub network_id: &'a str,
     pub storer: &'a str,
     pub record_id: &'a str,
     pub patient_token: &'a str,
-    pub content_hash: &'a str,
+    pub manifest: &'a Manifest,
 }
 
 pub fn store_sign_bytes(s: &StoreSigning) -> Vec<u8> {
@@ -52,8 +62,15 @@ pub fn store_sign_bytes(s: &StoreSigning) -> Vec<u8> {
     c.text(s.network_id)
         .text(s.storer)
         .text(s.record_id)
-        .text(s.patient_token)
-        .text(s.content_hash);
+        .text(s.patient_token);
+    c.manifest(s.manifest);
+    c.0
+}
+
+/// What a storing peer signs inside the sealed record (`packet::Attestation`).
+pub fn attest_sign_bytes(network_id: &str, storer: &str, commitment: &str) -> Vec<u8> {
+    let mut c = Canonical::new(ATTEST_DOMAIN);
+    c.text(network_id).text(storer).text(commitment);
     c.0
 }
 
@@ -81,16 +98,8 @@ pub fn reply_sign_bytes(b: &ReplyBody) -> Vec<u8> {
         .text(&b.requester_network)
         .text(&b.responder_network)
         .text(&b.responder)
-        .text(&b.recipient_key_hash)
-        .text(b.outcome.kind());
-    match &b.outcome {
-        ReplyOutcome::Sealed {
-            ciphertext,
-            content_hash,
-        } => {
-            c.bytes(ciphertext).text(content_hash);
-        }
-    }
+        .text(&b.recipient_key_hash);
+    c.manifest(&b.manifest);
     c.number(b.issued_at);
     c.0
 }
@@ -115,9 +124,9 @@ pub fn digest(sign_bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(sign_bytes).into()
 }
 
-/// Hex SHA-256 of a ciphertext: the content hash checked on chain.
-pub fn content_hash(ciphertext: &[u8]) -> String {
-    hex::encode(Sha256::digest(ciphertext))
+/// Hex SHA-256 of some bytes.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Hex SHA-256 of a registered public key: how a request binds the reply to the key the

@@ -78,12 +78,6 @@ pub fn sealed_patient(data: &[u8]) -> Result<(), ErrorCode> {
     check(data.len() == SEALED_PATIENT_LEN)
 }
 
-/// A sealed record or reply: within `max` bytes, and padded to a size bucket.
-pub fn bucketed_ciphertext(data: &Binary, max: usize) -> Result<(), ErrorCode> {
-    ciphertext(data, max)?;
-    check(crate::padding::is_bucketed(data.len()))
-}
-
 /// A patient token: 64 lowercase hex chars (HMAC-SHA-256).
 pub fn patient_token(text: &str) -> Result<(), ErrorCode> {
     check(is_lower_hex(text, PATIENT_TOKEN_HEX_LEN))
@@ -106,15 +100,6 @@ pub fn x25519_key(key: &Binary) -> Result<(), ErrorCode> {
     check(key.len() == X25519_KEY_LEN)
 }
 
-/// Ciphertext must be non-empty and no larger than `max` bytes.
-pub fn ciphertext(data: &Binary, max: usize) -> Result<(), ErrorCode> {
-    check(!data.is_empty())?;
-    if data.len() > max.min(MAX_CIPHERTEXT_BYTES) {
-        return Err(ErrorCode::TooLarge);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,17 +120,6 @@ mod tests {
             Err(ErrorCode::InvalidFormat)
         );
         assert_eq!(patient_token("John Smith"), Err(ErrorCode::InvalidFormat));
-    }
-
-    #[test]
-    fn ciphertext_over_limit_is_too_large() {
-        let data = Binary::from(vec![1u8; 11]);
-        assert_eq!(ciphertext(&data, 10), Err(ErrorCode::TooLarge));
-        assert!(ciphertext(&data, 11).is_ok());
-        assert_eq!(
-            ciphertext(&Binary::default(), 10),
-            Err(ErrorCode::InvalidFormat)
-        );
     }
 
     #[test]

@@ -11,10 +11,11 @@
 mod fuzz_support;
 
 use cosmwasm_std::{from_json, to_json_vec, Binary, StdAck};
+use ehr_protocol::chunks::{history_hash, Layout, Manifest};
 use ehr_protocol::exchange as xmsg;
-use ehr_protocol::limits::{self, MAX_CIPHERTEXT_BYTES, MAX_PAGE};
+use ehr_protocol::limits::{self, MAX_CHUNK_BYTES, MAX_PAGE, MIN_BUCKET, SEALED_PATIENT_LEN};
 use ehr_protocol::packet::{
-    ExchangeAck, ExchangePacket, ReplyBody, ReplyOutcome, ReplyPacket, RequestBody, RequestPacket,
+    ExchangeAck, ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket, SealedOutcome,
 };
 use ehr_protocol::registry as rmsg;
 use ehr_protocol::signing::{
@@ -62,7 +63,8 @@ fn decode_all(data: &[u8]) -> Result<(), TestCaseError> {
     decode::<ReplyPacket>("ReplyPacket", data)?;
     decode::<RequestBody>("RequestBody", data)?;
     decode::<ReplyBody>("ReplyBody", data)?;
-    decode::<ReplyOutcome>("ReplyOutcome", data)?;
+    decode::<Manifest>("Manifest", data)?;
+    decode::<SealedOutcome>("SealedOutcome", data)?;
     decode::<ExchangeAck>("ExchangeAck", data)?;
     decode::<StdAck>("StdAck", data)?;
     decode::<ErrorCode>("ErrorCode", data)?;
@@ -95,13 +97,22 @@ fn exchange_packet() -> BoxedStrategy<ExchangePacket> {
                 signature,
             })
         }),
-        (reply_body(), binary(40), binary(70)).prop_map(|(body, signer_pubkey, signature)| {
-            ExchangePacket::Reply(ReplyPacket {
-                body,
-                signer_pubkey,
-                signature,
-            })
-        }),
+        (
+            reply_body(),
+            binary(40),
+            binary(70),
+            any::<u32>(),
+            binary(70)
+        )
+            .prop_map(|(body, signer_pubkey, signature, chunk_index, chunk)| {
+                ExchangePacket::Reply(ReplyPacket {
+                    body,
+                    signer_pubkey,
+                    signature,
+                    chunk_index,
+                    chunk,
+                })
+            }),
     ]
     .boxed()
 }
@@ -228,21 +239,9 @@ fn decode_reply(bytes: &[u8], b: &ReplyBody) -> Result<(), TestCaseError> {
     prop_assert_eq!(c.text()?, b.responder_network.as_str());
     prop_assert_eq!(c.text()?, b.responder.as_str());
     prop_assert_eq!(c.text()?, b.recipient_key_hash.as_str());
-    let kind = c.text()?;
-    prop_assert_eq!(kind, b.outcome.kind());
-    match (&b.outcome, kind) {
-        (
-            ReplyOutcome::Sealed {
-                ciphertext,
-                content_hash,
-            },
-            "sealed",
-        ) => {
-            prop_assert_eq!(c.bytes()?, ciphertext.as_slice());
-            prop_assert_eq!(c.text()?, content_hash.as_str());
-        }
-        (outcome, kind) => prop_assert!(false, "kind {kind} for {outcome:?}"),
-    }
+    prop_assert_eq!(c.number()?, b.manifest.chunk_hashes.len() as u64);
+    prop_assert_eq!(c.number()?, u64::from(b.manifest.chunk_bytes));
+    prop_assert_eq!(c.text()?, b.manifest.history_hash.as_str());
     prop_assert_eq!(c.number()?, b.issued_at);
     c.end()
 }
@@ -410,12 +409,72 @@ proptest! {
         }
     }
 
-    /// Reply signing bytes: no panic, decode back to the fields, outcome kinds kept apart.
+    /// Reply signing bytes: no panic, decode back to the fields. The chunk hashes are
+    /// signed through the history hash (which binds them, `Manifest::check`), so bodies
+    /// that differ only in the list sign the same bytes, and no others do.
     #[test]
     fn reply_sign_bytes_are_injective(a in reply_body(), b in reply_body()) {
         let bytes = no_panic("reply_sign_bytes", || reply_sign_bytes(&a))?;
         decode_reply(&bytes, &a)?;
-        prop_assert_eq!(a == b, bytes == reply_sign_bytes(&b));
+        let signed = |body: &ReplyBody| {
+            let mut body = body.clone();
+            let count = body.manifest.chunk_hashes.len();
+            body.manifest.chunk_hashes = vec![String::new(); count];
+            body
+        };
+        prop_assert_eq!(signed(&a) == signed(&b), bytes == reply_sign_bytes(&b));
+    }
+
+    /// Manifest checks: never a panic; accepted only with power-of-two sizes within the
+    /// limits and hashes that give the history hash; a chunk only with its listed hash.
+    #[test]
+    fn manifest_checks_match_their_rules(
+        manifest in prop_oneof![
+            manifest(),
+            (0usize..4, 0u32..12).prop_map(|(n, k)| {
+                Manifest::of(&vec![vec![7u8; 1usize << k]; 1usize << n])
+            }),
+        ],
+        max_chunk in prop_oneof![any::<u64>(), Just(MAX_CHUNK_BYTES as u64), Just(2048u64)],
+        max_chunks in prop_oneof![any::<u32>(), Just(4u32), Just(1u32)],
+        index in 0u32..10,
+        chunk in bytes(64),
+    ) {
+        let verdict = no_panic("Manifest::check", || manifest.check(max_chunk, max_chunks))?;
+        if verdict.is_ok() {
+            let size = manifest.chunk_bytes as usize;
+            let count = manifest.chunk_hashes.len();
+            prop_assert!(size.is_power_of_two() && size >= MIN_BUCKET);
+            prop_assert!(size <= MAX_CHUNK_BYTES && manifest.chunk_bytes as u64 <= max_chunk);
+            prop_assert!(count.is_power_of_two() && count as u64 <= u64::from(max_chunks));
+            prop_assert_eq!(&history_hash(&manifest.chunk_hashes), &manifest.history_hash);
+        }
+        let chunk_verdict = no_panic("check_chunk", || manifest.check_chunk(index, &chunk))?;
+        if chunk_verdict.is_ok() {
+            prop_assert_eq!(
+                Some(&content_hash(&chunk)),
+                manifest.chunk_hashes.get(index as usize)
+            );
+        }
+    }
+
+    /// Layouts: every plaintext fits its layout, which is a power-of-two bucket of chunks
+    /// within the ceiling; cutting and joining give it back; joining arbitrary parts never
+    /// panics.
+    #[test]
+    fn layouts_hold_their_plaintext_and_join_back(
+        len in prop_oneof![0usize..3000, 100_000usize..600_000],
+        max_chunk in prop_oneof![any::<usize>(), Just(MAX_CHUNK_BYTES), Just(1024usize)],
+        parts in prop::collection::vec(bytes(40), 0..4),
+    ) {
+        let layout = no_panic("Layout::for_plaintext", || Layout::for_plaintext(len, max_chunk))?;
+        prop_assert!(layout.total().is_power_of_two() && layout.total() >= MIN_BUCKET);
+        prop_assert!(layout.chunk_bytes <= MAX_CHUNK_BYTES && layout.chunks.is_power_of_two());
+        prop_assert!(layout.capacity() >= len + 8);
+        let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+        let cut = layout.pad_and_cut(&data);
+        prop_assert_eq!(Layout::join_and_unpad(&cut), Some(data));
+        no_panic("join_and_unpad", || Layout::join_and_unpad(&parts))?;
     }
 
     /// Moving one char between two adjacent text fields of a reply changes its bytes.
@@ -437,29 +496,37 @@ proptest! {
         }
     }
 
-    /// Store signing bytes: decode back to the five fields; a char moved across any
-    /// boundary changes them; never equal to a request's or a reply's bytes (domain tags).
+    /// Store signing bytes: decode back to the fields and the manifest's count, size and
+    /// history hash; a char moved across any boundary changes them; never equal to a
+    /// request's or a reply's bytes (domain tags).
     #[test]
     fn store_sign_bytes_are_injective(
         fields in prop::collection::vec(text(), 5),
+        manifest in manifest(),
         boundary in 0usize..4,
         forward in any::<bool>(),
         request in request_body(),
         reply in reply_body(),
     ) {
-        let sign = |f: &[String]| store_sign_bytes(&StoreSigning {
-            network_id: &f[0],
-            storer: &f[1],
-            record_id: &f[2],
-            patient_token: &f[3],
-            content_hash: &f[4],
-        });
+        let sign = |f: &[String]| {
+            let manifest = Manifest { history_hash: f[4].clone(), ..manifest.clone() };
+            store_sign_bytes(&StoreSigning {
+                network_id: &f[0],
+                storer: &f[1],
+                record_id: &f[2],
+                patient_token: &f[3],
+                manifest: &manifest,
+            })
+        };
         let bytes = no_panic("store_sign_bytes", || sign(&fields))?;
         let mut c = Canonical(&bytes);
         prop_assert_eq!(c.text()?, STORE_DOMAIN);
-        for field in &fields {
+        for field in &fields[..4] {
             prop_assert_eq!(c.text()?, field.as_str());
         }
+        prop_assert_eq!(c.number()?, manifest.chunk_hashes.len() as u64);
+        prop_assert_eq!(c.number()?, u64::from(manifest.chunk_bytes));
+        prop_assert_eq!(c.text()?, fields[4].as_str());
         c.end()?;
         let mut moved = fields.clone();
         if shift_char(&mut moved, boundary, forward).is_some() {
@@ -560,7 +627,7 @@ proptest! {
         }
     }
 
-    /// The binary format checks: lengths and the key prefix, `TooLarge` only over the limit.
+    /// The binary format checks: lengths and the key prefix.
     #[test]
     fn binary_checks_match_their_rules(
         data in prop_oneof![
@@ -568,22 +635,13 @@ proptest! {
             (select(&[2u8, 3, 4][..]), prop::collection::vec(any::<u8>(), 32))
                 .prop_map(|(prefix, rest)| [vec![prefix], rest].concat()),
         ],
-        max in prop_oneof![any::<usize>(), 0usize..120, Just(MAX_CIPHERTEXT_BYTES)],
     ) {
         let bin = Binary::from(data.clone());
         let pubkey = no_panic("secp256k1_pubkey", || validate::secp256k1_pubkey(&bin))?;
         prop_assert_eq!(pubkey.is_ok(), data.len() == 33 && matches!(data[0], 2 | 3));
         prop_assert_eq!(validate::secp256k1_signature(&bin).is_ok(), data.len() == 64);
         prop_assert_eq!(validate::x25519_key(&bin).is_ok(), data.len() == 32);
-        let ciphertext = no_panic("ciphertext", || validate::ciphertext(&bin, max))?;
-        let expected = if data.is_empty() {
-            Err(ErrorCode::InvalidFormat)
-        } else if data.len() > max.min(MAX_CIPHERTEXT_BYTES) {
-            Err(ErrorCode::TooLarge)
-        } else {
-            Ok(())
-        };
-        prop_assert_eq!(ciphertext, expected);
+        prop_assert_eq!(validate::sealed_patient(&bin).is_ok(), data.len() == SEALED_PATIENT_LEN);
     }
 
     /// Page sizes are clamped into 1..=MAX_PAGE.

@@ -2,6 +2,7 @@
 //! chains and the peer tool must agree byte for byte.
 
 use cosmwasm_std::{Binary, StdAck};
+use ehr_protocol::chunks::{history_hash, Manifest};
 use ehr_protocol::exchange::PurposeOfUse;
 use ehr_protocol::limits::SEALED_PATIENT_LEN;
 use ehr_protocol::packet::*;
@@ -26,7 +27,7 @@ fn request_body() -> RequestBody {
     }
 }
 
-fn reply_body(outcome: ReplyOutcome) -> ReplyBody {
+fn reply_body(manifest: Manifest) -> ReplyBody {
     ReplyBody {
         version: 2,
         request_id: "req-0000000000000001".into(),
@@ -34,7 +35,7 @@ fn reply_body(outcome: ReplyOutcome) -> ReplyBody {
         responder_network: "hospital-b".into(),
         responder: "wasm1resp".into(),
         recipient_key_hash: key_hash(&[1u8; 32]),
-        outcome,
+        manifest,
         issued_at: 1_700_000_100,
     }
 }
@@ -67,16 +68,19 @@ fn request_packet_json_is_pinned() {
 }
 
 #[test]
-fn reply_packet_json_is_pinned_with_its_one_sealed_outcome() {
+fn reply_packet_json_is_pinned_with_its_manifest_and_one_chunk() {
     let packet = ExchangePacket::Reply(ReplyPacket {
         body: reply_body(sealed()),
         signer_pubkey: Binary::from(vec![2u8; 33]),
         signature: Binary::from(vec![3u8; 64]),
+        chunk_index: 1,
+        chunk: Binary::from(b"ct".to_vec()),
     });
     let json = serde_json::to_string(&packet).unwrap();
     assert!(json.starts_with(
-        r#"{"reply":{"body":{"version":2,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","recipient_key_hash":"72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793","outcome":{"sealed":{"ciphertext":"Y3Q=","content_hash":"00"#
+        r#"{"reply":{"body":{"version":2,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","recipient_key_hash":"72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793","manifest":{"chunk_bytes":1024,"chunk_hashes":["0000"#
     ));
+    assert!(json.ends_with(r#""issued_at":1700000100},"signer_pubkey":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC","signature":"AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAw==","chunk_index":1,"chunk":"Y3Q="}}"#), "{json}");
     // What only the requester reads inside.
     assert_eq!(
         serde_json::to_string(&SealedOutcome::NoRecords).unwrap(),
@@ -90,18 +94,24 @@ fn reply_packet_json_is_pinned_with_its_one_sealed_outcome() {
         r#"{"declined":{"code":"not_authorized"}}"#
     );
     assert_eq!(
-        serde_json::to_string(&SealedOutcome::Records {
-            bundle: Binary::from(b"{}".to_vec())
-        })
-        .unwrap(),
-        r#"{"records":{"bundle":"e30="}}"#
+        serde_json::to_string(&SealedOutcome::Records { parts: vec![] }).unwrap(),
+        r#"{"records":{"parts":[]}}"#
     );
+    // The frame: a 4-byte header length, the header, the parts' bytes.
+    assert_eq!(frame(b"{}", b"zz"), b"\x00\x00\x00\x02{}zz".to_vec());
+    let framed = frame(br#""no_records""#, b"");
+    let (outcome, rest): (SealedOutcome, &[u8]) = unframe(&framed).unwrap();
+    assert_eq!((outcome, rest), (SealedOutcome::NoRecords, &b""[..]));
+    assert!(unframe::<SealedOutcome>(b"\x00\x00\x00\x09{}").is_none());
 }
 
-fn sealed() -> ReplyOutcome {
-    ReplyOutcome::Sealed {
-        ciphertext: Binary::from(b"ct".to_vec()),
-        content_hash: "00".repeat(32),
+/// Two chunks of 1 KiB with the hashes 00..00 and 11..11.
+fn sealed() -> Manifest {
+    let chunk_hashes = vec!["00".repeat(32), "11".repeat(32)];
+    Manifest {
+        chunk_bytes: 1024,
+        history_hash: history_hash(&chunk_hashes),
+        chunk_hashes,
     }
 }
 
@@ -154,13 +164,8 @@ fn signing_digest_test_vector_is_pinned() {
     );
     let reply = reply_sign_bytes(&reply_body(sealed()));
     assert_ne!(reply, request_sign_bytes(&request_body()));
-    let store = store_sign_bytes(&StoreSigning {
-        network_id: "hospital-b",
-        storer: "wasm1store",
-        record_id: "rec-0000000000000001",
-        patient_token: &"ab".repeat(32),
-        content_hash: &"cd".repeat(32),
-    });
+    let manifest = sealed();
+    let store = store_sign_bytes(&store_fields(&manifest));
     assert_eq!(&store[4..4 + STORE_DOMAIN.len()], STORE_DOMAIN.as_bytes());
 }
 
@@ -194,6 +199,16 @@ fn digest_of_known_vector() -> [u8; 32] {
     Sha256::digest(&bytes).into()
 }
 
+fn store_fields(manifest: &Manifest) -> StoreSigning<'_> {
+    StoreSigning {
+        network_id: "hospital-b",
+        storer: "wasm1store",
+        record_id: "rec-0000000000000001",
+        patient_token: "abababababababababababababababababababababababababababababababab",
+        manifest,
+    }
+}
+
 #[test]
 fn signing_digests_are_pinned_as_hex_literals() {
     // Literal digests of the v2 request and reply bytes: a change to either encoding
@@ -204,7 +219,24 @@ fn signing_digests_are_pinned_as_hex_literals() {
     );
     assert_eq!(
         hex::encode(digest(&reply_sign_bytes(&reply_body(sealed())))),
-        "da31c5e7dea89e05d0fdfd38897087bf23e33c28184aeaf190e4bb3ba5dc4507"
+        "dfdacd387fa8243220ad48c81f32092f9b627cec6b965a337d029df68dc3470a"
+    );
+    let manifest = sealed();
+    assert_eq!(
+        hex::encode(digest(&store_sign_bytes(&store_fields(&manifest)))),
+        "97d4e9e5bc9c3a67a8de28b6f043d941d6f7b6efe0a552082f57e421d6f1cb1f"
+    );
+    assert_eq!(
+        hex::encode(digest(&attest_sign_bytes(
+            "hospital-b",
+            "wasm1store",
+            &"cd".repeat(32)
+        ))),
+        "0257ed80107970e068e3fc0246185d16d2455fb75def953c13ebcac6d9a268e7"
+    );
+    assert_eq!(
+        sealed().history_hash,
+        "853342325bfc98e10bc607a3f3980df786a09b49f266df7d5452a5db4b9d4054"
     );
     assert_eq!(
         key_hash(&[1u8; 32]),
@@ -218,4 +250,6 @@ fn version_one_is_gone() {
     assert_eq!(ehr_protocol::limits::CHANNEL_VERSION, "ehr-exchange-2");
     assert_eq!(REQUEST_DOMAIN, "ehrx/request/v2");
     assert_eq!(REPLY_DOMAIN, "ehrx/reply/v2");
+    assert_eq!(STORE_DOMAIN, "ehrx/store/v2");
+    assert_eq!(ATTEST_DOMAIN, "ehrx/attest/v2");
 }

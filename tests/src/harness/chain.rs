@@ -370,6 +370,41 @@ impl Chain {
             .expect("RetrievedReply JSON")
     }
 
+    /// Every chunk of a stored record, `None` when there is no such record.
+    pub fn record_chunks(&self, patient_token: &str, record_id: &str) -> Option<Vec<Vec<u8>>> {
+        let record: xmsg::StoredRecord = self
+            .query_exchange(&xmsg::QueryMsg::Record {
+                patient_token: patient_token.to_string(),
+                record_id: record_id.to_string(),
+            })
+            .ok()?;
+        (0..record.manifest.chunk_count())
+            .map(|index| {
+                self.query_exchange::<cosmwasm_std::Binary>(&xmsg::QueryMsg::RecordChunk {
+                    patient_token: patient_token.to_string(),
+                    record_id: record_id.to_string(),
+                    index,
+                })
+                .ok()
+                .map(|chunk| chunk.to_vec())
+            })
+            .collect()
+    }
+
+    /// The chunks of a retrieved reply, read as its requester reads them.
+    pub fn reply_chunks(&self, reply: &RetrievedReply) -> Vec<Vec<u8>> {
+        (0..reply.manifest.chunk_count())
+            .map(|index| {
+                self.query_exchange::<cosmwasm_std::Binary>(&xmsg::QueryMsg::ReplyChunk {
+                    request_id: reply.request_id.clone(),
+                    index,
+                })
+                .expect("reply chunk")
+                .to_vec()
+            })
+            .collect()
+    }
+
     pub fn query_exchange<T: serde::de::DeserializeOwned>(
         &self,
         msg: &xmsg::QueryMsg,

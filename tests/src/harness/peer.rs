@@ -1,13 +1,16 @@
 //! Test peers with freshly generated keys, test patients, and signed messages built the way
 //! the peer tool builds them (through `ehr_protocol::signing`).
 
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use cosmwasm_std::{Addr, Binary};
+use ehr_protocol::chunks::{chunk_aad, Layout, Manifest};
 use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::limits::SEAL_OVERHEAD;
-use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody, SealedOutcome};
+use ehr_protocol::packet::{
+    frame, unframe, Attestation, RecordPart, ReplyBody, RequestBody, SealedOutcome,
+};
 use ehr_protocol::padding;
 use ehr_protocol::registry::{ClinicianInput, PeerInput, Role};
 use ehr_protocol::signing::{
@@ -121,34 +124,28 @@ impl TestPeer {
         Binary::from(twin.to_bytes().to_vec())
     }
 
+    /// A signed `StoreRecord` with every chunk of `sealed`.
     pub fn store_msg(
         &self,
         network_id: &str,
         record_id: &str,
         patient: &Patient,
-        ciphertext: Vec<u8>,
+        sealed: &Sealed,
     ) -> StoreRecordMsg {
-        // Records are padded to a size bucket: raw test bytes are wrapped as if sealed.
-        let ciphertext = if padding::is_bucketed(ciphertext.len()) {
-            ciphertext
-        } else {
-            opaque_ciphertext(&ciphertext)
-        };
         let pseudonym = patient.pseudonym_at(network_id);
-        let hash = content_hash(&ciphertext);
         let signature = self.sign(&store_sign_bytes(&StoreSigning {
             network_id,
             storer: self.address.as_str(),
             record_id,
             patient_token: &pseudonym,
-            content_hash: &hash,
+            manifest: &sealed.manifest,
         }));
         StoreRecordMsg {
             record_id: record_id.to_string(),
             patient_token: pseudonym,
-            ciphertext: Binary::from(ciphertext),
-            content_hash: hash,
+            manifest: sealed.manifest.clone(),
             signature,
+            chunks: sealed.binaries(),
         }
     }
 
@@ -211,7 +208,7 @@ impl TestPeer {
         requester_network: &str,
         responder_network: &str,
         recipient_key: &[u8],
-        outcome: ReplyOutcome,
+        outcome: &Sealed,
         now: u64,
     ) -> ReplyBody {
         ReplyBody {
@@ -221,18 +218,20 @@ impl TestPeer {
             responder_network: responder_network.to_string(),
             responder: self.address.to_string(),
             recipient_key_hash: ehr_protocol::signing::key_hash(recipient_key),
-            outcome,
+            manifest: outcome.manifest.clone(),
             issued_at: now,
         }
     }
 
-    pub fn reply_msg(&self, body: &ReplyBody) -> SubmitReplyMsg {
+    /// A signed `SubmitReply` for `body` with the chunks of `outcome`.
+    pub fn reply_msg(&self, body: &ReplyBody, outcome: &Sealed) -> SubmitReplyMsg {
         SubmitReplyMsg {
             partner_id: body.requester_network.clone(),
             request_id: body.request_id.clone(),
-            outcome: body.outcome.clone(),
+            manifest: body.manifest.clone(),
             issued_at: body.issued_at,
             signature: self.sign(&reply_sign_bytes(body)),
+            chunks: outcome.binaries(),
         }
     }
 }
@@ -370,34 +369,144 @@ pub fn open(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
     padding::unpad(&padded).map(<[u8]>::to_vec)
 }
 
-/// A sealed reply outcome to the requester's key, as a reply service builds it.
-pub fn sealed_outcome(requester_key: &[u8; 32], outcome: &SealedOutcome) -> ReplyOutcome {
-    let ciphertext = seal(
-        requester_key,
-        &serde_json::to_vec(outcome).expect("outcome JSON"),
-    );
-    ReplyOutcome::Sealed {
-        content_hash: content_hash(&ciphertext),
-        ciphertext: ciphertext.into(),
+/// A sealed history as the chains see it: its manifest and its chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub manifest: Manifest,
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl Sealed {
+    pub fn binaries(&self) -> Vec<Binary> {
+        self.chunks
+            .iter()
+            .map(|c| Binary::from(c.as_slice()))
+            .collect()
     }
 }
 
-/// What the requester reads in a sealed outcome, if it is sealed to `key`.
-pub fn open_outcome(key: &[u8; 32], outcome: &ReplyOutcome) -> Option<SealedOutcome> {
-    match outcome {
-        ReplyOutcome::Sealed { ciphertext, .. } => {
-            serde_json::from_slice(&open(key, ciphertext)?).ok()
-        }
-        _ => None,
+/// The largest chunk the default policy allows.
+pub const TEST_MAX_CHUNK: usize = ehr_protocol::limits::MAX_CHUNK_BYTES;
+
+fn chunk_nonce(head: &[u8], index: usize) -> Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[..8].copy_from_slice(&head[..8]);
+    nonce[8..].copy_from_slice(&(index as u32).to_be_bytes());
+    Nonce::from(nonce)
+}
+
+/// Test sealing of a history to a 32-byte key, shaped like the peer tool's chunked HPKE
+/// (`ehr_protocol::chunks`): 32 bytes in front of chunk 0 (the encapsulated key's place;
+/// its first 8 are the nonce prefix), one ChaCha20-Poly1305 message per chunk with the
+/// chunk's index and count as associated data, every chunk the layout's size.
+pub fn seal_history(key: &[u8; 32], plaintext: &[u8], max_chunk: usize) -> Sealed {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    let layout = Layout::for_plaintext(plaintext.len(), max_chunk);
+    let mut head = [0u8; 32];
+    OsRng.fill_bytes(&mut head);
+    let chunks: Vec<Vec<u8>> = layout
+        .pad_and_cut(plaintext)
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let sealed = cipher
+                .encrypt(
+                    &chunk_nonce(&head, i),
+                    Payload {
+                        msg: part,
+                        aad: &chunk_aad(i, layout.chunks),
+                    },
+                )
+                .expect("encrypt");
+            if i == 0 {
+                [head.as_slice(), &sealed].concat()
+            } else {
+                sealed
+            }
+        })
+        .collect();
+    Sealed {
+        manifest: Manifest::of(&chunks),
+        chunks,
     }
 }
 
-/// Bytes of bucket size that stand for an opaque ciphertext: `bytes` padded, behind the
-/// sealing overhead.
-pub fn opaque_ciphertext(bytes: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; SEAL_OVERHEAD];
-    out.extend(padding::pad(bytes));
-    out
+/// `seal_history` undone; `None` for another key, or chunks altered, moved or missing.
+pub fn open_history(key: &[u8; 32], chunks: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    let head = chunks.first()?.get(..32)?.to_vec();
+    let parts = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let body = if i == 0 { &chunk[32..] } else { &chunk[..] };
+            cipher
+                .decrypt(
+                    &chunk_nonce(&head, i),
+                    Payload {
+                        msg: body,
+                        aad: &chunk_aad(i, chunks.len()),
+                    },
+                )
+                .ok()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Layout::join_and_unpad(&parts)
+}
+
+/// A bucket-sized history that stands for an opaque one: `bytes` padded and cut, not
+/// encrypted (the contracts only ever see opaque chunks).
+pub fn opaque(bytes: &[u8]) -> Sealed {
+    let layout = Layout::for_plaintext(bytes.len(), TEST_MAX_CHUNK);
+    let chunks: Vec<Vec<u8>> = layout
+        .pad_and_cut(bytes)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut part)| {
+            let lead = if i == 0 { SEAL_OVERHEAD } else { 16 };
+            part.resize(part.len() + lead, 0);
+            part
+        })
+        .collect();
+    Sealed {
+        manifest: Manifest::of(&chunks),
+        chunks,
+    }
+}
+
+/// A sealed reply outcome to the requester's key, as a reply service builds it (an outcome
+/// without parts: no records, declined).
+pub fn sealed_outcome(requester_key: &[u8; 32], outcome: &SealedOutcome) -> Sealed {
+    let header = serde_json::to_vec(outcome).expect("outcome JSON");
+    seal_history(requester_key, &frame(&header, &[]), TEST_MAX_CHUNK)
+}
+
+/// A sealed records outcome: one part holding `bundle` (in tests: as it is, with a stand-in
+/// attestation; the peer tool compresses and attests it).
+pub fn sealed_records(requester_key: &[u8; 32], bundle: &[u8]) -> Sealed {
+    let outcome = SealedOutcome::Records {
+        parts: vec![RecordPart {
+            bytes: bundle.len() as u64,
+            attestation: Attestation {
+                network_id: "hospital-b".into(),
+                storer: "test-storer".into(),
+                storer_pubkey: Binary::default(),
+                nonce: Binary::default(),
+                commitment: content_hash(bundle),
+                signature: Binary::default(),
+            },
+        }],
+    };
+    let header = serde_json::to_vec(&outcome).expect("outcome JSON");
+    seal_history(requester_key, &frame(&header, bundle), TEST_MAX_CHUNK)
+}
+
+/// What the requester reads in a sealed outcome, if it is sealed to `key`: the outcome and
+/// the bytes of its parts.
+pub fn open_outcome(key: &[u8; 32], chunks: &[Vec<u8>]) -> Option<(SealedOutcome, Vec<u8>)> {
+    let plain = open_history(key, chunks)?;
+    let (outcome, body): (SealedOutcome, &[u8]) = unframe(&plain)?;
+    Some((outcome, body.to_vec()))
 }
 
 /// A fresh random request or record id in the protocol's format.

@@ -3,11 +3,14 @@
 //! and one patient whose encrypted record is stored on B.
 
 use super::chain::{Chain, ExchangeResult};
-use super::peer::{open, random_id, seal, sealed_outcome, Patient, TestPeer};
+use super::peer::{
+    open_history, random_id, seal_history, sealed_outcome, sealed_records, Patient, Sealed,
+    TestPeer, TEST_MAX_CHUNK,
+};
 use super::relayer::{Delivery, Link, Relayer, VERSION};
 use cosmwasm_std::IbcOrder;
 use ehr_protocol::exchange::SubmitRequestMsg;
-use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
+use ehr_protocol::packet::SealedOutcome;
 use ehr_protocol::registry::{Policy, Role};
 use rand_core::{OsRng, RngCore};
 
@@ -43,11 +46,11 @@ impl TwoHospitals {
         let mut records_key = [0u8; 32];
         OsRng.fill_bytes(&mut records_key);
         let record_id = random_id("rec");
-        let ciphertext = seal(&records_key, &patient.fhir_bundle());
+        let sealed = seal_history(&records_key, &patient.fhir_bundle(), TEST_MAX_CHUNK);
         let network = b.network_id.clone();
         b.store(
             &storer,
-            storer.store_msg(&network, &record_id, &patient, ciphertext),
+            storer.store_msg(&network, &record_id, &patient, &sealed),
         )
         .accepted();
         TwoHospitals {
@@ -119,7 +122,7 @@ impl TwoHospitals {
     /// What B's reply service does: open the sealed patient details with B's custodian key,
     /// map them to B's own pseudonym, decrypt the stored record with the records key, and
     /// seal the outcome (records or none) to the requester's reply key.
-    pub fn reply_outcome_for(&self, request_id: &str) -> ReplyOutcome {
+    pub fn reply_outcome_for(&self, request_id: &str) -> Sealed {
         let incoming = self
             .b
             .incoming("hospital-a", request_id)
@@ -132,29 +135,20 @@ impl TwoHospitals {
             .expect("32-byte reply key");
         let pseudonym = Patient::pseudonym_from_sealed("hospital-b", &incoming.body.sealed_patient)
             .expect("patient details sealed to B");
-        let stored: Option<ehr_protocol::exchange::StoredRecord> = self
-            .b
-            .query_exchange(&ehr_protocol::exchange::QueryMsg::Record {
-                patient_token: pseudonym,
-                record_id: self.record_id.clone(),
-            })
-            .ok();
-        let outcome = match stored {
-            Some(stored) => SealedOutcome::Records {
-                bundle: open(&self.records_key, &stored.ciphertext)
-                    .expect("records key opens record")
-                    .into(),
-            },
-            None => SealedOutcome::NoRecords,
-        };
-        sealed_outcome(&reply_key, &outcome)
+        match self.b.record_chunks(&pseudonym, &self.record_id) {
+            Some(chunks) => sealed_records(
+                &reply_key,
+                &open_history(&self.records_key, &chunks).expect("records key opens record"),
+            ),
+            None => sealed_outcome(&reply_key, &SealedOutcome::NoRecords),
+        }
     }
 
     pub fn answer_with(
         &mut self,
         responder: &TestPeer,
         request_id: &str,
-        outcome: ReplyOutcome,
+        outcome: Sealed,
     ) -> ExchangeResult {
         let recipient_key = self
             .b
@@ -166,10 +160,11 @@ impl TwoHospitals {
             "hospital-a",
             "hospital-b",
             &recipient_key,
-            outcome,
+            &outcome,
             self.b.now(),
         );
-        self.b.submit_reply(responder, responder.reply_msg(&body))
+        self.b
+            .submit_reply(responder, responder.reply_msg(&body, &outcome))
     }
 
     pub fn answer(&mut self, request_id: &str) -> ExchangeResult {

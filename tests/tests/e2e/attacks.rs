@@ -99,12 +99,13 @@ fn insider_retrieving_another_peers_reply_gets_nothing_and_is_flagged() {
             )
             .ok()
     });
+    let outcome = no_records(&requester.encryption_key);
     let body = responder.reply_body(
         &id,
         A,
         B,
         &requester.encryption_key,
-        no_records(&requester.encryption_key),
+        &outcome,
         ehr_tests::devnet::now(),
     );
     devnet
@@ -112,7 +113,7 @@ fn insider_retrieving_another_peers_reply_gets_nothing_and_is_flagged() {
             B,
             &reply_key,
             &b_exchange,
-            &ExecuteMsg::SubmitReply(responder.reply_msg(&body)),
+            &ExecuteMsg::SubmitReply(responder.reply_msg(&body, &outcome)),
         )
         .accepted();
     wait_for(devnet, "reply relayed to A", 90, || {

@@ -15,6 +15,7 @@ use ehr_protocol::registry::{
     Role,
 };
 use ehr_tests::devnet::{now, run_id, Devnet};
+use ehr_tests::harness::peer::opaque;
 use ehr_tests::harness::peer::{random_id, Patient, TestClinician, TestPeer};
 use serde_json::Value;
 use std::process::Command;
@@ -240,7 +241,7 @@ fn crossing_handshakes_are_refused_and_an_admin_unbind_and_rebind_loses_nothing(
     let (store_key, storer) = b.peer(devnet, "pair-storer", &[Role::Store]);
     let (reply_key, responder) = b.peer(devnet, "pair-responder", &[Role::Reply]);
     let patient = Patient::new("Jun", "Tanaka", "1991-07-07", "411-22-3344");
-    let record = storer.store_msg(B, &random_id("rec"), &patient, b"opaque".to_vec());
+    let record = storer.store_msg(B, &random_id("rec"), &patient, &opaque(b"opaque"));
     devnet
         .exec(B, &store_key, &b.exchange, &ExecuteMsg::StoreRecord(record))
         .accepted();
@@ -295,20 +296,14 @@ fn crossing_handshakes_are_refused_and_an_admin_unbind_and_rebind_loses_nothing(
     );
 
     // The request in flight is answered on the channel it came in on, and completes.
-    let body = responder.reply_body(
-        &in_flight,
-        A,
-        B,
-        &requester.encryption_key,
-        no_records(&requester.encryption_key),
-        now(),
-    );
+    let outcome = no_records(&requester.encryption_key);
+    let body = responder.reply_body(&in_flight, A, B, &requester.encryption_key, &outcome, now());
     devnet
         .exec(
             B,
             &reply_key,
             &b.exchange,
-            &ExecuteMsg::SubmitReply(responder.reply_msg(&body)),
+            &ExecuteMsg::SubmitReply(responder.reply_msg(&body, &outcome)),
         )
         .accepted();
     let answered = wait_for(devnet, "reply on the retired channel", 120, || {

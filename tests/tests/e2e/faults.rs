@@ -68,20 +68,14 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
 
     // ...and so is the reply.
     let guard = stop_relayer(devnet);
-    let body = responder.reply_body(
-        &id,
-        A,
-        B,
-        &requester.encryption_key,
-        no_records(&requester.encryption_key),
-        now(),
-    );
+    let outcome = no_records(&requester.encryption_key);
+    let body = responder.reply_body(&id, A, B, &requester.encryption_key, &outcome, now());
     devnet
         .exec(
             B,
             &reply_key,
             &devnet.contract(B, "exchange"),
-            &ExecuteMsg::SubmitReply(responder.reply_msg(&body)),
+            &ExecuteMsg::SubmitReply(responder.reply_msg(&body, &outcome)),
         )
         .accepted();
     std::thread::sleep(std::time::Duration::from_secs(3));
@@ -91,7 +85,8 @@ fn hermes_killed_mid_exchange_and_restarted_loses_nothing() {
         let r = request_status(devnet, &id);
         (r.status == RequestStatus::Answered).then_some(r)
     });
-    assert_eq!(request.reply.unwrap().outcome, "sealed");
+    let reply = request.reply.unwrap();
+    assert_eq!(reply.chunks_received, reply.chunk_count);
     wait_for(devnet, "reply ack back on B", 60, || {
         (incoming(devnet, &id)?.status == ehr_protocol::exchange::IncomingStatus::Delivered)
             .then_some(())
@@ -113,11 +108,13 @@ fn forged_and_misrouted_replies_are_refused() {
     wait_for(devnet, "request relayed to B", 90, || incoming(devnet, &id));
     let reply_to = &requester.encryption_key;
     let b_exchange = devnet.contract(B, "exchange");
-    let reply =
-        |body: &ehr_protocol::packet::ReplyBody| ExecuteMsg::SubmitReply(responder.reply_msg(body));
+    let outcome = no_records(reply_to);
+    let reply = |body: &ehr_protocol::packet::ReplyBody| {
+        ExecuteMsg::SubmitReply(responder.reply_msg(body, &outcome))
+    };
 
     // Misrouted: addressed to a network that never asked.
-    let body = responder.reply_body(&id, "hospital-c", B, reply_to, no_records(reply_to), now());
+    let body = responder.reply_body(&id, "hospital-c", B, reply_to, &outcome, now());
     assert_eq!(
         devnet
             .exec(B, &reply_key, &b_exchange, &reply(&body))
@@ -125,8 +122,8 @@ fn forged_and_misrouted_replies_are_refused() {
         "UnknownRequest"
     );
     // Forged: signed by a key the registry does not hold for this responder.
-    let body = responder.reply_body(&id, A, B, reply_to, no_records(reply_to), now());
-    let mut forged = responder.reply_msg(&body);
+    let body = responder.reply_body(&id, A, B, reply_to, &outcome, now());
+    let mut forged = responder.reply_msg(&body, &outcome);
     forged.signature = storer.sign(b"not the reply");
     assert_eq!(
         devnet
@@ -138,12 +135,12 @@ fn forged_and_misrouted_replies_are_refused() {
     let outsider_key = format!("fake-responder-{}", ehr_tests::devnet::run_id());
     let outsider_addr = devnet.new_account(B, &outsider_key);
     let outsider = ehr_tests::harness::TestPeer::new(outsider_addr, &[Role::Reply]);
-    let body = outsider.reply_body(&id, A, B, reply_to, no_records(reply_to), now());
+    let body = outsider.reply_body(&id, A, B, reply_to, &outcome, now());
     let result = devnet.exec(
         B,
         &outsider_key,
         &b_exchange,
-        &ExecuteMsg::SubmitReply(outsider.reply_msg(&body)),
+        &ExecuteMsg::SubmitReply(outsider.reply_msg(&body, &outcome)),
     );
     assert_eq!(result.rejection(), "NotRegistered", "{result:?}");
     // Nothing was sent: the request on A is still pending.

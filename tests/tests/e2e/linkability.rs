@@ -8,6 +8,7 @@ use crate::support::*;
 use ehr_protocol::exchange::{ExecuteMsg, RequestStatus};
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{now, Devnet};
+use ehr_tests::harness::peer::opaque;
 use ehr_tests::harness::peer::random_id;
 use ehr_tests::linkage::{contains, is_a_name, tokens};
 use std::collections::BTreeSet;
@@ -83,7 +84,7 @@ fn an_observer_of_all_chains_state_cannot_link_a_patient_across_hospitals() {
             devnet.fresh_peer(chain, &format!("store-link-{chain}"), &[Role::Store]);
         // Each hospital's own ciphertext (here: random bytes of bucket size).
         let ciphertext = random_id("ciphertext").into_bytes();
-        let msg = storer.store_msg(chain, &random_id("rec"), &patient, ciphertext);
+        let msg = storer.store_msg(chain, &random_id("rec"), &patient, &opaque(&ciphertext));
         devnet
             .exec(
                 chain,
@@ -115,20 +116,14 @@ fn an_observer_of_all_chains_state_cannot_link_a_patient_across_hospitals() {
         });
         let (reply_key, responder) =
             devnet.fresh_peer(to, &format!("reply-link-{to}"), &[Role::Reply]);
-        let body = responder.reply_body(
-            &id,
-            A,
-            to,
-            &requester.encryption_key,
-            no_records(&requester.encryption_key),
-            now(),
-        );
+        let outcome = no_records(&requester.encryption_key);
+        let body = responder.reply_body(&id, A, to, &requester.encryption_key, &outcome, now());
         devnet
             .exec(
                 to,
                 &reply_key,
                 &exchange,
-                &ExecuteMsg::SubmitReply(responder.reply_msg(&body)),
+                &ExecuteMsg::SubmitReply(responder.reply_msg(&body, &outcome)),
             )
             .accepted();
         let answered = wait_for(devnet, "reply on A", 120, || {

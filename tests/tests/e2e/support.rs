@@ -1,5 +1,6 @@
 use ehr_protocol::exchange::{OutgoingRequest, PurposeOfUse, QueryMsg, SubmitRequestMsg};
 use ehr_tests::devnet::{now, Devnet, TxOutcome};
+use ehr_tests::harness::peer::opaque;
 use ehr_tests::harness::peer::{random_id, Patient, TestClinician, TestPeer};
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,7 @@ pub fn patient_with_record(
         chain,
         &random_id("rec"),
         &patient,
-        b"opaque-ciphertext-of-a-bundle".to_vec(),
+        &opaque(b"opaque-ciphertext-of-a-bundle"),
     );
     devnet
         .exec(
@@ -152,7 +153,7 @@ pub fn stop_relayer(devnet: &Devnet) -> RelayerGuard<'_> {
 
 /// A sealed "no records" answer to `recipient` (the requester's registered reply key), as a
 /// reply service builds it: on chain it looks like any other answer.
-pub fn no_records(recipient: &[u8]) -> ehr_protocol::packet::ReplyOutcome {
+pub fn no_records(recipient: &[u8]) -> ehr_tests::harness::peer::Sealed {
     let key: [u8; 32] = recipient.try_into().expect("a 32-byte reply key");
     ehr_tests::harness::peer::sealed_outcome(&key, &ehr_protocol::packet::SealedOutcome::NoRecords)
 }

@@ -50,12 +50,13 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
             )
             .ok()
     });
+    let outcome = no_records(&requester_ab.encryption_key);
     let body = responder_b.reply_body(
         &in_flight,
         A,
         B,
         &requester_ab.encryption_key,
-        no_records(&requester_ab.encryption_key),
+        &outcome,
         now(),
     );
     devnet
@@ -63,7 +64,7 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
             B,
             &reply_key_b,
             &b_exchange,
-            &ExecuteMsg::SubmitReply(responder_b.reply_msg(&body)),
+            &ExecuteMsg::SubmitReply(responder_b.reply_msg(&body, &outcome)),
         )
         .accepted();
     wait_for(devnet, "A->B answered", 120, || {
@@ -91,20 +92,14 @@ fn third_chain_joins_while_a_and_b_keep_exchanging() {
             )
             .ok()
     });
-    let body = c_responder.reply_body(
-        &to_c,
-        A,
-        C,
-        &requester_ac.encryption_key,
-        no_records(&requester_ac.encryption_key),
-        now(),
-    );
+    let outcome = no_records(&requester_ac.encryption_key);
+    let body = c_responder.reply_body(&to_c, A, C, &requester_ac.encryption_key, &outcome, now());
     devnet
         .exec(
             C,
             &c_reply_key,
             &c_exchange,
-            &ExecuteMsg::SubmitReply(c_responder.reply_msg(&body)),
+            &ExecuteMsg::SubmitReply(c_responder.reply_msg(&body, &outcome)),
         )
         .accepted();
     let answered = wait_for(devnet, "A->C answered", 120, || {

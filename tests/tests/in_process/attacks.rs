@@ -3,6 +3,7 @@
 
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
 use ehr_protocol::registry::{ExecuteMsg, PeerStatus, Role};
+use ehr_tests::harness::peer::opaque;
 use ehr_tests::harness::peer::random_id;
 use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
@@ -65,7 +66,12 @@ fn insider_flood_is_rate_limited_then_quarantined_and_later_transactions_dropped
     assert_eq!(result.rejection(), "PeerQuarantined");
     assert!(!net.a.has_request(&id));
     let network = net.a.network_id.clone();
-    let store = flooder.store_msg(&network, &random_id("rec"), &net.patient, vec![1, 2, 3]);
+    let store = flooder.store_msg(
+        &network,
+        &random_id("rec"),
+        &net.patient,
+        &opaque(&[1, 2, 3]),
+    );
     assert_eq!(net.a.store(&flooder, store).rejection(), "PeerQuarantined");
     assert_eq!(
         net.a.retrieve(&flooder, &first).rejection(),
@@ -204,21 +210,34 @@ fn whether_records_exist_is_told_only_to_the_requester_inside_the_sealed_answer(
             request.status,
             ehr_protocol::exchange::RequestStatus::Answered
         );
-        seen.push((id, request.reply.unwrap().outcome));
+        let reply = request.reply.unwrap();
+        seen.push((id, (reply.chunk_count, reply.chunks_received)));
     }
-    assert_eq!(seen[0].1, seen[1].1, "the same outcome kind on chain");
+    assert_eq!(seen[0].1, seen[1].1, "the same shape on chain");
     let retrieved: Vec<_> = seen
         .iter()
         .map(|(id, _)| {
             ehr_tests::harness::Chain::retrieved_reply(&net.a.retrieve(&requester, id).accepted())
         })
         .collect();
+    assert_eq!(
+        retrieved[0].manifest.total_bytes(),
+        retrieved[1].manifest.total_bytes(),
+        "the same size on chain"
+    );
+    let open = |reply| {
+        ehr_tests::harness::peer::open_outcome(
+            &requester.encryption_key,
+            &net.a.reply_chunks(reply),
+        )
+        .map(|(outcome, _)| outcome)
+    };
     assert!(matches!(
-        ehr_tests::harness::peer::open_outcome(&requester.encryption_key, &retrieved[0].outcome),
+        open(&retrieved[0]),
         Some(ehr_protocol::packet::SealedOutcome::Records { .. })
     ));
     assert_eq!(
-        ehr_tests::harness::peer::open_outcome(&requester.encryption_key, &retrieved[1].outcome),
+        open(&retrieved[1]),
         Some(ehr_protocol::packet::SealedOutcome::NoRecords)
     );
 }

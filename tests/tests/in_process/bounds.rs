@@ -5,13 +5,14 @@ use ehr_protocol::exchange::{QueryMsg, RecordsResponse};
 use ehr_protocol::limits::MAX_PAGE;
 use ehr_protocol::registry::{PeerStatus, Policy};
 use ehr_tests::harness::chain::wasm_attr;
+use ehr_tests::harness::peer::opaque;
 use ehr_tests::harness::peer::{random_id, Patient};
 use ehr_tests::harness::{ExchangeResult, TwoHospitals};
 
 fn store(net: &mut TwoHospitals, patient: &Patient) -> ExchangeResult {
     let storer = std::mem::replace(&mut net.storer, net.b.outsider("x"));
     let network = net.b.network_id.clone();
-    let msg = storer.store_msg(&network, &random_id("rec"), patient, vec![7; 512]);
+    let msg = storer.store_msg(&network, &random_id("rec"), patient, &opaque(&vec![7; 512]));
     let result = net.b.store(&storer, msg);
     net.storer = storer;
     result
@@ -79,6 +80,9 @@ fn record_listing_is_metadata_only_and_paginated_with_a_hard_cap() {
     assert_eq!(rest.records.len(), 5);
     // Metadata only: the listing's JSON holds no ciphertext field.
     let json = serde_json::to_string(&page).unwrap();
-    assert!(!json.contains("ciphertext"));
-    assert!(page.records.iter().all(|r| r.size > 0));
+    assert!(!json.contains("chunk_hashes"));
+    assert!(page
+        .records
+        .iter()
+        .all(|r| r.complete() && r.chunk_bytes > 0));
 }

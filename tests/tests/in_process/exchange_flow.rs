@@ -1,7 +1,7 @@
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
+use ehr_protocol::chunks::Manifest;
 use ehr_protocol::exchange::{IncomingStatus, RequestStatus};
-use ehr_protocol::packet::{ReplyOutcome, SealedOutcome};
-use ehr_protocol::signing::content_hash;
+use ehr_protocol::packet::SealedOutcome;
 use ehr_tests::harness::chain::Chain;
 use ehr_tests::harness::peer::{open_outcome, sealed_outcome};
 use ehr_tests::harness::TwoHospitals;
@@ -47,20 +47,15 @@ fn full_exchange_store_request_reply_retrieve() {
     let requester = std::mem::replace(&mut net.requester, net.b.outsider("x"));
     let retrieved = net.a.retrieve(&requester, &id).accepted();
     let reply = Chain::retrieved_reply(&retrieved);
-    let ReplyOutcome::Sealed {
-        ciphertext,
-        content_hash: hash,
-    } = &reply.outcome
-    else {
-        panic!("expected a sealed outcome");
-    };
-    assert_eq!(&content_hash(ciphertext), hash);
-    let Some(SealedOutcome::Records { bundle }) =
-        open_outcome(&requester.encryption_key, &reply.outcome)
+    let chunks = net.a.reply_chunks(&reply);
+    assert_eq!(Manifest::of(&chunks), reply.manifest);
+    let Some((SealedOutcome::Records { parts }, bundle)) =
+        open_outcome(&requester.encryption_key, &chunks)
     else {
         panic!("the requester's key opens records");
     };
-    assert_eq!(bundle.to_vec(), net.patient.fhir_bundle());
+    assert_eq!(parts.len(), 1);
+    assert_eq!(bundle, net.patient.fhir_bundle());
     assert_eq!(net.a.request(&id).retrievals, 1);
 
     // Each step is on the audit log of the chain where it happened.
@@ -119,15 +114,13 @@ fn no_records_and_declined_replies_look_like_records_on_chain_and_finish_the_req
         // The chain only knows that B answered; what it answered is for the requester.
         assert_eq!(request.status, RequestStatus::Answered);
         let summary = request.reply.unwrap();
-        assert_eq!(summary.outcome, "sealed");
+        assert_eq!(summary.chunks_received, summary.chunk_count);
         let requester = std::mem::replace(&mut net.requester, net.a.outsider("y"));
         let retrieved = Chain::retrieved_reply(&net.a.retrieve(&requester, &id).accepted());
         net.requester = requester;
-        let ReplyOutcome::Sealed { ciphertext, .. } = &retrieved.outcome else {
-            panic!("sealed");
-        };
-        summaries.push(ciphertext.len());
-        assert_eq!(open_outcome(&key, &retrieved.outcome), Some(inner));
+        summaries.push(retrieved.manifest.total_bytes());
+        let chunks = net.a.reply_chunks(&retrieved);
+        assert_eq!(open_outcome(&key, &chunks), Some((inner, Vec::new())));
     }
     // No records and a refusal are the same size on chain (the smallest bucket).
     assert_eq!(summaries[0], summaries[1]);

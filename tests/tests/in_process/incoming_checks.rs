@@ -5,7 +5,7 @@ use cosmwasm_std::{to_json_binary, Binary, IbcTimeout, StdAck, Timestamp};
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
 use ehr_protocol::exchange::{IncomingStatus, PurposeOfUse, RequestStatus};
 use ehr_protocol::limits::PACKET_VERSION;
-use ehr_protocol::packet::{ExchangePacket, ReplyOutcome, RequestBody, RequestPacket};
+use ehr_protocol::packet::{ExchangePacket, RequestBody, RequestPacket};
 use ehr_protocol::registry::{Policy, Role};
 use ehr_protocol::signing::request_sign_bytes;
 use ehr_tests::harness::peer::{custodian_key, random_id, seal, Patient, TestPeer};
@@ -272,15 +272,16 @@ fn reply_checks_role_request_signature_and_first_reply_wins() {
     );
 
     let requester_key = net.requester.encryption_key;
+    let outcome = outcome.clone();
     let body = responder.reply_body(
         &id,
         "hospital-a",
         "hospital-b",
         &requester_key,
-        outcome.clone(),
+        &outcome,
         net.b.now(),
     );
-    let mut msg = responder.reply_msg(&body);
+    let mut msg = responder.reply_msg(&body, &outcome);
     msg.signature = storer.sign(b"something else");
     assert_eq!(
         net.b.submit_reply(&responder, msg).rejection(),
@@ -288,12 +289,16 @@ fn reply_checks_role_request_signature_and_first_reply_wins() {
     );
 
     let mut bad_hash = outcome.clone();
-    if let ReplyOutcome::Sealed { content_hash, .. } = &mut bad_hash {
-        *content_hash = "11".repeat(32);
-    }
+    bad_hash.manifest.history_hash = "11".repeat(32);
     assert_eq!(
         net.answer_with(&responder, &id, bad_hash).rejection(),
         "InvalidFormat"
+    );
+    let mut altered = outcome.clone();
+    altered.chunks[0][40] ^= 1;
+    assert_eq!(
+        net.answer_with(&responder, &id, altered).rejection(),
+        "ChunkMismatch"
     );
     assert!(
         Relayer::pending(&net.b, &net.ab.reverse()).is_empty(),

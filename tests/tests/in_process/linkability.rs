@@ -5,10 +5,10 @@
 //! details sealed afresh to the custodian, and replies are one sealed kind of bucket size.
 
 use cosmwasm_std::{Binary, IbcOrder};
-use ehr_protocol::packet::SealedOutcome;
 use ehr_protocol::registry::{Policy, Role};
 use ehr_protocol::signing::key_hash;
-use ehr_tests::harness::peer::{random_id, seal, sealed_outcome, Patient};
+use ehr_tests::harness::peer::opaque;
+use ehr_tests::harness::peer::{random_id, seal, sealed_records, Patient};
 use ehr_tests::harness::relayer::{Relayer, VERSION};
 use ehr_tests::harness::scenario::REQUEST_TTL;
 use ehr_tests::harness::{Chain, TwoHospitals};
@@ -53,7 +53,7 @@ fn an_observer_of_every_chain_cannot_link_a_patient_across_custodians() {
         "hospital-c",
         &random_id("rec"),
         &patient,
-        seal(&[9u8; 32], &patient.fhir_bundle()),
+        &opaque(&seal(&[9u8; 32], &patient.fhir_bundle())),
     );
     c.store(&c_storer, record).accepted();
 
@@ -73,21 +73,16 @@ fn an_observer_of_every_chain_cannot_link_a_patient_across_custodians() {
     net.a.submit_request(&requester, msg).accepted();
     assert!(Relayer::relay(&mut net.a, &mut c, &ac)[0].ack.is_success());
     let c_responder = c.add_peer("c-reply", &[Role::Reply]);
-    let outcome = sealed_outcome(
-        &requester.encryption_key,
-        &SealedOutcome::Records {
-            bundle: patient.fhir_bundle().into(),
-        },
-    );
+    let outcome = sealed_records(&requester.encryption_key, &patient.fhir_bundle());
     let body = c_responder.reply_body(
         &to_c,
         "hospital-a",
         "hospital-c",
         &requester.encryption_key,
-        outcome,
+        &outcome,
         c.now(),
     );
-    c.submit_reply(&c_responder, c_responder.reply_msg(&body))
+    c.submit_reply(&c_responder, c_responder.reply_msg(&body, &outcome))
         .accepted();
     assert!(Relayer::relay(&mut c, &mut net.a, &ac.reverse())[0]
         .ack

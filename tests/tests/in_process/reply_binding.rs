@@ -130,15 +130,16 @@ fn reply_whose_responder_encrypted_to_another_key_is_refused() {
     result.accepted();
     net.relay_requests();
     let elsewhere = [7u8; 32];
+    let outcome = ehr_tests::harness::peer::sealed_outcome(
+        &elsewhere,
+        &ehr_protocol::packet::SealedOutcome::NoRecords,
+    );
     let body = net.responder.reply_body(
         &id,
         "hospital-a",
         "hospital-b",
         &elsewhere,
-        ehr_tests::harness::peer::sealed_outcome(
-            &elsewhere,
-            &ehr_protocol::packet::SealedOutcome::NoRecords,
-        ),
+        &outcome,
         net.a.now(),
     );
     let signature = net
@@ -149,6 +150,8 @@ fn reply_whose_responder_encrypted_to_another_key_is_refused() {
             body,
             signer_pubkey: net.responder.pubkey(),
             signature,
+            chunk_index: 0,
+            chunk: outcome.binaries().remove(0),
         },
     ))
     .unwrap();

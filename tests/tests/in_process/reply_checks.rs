@@ -3,10 +3,11 @@
 
 use cosmwasm_std::{to_json_binary, Binary, IbcTimeout, StdAck, Timestamp};
 use ehr_protocol::audit::{AuditAction, AuditOutcome};
+use ehr_protocol::chunks::Manifest;
 use ehr_protocol::exchange::RequestStatus;
-use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyOutcome, ReplyPacket};
+use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyPacket};
 use ehr_protocol::signing::reply_sign_bytes;
-use ehr_tests::harness::peer::{random_id, TestPeer};
+use ehr_tests::harness::peer::{opaque, random_id, TestPeer};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::{link_partners, REQUEST_TTL};
 use ehr_tests::harness::{Chain, TwoHospitals};
@@ -19,28 +20,35 @@ fn pending(net: &mut TwoHospitals) -> String {
     id
 }
 
-fn reply_packet(signer: &TestPeer, body: ReplyBody) -> Binary {
+/// The one chunk of the forged history (`opaque` is deterministic).
+fn forged_chunk() -> Vec<u8> {
+    opaque(b"forged").chunks.remove(0)
+}
+
+/// Chunk 0 of a reply, signed by `signer`, carrying `chunk`.
+fn chunk_packet(signer: &TestPeer, body: ReplyBody, chunk: Vec<u8>) -> Binary {
     let signature = signer.sign(&reply_sign_bytes(&body));
     to_json_binary(&ExchangePacket::Reply(ReplyPacket {
         body,
         signer_pubkey: signer.pubkey(),
         signature,
+        chunk_index: 0,
+        chunk: Binary::from(chunk),
     }))
     .unwrap()
 }
 
+fn reply_packet(signer: &TestPeer, body: ReplyBody) -> Binary {
+    chunk_packet(signer, body, forged_chunk())
+}
+
 fn forged_body(net: &TwoHospitals, signer: &TestPeer, id: &str) -> ReplyBody {
-    let forged = ehr_tests::harness::peer::opaque_ciphertext(b"forged");
-    let outcome = ReplyOutcome::Sealed {
-        content_hash: ehr_protocol::signing::content_hash(&forged),
-        ciphertext: Binary::from(forged),
-    };
     signer.reply_body(
         id,
         "hospital-a",
         "hospital-b",
         &net.requester.encryption_key,
-        outcome,
+        &opaque(b"forged"),
         net.a.now(),
     )
 }
@@ -68,6 +76,8 @@ fn forged_reply_with_bad_signature_is_refused_and_request_stays_pending() {
         body: tampered,
         signer_pubkey: net.responder.pubkey(),
         signature,
+        chunk_index: 0,
+        chunk: Binary::from(forged_chunk()),
     }))
     .unwrap();
     refused_on_a(&mut net, data, "BadSignature");
@@ -83,23 +93,23 @@ fn reply_for_unknown_request_is_refused() {
 }
 
 #[test]
-fn reply_with_mismatched_content_hash_is_invalid_format() {
+fn reply_chunk_that_is_not_the_manifests_is_refused() {
     let mut net = TwoHospitals::new();
     let id = pending(&mut net);
     let mut body = forged_body(&net, &net.responder, &id);
-    body.outcome = ReplyOutcome::Sealed {
-        ciphertext: Binary::from(ehr_tests::harness::peer::opaque_ciphertext(b"forged")),
-        content_hash: "22".repeat(32),
-    };
+    // Altered on the way: its hash is not the one the responder signed.
+    let mut altered = forged_chunk();
+    altered[100] ^= 1;
+    let data = chunk_packet(&net.responder, body.clone(), altered);
+    refused_on_a(&mut net, data, "ChunkMismatch");
+    // A manifest whose hashes do not give its history hash.
+    body.manifest.history_hash = "22".repeat(32);
     let data = reply_packet(&net.responder, body.clone());
     refused_on_a(&mut net, data, "InvalidFormat");
-    // A ciphertext not padded to a size bucket: its size could identify the history.
+    // A chunk not of a size bucket: its size could identify the history.
     let unpadded = vec![9u8; 3000];
-    body.outcome = ReplyOutcome::Sealed {
-        content_hash: ehr_protocol::signing::content_hash(&unpadded),
-        ciphertext: Binary::from(unpadded),
-    };
-    let data = reply_packet(&net.responder, body);
+    body.manifest = Manifest::of(std::slice::from_ref(&unpadded));
+    let data = chunk_packet(&net.responder, body, unpadded);
     refused_on_a(&mut net, data, "InvalidFormat");
 }
 

@@ -7,6 +7,7 @@ use ehr_protocol::exchange::{PurposeOfUse, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::RequestBody;
 use ehr_protocol::registry::{ExecuteMsg, Policy, Role};
+use ehr_tests::harness::peer::opaque;
 use ehr_tests::harness::peer::{random_id, seal, TestClinician, TestPeer};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::REQUEST_TTL;
@@ -449,32 +450,38 @@ fn store_checks_role_hash_signature_and_duplicates() {
     // Enough strikes allowed to see every check (quarantine has its own tests).
     let mut net = TwoHospitals::with_policy(Policy {
         strikes_before_quarantine: 10,
+        max_history_chunks: 2,
         ..Policy::default()
     });
     let storer = std::mem::replace(&mut net.storer, TestPeer::new(net.b.addr("x"), &[]));
     let ct = seal(&net.records_key, b"{}");
 
     let responder_only = net.b.add_peer("nurse-station", &[Role::Reply]);
-    let msg = responder_only.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
+    let msg = responder_only.store_msg("hospital-b", &random_id("rec"), &net.patient, &opaque(&ct));
     store_refused(&mut net, &responder_only, msg, "NotAuthorized");
 
-    let mut msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
-    msg.content_hash = "00".repeat(32);
+    // A chunk that is not the one the manifest lists.
+    let mut msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, &opaque(&ct));
+    msg.chunks[0] = Binary::from(vec![0u8; msg.chunks[0].len()]);
+    store_refused(&mut net, &storer, msg, "ChunkMismatch");
+    // A manifest whose hashes do not give its history hash.
+    let mut msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, &opaque(&ct));
+    msg.manifest.history_hash = "00".repeat(32);
     store_refused(&mut net, &storer, msg, "InvalidFormat");
 
-    let mut msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
+    let mut msg = storer.store_msg("hospital-b", &random_id("rec"), &net.patient, &opaque(&ct));
     msg.record_id = random_id("rec");
     store_refused(&mut net, &storer, msg, "BadSignature");
 
     // Signed for another network: the domain binds the network id.
-    let msg = storer.store_msg("hospital-a", &random_id("rec"), &net.patient, ct.clone());
+    let msg = storer.store_msg("hospital-a", &random_id("rec"), &net.patient, &opaque(&ct));
     store_refused(&mut net, &storer, msg, "BadSignature");
 
     let msg = storer.store_msg(
         "hospital-b",
         &net.record_id.clone(),
         &net.patient,
-        ct.clone(),
+        &opaque(&ct),
     );
     store_refused(&mut net, &storer, msg, "Replay");
 
@@ -482,18 +489,19 @@ fn store_checks_role_hash_signature_and_duplicates() {
         "hospital-b",
         &random_id("rec"),
         &net.patient,
-        vec![1u8; 70 * 1024],
+        &opaque(&vec![1u8; 300 * 1024]),
     );
+    // Four chunks of 128 KiB, above this policy's two.
     store_refused(&mut net, &storer, msg, "TooLarge");
 
     let outsider = net.b.outsider("intruder");
-    let msg = outsider.store_msg("hospital-b", &random_id("rec"), &net.patient, ct.clone());
+    let msg = outsider.store_msg("hospital-b", &random_id("rec"), &net.patient, &opaque(&ct));
     assert_eq!(net.b.store(&outsider, msg).rejection(), "NotRegistered");
 
     net.b
         .store(
             &storer,
-            storer.store_msg("hospital-b", &random_id("rec"), &net.patient, ct),
+            storer.store_msg("hospital-b", &random_id("rec"), &net.patient, &opaque(&ct)),
         )
         .accepted();
     assert_eq!(net.b.record_count(&net.patient.token), 2);

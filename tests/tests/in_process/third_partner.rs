@@ -4,7 +4,8 @@
 use ehr_protocol::exchange::RequestStatus;
 use ehr_protocol::packet::SealedOutcome;
 use ehr_protocol::registry::Role;
-use ehr_tests::harness::peer::{open_outcome, random_id, seal, sealed_outcome, Patient};
+use ehr_tests::harness::peer::opaque;
+use ehr_tests::harness::peer::{open_outcome, random_id, seal, sealed_records, Patient};
 use ehr_tests::harness::relayer::Relayer;
 use ehr_tests::harness::scenario::{link_partners, REQUEST_TTL};
 use ehr_tests::harness::{Chain, TwoHospitals};
@@ -30,10 +31,10 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
             &network,
             &random_id("rec"),
             &net.patient,
-            seal(
+            &opaque(&seal(
                 &c_records_key,
                 b"{\"resourceType\":\"Bundle\",\"type\":\"collection\"}",
-            ),
+            )),
         ),
     )
     .accepted();
@@ -88,21 +89,16 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
         )
         .unwrap();
     assert_eq!(stored.records.len(), 1);
-    let outcome = sealed_outcome(
-        &requester.encryption_key,
-        &SealedOutcome::Records {
-            bundle: b"{\"from\":\"c\"}".to_vec().into(),
-        },
-    );
+    let outcome = sealed_records(&requester.encryption_key, b"{\"from\":\"c\"}");
     let body = c_responder.reply_body(
         &to_c,
         "hospital-a",
         "hospital-c",
         &requester.encryption_key,
-        outcome,
+        &outcome,
         c.now(),
     );
-    c.submit_reply(&c_responder, c_responder.reply_msg(&body))
+    c.submit_reply(&c_responder, c_responder.reply_msg(&body, &outcome))
         .accepted();
     net.answer(&to_b).accepted();
 
@@ -122,12 +118,10 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
 
     let retrieved = net.a.retrieve(&requester, &to_c).accepted();
     let reply = Chain::retrieved_reply(&retrieved);
-    assert_eq!(
-        open_outcome(&requester.encryption_key, &reply.outcome),
-        Some(SealedOutcome::Records {
-            bundle: b"{\"from\":\"c\"}".to_vec().into()
-        })
-    );
+    let (outcome, bundle) =
+        open_outcome(&requester.encryption_key, &net.a.reply_chunks(&reply)).expect("opens");
+    assert!(matches!(outcome, SealedOutcome::Records { .. }));
+    assert_eq!(bundle, b"{\"from\":\"c\"}");
 
     // A reply from C cannot be passed off as B's answer (different channel).
     assert_ne!(from_c.channel_id, net.a.request(&to_b).channel_id);

@@ -1,8 +1,9 @@
-use crate::checks::{ciphertext_with_hash, freshness, signature};
+use crate::checks::{freshness, next_chunks, signature};
 use cosmwasm_std::testing::{mock_env, MockApi};
 use cosmwasm_std::Binary;
+use ehr_protocol::chunks::Manifest;
 use ehr_protocol::registry::Policy;
-use ehr_protocol::signing::{content_hash, digest};
+use ehr_protocol::signing::digest;
 use ehr_protocol::ErrorCode;
 use k256::ecdsa::signature::hazmat::PrehashSigner;
 use k256::ecdsa::{Signature, SigningKey};
@@ -68,29 +69,27 @@ fn freshness_uses_block_time() {
 }
 
 #[test]
-fn ciphertext_hash_size_and_bucket_are_enforced() {
-    // The smallest bucket: 1 KiB of padded plaintext behind the sealing overhead.
-    let len = ehr_protocol::limits::MIN_BUCKET + ehr_protocol::limits::SEAL_OVERHEAD;
-    let data = Binary::from(vec![1u8; len]);
-    let hash = content_hash(&data);
-    let max = len as u64;
-    assert_eq!(ciphertext_with_hash(&data, &hash, max), Ok(()));
+fn chunks_come_in_order_each_with_its_listed_hash() {
+    let chunks: Vec<Binary> = (0..4u8).map(|i| Binary::from(vec![i; 1024])).collect();
+    let manifest = Manifest::of(&chunks.iter().map(|c| c.to_vec()).collect::<Vec<_>>());
+    assert_eq!(next_chunks(&manifest, 0, 0, &chunks[..2]), Ok(()));
+    assert_eq!(next_chunks(&manifest, 2, 2, &chunks[2..]), Ok(()));
+    // Sent again, sent past a gap, past the end, swapped.
     assert_eq!(
-        ciphertext_with_hash(&data, &hash, max - 1),
-        Err(ErrorCode::TooLarge)
+        next_chunks(&manifest, 2, 1, &chunks[1..2]),
+        Err(ErrorCode::ChunkDuplicate)
     );
     assert_eq!(
-        ciphertext_with_hash(&data, &"00".repeat(32), max),
-        Err(ErrorCode::InvalidFormat)
+        next_chunks(&manifest, 2, 3, &chunks[3..]),
+        Err(ErrorCode::ChunkMissing)
     );
     assert_eq!(
-        ciphertext_with_hash(&data, "not-hex", max),
+        next_chunks(&manifest, 3, 3, &chunks[2..]),
         Err(ErrorCode::InvalidFormat)
     );
-    // Not padded to a bucket: its size could tell which history it is.
-    let odd = Binary::from(vec![1u8; len - 1]);
+    let swapped = vec![chunks[3].clone(), chunks[2].clone()];
     assert_eq!(
-        ciphertext_with_hash(&odd, &content_hash(&odd), max),
-        Err(ErrorCode::InvalidFormat)
+        next_chunks(&manifest, 2, 2, &swapped),
+        Err(ErrorCode::ChunkMismatch)
     );
 }

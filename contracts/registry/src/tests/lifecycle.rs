@@ -4,7 +4,9 @@ use super::*;
 use crate::contract::{migrate, MigrateMsg, CONTRACT_NAME, CONTRACT_VERSION_STR};
 use cosmwasm_std::testing::{message_info, mock_dependencies, mock_env};
 use ehr_protocol::audit::AuditAction;
-use ehr_protocol::limits::{MAX_CIPHERTEXT_BYTES, MAX_CLOCK_SKEW_SECS, MAX_SWEEP_ITEMS};
+use ehr_protocol::limits::{
+    MAX_CHUNK_BYTES, MAX_CLOCK_SKEW_SECS, MAX_HISTORY_CHUNKS, MAX_SWEEP_ITEMS,
+};
 use ehr_protocol::registry::{ConfigResponse, Policy};
 use ehr_protocol::upgrade::UpgradeRefusal;
 
@@ -72,17 +74,39 @@ fn bad_policies() -> Vec<(Policy, &'static str)> {
         ),
         (
             Policy {
-                max_ciphertext_bytes: 0,
+                max_chunk_bytes: 0,
                 ..d()
             },
-            "policy.max_ciphertext_bytes",
+            "policy.max_chunk_bytes",
         ),
         (
             Policy {
-                max_ciphertext_bytes: MAX_CIPHERTEXT_BYTES as u64 + 1,
+                max_chunk_bytes: MAX_CHUNK_BYTES as u64 * 2,
                 ..d()
             },
-            "policy.max_ciphertext_bytes",
+            "policy.max_chunk_bytes",
+        ),
+        (
+            Policy {
+                // Not a power of two: chunks are size buckets.
+                max_chunk_bytes: 100_000,
+                ..d()
+            },
+            "policy.max_chunk_bytes",
+        ),
+        (
+            Policy {
+                max_history_chunks: 3,
+                ..d()
+            },
+            "policy.max_history_chunks",
+        ),
+        (
+            Policy {
+                max_history_chunks: MAX_HISTORY_CHUNKS * 2,
+                ..d()
+            },
+            "policy.max_history_chunks",
         ),
         (
             Policy {
@@ -197,7 +221,7 @@ fn instantiate_takes_an_explicit_admin_and_policy() {
     let multisig = deps.api.addr_make("multisig");
     let policy = Policy {
         rate_limit_count: 5,
-        max_ciphertext_bytes: MAX_CIPHERTEXT_BYTES as u64,
+        max_chunk_bytes: MAX_CHUNK_BYTES as u64,
         ..Policy::default()
     };
     try_instantiate(
@@ -274,7 +298,8 @@ fn update_policy_validates_and_applies() {
         strikes_before_quarantine: 5,
         max_request_ttl_secs: 7200,
         packet_timeout_secs: 900,
-        max_ciphertext_bytes: 1024,
+        max_chunk_bytes: 1024,
+        max_history_chunks: 16,
         max_clock_skew_secs: 10,
         min_request_ttl_secs: 60,
         min_remaining_lifetime_secs: 20,
@@ -327,8 +352,8 @@ fn a_policy_stored_before_the_new_bounds_reads_with_their_defaults() {
     assert_eq!(
         policy,
         Policy {
-            // The old default; today's leaves room for the sealing overhead of 64 KiB.
-            max_ciphertext_bytes: 65536,
+            // The old ceiling reads as the largest chunk.
+            max_chunk_bytes: 65536,
             ..Policy::default()
         }
     );

@@ -5,8 +5,9 @@
 #![allow(dead_code)] // each of the two targets uses part of it
 
 use cosmwasm_std::Binary;
+use ehr_protocol::chunks::Manifest;
 use ehr_protocol::exchange::PurposeOfUse;
-use ehr_protocol::packet::{ReplyBody, ReplyOutcome, RequestBody};
+use ehr_protocol::packet::{ReplyBody, RequestBody};
 use ehr_protocol::registry::Role;
 use ehr_protocol::ErrorCode;
 use proptest::prelude::*;
@@ -81,10 +82,12 @@ pub const WIRE_KEYS: &[&str] = &[
     "responder_network",
     "responder",
     "recipient_key_hash",
-    "outcome",
-    "sealed",
-    "ciphertext",
-    "content_hash",
+    "manifest",
+    "chunk_bytes",
+    "chunk_hashes",
+    "history_hash",
+    "chunk_index",
+    "chunk",
     "no_records",
     "declined",
     "code",
@@ -164,6 +167,16 @@ const INTERESTING_U64: &[u64] = &[
 
 pub fn interesting_u64() -> BoxedStrategy<u64> {
     prop_oneof![3 => any::<u64>(), 1 => select(INTERESTING_U64)].boxed()
+}
+
+/// Powers of two around the chunk sizes, their neighbours, and anything.
+pub fn interesting_u32() -> BoxedStrategy<u32> {
+    prop_oneof![
+        2 => any::<u32>(),
+        2 => (0u32..20).prop_map(|k| 1u32 << k),
+        1 => (0u32..20).prop_map(|k| (1u32 << k) + 1),
+    ]
+    .boxed()
 }
 
 /// Any JSON value, a few levels deep, with the wire types' keys more likely than others.
@@ -414,11 +427,17 @@ pub fn purpose() -> BoxedStrategy<PurposeOfUse> {
     .boxed()
 }
 
-pub fn reply_outcome() -> BoxedStrategy<ReplyOutcome> {
-    (binary(64), text())
-        .prop_map(|(ciphertext, content_hash)| ReplyOutcome::Sealed {
-            ciphertext,
-            content_hash,
+/// Any manifest: any sizes, any hash texts.
+pub fn manifest() -> BoxedStrategy<Manifest> {
+    (
+        interesting_u32(),
+        prop::collection::vec(text(), 0..5),
+        text(),
+    )
+        .prop_map(|(chunk_bytes, chunk_hashes, history_hash)| Manifest {
+            chunk_bytes,
+            chunk_hashes,
+            history_hash,
         })
         .boxed()
 }
@@ -511,7 +530,7 @@ pub struct ReplyFields {
     pub responder_network: BoxedStrategy<String>,
     pub responder: BoxedStrategy<String>,
     pub recipient_key_hash: BoxedStrategy<String>,
-    pub outcome: BoxedStrategy<ReplyOutcome>,
+    pub manifest: BoxedStrategy<Manifest>,
     pub issued_at: BoxedStrategy<u64>,
 }
 
@@ -524,7 +543,7 @@ impl Default for ReplyFields {
             responder_network: text(),
             responder: text(),
             recipient_key_hash: text(),
-            outcome: reply_outcome(),
+            manifest: manifest(),
             issued_at: interesting_u64(),
         }
     }
@@ -539,12 +558,12 @@ impl ReplyFields {
             self.responder_network,
             self.responder,
             self.recipient_key_hash,
-            self.outcome,
+            self.manifest,
             self.issued_at,
         );
         fields
             .prop_map(
-                |(v, id, requester_net, responder_net, responder, key_hash, outcome, at)| {
+                |(v, id, requester_net, responder_net, responder, key_hash, manifest, at)| {
                     ReplyBody {
                         version: v,
                         request_id: id,
@@ -552,7 +571,7 @@ impl ReplyFields {
                         responder_network: responder_net,
                         responder,
                         recipient_key_hash: key_hash,
-                        outcome,
+                        manifest,
                         issued_at: at,
                     }
                 },
