@@ -197,8 +197,10 @@ fn safe_name(name: &str) -> &str {
     }
 }
 
-/// `Type/id` or `Type/id/_history/v` of a RESTful URL's end: (base, type, id).
-fn restful(url: &str) -> Option<(&str, &str, &str)> {
+/// A RESTful URL or relative reference, `[base/]Type/id[/_history/v]`, as (base, type, id)
+/// (`base` empty for a relative one); `None` when it does not end in a known resource type
+/// and a FHIR id.
+pub fn restful(url: &str) -> Option<(&str, &str, &str)> {
     let url = strip_history(url);
     let (rest, id) = url.rsplit_once('/')?;
     let (base, ty) = rest.rsplit_once('/').unwrap_or(("", rest));
