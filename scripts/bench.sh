@@ -260,9 +260,9 @@ cat >"$ROOT/patient-a.json" <<'EOF'
 EOF
 cat >"$ROOT/bundle.json" <<'EOF'
 {"resourceType": "Bundle", "type": "collection", "entry": [
- {"resource": {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Ilse"], "family": "Brandt-Nowak"}], "birthDate": "1968-03-09"}},
- {"resource": {"resourceType": "Condition", "id": "c1", "code": {"text": "Essential hypertension"}, "clinicalStatus": {"text": "active"}}},
- {"resource": {"resourceType": "MedicationStatement", "id": "m1", "status": "active", "medicationCodeableConcept": {"text": "Lisinopril 10 mg"}, "subject": {"reference": "Patient/p1"}}}
+ {"fullUrl": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a01", "resource": {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Ilse"], "family": "Brandt-Nowak"}], "birthDate": "1968-03-09"}},
+ {"fullUrl": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a02", "resource": {"resourceType": "Condition", "id": "c1", "code": {"text": "Essential hypertension"}, "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}, "subject": {"reference": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a01"}}},
+ {"fullUrl": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a03", "resource": {"resourceType": "MedicationStatement", "id": "m1", "status": "active", "medicationCodeableConcept": {"text": "Lisinopril 10 mg"}, "subject": {"reference": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a01"}}}
 ]}
 EOF
 

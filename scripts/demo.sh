@@ -110,12 +110,18 @@ ok "hospital-a peers for the attacks: a flooding insider, a snooping insider, an
 
 cat >"$DEMO/bundle.json" <<'EOF'
 {"resourceType": "Bundle", "type": "collection", "entry": [
-  {"resource": {"resourceType": "Patient", "id": "p1",
+  {"fullUrl": "urn:uuid:9c4e1b7a-2f6d-4a83-b5e0-7d1c3f8a2e01",
+   "resource": {"resourceType": "Patient", "id": "p1",
     "name": [{"given": ["Amara"], "family": "Okafor"}], "birthDate": "1979-06-21"}},
-  {"resource": {"resourceType": "Condition", "id": "c1",
-    "code": {"text": "Type 2 diabetes mellitus"}, "clinicalStatus": {"text": "active"}}},
-  {"resource": {"resourceType": "MedicationStatement", "id": "m1", "status": "active",
-    "medicationCodeableConcept": {"text": "Metformin 500 mg"}, "subject": {"reference": "Patient/p1"}}}
+  {"fullUrl": "urn:uuid:9c4e1b7a-2f6d-4a83-b5e0-7d1c3f8a2e02",
+   "resource": {"resourceType": "Condition", "id": "c1",
+    "code": {"text": "Type 2 diabetes mellitus"},
+    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+    "subject": {"reference": "urn:uuid:9c4e1b7a-2f6d-4a83-b5e0-7d1c3f8a2e01"}}},
+  {"fullUrl": "urn:uuid:9c4e1b7a-2f6d-4a83-b5e0-7d1c3f8a2e03",
+   "resource": {"resourceType": "MedicationStatement", "id": "m1", "status": "active",
+    "medicationCodeableConcept": {"text": "Metformin 500 mg"},
+    "subject": {"reference": "urn:uuid:9c4e1b7a-2f6d-4a83-b5e0-7d1c3f8a2e01"}}}
 ]}
 EOF
 printf '{"given":"Amara","family":"Okafor","birth_date":"1979-06-21","ssn":"212-45-6701"}' >"$DEMO/b-patient.json"

@@ -1,30 +1,22 @@
 //! FHIR R4 in and out, as plain JSON.
 //!
-//! No FHIR crate is used: the maintained one (`fhir-model`/`fhir-sdk`) covers STU3, R4B and
-//! R5 but not R4, and generates a very large type tree; `fhirbolt` (R4) has had no release
-//! since 2023. What the tool needs is structural: check that a Bundle is a Bundle, carry its
-//! entries through encryption untouched, and add `Provenance` and `AuditEvent` resources.
-//! `serde_json::Value` does that without losing any field of the hospital's data.
+//! What goes on chain is checked by the `fhir-r4` crate: the R4 resource model, cardinalities,
+//! datatypes and the Bundle's references, from the official R4 StructureDefinitions
+//! ([`check_bundle`], [`validate_bundle`]). Entries are carried through encryption untouched
+//! (`serde_json::Value` loses no field of the hospital's data); the tool adds `Provenance`
+//! and `AuditEvent` resources and writes a valid R4 Bundle for the requester.
 //!
-//! Error messages name the position (`entry[3]`), never the content (which is PHI).
+//! Error messages name the position (`Bundle.entry[3].resource.subject`), never the content
+//! (which is PHI).
 
 use crate::time;
 use ehr_protocol::audit::{AuditAction, AuditEntry, AuditOutcome};
 use ehr_protocol::exchange::PurposeOfUse;
 use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
 
 /// The R4 `bundle-type` value set.
-pub const BUNDLE_TYPES: [&str; 9] = [
-    "document",
-    "message",
-    "transaction",
-    "transaction-response",
-    "batch",
-    "batch-response",
-    "history",
-    "searchset",
-    "collection",
-];
+pub use fhir_r4::BUNDLE_TYPES;
 
 pub const PEER_SYSTEM: &str = "urn:ehrx:peer";
 /// Registered clinicians, by their registry id (the hospital's staff id, never a name).
@@ -41,12 +33,34 @@ const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-ty
 const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
 
+/// Why a Bundle is refused: every issue found (up to `fhir_r4::MAX_ISSUES`), one a line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a valid FHIR R4 Bundle: {0}")]
+#[error("{0}")]
 pub struct FhirError(pub String);
 
+impl From<fhir_r4::Invalid> for FhirError {
+    fn from(invalid: fhir_r4::Invalid) -> Self {
+        FhirError(invalid.to_string())
+    }
+}
+
 fn err<T>(msg: impl Into<String>) -> Result<T, FhirError> {
-    Err(FhirError(msg.into()))
+    Err(FhirError(format!(
+        "not a valid FHIR R4 Bundle: {}",
+        msg.into()
+    )))
+}
+
+/// Checks a Bundle read from a file (`ehrx store`) against FHIR R4, entry by entry (memory
+/// stays near the largest entry, not the document): every error with its FHIRPath location,
+/// malformed JSON with its line and column.
+pub fn check_bundle(bytes: &[u8]) -> Result<fhir_r4::Summary, FhirError> {
+    Ok(fhir_r4::validate_json(bytes)?)
+}
+
+/// Checks a parsed Bundle against FHIR R4 (what `ehrx request` writes passes it).
+pub fn validate_bundle(bundle: &Value) -> Result<fhir_r4::Summary, FhirError> {
+    Ok(fhir_r4::validate(bundle)?)
 }
 
 fn is_resource_type(text: &str) -> bool {
@@ -65,8 +79,10 @@ fn is_fhir_id(text: &str) -> bool {
 }
 
 /// Checks the structure the exchange relies on: `resourceType` Bundle, a `type` from the
-/// R4 value set, and entries that each carry a resource with a `resourceType`.
-pub fn validate_bundle(bundle: &Value) -> Result<(), FhirError> {
+/// R4 value set, and entries that each carry a resource with a `resourceType`. Enough for
+/// what comes back decrypted (records stored before `ehrx store` checked R4, replies), which
+/// [`output_bundle`] turns into valid R4.
+fn check_structure(bundle: &Value) -> Result<(), FhirError> {
     let Some(obj) = bundle.as_object() else {
         return err("the document is not a JSON object");
     };
@@ -113,7 +129,8 @@ pub fn validate_bundle(bundle: &Value) -> Result<(), FhirError> {
     Ok(())
 }
 
-/// Parses and validates a Bundle from JSON bytes.
+/// Parses a decrypted Bundle from JSON bytes and checks its structure (not all of R4: see
+/// [`check_structure`]; [`check_bundle`] checks R4).
 pub fn parse_bundle(bytes: &[u8]) -> Result<Value, FhirError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         FhirError(format!(
@@ -122,7 +139,7 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Value, FhirError> {
             e.column()
         ))
     })?;
-    validate_bundle(&value)?;
+    check_structure(&value)?;
     Ok(value)
 }
 
@@ -188,7 +205,13 @@ pub struct ReplyProvenance {
     pub issued_at: u64,
     /// When it was recorded here (unix seconds).
     pub recorded_at: u64,
+    /// The whole-history hash (hex) the responder signed: it binds every chunk of the
+    /// sealed reply (`ehr_protocol::chunks`).
+    pub history_hash: String,
 }
+
+/// The Provenance entity that carries [`ReplyProvenance::history_hash`].
+pub const HISTORY_HASH_SYSTEM: &str = "urn:ehrx:history-hash";
 
 /// Output Bundle type of `ehrx request`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -197,32 +220,111 @@ pub enum OutputBundleType {
     Searchset,
 }
 
-/// The patient's history as written by `ehrx request`: the decrypted reply's entries (each
-/// with a `fullUrl`) plus a `Provenance` naming who answered, from which network, channel
-/// and packet.
-pub fn output_bundle(reply: &Value, p: &ReplyProvenance, kind: OutputBundleType) -> Value {
-    let searchset = kind == OutputBundleType::Searchset;
-    let mut out_entries = Vec::new();
-    let mut targets = Vec::new();
+/// Every `reference` string in `value` (a resource), for rewriting.
+fn for_each_reference(value: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(r) if key == "reference" => f(r),
+                    _ => for_each_reference(v, f),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| for_each_reference(v, f)),
+        _ => {}
+    }
+}
+
+/// The reply's entries as a valid R4 Bundle's: bundle-type parts dropped, entries without a
+/// resource dropped, one entry per fullUrl (and versionId; the last one of the merged record
+/// Bundles wins, in the place of the first), a `urn:uuid` fullUrl for an entry that had none,
+/// and every relative reference (`Patient/p1`) that the Bundle's fullUrl rules would not
+/// resolve pointed at the fullUrl of the entry with that type and id.
+fn output_entries(reply: &Value) -> Vec<Map<String, Value>> {
+    let mut out: Vec<Map<String, Value>> = Vec::new();
+    let mut seen: HashMap<(String, Option<String>), usize> = HashMap::new();
     for entry in entries(reply) {
         let mut entry = entry.as_object().cloned().unwrap_or_default();
         for key in ["request", "response", "search"] {
             entry.remove(key);
         }
-        let full_url = match entry.get("fullUrl").and_then(Value::as_str) {
-            Some(url) => url.to_string(),
-            None => {
-                let url = urn_uuid();
-                entry.insert("fullUrl".into(), Value::String(url.clone()));
-                url
-            }
+        let Some(resource) = entry.get("resource").filter(|r| r.is_object()) else {
+            continue;
         };
-        targets.push(json!({ "reference": full_url }));
+        let url = entry.get("fullUrl").and_then(Value::as_str);
+        let Some(url) = url.filter(|u| !u.is_empty()).map(str::to_string) else {
+            entry.insert("fullUrl".into(), Value::String(urn_uuid()));
+            out.push(entry);
+            continue;
+        };
+        let version = resource.pointer("/meta/versionId").and_then(Value::as_str);
+        match seen.entry((url, version.map(str::to_string))) {
+            std::collections::hash_map::Entry::Occupied(at) => out[*at.get()] = entry,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(entry);
+            }
+        }
+    }
+    let full_urls: HashSet<String> = out
+        .iter()
+        .filter_map(|e| e.get("fullUrl").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    let mut by_type_id: HashMap<String, String> = HashMap::new();
+    for e in &out {
+        let resource = &e["resource"];
+        if let (Some(t), Some(id), Some(url)) = (
+            resource.get("resourceType").and_then(Value::as_str),
+            resource.get("id").and_then(Value::as_str),
+            e.get("fullUrl").and_then(Value::as_str),
+        ) {
+            by_type_id
+                .entry(format!("{t}/{id}"))
+                .or_insert_with(|| url.to_string());
+        }
+    }
+    for e in &mut out {
+        let url = e["fullUrl"].as_str().unwrap_or_default().to_string();
+        let base = fhir_r4::restful(&url).map(|(base, _, _)| base.to_string());
+        let Some(resource) = e.get_mut("resource") else {
+            continue;
+        };
+        for_each_reference(resource, &mut |r: &mut String| {
+            let Some(("", ty, id)) = fhir_r4::restful(r) else {
+                return;
+            };
+            let key = format!("{ty}/{id}");
+            let resolves = base
+                .as_ref()
+                .is_some_and(|b| !b.is_empty() && full_urls.contains(&format!("{b}/{key}")));
+            if !resolves {
+                if let Some(target) = by_type_id.get(&key) {
+                    *r = target.clone();
+                }
+            }
+        });
+    }
+    out
+}
+
+/// The patient's history as written by `ehrx request`: the decrypted reply's entries, a valid
+/// R4 Bundle (original fullUrls and ids kept, every reference resolving: [`output_entries`]),
+/// plus a `Provenance` naming who answered, from which network, channel and packet, and the
+/// whole-history hash.
+pub fn output_bundle(reply: &Value, p: &ReplyProvenance, kind: OutputBundleType) -> Value {
+    let searchset = kind == OutputBundleType::Searchset;
+    let mut out_entries = Vec::new();
+    let mut targets = Vec::new();
+    for mut entry in output_entries(reply) {
+        targets.push(json!({ "reference": entry["fullUrl"] }));
         if searchset {
             entry.insert("search".into(), json!({ "mode": "match" }));
         }
         out_entries.push(Value::Object(entry));
     }
+    let matches = out_entries.len();
     let provenance = json!({
         "resourceType": "Provenance",
         "target": targets,
@@ -263,6 +365,12 @@ pub fn output_bundle(reply: &Value, p: &ReplyProvenance, kind: OutputBundleType)
                     p.packet_sequence, p.channel_id, p.request_id
                 )
             }
+        }, {
+            "role": "source",
+            "what": {
+                "identifier": { "system": HISTORY_HASH_SYSTEM, "value": p.history_hash },
+                "display": "whole-history hash (SHA-256, hex)"
+            }
         }]
     });
     let mut provenance_entry = Map::new();
@@ -282,7 +390,7 @@ pub fn output_bundle(reply: &Value, p: &ReplyProvenance, kind: OutputBundleType)
         "entry": out_entries,
     });
     if searchset {
-        bundle["total"] = json!(entries(reply).count());
+        bundle["total"] = json!(matches);
     }
     bundle
 }
@@ -488,14 +596,34 @@ mod tests {
     use ehr_protocol::registry::Role;
     use ehr_protocol::ErrorCode;
 
+    const PATIENT: &str = "https://a.example/fhir/Patient/p1";
+
+    /// Valid R4: RESTful fullUrls, a relative reference resolving against them.
     fn good() -> Value {
         json!({
             "resourceType": "Bundle",
             "type": "collection",
             "entry": [
-                { "fullUrl": "urn:uuid:1", "resource": { "resourceType": "Patient", "id": "p1" } },
-                { "resource": { "resourceType": "Observation", "id": "o.1-x" },
-                  "request": { "method": "POST", "url": "Observation" } }
+                { "fullUrl": PATIENT, "resource": { "resourceType": "Patient", "id": "p1" } },
+                { "fullUrl": "https://a.example/fhir/Observation/o.1-x",
+                  "resource": { "resourceType": "Observation", "id": "o.1-x", "status": "final",
+                                "code": { "text": "HbA1c" }, "subject": { "reference": "Patient/p1" } } }
+            ]
+        })
+    }
+
+    /// What records stored before `ehrx store` checked R4 may hold: an entry without a
+    /// fullUrl, references by type and id next to a urn fullUrl.
+    fn legacy() -> Value {
+        json!({
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                { "fullUrl": "urn:uuid:7f1c3a52-5b8e-4c1a-9d3e-2a4b6c8d0e1f",
+                  "resource": { "resourceType": "Patient", "id": "p1" } },
+                { "resource": { "resourceType": "Condition", "id": "c1",
+                                "subject": { "reference": "Patient/p1" } },
+                  "search": { "mode": "match" } }
             ]
         })
     }
@@ -504,55 +632,73 @@ mod tests {
     fn good_bundles_validate() {
         validate_bundle(&good()).unwrap();
         validate_bundle(&json!({"resourceType": "Bundle", "type": "searchset"})).unwrap();
-        validate_bundle(&json!({"resourceType": "Bundle", "type": "transaction", "entry": []}))
-            .unwrap();
+        let summary = check_bundle(serde_json::to_vec(&good()).unwrap().as_slice()).unwrap();
+        assert_eq!(summary.entries, 2);
         assert!(parse_bundle(serde_json::to_vec(&good()).unwrap().as_slice()).is_ok());
+        // What comes back decrypted only needs the structure; what is stored needs R4.
+        let legacy = serde_json::to_vec(&legacy()).unwrap();
+        assert!(parse_bundle(&legacy).is_ok());
+        let refused = check_bundle(&legacy).unwrap_err().to_string();
+        assert!(
+            refused.contains(
+                "Bundle.entry[1].resource.subject: The relative reference cannot be resolved"
+            ),
+            "{refused}"
+        );
     }
 
     #[test]
     fn bad_bundles_are_refused_with_a_position_not_content() {
         let cases = [
-            (json!([1, 2]), "not a JSON object"),
+            (json!([1, 2]), "Bundle: Error parsing JSON: the document must be a JSON object, not an array"),
             (
                 json!({"resourceType": "Patient", "type": "collection"}),
-                "resourceType",
+                "Bundle: The resource is a Patient, not a Bundle",
             ),
-            (json!({"resourceType": "Bundle"}), "type is missing"),
+            (json!({"resourceType": "Bundle"}), "Bundle: Bundle.type: minimum required = 1, but only found 0"),
             (
                 json!({"resourceType": "Bundle", "type": "bag"}),
-                "value set",
+                "Bundle.type: The value provided was not found in the value set 'BundleType'",
             ),
             (
                 json!({"resourceType": "Bundle", "type": "collection", "entry": {}}),
-                "not an array",
+                "Bundle.entry: The property entry must be a JSON Array, not an object",
             ),
             (
                 json!({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "x"}]}),
-                "entry[0] has no resource",
+                "Bundle.entry[0]: Constraint failed: bdl-5",
             ),
             (
                 json!({"resourceType": "Bundle", "type": "collection",
-                       "entry": [{"resource": {"resourceType": "Patient"}}, {"resource": {"name": "Jose Alvarez"}}]}),
-                "entry[1].resource has no valid resourceType",
+                       "entry": [{"fullUrl": PATIENT, "resource": {"resourceType": "Patient", "id": "p1"}},
+                                 {"fullUrl": "urn:uuid:1", "resource": {"name": "Jose Alvarez"}}]}),
+                "Bundle.entry[1].resource: Unable to find resourceType property",
             ),
             (
                 json!({"resourceType": "Bundle", "type": "collection",
-                       "entry": [{"resource": {"resourceType": "patient lower"}}]}),
-                "resourceType",
+                       "entry": [{"fullUrl": "urn:uuid:1", "resource": {"resourceType": "patient lower"}}]}),
+                "Bundle.entry[0].resource: This does not appear to be a FHIR resource (unknown name '(not a FHIR name)')",
             ),
             (
                 json!({"resourceType": "Bundle", "type": "collection",
-                       "entry": [{"resource": {"resourceType": "Patient", "id": "has space"}}]}),
-                "id is not a FHIR id",
+                       "entry": [{"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient", "id": "has space"}}]}),
+                "Bundle.entry[0].resource.id: id value is not valid",
             ),
         ];
         for (bundle, expected) in cases {
             let e = validate_bundle(&bundle).unwrap_err().to_string();
             assert!(e.contains(expected), "{e} / {expected}");
             assert!(!e.contains("Jose"));
+            let streamed = check_bundle(&serde_json::to_vec(&bundle).unwrap()).unwrap_err();
+            assert_eq!(streamed.to_string(), e);
         }
         let e = parse_bundle(b"{not json").unwrap_err();
         assert!(e.to_string().contains("line 1"));
+        let e = check_bundle(b"{\"resourceType\": \"Bundle\",\n \"type\": ").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "not a valid FHIR R4 Bundle (1 error)\n  line 2, column 9: Error parsing JSON: EOF while parsing a value"
+        );
     }
 
     #[test]
@@ -560,13 +706,16 @@ mod tests {
         let other = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
             {"resource": {"resourceType": "Condition"}, "search": {"mode": "match"}}
         ]});
-        let merged = merge_bundles(&[good(), other]);
-        validate_bundle(&merged).unwrap();
+        let merged = merge_bundles(&[legacy(), other]);
+        check_structure(&merged).unwrap();
         assert_eq!(merged["type"], "collection");
         let e = merged["entry"].as_array().unwrap();
         assert_eq!(e.len(), 3);
-        assert_eq!(e[0]["fullUrl"], "urn:uuid:1");
-        assert!(e[1].get("request").is_none());
+        assert_eq!(
+            e[0]["fullUrl"],
+            "urn:uuid:7f1c3a52-5b8e-4c1a-9d3e-2a4b6c8d0e1f"
+        );
+        assert!(e[1].get("search").is_none());
         assert!(e[2].get("search").is_none());
         assert_eq!(e[2]["resource"]["resourceType"], "Condition");
     }
@@ -580,6 +729,7 @@ mod tests {
             packet_sequence: 7,
             issued_at: 1_700_000_000,
             recorded_at: 1_700_000_060,
+            history_hash: "ab".repeat(32),
         }
     }
 
@@ -589,11 +739,13 @@ mod tests {
         validate_bundle(&out).unwrap();
         let e = out["entry"].as_array().unwrap();
         assert_eq!(e.len(), 3);
-        assert!(e.iter().all(|x| x["fullUrl"].is_string()));
+        // Original fullUrls, ids and references kept.
+        assert_eq!(e[0]["fullUrl"], PATIENT);
+        assert_eq!(e[1]["resource"]["subject"]["reference"], "Patient/p1");
         let prov = &e[2]["resource"];
         assert_eq!(prov["resourceType"], "Provenance");
         assert_eq!(prov["target"].as_array().unwrap().len(), 2);
-        assert_eq!(prov["target"][0]["reference"], "urn:uuid:1");
+        assert_eq!(prov["target"][0]["reference"], PATIENT);
         assert_eq!(prov["target"][1]["reference"], e[1]["fullUrl"]);
         assert_eq!(prov["recorded"], "2023-11-14T22:14:20Z");
         assert_eq!(
@@ -609,15 +761,56 @@ mod tests {
             "channel-0/7"
         );
         assert_eq!(
+            prov["entity"][1]["what"]["identifier"],
+            json!({"system": HISTORY_HASH_SYSTEM, "value": "ab".repeat(32)})
+        );
+        assert_eq!(
             prov["policy"][0],
             "urn:ehrx:request:0123456789abcdef0123456789abcdef"
         );
 
         let search = output_bundle(&good(), &provenance(), OutputBundleType::Searchset);
+        validate_bundle(&search).unwrap();
         assert_eq!(search["type"], "searchset");
         assert_eq!(search["total"], 2);
         assert_eq!(search["entry"][0]["search"]["mode"], "match");
         assert_eq!(search["entry"][2]["search"]["mode"], "include");
+    }
+
+    #[test]
+    fn output_bundle_is_valid_r4_with_every_reference_resolving() {
+        // Two record Bundles of the same patient, merged by the reply service: one stored
+        // before R4 was checked, one that repeats the patient under the same fullUrl.
+        let later = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+            { "fullUrl": "urn:uuid:7f1c3a52-5b8e-4c1a-9d3e-2a4b6c8d0e1f",
+              "resource": { "resourceType": "Patient", "id": "p1", "gender": "female" } },
+            { "fullUrl": "urn:uuid:0b6e2f4a-8c1d-4e3f-a5b7-c9d1e3f5a7b9",
+              "resource": { "resourceType": "Encounter", "id": "e1", "status": "finished",
+                            "class": { "code": "AMB" },
+                            "subject": { "reference": "Patient/p1/_history/1" } } }
+        ]});
+        let merged = merge_bundles(&[legacy(), later]);
+        let out = output_bundle(&merged, &provenance(), OutputBundleType::Collection);
+        validate_bundle(&out).unwrap();
+        let e = out["entry"].as_array().unwrap();
+        assert_eq!(
+            e.len(),
+            4,
+            "the patient once, the condition, the encounter, the Provenance"
+        );
+        let patient = "urn:uuid:7f1c3a52-5b8e-4c1a-9d3e-2a4b6c8d0e1f";
+        assert_eq!(e[0]["fullUrl"], patient);
+        assert_eq!(
+            e[0]["resource"]["gender"], "female",
+            "the later record wins"
+        );
+        assert!(e[1]["fullUrl"].as_str().unwrap().starts_with("urn:uuid:"));
+        assert_eq!(e[1]["resource"]["id"], "c1");
+        assert_eq!(e[1]["resource"]["subject"]["reference"], patient);
+        assert_eq!(e[2]["resource"]["subject"]["reference"], patient);
+        let search = output_bundle(&merged, &provenance(), OutputBundleType::Searchset);
+        validate_bundle(&search).unwrap();
+        assert_eq!(search["total"], 3);
     }
 
     #[test]

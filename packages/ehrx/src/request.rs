@@ -413,6 +413,7 @@ pub fn history_bundle(
                 packet_sequence: reply.packet_sequence,
                 issued_at: reply.issued_at,
                 recorded_at: now_unix(),
+                history_hash: reply.manifest.history_hash.clone(),
             },
             kind,
         )),

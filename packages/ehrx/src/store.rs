@@ -40,7 +40,7 @@ pub fn store(
     records_key: &X25519Public,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Stored> {
-    fhir::parse_bundle(bundle_json)?;
+    fhir::check_bundle(bundle_json)?;
     let record_id = record_id.unwrap_or_else(random_id);
     if validate::id(&record_id).is_err() {
         bail!("the record id must be 16-64 characters of a-z, 0-9 and '-' (InvalidFormat)");

@@ -225,8 +225,11 @@ fn bundle() -> Vec<u8> {
                 "name": [{"given": [GIVEN], "family": FAMILY}],
                 "birthDate": DOB,
                 "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": SSN}]}},
-            {"resource": {"resourceType": "Observation", "status": "final",
-                "code": {"text": "Hemoglobin A1c"}, "valueQuantity": {"value": 6.1, "unit": "%"}}}
+            {"fullUrl": "urn:uuid:7d3c1a52-1c3e-4b9e-9a36-1f0b7f1c2a02",
+             "resource": {"resourceType": "Observation", "status": "final",
+                "code": {"text": "Hemoglobin A1c"},
+                "subject": {"reference": "urn:uuid:7d3c1a52-1c3e-4b9e-9a36-1f0b7f1c2a01"},
+                "valueQuantity": {"value": 6.1, "unit": "%"}}}
         ]
     }))
     .unwrap()

@@ -330,12 +330,16 @@ impl Patient {
             "resourceType": "Bundle",
             "type": "collection",
             "entry": [
-                {"resource": {"resourceType": "Patient",
+                {"fullUrl": "urn:uuid:3b0f6c2e-8a41-4d6b-9f27-5c1e0a9d4b01",
+                 "resource": {"resourceType": "Patient",
                     "name": [{"given": [self.given], "family": self.family}],
                     "birthDate": self.birth_date,
                     "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": self.ssn}]}},
-                {"resource": {"resourceType": "Observation", "status": "final",
-                    "code": {"text": "Hemoglobin A1c"}, "valueQuantity": {"value": 6.1, "unit": "%"}}}
+                {"fullUrl": "urn:uuid:3b0f6c2e-8a41-4d6b-9f27-5c1e0a9d4b02",
+                 "resource": {"resourceType": "Observation", "status": "final",
+                    "code": {"text": "Hemoglobin A1c"},
+                    "subject": {"reference": "urn:uuid:3b0f6c2e-8a41-4d6b-9f27-5c1e0a9d4b01"},
+                    "valueQuantity": {"value": 6.1, "unit": "%"}}}
             ]
         }))
         .expect("static JSON")

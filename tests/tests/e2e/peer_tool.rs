@@ -154,10 +154,14 @@ fn full_exchange_with_the_peer_tool() {
     let bundle = json!({
         "resourceType": "Bundle", "type": "collection",
         "entry": [
-            {"resource": {"resourceType": "Patient", "id": "p1",
+            {"fullUrl": "urn:uuid:5e2a9c14-7b3d-4f08-a6c1-2d8e4b0f7a01",
+             "resource": {"resourceType": "Patient", "id": "p1",
                 "name": [{"given": ["Amara"], "family": "Okafor"}], "birthDate": "1979-06-21"}},
-            {"resource": {"resourceType": "Condition", "id": "c1",
-                "code": {"text": "Type 2 diabetes mellitus"}, "clinicalStatus": {"text": "active"}}}
+            {"fullUrl": "urn:uuid:5e2a9c14-7b3d-4f08-a6c1-2d8e4b0f7a02",
+             "resource": {"resourceType": "Condition", "id": "c1",
+                "code": {"text": "Type 2 diabetes mellitus"},
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                "subject": {"reference": "urn:uuid:5e2a9c14-7b3d-4f08-a6c1-2d8e4b0f7a01"}}}
         ]
     });
     std::fs::write(store_site.dir.join("bundle.json"), bundle.to_string()).unwrap();
