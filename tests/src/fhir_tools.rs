@@ -729,6 +729,11 @@ impl SplitMix64 {
     }
 }
 
+/// DocumentReference.type of the scanned documents, and Media.type of the photos.
+const DOC_TYPE: &str =
+    r#"{"coding":[{"system":"http://loinc.org","code":"11506-3","display":"Progress note"}]}"#;
+const MEDIA_TYPE: &str = r#"{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/media-type","code":"image","display":"Image"}]}"#;
+
 /// Appends `docs` DocumentReferences (scanned PDFs) and `media` Media (JPEG photos) to a
 /// Bundle, each referring to its Patient and carrying `each` bytes of seeded random data
 /// (after a PDF or JPEG header) as base64: content that does not compress.
@@ -766,38 +771,34 @@ pub fn add_attachments(
         data[..magic.len()].copy_from_slice(magic);
         let id = rng.uuid();
         let day = format!("2024-{:02}-{:02}", 1 + n % 12, 1 + (n * 7) % 28);
+        let subject = format!(
+            "\"subject\":{{\"reference\":{}}}",
+            serde_json::to_string(&patient)?
+        );
+        let (content_type, title, when) = if is_doc {
+            (
+                "application/pdf",
+                format!("scan-{n}.pdf"),
+                format!("{day}T09:00:00Z"),
+            )
+        } else {
+            (
+                "image/jpeg",
+                format!("photo-{n}.jpg"),
+                format!("{day}T10:00:00Z"),
+            )
+        };
+        let attachment = format!(
+            "{{\"contentType\":\"{content_type}\",\"data\":\"{}\",\"size\":{each},\"title\":\"{title}\",\"creation\":\"{when}\"}}",
+            b64.encode(&data)
+        );
         let resource = if is_doc {
             format!(
-                concat!(
-                    "{{\"resourceType\":\"DocumentReference\",\"id\":\"{id}\",\"status\":\"current\",",
-                    "\"type\":{{\"coding\":[{{\"system\":\"http://loinc.org\",\"code\":\"11506-3\",\"display\":\"Progress note\"}}]}},",
-                    "\"subject\":{{\"reference\":{patient}}},\"date\":\"{day}T09:00:00Z\",",
-                    "\"description\":\"Scanned paper record, page set {n}\",",
-                    "\"content\":[{{\"attachment\":{{\"contentType\":\"application/pdf\",\"data\":\"{data}\",",
-                    "\"size\":{size},\"title\":\"scan-{n}.pdf\",\"creation\":\"{day}T09:00:00Z\"}}}}]}}"
-                ),
-                id = id,
-                patient = serde_json::to_string(&patient)?,
-                day = day,
-                n = n,
-                data = b64.encode(&data),
-                size = each,
+                "{{\"resourceType\":\"DocumentReference\",\"id\":\"{id}\",\"status\":\"current\",\"type\":{DOC_TYPE},{subject},\"date\":\"{when}\",\"description\":\"Scanned paper record, page set {n}\",\"content\":[{{\"attachment\":{attachment}}}]}}"
             )
         } else {
             format!(
-                concat!(
-                    "{{\"resourceType\":\"Media\",\"id\":\"{id}\",\"status\":\"completed\",",
-                    "\"type\":{{\"coding\":[{{\"system\":\"http://terminology.hl7.org/CodeSystem/media-type\",\"code\":\"image\",\"display\":\"Image\"}}]}},",
-                    "\"subject\":{{\"reference\":{patient}}},\"createdDateTime\":\"{day}T10:00:00Z\",",
-                    "\"content\":{{\"contentType\":\"image/jpeg\",\"data\":\"{data}\",",
-                    "\"size\":{size},\"title\":\"photo-{n}.jpg\",\"creation\":\"{day}T10:00:00Z\"}}}}"
-                ),
-                id = id,
-                patient = serde_json::to_string(&patient)?,
-                day = day,
-                n = n,
-                data = b64.encode(&data),
-                size = each,
+                "{{\"resourceType\":\"Media\",\"id\":\"{id}\",\"status\":\"completed\",\"type\":{MEDIA_TYPE},{subject},\"createdDateTime\":\"{when}\",\"content\":{attachment}}}"
             )
         };
         let _ = write!(
