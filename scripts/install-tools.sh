@@ -17,12 +17,17 @@
 #                   built with opt-level 1 (see "Build profile" below)
 #   cosmwasm-check  cosmwasm-check 3.0.10, built with opt-level 1
 #   wasm-opt        wasm-opt from the npm package binaryen
+#   fhir-validator  the HAPI FHIR validator harness of the tests (tests/fhir-validator,
+#                   hapi-fhir-validation 8.8.1, R4), built with Maven
+#   synthea         Synthea 3.3.0 from Maven Central, the test histories' generator
+#                   (tests/synthea); both need java (17) and mvn
 #
-# apt and rust-target run first; then wasmd, hermes, cosmwasm-check and wasm-opt
-# are built at the same time (Go and two cargo builds keep both cores busy through
-# each other's serial phases: linking, build scripts, single large crates). Each
-# prints its lines prefixed with its name. EHRX_INSTALL_SERIAL=1 builds them one
-# after the other instead.
+# apt and rust-target run first; then wasmd, hermes, cosmwasm-check, wasm-opt,
+# fhir-validator and synthea are built at the same time (Go and two cargo builds
+# keep both cores busy through each other's serial phases: linking, build scripts,
+# single large crates; the two Maven pieces take seconds). Each prints its lines
+# prefixed with its name. EHRX_INSTALL_SERIAL=1 builds them one after the other
+# instead.
 #
 # Build profile of the two cargo-installed tools: opt-level 1 instead of the
 # release default 3 (no LTO, 16 codegen units, no debug info: the crates set no
@@ -66,7 +71,7 @@ COSMWASM_CHECK_VERSION=3.0.10  # 3.0.11 needs rustc >= 1.96
 BINARYEN_VERSION=132.0.0       # npm package; Debian's binaryen 108 is too old
 RUST_WASM_TARGET=wasm32-unknown-unknown
 
-ALL_PIECES=(apt rust-target wasmd hermes cosmwasm-check wasm-opt)
+ALL_PIECES=(apt rust-target wasmd hermes cosmwasm-check wasm-opt fhir-validator synthea)
 
 WASMD_DIR="$EHRX_TOOLS/wasmd-$WASMD_VERSION"
 TOOLS_OPT_LEVEL="${EHRX_TOOLS_OPT_LEVEL:-1}"
@@ -96,6 +101,8 @@ for arg in "$@"; do
         hermes | ibc-relayer-cli) PIECES+=(hermes) ;;
         cosmwasm-check) PIECES+=(cosmwasm-check) ;;
         wasm-opt | binaryen) PIECES+=(wasm-opt) ;;
+        fhir-validator | hapi) PIECES+=(fhir-validator) ;;
+        synthea) PIECES+=(synthea) ;;
         *) die "unknown piece '$arg' (known: ${ALL_PIECES[*]})" ;;
     esac
 done
@@ -579,6 +586,111 @@ piece_wasm_opt() {
     end_piece installed
 }
 
+
+# ---- 7. fhir-validator and synthea (Java, Maven Central) ---------------------------
+# Two Maven projects in tests/, each built into a directory named after its version and a
+# hash of its sources (pom.xml and src/), so a changed harness builds anew:
+#   fhir-validator  $EHRX_TOOLS/fhir-validator-<hapi>-<hash>/   the HAPI FHIR validator harness
+#   synthea         $EHRX_TOOLS/synthea-<version>-<hash>/       the test histories' generator
+# Each holds lib/*.jar (the jar and its runtime dependencies, copied by Maven) and a launcher
+# bin/<piece> (`java -cp 'lib/*' MAIN "$@"`), exposed in $EHRX_TOOLS/bin. Maven's local
+# repository is Maven's own (~/.m2, or -Dmaven.repo.local from MAVEN_OPTS): a cold one fills
+# in seconds here (both projects: 7.5 s each from an empty repository, 190 and 200 MB).
+# The tests find them through tests/src/fhir_tools.rs, which recomputes the hash (the same
+# recipe as src_hash below) and refuses a harness built from other sources.
+FHIR_VALIDATOR_SRC="$EHRX_REPO_ROOT/tests/fhir-validator"
+SYNTHEA_SRC="$EHRX_REPO_ROOT/tests/synthea"
+# src_hash DIR: sha256 over pom.xml and every file under src/, in byte order of their paths,
+# each as "PATH\nSIZE\n" then its bytes; the first 16 hex digits.
+src_hash() {
+    (
+        cd "$1"
+        find pom.xml src -type f 2>/dev/null | LC_ALL=C sort | while IFS= read -r f; do
+            printf '%s\n%s\n' "$f" "$(stat -c %s "$f")"
+            cat "$f"
+        done
+    ) | sha256sum | cut -c1-16
+}
+# pom_property POM NAME: the value of <NAME> in the pom's <properties>.
+pom_property() {
+    sed -n "s:.*<$2>\([^<]*\)</$2>.*:\1:p" "$1" | head -n1
+}
+java_tool_dir() {  # java_tool_dir PIECE
+    case "$1" in
+        fhir-validator) echo "$EHRX_TOOLS/fhir-validator-$(pom_property "$FHIR_VALIDATOR_SRC/pom.xml" hapi.version)-$(src_hash "$FHIR_VALIDATOR_SRC")" ;;
+        synthea) echo "$EHRX_TOOLS/synthea-$(pom_property "$SYNTHEA_SRC/pom.xml" synthea.version)-$(src_hash "$SYNTHEA_SRC")" ;;
+    esac
+}
+java_tool_main() {  # java_tool_main PIECE: the class the launcher runs
+    case "$1" in
+        fhir-validator) echo ehrx.FhirValidate ;;
+        synthea) echo App ;;
+    esac
+}
+java_tool_ok() {  # java_tool_ok PIECE DIR: the launcher runs and answers --help / -h
+    [[ -x "$2/bin/$1" && -d "$2/lib" ]] || return 1
+    case "$1" in
+        fhir-validator) "$2/bin/$1" --help >/dev/null 2>&1 ;;
+        synthea) "$2/bin/$1" -h 2>/dev/null | grep -q '^Usage: run_synthea' ;;
+    esac
+}
+
+build_java_tool() {  # build_java_tool PIECE SRC STAGE_DIR BUILD_DIR (runs under run_logged)
+    set -euo pipefail
+    local piece=$1 src=$2 stage=$3 bdir=$4
+    rm -rf "$bdir"
+    mkdir -p "$bdir" "$stage/bin"
+    cp -r "$src/pom.xml" "$bdir/"
+    [[ -d "$src/src" ]] && cp -r "$src/src" "$bdir/"
+    echo "+ mvn -B package in $bdir (MAVEN_OPTS=${MAVEN_OPTS:-})"
+    (cd "$bdir" && mvn -B --no-transfer-progress package)
+    cp -r "$bdir/target/lib" "$stage/lib"
+    cp "$bdir"/target/*.jar "$stage/lib/" 2>/dev/null || true
+    cat >"$stage/bin/$piece" <<LAUNCHER
+#!/usr/bin/env bash
+# $piece, built by ehrx scripts/install-tools.sh. JAVA_TOOL_OPTS: extra JVM options.
+dir=\$(cd "\$(dirname "\$(readlink -f "\${BASH_SOURCE[0]}")")/.." && pwd)
+# shellcheck disable=SC2086
+exec java \${JAVA_TOOL_OPTS:-} -cp "\$dir/lib/*" $(java_tool_main "$piece") "\$@"
+LAUNCHER
+    chmod +x "$stage/bin/$piece"
+    echo "+ $(du -sh "$stage" | cut -f1) in $stage ($(find "$stage/lib" -name '*.jar' | wc -l) jars)"
+}
+
+piece_java_tool() {  # piece_java_tool PIECE SRC "what"
+    local piece=$1 src=$2 dir
+    dir=$(java_tool_dir "$piece")
+    begin_piece "$piece" "$3"
+    if java_tool_ok "$piece" "$dir"; then
+        log "cached: $dir/bin/$piece"
+        expose "$piece" "$dir/bin/$piece"
+        end_piece cached
+        return
+    fi
+    need_cmd java "install a Java 17 JDK (Debian: apt-get install openjdk-17-jdk-headless)"
+    need_cmd mvn "install Maven (Debian: apt-get install maven)"
+    local logf stage bdir
+    logf=$(new_log "$piece")
+    stage="$dir.partial"
+    bdir="$BUILD_ROOT/$(basename "$dir")"
+    rm -rf "$stage"
+    log "mvn package from Maven Central; log: $logf"
+    run_logged "$logf" build_java_tool "$piece" "$src" "$stage" "$bdir"
+    java_tool_ok "$piece" "$stage" || die "$piece: the built launcher $stage/bin/$piece does not start (log: $logf)"
+    rm -rf "$dir"
+    mv "$stage" "$dir"
+    [[ -n "${EHRX_KEEP_BUILD:-}" ]] || rm -rf "$bdir"
+    expose "$piece" "$dir/bin/$piece"
+    end_piece built
+}
+piece_fhir_validator() {
+    piece_java_tool fhir-validator "$FHIR_VALIDATOR_SRC" \
+        "HAPI FHIR validator harness (hapi-fhir-validation $(pom_property "$FHIR_VALIDATOR_SRC/pom.xml" hapi.version), R4)"
+}
+piece_synthea() {
+    piece_java_tool synthea "$SYNTHEA_SRC" \
+        "Synthea $(pom_property "$SYNTHEA_SRC/pom.xml" synthea.version) (org.mitre.synthea:synthea)"
+}
 # ---- run ----------------------------------------------------------------------
 piece_cached() {
     case "$1" in
@@ -593,6 +705,7 @@ piece_cached() {
         hermes) hermes_ok "$HERMES_DIR" ;;
         cosmwasm-check) cosmwasm_check_ok "$COSMWASM_CHECK_DIR" ;;
         wasm-opt) wasm_opt_ok "$BINARYEN_DIR" ;;
+        fhir-validator | synthea) java_tool_ok "$1" "$(java_tool_dir "$1")" ;;
     esac
 }
 
@@ -627,7 +740,7 @@ selected rust-target && piece_rust_target
 # The long pieces: cached ones are linked here at once; those to build run in parallel
 # as child runs of this script, each line prefixed with the piece's name.
 TO_BUILD=()
-for p in wasmd hermes cosmwasm-check wasm-opt; do
+for p in wasmd hermes cosmwasm-check wasm-opt fhir-validator synthea; do
     selected "$p" || continue
     if piece_cached "$p" || [[ -n "${EHRX_INSTALL_SERIAL:-}" ]]; then
         "piece_${p//-/_}"
@@ -692,6 +805,8 @@ selected wasmd && tool_line wasmd "wasmd $(wasmd_run "$WASMD_DIR" version 2>/dev
 selected hermes && tool_line hermes "$("$HERMES_DIR/bin/hermes" version 2>/dev/null | tail -n1)" "$HERMES_DIR/bin/hermes"
 selected cosmwasm-check && tool_line cosmwasm-check "$("$COSMWASM_CHECK_DIR/bin/cosmwasm-check" --version 2>/dev/null)" "$COSMWASM_CHECK_DIR/bin/cosmwasm-check"
 selected wasm-opt && tool_line wasm-opt "$("$BINARYEN_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null)" "$BINARYEN_DIR/node_modules/.bin/wasm-opt"
+selected fhir-validator && tool_line fhir-validator "hapi-fhir-validation $(pom_property "$FHIR_VALIDATOR_SRC/pom.xml" hapi.version)" "$(java_tool_dir fhir-validator)/bin/fhir-validator"
+selected synthea && tool_line synthea "synthea $(pom_property "$SYNTHEA_SRC/pom.xml" synthea.version)" "$(java_tool_dir synthea)/bin/synthea"
 echo
 echo "Tools are linked in $EHRX_TOOLS/bin (scripts that source scripts/lib.sh get it on PATH). For your shell:"
 echo "  export PATH=\"$EHRX_TOOLS/bin:\$PATH\""

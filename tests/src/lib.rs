@@ -3,5 +3,6 @@
 //! points, and test peers with real secp256k1 keys.
 
 pub mod devnet;
+pub mod fhir_tools;
 pub mod harness;
 pub mod linkage;
