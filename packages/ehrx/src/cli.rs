@@ -206,8 +206,12 @@ pub enum AuditCommand {
 #[derive(Debug, Args, Default)]
 pub struct DemographicsArgs {
     /// JSON file with given, family, birth_date, ssn (`-` reads stdin).
-    #[arg(long, conflicts_with_all = ["given", "family", "birth_date", "ssn"])]
+    #[arg(long, conflicts_with_all = ["given", "family", "birth_date", "ssn", "from_bundle"])]
     pub demographics: Option<PathBuf>,
+    /// Take the details from the one Patient of this FHIR Bundle: its official name,
+    /// birthDate and the identifier with system http://hl7.org/fhir/sid/us-ssn.
+    #[arg(long, conflicts_with_all = ["given", "family", "birth_date", "ssn"])]
+    pub from_bundle: Option<PathBuf>,
     #[arg(long)]
     pub given: Option<String>,
     #[arg(long)]
@@ -223,6 +227,7 @@ pub struct DemographicsArgs {
 impl DemographicsArgs {
     fn is_empty(&self) -> bool {
         self.demographics.is_none()
+            && self.from_bundle.is_none()
             && self.given.is_none()
             && self.family.is_none()
             && self.birth_date.is_none()
@@ -230,6 +235,11 @@ impl DemographicsArgs {
     }
 
     pub fn read(&self) -> Result<Demographics> {
+        if let Some(path) = &self.from_bundle {
+            let bytes = Zeroizing::new(read_input(path)?);
+            return crate::demographics::from_bundle(&bytes)
+                .with_context(|| format!("the patient's details from {}", path.display()));
+        }
         if let Some(path) = &self.demographics {
             let bytes = Zeroizing::new(read_input(path)?);
             let input: DemographicsInput = serde_json::from_slice(&bytes).map_err(|e| {
@@ -561,6 +571,10 @@ fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<(
 }
 
 fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs) -> Result<()> {
+    let bundle = Zeroizing::new(read_input(&args.bundle)?);
+    // Refused before anything else is read or any chain is asked: nothing is stored.
+    crate::fhir::check_bundle(&bundle)
+        .with_context(|| format!("{} was not stored", args.bundle.display()))?;
     let pseudonym = match &args.pseudonym {
         Some(pseudonym) => {
             if !args.demographics.is_empty() {
@@ -570,10 +584,16 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
         }
         None => {
             let key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
-            pseudonym::pseudonym(&key, &args.demographics.read()?)
+            // Without details given, the Bundle's own Patient names the patient.
+            let demographics = if args.demographics.is_empty() {
+                crate::demographics::from_bundle(&bundle)
+                    .context("the patient's details from the Bundle's Patient")?
+            } else {
+                args.demographics.read()?
+            };
+            pseudonym::pseudonym(&key, &demographics)
         }
     };
-    let bundle = Zeroizing::new(read_input(&args.bundle)?);
     let records_key = settings.records_key()?;
     let chain = make_chain(settings)?;
     let keys = KeyDir::new(settings.key_dir()).load()?;

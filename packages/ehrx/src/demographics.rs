@@ -114,6 +114,101 @@ impl fmt::Debug for DemographicsInput {
     }
 }
 
+/// The US SSN identifier system, as FHIR writes it.
+pub const SSN_SYSTEM: &str = "http://hl7.org/fhir/sid/us-ssn";
+
+/// The one Patient of a FHIR Bundle, read for its details only: every other resource and
+/// field is skipped as it is parsed, so a history of many megabytes is never held as a
+/// tree.
+#[derive(Deserialize)]
+struct PatientOnly {
+    #[serde(default)]
+    entry: Vec<EntryOnly>,
+}
+
+#[derive(Deserialize)]
+struct EntryOnly {
+    resource: Option<ResourceOnly>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceOnly {
+    resource_type: String,
+    #[serde(default)]
+    name: Vec<HumanName>,
+    birth_date: Option<Zeroizing<String>>,
+    #[serde(default)]
+    identifier: Vec<Identifier>,
+}
+
+#[derive(Deserialize)]
+struct HumanName {
+    #[serde(rename = "use")]
+    name_use: Option<String>,
+    family: Option<Zeroizing<String>>,
+    #[serde(default)]
+    given: Vec<Zeroizing<String>>,
+}
+
+#[derive(Deserialize)]
+struct Identifier {
+    system: Option<String>,
+    value: Option<Zeroizing<String>>,
+}
+
+/// Why a Bundle's Patient gave no demographics. Names the element, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FromBundleError {
+    #[error("the Bundle is not JSON (line {0}, column {1})")]
+    NotJson(usize, usize),
+    #[error("the Bundle holds {0} Patient resources; exactly one is needed (or pass --demographics)")]
+    PatientCount(usize),
+    #[error(
+        "the Patient has no {0}: give it one, or pass the details with --demographics"
+    )]
+    Missing(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] DemographicsError),
+}
+
+/// The patient's details from a Bundle's one Patient: the official name (else the first),
+/// its first given name and family name, `birthDate`, and the identifier of system
+/// `http://hl7.org/fhir/sid/us-ssn`.
+pub fn from_bundle(bundle_json: &[u8]) -> Result<Demographics, FromBundleError> {
+    let bundle: PatientOnly = serde_json::from_slice(bundle_json)
+        .map_err(|e| FromBundleError::NotJson(e.line(), e.column()))?;
+    let mut patients: Vec<ResourceOnly> = bundle
+        .entry
+        .into_iter()
+        .filter_map(|e| e.resource)
+        .filter(|r| r.resource_type == "Patient")
+        .collect();
+    if patients.len() != 1 {
+        return Err(FromBundleError::PatientCount(patients.len()));
+    }
+    let patient = patients.remove(0);
+    let name = patient
+        .name
+        .iter()
+        .find(|n| n.name_use.as_deref() == Some("official"))
+        .or_else(|| patient.name.first())
+        .ok_or(FromBundleError::Missing("name"))?;
+    let given = name.given.first().ok_or(FromBundleError::Missing("given name"))?;
+    let family = name.family.as_ref().ok_or(FromBundleError::Missing("family name"))?;
+    let birth_date = patient
+        .birth_date
+        .as_ref()
+        .ok_or(FromBundleError::Missing("birthDate"))?;
+    let ssn = patient
+        .identifier
+        .iter()
+        .find(|i| i.system.as_deref() == Some(SSN_SYSTEM))
+        .and_then(|i| i.value.as_ref())
+        .ok_or(FromBundleError::Missing("identifier with system http://hl7.org/fhir/sid/us-ssn"))?;
+    Ok(Demographics::new(given, family, birth_date, ssn)?)
+}
+
 /// Letters that NFKD does not decompose, spelled the way ASCII records usually write them.
 fn fold_letter(c: char) -> Option<&'static str> {
     Some(match c {
@@ -344,5 +439,30 @@ mod tests {
         assert!(!err.to_string().contains("6789"));
         let err = Demographics::new("José", "Álvarez", "01/32/1980", "123-45-6789").unwrap_err();
         assert!(!err.to_string().contains("32"));
+    }
+
+    #[test]
+    fn details_come_from_the_bundles_one_patient() {
+        let bundle = br#"{"resourceType":"Bundle","type":"collection","entry":[
+            {"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation","status":"final"}},
+            {"fullUrl":"urn:uuid:2","resource":{"resourceType":"Patient","id":"p",
+             "name":[{"use":"usual","given":["Bob"],"family":"X"},
+                     {"use":"official","given":["Amara","Ngozi"],"family":"Okafor"}],
+             "birthDate":"1979-06-21",
+             "identifier":[{"system":"urn:mrn","value":"12"},
+                           {"system":"http://hl7.org/fhir/sid/us-ssn","value":"212-45-6701"}]}}]}"#;
+        let d = from_bundle(bundle).unwrap();
+        assert_eq!(
+            (d.given(), d.family(), d.birth_date(), d.ssn()),
+            ("amara", "okafor", "1979-06-21", "212456701")
+        );
+        let no_ssn = String::from_utf8(bundle.to_vec()).unwrap().replace("us-ssn", "other");
+        assert_eq!(
+            from_bundle(no_ssn.as_bytes()).unwrap_err(),
+            FromBundleError::Missing("identifier with system http://hl7.org/fhir/sid/us-ssn")
+        );
+        let two = br#"{"entry":[{"resource":{"resourceType":"Patient"}},{"resource":{"resourceType":"Patient"}}]}"#;
+        assert_eq!(from_bundle(two).unwrap_err(), FromBundleError::PatientCount(2));
+        assert!(matches!(from_bundle(b"{").unwrap_err(), FromBundleError::NotJson(..)));
     }
 }

@@ -7,9 +7,11 @@
 mod attacks;
 mod channels;
 mod faults;
+mod histories;
 mod linkability;
 mod membership;
 mod peer_tool;
 mod security;
 mod support;
 mod third_chain;
+mod tool;
