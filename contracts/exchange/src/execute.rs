@@ -192,6 +192,9 @@ pub fn store_chunks(
         |deps, _config, admitted| {
             validate::id(&msg.record_id)?;
             validate::patient_token(&msg.patient_token)?;
+            if msg.chunks.is_empty() {
+                return Err(ErrorCode::InvalidFormat);
+            }
             require_role(admitted, Role::Store)?;
             let key = (msg.patient_token.as_str(), msg.record_id.as_str());
             let record = RECORDS
@@ -581,6 +584,9 @@ pub fn submit_reply_chunks(
         |deps, config, admitted| {
             validate::id(&msg.request_id)?;
             validate::name(&msg.partner_id)?;
+            if msg.chunks.is_empty() {
+                return Err(ErrorCode::InvalidFormat);
+            }
             require_role(admitted, Role::Reply)?;
             let key = (msg.partner_id.as_str(), msg.request_id.as_str());
             let incoming = INCOMING

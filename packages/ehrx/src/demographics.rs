@@ -162,11 +162,11 @@ struct Identifier {
 pub enum FromBundleError {
     #[error("the Bundle is not JSON (line {0}, column {1})")]
     NotJson(usize, usize),
-    #[error("the Bundle holds {0} Patient resources; exactly one is needed (or pass --demographics)")]
-    PatientCount(usize),
     #[error(
-        "the Patient has no {0}: give it one, or pass the details with --demographics"
+        "the Bundle holds {0} Patient resources; exactly one is needed (or pass --demographics)"
     )]
+    PatientCount(usize),
+    #[error("the Patient has no {0}: give it one, or pass the details with --demographics")]
     Missing(&'static str),
     #[error(transparent)]
     Invalid(#[from] DemographicsError),
@@ -194,8 +194,14 @@ pub fn from_bundle(bundle_json: &[u8]) -> Result<Demographics, FromBundleError> 
         .find(|n| n.name_use.as_deref() == Some("official"))
         .or_else(|| patient.name.first())
         .ok_or(FromBundleError::Missing("name"))?;
-    let given = name.given.first().ok_or(FromBundleError::Missing("given name"))?;
-    let family = name.family.as_ref().ok_or(FromBundleError::Missing("family name"))?;
+    let given = name
+        .given
+        .first()
+        .ok_or(FromBundleError::Missing("given name"))?;
+    let family = name
+        .family
+        .as_ref()
+        .ok_or(FromBundleError::Missing("family name"))?;
     let birth_date = patient
         .birth_date
         .as_ref()
@@ -205,7 +211,9 @@ pub fn from_bundle(bundle_json: &[u8]) -> Result<Demographics, FromBundleError> 
         .iter()
         .find(|i| i.system.as_deref() == Some(SSN_SYSTEM))
         .and_then(|i| i.value.as_ref())
-        .ok_or(FromBundleError::Missing("identifier with system http://hl7.org/fhir/sid/us-ssn"))?;
+        .ok_or(FromBundleError::Missing(
+            "identifier with system http://hl7.org/fhir/sid/us-ssn",
+        ))?;
     Ok(Demographics::new(given, family, birth_date, ssn)?)
 }
 
@@ -456,13 +464,21 @@ mod tests {
             (d.given(), d.family(), d.birth_date(), d.ssn()),
             ("amara", "okafor", "1979-06-21", "212456701")
         );
-        let no_ssn = String::from_utf8(bundle.to_vec()).unwrap().replace("us-ssn", "other");
+        let no_ssn = String::from_utf8(bundle.to_vec())
+            .unwrap()
+            .replace("us-ssn", "other");
         assert_eq!(
             from_bundle(no_ssn.as_bytes()).unwrap_err(),
             FromBundleError::Missing("identifier with system http://hl7.org/fhir/sid/us-ssn")
         );
         let two = br#"{"entry":[{"resource":{"resourceType":"Patient"}},{"resource":{"resourceType":"Patient"}}]}"#;
-        assert_eq!(from_bundle(two).unwrap_err(), FromBundleError::PatientCount(2));
-        assert!(matches!(from_bundle(b"{").unwrap_err(), FromBundleError::NotJson(..)));
+        assert_eq!(
+            from_bundle(two).unwrap_err(),
+            FromBundleError::PatientCount(2)
+        );
+        assert!(matches!(
+            from_bundle(b"{").unwrap_err(),
+            FromBundleError::NotJson(..)
+        ));
     }
 }

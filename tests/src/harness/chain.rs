@@ -341,6 +341,18 @@ impl Chain {
         self.exec(&peer.address, &xmsg::ExecuteMsg::StoreRecord(msg))
     }
 
+    pub fn store_chunks(&mut self, peer: &TestPeer, msg: xmsg::StoreChunksMsg) -> ExchangeResult {
+        self.exec(&peer.address, &xmsg::ExecuteMsg::StoreChunks(msg))
+    }
+
+    pub fn submit_reply_chunks(
+        &mut self,
+        peer: &TestPeer,
+        msg: xmsg::SubmitReplyChunksMsg,
+    ) -> ExchangeResult {
+        self.exec(&peer.address, &xmsg::ExecuteMsg::SubmitReplyChunks(msg))
+    }
+
     pub fn submit_request(&mut self, peer: &TestPeer, msg: SubmitRequestMsg) -> ExchangeResult {
         self.exec(&peer.address, &xmsg::ExecuteMsg::SubmitRequest(msg))
     }

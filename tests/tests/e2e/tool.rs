@@ -49,7 +49,13 @@ pub fn text(out: &Output) -> String {
 
 /// A peer site: a fresh funded account, `ehrx keys init`, registered with `roles`; the
 /// hospital's records (custodian) key and pseudonym key are the devnet's.
-pub fn site(devnet: &Devnet, root: &Path, chain: &str, name: &str, roles: &[Role]) -> (Site, Value) {
+pub fn site(
+    devnet: &Devnet,
+    root: &Path,
+    chain: &str,
+    name: &str,
+    roles: &[Role],
+) -> (Site, Value) {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let key_name = format!("{name}-{}", run_id());
@@ -110,4 +116,3 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
-

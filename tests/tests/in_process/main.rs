@@ -4,6 +4,7 @@
 mod attacks;
 mod bounds;
 mod channel_binding;
+mod chunks;
 mod exchange_flow;
 mod finalisation;
 mod handshake;
