@@ -36,7 +36,7 @@ use ehr_protocol::padding;
 use ehr_protocol::signing::{request_sign_bytes, store_sign_bytes, StoreSigning};
 use ehr_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -95,6 +95,8 @@ impl ReplyState {
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {
+    /// Replies still being sent, a batch per pass each.
+    pub uploading: usize,
     pub pending: usize,
     pub answered: usize,
     pub refused: usize,
@@ -111,6 +113,22 @@ pub struct ReplyService<'a, 'p> {
     pseudonym_key: PseudonymKey,
     state_path: PathBuf,
     state: ReplyState,
+    /// Replies begun whose further chunks wait their turn.
+    uploads: VecDeque<Upload>,
+}
+
+/// A reply being sent a batch of chunks per transaction.
+struct Upload {
+    key: String,
+    partner: String,
+    request_id: String,
+    /// What the state file will call the answer.
+    kind: String,
+    chunks: Vec<Vec<u8>>,
+    /// Chunks sent so far.
+    sent: usize,
+    per_tx: usize,
+    txs: Vec<String>,
 }
 
 /// Records found for a pseudonym: how many, and those that opened, each with its storer's
@@ -149,6 +167,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             pseudonym_key,
             state_path,
             state,
+            uploads: VecDeque::new(),
         })
     }
 
@@ -180,6 +199,11 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     true
                 }
             };
+            // A reply still being sent goes on at once: its batches are what the pass waits
+            // for, not the poll interval.
+            if matches!(&pass, Ok(report) if report.uploading > 0) {
+                continue;
+            }
             if once {
                 return match pass {
                     Ok(report) if report.failed == 0 => Ok(()),
@@ -230,6 +254,8 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 _ => break,
             }
         }
+        self.continue_uploads(&mut report, log)?;
+        report.uploading = self.uploads.len();
         Ok(report)
     }
 
@@ -344,61 +370,137 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             now_unix(),
         );
         let msg = sign::submit_reply(self.peer.keys.signing_key(), &body);
-        let sent = history::upload(
+        let per_tx = history::batches(&chunks).first().map_or(1, |b| b.len());
+        let first = history::to_binaries(&chunks[..per_tx.min(chunks.len())]);
+        let upload = Upload {
+            key,
+            partner: partner.to_string(),
+            request_id: request_id.to_string(),
+            kind,
+            sent: 0,
+            chunks,
+            per_tx,
+            txs: Vec::new(),
+        };
+        let sent_to = first.len();
+        let tx = chain::execute(
             self.peer.chain(),
             self.peer.contract(),
-            &format!("reply to {request_id} from {partner}"),
-            &chunks,
-            |first| {
-                ExecuteMsg::SubmitReply(SubmitReplyMsg {
-                    chunks: first,
-                    ..msg
-                })
-            },
-            |first_index, chunks| {
-                ExecuteMsg::SubmitReplyChunks(SubmitReplyChunksMsg {
-                    partner_id: partner.to_string(),
-                    request_id: request_id.to_string(),
-                    first_index,
-                    chunks,
-                })
-            },
-            &mut |line: &str| {
-                if chunks.len() > 1 {
-                    log(line)
-                }
-            },
+            &ExecuteMsg::SubmitReply(SubmitReplyMsg {
+                chunks: first,
+                ..msg
+            }),
         );
-        match sent {
-            Ok(txs) => {
+        self.after_batch(upload, sent_to, tx, report, log)
+    }
+
+    /// Records how a reply's transaction went: the reply is done, goes on (its next batch
+    /// waits its turn in the queue, so a large reply never holds up the others), was
+    /// refused, or is tried again later.
+    fn after_batch(
+        &mut self,
+        mut upload: Upload,
+        sent_to: usize,
+        tx: Result<crate::chain::TxResult, ChainError>,
+        report: &mut PassReport,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let (request_id, partner) = (upload.request_id.clone(), upload.partner.clone());
+        match tx {
+            Ok(tx) => {
+                upload.sent = sent_to;
+                upload.txs.push(tx.txhash);
+                if upload.sent < upload.chunks.len() {
+                    log(&format!(
+                        "request {request_id} from {partner}: {}/{} chunks sent ({} KiB of {} KiB)",
+                        upload.sent,
+                        upload.chunks.len(),
+                        upload.sent * upload.chunks[0].len() / 1024,
+                        upload.chunks.len() * upload.chunks[0].len() / 1024
+                    ));
+                    self.uploads.push_back(upload);
+                    return Ok(());
+                }
                 log(&format!(
-                    "request {request_id} from {partner}: answered {kind} in {} chunk(s) \
-                     (tx {})",
-                    chunks.len(),
-                    txs.join(", ")
+                    "request {request_id} from {partner}: answered {} in {} chunk(s) (tx {})",
+                    upload.kind,
+                    upload.chunks.len(),
+                    upload.txs.join(", ")
                 ));
                 report.answered += 1;
-                self.mark(key, kind, txs.last().cloned())
+                let last = upload.txs.last().cloned();
+                self.mark(upload.key, upload.kind, last)
             }
-            Err(e) => match e.downcast_ref::<ChainError>() {
-                Some(ChainError::SoftRejected { code, txhash }) => {
-                    log(&format!(
-                        "request {request_id} from {partner}: reply refused by the contract \
-                         ({code}, tx {txhash}); not retried: {e:#}"
-                    ));
-                    report.refused += 1;
-                    self.mark(key, format!("rejected:{code}"), Some(txhash.clone()))
+            // A batch sent again after its first try went through unseen: carry on from
+            // what the chain has.
+            Err(ChainError::SoftRejected {
+                code: ErrorCode::ChunkDuplicate,
+                ..
+            }) if !upload.txs.is_empty() => {
+                let incoming: IncomingRequest = chain::query(
+                    self.peer.chain(),
+                    self.peer.contract(),
+                    &QueryMsg::IncomingRequest {
+                        partner_id: partner.clone(),
+                        request_id: request_id.clone(),
+                    },
+                )?;
+                upload.sent = incoming
+                    .reply
+                    .map_or(upload.sent, |r| r.chunks_sent as usize);
+                self.uploads.push_back(upload);
+                Ok(())
+            }
+            Err(ChainError::SoftRejected { code, txhash }) => {
+                log(&format!(
+                    "request {request_id} from {partner}: reply refused by the contract ({code}, \
+                     tx {txhash}) after {} of {} chunks; not retried",
+                    upload.sent.min(upload.chunks.len()),
+                    upload.chunks.len()
+                ));
+                report.refused += 1;
+                self.mark(upload.key, format!("rejected:{code}"), Some(txhash))
+            }
+            Err(e) => {
+                log(&format!(
+                    "request {request_id} from {partner}: reply not submitted, will retry: {e}"
+                ));
+                report.failed += 1;
+                // The first transaction is retried from scratch on the next pass (the
+                // request is still pending on chain); a later batch is kept and resent.
+                if !upload.txs.is_empty() {
+                    self.uploads.push_back(upload);
                 }
-                _ => {
-                    log(&format!(
-                        "request {request_id} from {partner}: reply not submitted, will retry: \
-                         {e:#}"
-                    ));
-                    report.failed += 1;
-                    Ok(())
-                }
-            },
+                Ok(())
+            }
         }
+    }
+
+    /// One batch of each reply still being sent, in turn.
+    fn continue_uploads(
+        &mut self,
+        report: &mut PassReport,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        for _ in 0..self.uploads.len() {
+            let Some(upload) = self.uploads.pop_front() else {
+                break;
+            };
+            let from = upload.sent;
+            let to = (from + upload.per_tx).min(upload.chunks.len());
+            let tx = chain::execute(
+                self.peer.chain(),
+                self.peer.contract(),
+                &ExecuteMsg::SubmitReplyChunks(SubmitReplyChunksMsg {
+                    partner_id: upload.partner.clone(),
+                    request_id: upload.request_id.clone(),
+                    first_index: from as u32,
+                    chunks: history::to_binaries(&upload.chunks[from..to]),
+                }),
+            );
+            self.after_batch(upload, to, tx, report, log)?;
+        }
+        Ok(())
     }
 
     /// Checks the chain already made, made again before anything is disclosed.

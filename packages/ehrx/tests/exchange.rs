@@ -1327,3 +1327,100 @@ fn cli_store_then_request_writes_history_with_provenance() {
     }
     assert_no_phi(&std::fs::read(&audit_out).unwrap(), "audit export");
 }
+
+/// A history of about 900 KiB that does not compress (a scanned document), for `family`.
+fn scanned_bundle(family: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    use rand_core::RngCore as _;
+    let mut scan = vec![0u8; 700 * 1024];
+    ehrx::keys::os_rng().fill_bytes(&mut scan);
+    serde_json::to_vec(&json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:7d3c1a52-1c3e-4b9e-9a36-1f0b7f1c2b01",
+             "resource": {"resourceType": "Patient", "id": "p2",
+                "name": [{"given": [GIVEN], "family": family}]}},
+            {"fullUrl": "urn:uuid:7d3c1a52-1c3e-4b9e-9a36-1f0b7f1c2b02",
+             "resource": {"resourceType": "DocumentReference", "id": "scan1", "status": "current",
+                "subject": {"reference": "urn:uuid:7d3c1a52-1c3e-4b9e-9a36-1f0b7f1c2b01"},
+                "content": [{"attachment": {"contentType": "application/pdf",
+                    "data": base64::engine::general_purpose::STANDARD.encode(&scan)}}]}}
+        ]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_large_reply_does_not_hold_up_a_small_one_behind_it() {
+    let h = Hospitals::new();
+    // A large history for one patient (1 MiB sealed: 8 chunks, two transactions) and a
+    // small one for another.
+    let client_b = h.client(Side::B, &h.storer);
+    let peer_b = h.peer(&client_b, Side::B, &h.storer);
+    let big = Demographics::new(GIVEN, "Largefile", DOB, SSN).unwrap();
+    let stored = store::store(
+        &peer_b,
+        &scanned_bundle("Largefile"),
+        None,
+        &pseudonym(&h.pseudonym_key, &big),
+        &h.records_key(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(stored.chunks, 8);
+    h.store_record(GIVEN, FAMILY);
+
+    let client_a = h.client(Side::A, &h.requester);
+    let large = h.submit(&client_a, GIVEN, "Largefile").unwrap();
+    // The policy lets a peer ask once a minute.
+    h.world
+        .borrow_mut()
+        .a
+        .app
+        .update_block(|b| b.time = b.time.plus_seconds(61));
+    let small = h.submit(&client_a, GIVEN, FAMILY).unwrap();
+    h.world.borrow_mut().relay_requests();
+
+    // One pass answers both: the large reply's second batch waits its turn, after the small
+    // reply that came in behind it.
+    let (report, logs) = h.reply_pass();
+    assert_eq!(report.answered, 2, "{logs:?}");
+    let position = |id: &str| {
+        logs.iter()
+            .position(|l| l.contains(id) && l.contains("answered"))
+            .unwrap_or_else(|| panic!("{id} answered: {logs:?}"))
+    };
+    assert!(
+        position(&small.request_id) < position(&large.request_id),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains(&large.request_id) && l.contains("4/8 chunks sent")),
+        "{logs:?}"
+    );
+
+    h.world.borrow_mut().relay_replies();
+    let peer_a = h.peer(&client_a, Side::A, &h.requester);
+    let secrets = vec![ehrx::crypto::X25519Secret::from_bytes(
+        h.requester.1.encryption_secret().to_bytes().as_ref(),
+    )
+    .unwrap()];
+    let reply = request::retrieve(&peer_a, &large.request_id).unwrap();
+    assert_eq!(reply.manifest.chunk_count(), 8);
+    let mut progress = Vec::new();
+    let ReplyContent::Records(bundles) =
+        request::open_reply(&peer_a, &secrets, &large.request_id, &reply, &mut |m| {
+            progress.push(m.to_string())
+        })
+        .unwrap()
+    else {
+        panic!("records");
+    };
+    assert!(serde_json::to_vec(&bundles[0]).unwrap().len() > 900_000);
+    assert!(
+        progress.iter().any(|l| l.contains("8/8 chunks")),
+        "{progress:?}"
+    );
+}
