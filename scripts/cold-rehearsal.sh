@@ -92,6 +92,7 @@ commit=$(git -C "$dir/repo" rev-parse --short HEAD)
 export EHRX_TOOLS="$dir/cache/ehrx-tools"
 export EHRX_DEVNET_DIR="$dir/cache/ehrx-devnet"
 export EHRX_DEMO_DIR="$dir/cache/ehrx-demo"
+export EHRX_HISTORIES="$dir/cache/ehrx-histories"
 export CARGO_HOME="$dir/cache/cargo"
 export GOPATH="$dir/cache/go"
 export GOMODCACHE="$dir/cache/go/pkg/mod"
