@@ -15,6 +15,17 @@
 #      knows the clinician's id but not her key
 #
 #   scripts/demo.sh            run it (devnet stays up afterwards: scripts/devnet.sh down)
+#   scripts/demo.sh --bundle FILE [--demographics FILE] --out FILE
+#                              the exchange (steps 1-3) on a history you bring: FILE is a
+#                              FHIR R4 Bundle (any size). The patient's details come from its
+#                              one Patient (official name, birthDate, the identifier with
+#                              system http://hl7.org/fhir/sid/us-ssn) unless --demographics
+#                              gives them: {"given": "...", "family": "...", "birth_date":
+#                              "YYYY-MM-DD", "ssn": "NNN-NN-NNNN"}. The decrypted, validated
+#                              history is written to --out. It prints the sizes, the chunk
+#                              counts, each verification and the time taken, and exits
+#                              non-zero with the reason when the Bundle is refused or the
+#                              exchange fails.
 #
 # Demo files (keys, configs, the patient's FHIR input and output) go to
 # ${EHRX_DEMO_DIR:-$HOME/.cache/ehrx-demo}.
@@ -22,6 +33,26 @@ set -euo pipefail
 # shellcheck source=scripts/devnet/helpers.sh
 source "$(dirname "${BASH_SOURCE[0]}")/devnet/helpers.sh"
 cd "$EHRX_REPO_ROOT"
+
+user_bundle="" user_demographics="" user_out=""
+while (($#)); do
+    case "$1" in
+        --bundle) user_bundle=${2:?--bundle needs a file}; shift 2 ;;
+        --demographics) user_demographics=${2:?--demographics needs a file}; shift 2 ;;
+        --out) user_out=${2:?--out needs a file}; shift 2 ;;
+        *) die "unknown argument '$1' (see scripts/demo.sh --help)" ;;
+    esac
+done
+if [[ -n "$user_bundle$user_demographics$user_out" ]]; then
+    [[ -n "$user_bundle" && -n "$user_out" ]] ||
+        die "--bundle FILE and --out FILE go together (--demographics FILE is optional)"
+    [[ -f "$user_bundle" ]] || die "--bundle $user_bundle: no such file"
+    [[ -z "$user_demographics" || -f "$user_demographics" ]] ||
+        die "--demographics $user_demographics: no such file"
+    user_bundle=$(realpath "$user_bundle")
+    [[ -z "$user_demographics" ]] || user_demographics=$(realpath "$user_demographics")
+    user_out=$(realpath -m "$user_out")
+fi
 
 DEMO="${EHRX_DEMO_DIR:-$HOME/.cache/ehrx-demo}"
 A=hospital-a
@@ -103,6 +134,41 @@ register_msg=$("$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" clinician new --id 
     --purpose treatment --protect 2>/dev/null) || die "ehrx clinician new failed"
 dn_execute "$A" admin "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" "$register_msg" >/dev/null
 ok "clinician dr-adams: key made by ehrx on her workstation (mode 0600, encrypted under her code), public key registered by hospital-a's admin"
+if [[ -n "$user_bundle" ]]; then
+    # Your history: store it on hospital-b, ask for it from hospital-a, write what comes back.
+    if [[ -n "$user_demographics" ]]; then
+        patient_args=(--demographics "$user_demographics")
+        patient_from="$user_demographics"
+    else
+        patient_args=(--from-bundle "$user_bundle")
+        patient_from="the Bundle's Patient"
+    fi
+    say "1. hospital-b stores your history: checked as FHIR R4, compressed, attested, sealed in chunks (the patient: from $patient_from)"
+    store_start=$SECONDS
+    stored=$("$EHRX" --config "$DEMO/b-records-desk/ehrx.toml" store --bundle "$user_bundle" \
+        "${patient_args[@]}") || die "hospital-b did not store $user_bundle (the reason is above); nothing was stored"
+    ok "stored in $((SECONDS - store_start)) s: $(jq -r '"\(.json_bytes) bytes of FHIR JSON, \(.compressed_bytes) compressed, \(.sealed_bytes) sealed in \(.chunks) chunk(s), \(.txhashes | length) transaction(s)"' <<<"$stored")"
+    ok "StoreRecord and StoreChunks verified on hospital-b: registered peer with role store, signature over the manifest, every chunk against its hash"
+
+    say "2. hospital-b's reply service starts watching for partners' requests"
+    "$EHRX" --config "$DEMO/b-reply-service/ehrx.toml" reply-service >"$DEMO/reply-service.log" 2>&1 &
+    service_pid=$!
+    trap 'kill $service_pid 2>/dev/null || true' EXIT
+    ok "reply service running (log: $DEMO/reply-service.log)"
+
+    say "3. Dr Adams at hospital-a asks hospital-b for the patient's history"
+    request_start=$SECONDS
+    "$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" request --partner "$B" --clinician dr-adams \
+        --purpose treatment "${patient_args[@]}" --out "$user_out" --wait-secs 900 2>&1 |
+        tee "$DEMO/request.out"
+    [[ ${PIPESTATUS[0]} == 0 ]] || die "the exchange did not complete (see above; the reply service's log: $DEMO/reply-service.log)"
+    grep -E 'answered|chunks sent' "$DEMO/reply-service.log" | sed 's/^/   reply service: /' || true
+    ok "verified on hospital-a: the responder's signature over the manifest and the key it sealed to, every chunk against its hash, every record against its storer's attestation, the output as FHIR R4"
+    ok "history written to $user_out: $(stat -c %s "$user_out") bytes, $(jq '.entry | length' "$user_out") entries, in $((SECONDS - request_start)) s"
+    say "Done in $(fmt_duration $((SECONDS - started))). The devnet keeps running: scripts/devnet.sh status | down"
+    exit 0
+fi
+
 site a-flooder "$A" peer2 request >/dev/null
 site a-snoop "$A" peer3 request >/dev/null
 site a-outsider "$A" peer6 none >/dev/null

@@ -673,6 +673,14 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
         &mut |line| eprintln!("{line}"),
     )?;
     let bundle = request::history_bundle(&request_id, &reply, content, args.bundle_type)?;
+    // What is written is valid R4 with every reference resolving, or nothing is written.
+    crate::fhir::validate_bundle(&bundle).with_context(|| {
+        format!(
+            "the history received for request {request_id} is not valid FHIR R4; nothing was \
+             written to {}",
+            args.out.display()
+        )
+    })?;
     let entries = bundle["entry"]
         .as_array()
         .map_or(0, Vec::len)
