@@ -9,8 +9,10 @@
 //!   MsgAcknowledgement on B; in total and per MB of FHIR JSON;
 //! - peak RSS of `ehrx store`, `ehrx request` and the reply service (`/usr/bin/time -v`).
 //!
-//!     EHRX_BIN=target/release/ehrx cargo run -q -p ehr-tests --bin bench_histories -- \
-//!         [--kinds small-10k,mid-1m,large-5m,attachments-5m] [--out FILE]
+//! ```text
+//! EHRX_BIN=target/release/ehrx cargo run -q -p ehr-tests --bin bench_histories -- \
+//!     [--kinds small-10k,mid-1m,large-5m,attachments-5m] [--out FILE]
+//! ```
 //!
 //! Prints a Markdown section on stdout (and into FILE); progress on stderr.
 
