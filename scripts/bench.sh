@@ -31,7 +31,8 @@
 #                   own default is 3; whole seconds only)
 #   --skip-install  do not time scripts/install-tools.sh (warm)
 #   --no-histories  skip phase 6
-#   --histories L   the histories of phase 6 (default small-10k,mid-1m,large-5m,attachments-5m)
+#   --histories L   the histories of phase 6 (default small-10k,mid-1m,large-5m,attachments-5m,whole;
+#                   whole is the entire Synthea patient, ~5,500 resources)
 #   --keep-keys     keep the bench-* keys in the devnet keyrings (default: deleted at the end)
 #   --quiet-wait S  wait up to S seconds (default 1200; 0 = not at all) for other users of the
 #                   devnet to finish first: the e2e suite (scripts/test.sh), scripts/demo.sh,
@@ -69,7 +70,7 @@ RUNS=10
 PAR=5
 POLL=1
 SKIP_INSTALL=0
-HISTORIES=small-10k,mid-1m,large-5m,attachments-5m
+HISTORIES=small-10k,mid-1m,large-5m,attachments-5m,whole
 KEEP_KEYS=0
 QUIET_WAIT=1200
 ORIG_ARGS=("$@")

@@ -1,5 +1,6 @@
 //! Issue 9's figures, measured on the running devnet in one run (scripts/bench.sh calls it):
-//! for each generated history (10 KB, 1 MB, 5 MB of FHIR JSON, and 5 MB of scans), one
+//! for each generated history (10 KB, 1 MB, 5 MB of FHIR JSON, 5 MB of scans, and the whole
+//! Synthea patient of ~5,500 resources), one
 //! exchange through the `ehrx` peer tool as staff run it, and from the chains:
 //! - sizes: FHIR JSON, zstd, sealed; chunk counts;
 //! - latency: `ehrx store`, and `ehrx request` from submission to the validated history
@@ -231,6 +232,7 @@ fn report(figures: &[Figures]) -> String {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut kinds = HistoryKind::ALL.to_vec();
+    kinds.push(HistoryKind::Whole);
     let mut out_file = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
