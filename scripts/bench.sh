@@ -16,7 +16,11 @@
 #   4. gas_used per transaction type (ours, soft-rejected, registry, Hermes' MsgRecvPacket
 #      and MsgAcknowledgement for exchange packets vs ICS-20 packets);
 #   5. wasm sizes of artifacts/*.wasm;
-#   6. tool install time: the last build of each piece ($EHRX_TOOLS/logs/<piece>.took; cold
+#   6. patient histories (issue 9): Synthea histories of 10 KB, 1 MB and 5 MB of FHIR JSON and
+#      one of 5 MB of scans, one exchange each through ehrx on fresh peers
+#      (tests/src/bin/bench_histories.rs): sizes, chunks, latency, gas on both chains with
+#      Hermes' packets, gas per MB, peak RSS of ehrx under /usr/bin/time -v;
+#   7. tool install time: the last build of each piece ($EHRX_TOOLS/logs/<piece>.took; cold
 #      only if its caches were empty then: scripts/cold-rehearsal.sh measures that), warm =
 #      a run of install-tools.sh now.
 #
@@ -26,6 +30,9 @@
 #   --poll SECS     poll interval of `ehrx request` and the reply service (default 1; ehrx's
 #                   own default is 3; whole seconds only)
 #   --skip-install  do not time scripts/install-tools.sh (warm)
+#   --no-histories  skip phase 6
+#   --histories L   the histories of phase 6 (default small-10k,mid-1m,large-5m,attachments-5m,whole;
+#                   whole is the entire Synthea patient, ~5,500 resources)
 #   --keep-keys     keep the bench-* keys in the devnet keyrings (default: deleted at the end)
 #   --quiet-wait S  wait up to S seconds (default 1200; 0 = not at all) for other users of the
 #                   devnet to finish first: the e2e suite (scripts/test.sh), scripts/demo.sh,
@@ -63,6 +70,7 @@ RUNS=10
 PAR=5
 POLL=1
 SKIP_INSTALL=0
+HISTORIES=small-10k,mid-1m,large-5m,attachments-5m,whole
 KEEP_KEYS=0
 QUIET_WAIT=1200
 ORIG_ARGS=("$@")
@@ -72,6 +80,8 @@ while (($#)); do
         --parallel) PAR=${2:?--parallel K}; shift 2 ;;
         --poll) POLL=${2:?--poll SECS}; shift 2 ;;
         --skip-install) SKIP_INSTALL=1; shift ;;
+        --no-histories) HISTORIES=""; shift ;;
+        --histories) HISTORIES=${2:?--histories LIST}; shift 2 ;;
         --keep-keys) KEEP_KEYS=1; shift ;;
         --quiet-wait) QUIET_WAIT=${2:?--quiet-wait SECS}; shift 2 ;;
         -h | --help) sed -n '2,52p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -562,6 +572,16 @@ if ((SKIP_INSTALL == 0)); then
 fi
 
 # ---- 4. gas, relayer txs, stage breakdown ------------------------------------------------------
+HIST_MD="$WORK/histories.md"
+if [[ -n "$HISTORIES" ]]; then
+    step "patient histories ($HISTORIES): one exchange each, sizes, gas, peak RSS (bench_histories)"
+    [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is needed for the peak RSS: apt-get install time"
+    EHRX_BIN="$EHRX" cargo run -q -p ehr-tests --bin bench_histories -- --kinds "$HISTORIES" \
+        --out "$HIST_MD" >/dev/null 2>"$WORK/histories.log" ||
+        { note "the histories phase failed: $(tail -n 3 "$WORK/histories.log" | tr '\n' ' ')"; rm -f "$HIST_MD"; }
+    step_done
+fi
+
 step "gas from the tx JSON; relayer txs; per-stage breakdown"
 GAS="$WORK/gas"
 mkdir -p "$GAS"
@@ -765,6 +785,13 @@ col_median() {  # col_median COL: median of a breakdown column
     gas_row "Hermes: Acknowledgement ICS-20 on $A" ack_ics20 "" ack_ics20
     printf '\nHermes txs usually bundle a MsgUpdateClient with the packet message; gas_used is for the whole tx.\n\n'
 
+    if [[ -s "$HIST_MD" ]]; then
+        printf '## Patient histories (issue 9): one exchange each through ehrx\n\n'
+        cat "$HIST_MD"
+        printf '\nLatency is `ehrx request` from start to the validated history written; the store is\n'
+        printf 'timed apart. Peak RSS is GNU time'"'"'s maximum resident set size of ehrx and of the wasmd\n'
+        printf 'processes it runs (the larger of them).\n\n'
+    fi
     printf '## Wasm sizes\n\n| artifact | bytes | KiB | gzip -9 bytes | sha256 (prefix) | deployed on the devnet: bytes, sha256 |\n|---|---|---|---|---|---|\n'
     for w in registry exchange; do
         printf '| artifacts/%s.wasm | %s | %s | %s | %s | %s, %s |\n' "$w" "${WASM_BYTES[$w]}" \

@@ -6,3 +6,4 @@ pub mod devnet;
 pub mod fhir_tools;
 pub mod harness;
 pub mod linkage;
+pub mod peer_tool;

@@ -155,11 +155,20 @@ impl Limits {
     }
 }
 
+/// Raw chunk bytes per transaction: `MAX_TX_CHUNK_BYTES`, or `$EHRX_TX_CHUNK_BYTES` (for
+/// measuring the chain's limits; docs/PROTOCOL-v2.md section 4 has what larger values do).
+pub fn tx_chunk_bytes() -> usize {
+    std::env::var("EHRX_TX_CHUNK_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MAX_TX_CHUNK_BYTES)
+}
+
 /// Chunks in batches that fit one transaction each (at least one chunk per batch).
 pub fn batches(chunks: &[Vec<u8>]) -> Vec<&[Vec<u8>]> {
     let per_tx = chunks
         .first()
-        .map_or(1, |c| (MAX_TX_CHUNK_BYTES / c.len().max(1)).max(1));
+        .map_or(1, |c| (tx_chunk_bytes() / c.len().max(1)).max(1));
     chunks.chunks(per_tx).collect()
 }
 

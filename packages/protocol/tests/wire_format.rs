@@ -253,3 +253,37 @@ fn version_one_is_gone() {
     assert_eq!(STORE_DOMAIN, "ehrx/store/v2");
     assert_eq!(ATTEST_DOMAIN, "ehrx/attest/v2");
 }
+
+/// ibc-go refuses packet data over 256 KiB (`MaximumPayloadsSize` = 262144 in
+/// modules/core/04-channel/types/packet.go, `Packet::ValidateBasic`): the largest reply packet, a 128 KiB chunk with the manifest of
+/// the largest history (`MAX_HISTORY_CHUNKS` hashes) and the longest names, stays under it.
+#[test]
+fn the_largest_reply_packet_fits_ibc_gos_packet_data_limit() {
+    use ehr_protocol::limits::{MAX_CHUNK_BYTES, MAX_HISTORY_CHUNKS, MAX_ID_LEN, MAX_NAME_LEN};
+    const IBC_MAX_PACKET_DATA: usize = 256 * 1024;
+    let chunk_hashes = vec!["ab".repeat(32); MAX_HISTORY_CHUNKS as usize];
+    let packet = ExchangePacket::Reply(ReplyPacket {
+        body: ReplyBody {
+            version: 2,
+            request_id: "r".repeat(MAX_ID_LEN),
+            requester_network: "n".repeat(MAX_NAME_LEN),
+            responder_network: "n".repeat(MAX_NAME_LEN),
+            responder: "wasm1".to_string() + &"q".repeat(123),
+            recipient_key_hash: "cd".repeat(32),
+            manifest: Manifest {
+                chunk_bytes: MAX_CHUNK_BYTES as u32,
+                history_hash: history_hash(&chunk_hashes),
+                chunk_hashes,
+            },
+            issued_at: u64::MAX,
+        },
+        signer_pubkey: Binary::from(vec![2u8; 33]),
+        signature: Binary::from(vec![3u8; 64]),
+        chunk_index: MAX_HISTORY_CHUNKS - 1,
+        chunk: Binary::from(vec![0u8; MAX_CHUNK_BYTES]),
+    });
+    let len = serde_json::to_vec(&packet).unwrap().len();
+    assert!(len < IBC_MAX_PACKET_DATA, "{len} bytes");
+    // Pinned: what a change to the packet costs in headroom shows here.
+    assert_eq!(len, 244_251);
+}

@@ -6,123 +6,40 @@
 //! scripts/bench.sh, which reports its figures).
 
 use crate::support::*;
-use crate::tool::{ehrx, ehrx_bin, site, text, KillOnDrop};
-use ehr_protocol::registry::Role;
-use ehr_tests::devnet::{path_with_tools, run_id, Devnet};
+use ehr_tests::devnet::Devnet;
 use ehr_tests::fhir_tools::{bundle_resources, hapi_validate, history, HistoryKind};
+use ehr_tests::peer_tool::exchange_history;
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
 
 /// One history through the whole exchange; returns what `ehrx store` reported.
 fn exchange(kind: HistoryKind) -> Value {
     let devnet = Devnet::get();
     let input = history(kind).expect("a generated history (scripts/install-tools.sh)");
-    let root = std::env::temp_dir().join(format!("ehrx-e2e-{}-{}", kind.name(), run_id()));
-    std::fs::create_dir_all(&root).unwrap();
-    // Keyring names are unique per test run: one set of sites per history.
-    let name = |role: &str| format!("{role}-{}", kind.name());
-    let (store_site, _) = site(devnet, &root, B, &name("b-store"), &[Role::Store]);
-    let (reply_site, _) = site(devnet, &root, B, &name("b-reply"), &[Role::Reply]);
-    let (request_site, _) = site(devnet, &root, A, &name("a-request"), &[Role::Request]);
     // A fresh patient each run: the Bundle's content is Synthea's, the details that name the
     // patient (and so B's pseudonym for it) are this run's own.
     let patient = fresh_patient("Synthea", "History", "1945-05-08", "321-54");
-    let details = root.join("patient.json");
-    std::fs::write(
-        &details,
-        json!({"given": patient.given, "family": patient.family,
-               "birth_date": patient.birth_date, "ssn": patient.ssn})
-        .to_string(),
-    )
-    .unwrap();
-
-    let stored = ehrx(
-        devnet,
-        &[
-            "--config",
-            store_site.config.to_str().unwrap(),
-            "store",
-            "--bundle",
-            input.to_str().unwrap(),
-            "--demographics",
-            details.to_str().unwrap(),
-        ],
-    );
-    assert!(stored.status.success(), "store: {}", text(&stored));
-    let report: Value = serde_json::from_slice(&stored.stdout).expect("store report JSON");
-    let chunks = report["chunks"].as_u64().unwrap();
+    let details = json!({"given": patient.given, "family": patient.family,
+                         "birth_date": patient.birth_date, "ssn": patient.ssn});
+    let run = exchange_history(devnet, kind.name(), &input, &details, false);
+    let chunks = run.store_report["chunks"].as_u64().unwrap();
     assert!(
-        text(&stored).contains(&format!("{chunks}/{chunks} chunks")),
+        run.store_text
+            .contains(&format!("{chunks}/{chunks} chunks")),
         "store shows its progress: {}",
-        text(&stored)
-    );
-
-    let log = std::fs::File::create(reply_site.dir.join("reply-service.log")).unwrap();
-    let service = KillOnDrop(
-        Command::new(ehrx_bin(devnet))
-            .args([
-                "--config",
-                reply_site.config.to_str().unwrap(),
-                "reply-service",
-            ])
-            .env("PATH", path_with_tools())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start reply service"),
-    );
-    let clinician_id = format!("dr-{}-{}", kind.name(), run_id());
-    let created = ehrx(
-        devnet,
-        &[
-            "--config",
-            request_site.config.to_str().unwrap(),
-            "clinician",
-            "new",
-            "--id",
-            &clinician_id,
-        ],
-    );
-    assert!(created.status.success(), "clinician: {}", text(&created));
-    let register: Value = serde_json::from_slice(&created.stdout).unwrap();
-    devnet
-        .exec(A, "admin", &devnet.contract(A, "registry"), &register)
-        .accepted();
-
-    let output = request_site.dir.join("history.json");
-    let requested = Command::new(ehrx_bin(devnet))
-        .args([
-            "--config",
-            request_site.config.to_str().unwrap(),
-            "request",
-            "--partner",
-            B,
-            "--clinician",
-            &clinician_id,
-            "--purpose",
-            "treatment",
-            "--demographics",
-            details.to_str().unwrap(),
-            "--out",
-            output.to_str().unwrap(),
-            "--wait-secs",
-            "600",
-        ])
-        .env("PATH", path_with_tools())
-        .output()
-        .unwrap();
-    drop(service);
-    let service_log = std::fs::read_to_string(reply_site.dir.join("reply-service.log")).unwrap();
-    assert!(
-        requested.status.success(),
-        "request: {}\nreply service: {service_log}",
-        text(&requested)
+        run.store_text
     );
     assert!(
-        text(&requested).contains("every chunk and attestation verified"),
+        run.request_ok,
+        "request: {}\nreply service: {}",
+        run.request_text, run.service_log
+    );
+    assert!(
+        run.request_text
+            .contains("every chunk and attestation verified"),
         "{}",
-        text(&requested)
+        run.request_text
     );
+    let (input, output, report) = (run.input, run.output, run.store_report);
 
     // The reference validator: nothing wrong in, nothing wrong out.
     let reports = hapi_validate(&[input.as_path(), output.as_path()]).expect("HAPI harness");

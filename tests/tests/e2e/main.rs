@@ -14,4 +14,3 @@ mod peer_tool;
 mod security;
 mod support;
 mod third_chain;
-mod tool;

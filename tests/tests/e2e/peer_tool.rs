@@ -6,9 +6,9 @@
 //! chain (`answered`), "no records" only inside. Nothing the tool printed contains PHI.
 
 use crate::support::*;
-use crate::tool::{ehrx, ehrx_bin, site, text, KillOnDrop};
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{path_with_tools, run_id, Devnet};
+use ehr_tests::peer_tool::{ehrx, ehrx_bin, site, text, KillOnDrop};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
