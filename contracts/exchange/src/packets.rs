@@ -237,9 +237,14 @@ fn verify_reply(
         .config()
         .map_err(|_| plain(ErrorCode::Internal))?
         .policy;
-    body.manifest
-        .check(policy.max_chunk_bytes, policy.max_history_chunks)
-        .map_err(plain)?;
+    // A history larger than our policy takes ends the request (`TooLarge`, so the requester
+    // learns why); a malformed manifest is refused and changes nothing.
+    let manifest = body
+        .manifest
+        .check(policy.max_chunk_bytes, policy.max_history_chunks);
+    if let Err(ErrorCode::InvalidFormat) = manifest {
+        return Err(plain(ErrorCode::InvalidFormat));
+    }
 
     let request = OUTGOING
         .may_load(deps.storage, &body.request_id)
@@ -268,6 +273,7 @@ fn verify_reply(
     )
     .map_err(plain)?;
     let rejected = |code| (code, Some(RequestStatus::Rejected));
+    manifest.map_err(rejected)?;
     // Every chunk of one reply carries the same signed body: a chunk of another reply (even
     // one the responder signed) cannot join this one.
     if request.status == RequestStatus::Receiving {

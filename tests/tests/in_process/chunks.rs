@@ -415,3 +415,37 @@ fn a_record_is_stored_in_chunks_in_order_by_its_storer_only() {
         "an empty batch"
     );
 }
+
+#[test]
+fn a_reply_larger_than_the_requesting_chains_policy_ends_the_request_too_large() {
+    let mut net = small_chunks();
+    // A takes replies of at most two chunks; B's reply service sends eight.
+    let config: ehr_protocol::registry::ConfigResponse = net
+        .a
+        .query_registry(&ehr_protocol::registry::QueryMsg::Config {})
+        .unwrap();
+    net.a
+        .admin_exec(&ehr_protocol::registry::ExecuteMsg::UpdatePolicy {
+            policy: Policy {
+                max_history_chunks: 2,
+                ..config.policy
+            },
+        })
+        .unwrap();
+    let id = pending(&mut net);
+    let (sealed, body) = eight_chunk_reply(&net, &id);
+    let responder = std::mem::replace(&mut net.responder, net.b.outsider("x"));
+    let ack = deliver_chunk(
+        &mut net,
+        &responder,
+        &body,
+        0,
+        sealed.chunks[0].clone(),
+        100,
+    );
+    assert_eq!(ack, StdAck::error(ErrorCode::TooLarge.to_ack_error()));
+    let request = net.a.request(&id);
+    assert_eq!(request.status, RequestStatus::Rejected);
+    assert_eq!(request.reason, Some(ErrorCode::TooLarge));
+    assert!(request.reply.is_none(), "nothing of it is kept");
+}
