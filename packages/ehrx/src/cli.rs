@@ -237,8 +237,12 @@ impl DemographicsArgs {
     pub fn read(&self) -> Result<Demographics> {
         if let Some(path) = &self.from_bundle {
             let bytes = Zeroizing::new(read_input(path)?);
-            return crate::demographics::from_bundle(&bytes)
-                .with_context(|| format!("the patient's details from {}", path.display()));
+            return crate::demographics::from_bundle(&bytes).with_context(|| {
+                format!(
+                    "the patient's details from {} (give them with --demographics FILE instead)",
+                    path.display()
+                )
+            });
         }
         if let Some(path) = &self.demographics {
             let bytes = Zeroizing::new(read_input(path)?);
@@ -586,8 +590,10 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
             let key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
             // Without details given, the Bundle's own Patient names the patient.
             let demographics = if args.demographics.is_empty() {
-                crate::demographics::from_bundle(&bundle)
-                    .context("the patient's details from the Bundle's Patient")?
+                crate::demographics::from_bundle(&bundle).context(
+                    "the patient's details from the Bundle's Patient (give them with \
+                     --demographics FILE instead)",
+                )?
             } else {
                 args.demographics.read()?
             };
@@ -672,20 +678,9 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
         &reply,
         &mut |line| eprintln!("{line}"),
     )?;
-    let bundle = request::history_bundle(&request_id, &reply, content, args.bundle_type)?;
-    // What is written is valid R4 with every reference resolving, or nothing is written.
-    crate::fhir::validate_bundle(&bundle).with_context(|| {
-        format!(
-            "the history received for request {request_id} is not valid FHIR R4; nothing was \
-             written to {}",
-            args.out.display()
-        )
-    })?;
-    let entries = bundle["entry"]
-        .as_array()
-        .map_or(0, Vec::len)
-        .saturating_sub(1);
-    write_private(&args.out, serde_json::to_string_pretty(&bundle)?.as_bytes())?;
+    let (bundle, entries) = request::history_bundle(&request_id, &reply, content, args.bundle_type)
+        .with_context(|| format!("nothing was written to {}", args.out.display()))?;
+    write_private(&args.out, &bundle)?;
     progress(&format!(
         "request {request_id}: {entries} resource(s) from {} ({}) written to {}",
         reply.responder_network,

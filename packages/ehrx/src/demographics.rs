@@ -121,20 +121,27 @@ pub const SSN_SYSTEM: &str = "http://hl7.org/fhir/sid/us-ssn";
 /// field is skipped as it is parsed, so a history of many megabytes is never held as a
 /// tree.
 #[derive(Deserialize)]
-struct PatientOnly {
-    #[serde(default)]
-    entry: Vec<EntryOnly>,
+struct PatientOnly<'a> {
+    #[serde(borrow, default)]
+    entry: Vec<EntryOnly<'a>>,
 }
 
 #[derive(Deserialize)]
-struct EntryOnly {
-    resource: Option<ResourceOnly>,
+struct EntryOnly<'a> {
+    #[serde(borrow)]
+    resource: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Any resource, for its type (its other fields are skipped, whatever their shape).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeOnly {
+    resource_type: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ResourceOnly {
-    resource_type: String,
     #[serde(default)]
     name: Vec<HumanName>,
     birth_date: Option<Zeroizing<String>>,
@@ -178,12 +185,14 @@ pub enum FromBundleError {
 pub fn from_bundle(bundle_json: &[u8]) -> Result<Demographics, FromBundleError> {
     let bundle: PatientOnly = serde_json::from_slice(bundle_json)
         .map_err(|e| FromBundleError::NotJson(e.line(), e.column()))?;
-    let mut patients: Vec<ResourceOnly> = bundle
-        .entry
-        .into_iter()
-        .filter_map(|e| e.resource)
-        .filter(|r| r.resource_type == "Patient")
-        .collect();
+    let not_json = |e: serde_json::Error| FromBundleError::NotJson(e.line(), e.column());
+    let mut patients: Vec<ResourceOnly> = Vec::new();
+    for resource in bundle.entry.iter().filter_map(|e| e.resource) {
+        let kind: TypeOnly = serde_json::from_str(resource.get()).map_err(not_json)?;
+        if kind.resource_type == "Patient" {
+            patients.push(serde_json::from_str(resource.get()).map_err(not_json)?);
+        }
+    }
     if patients.len() != 1 {
         return Err(FromBundleError::PatientCount(patients.len()));
     }
@@ -453,6 +462,7 @@ mod tests {
     fn details_come_from_the_bundles_one_patient() {
         let bundle = br#"{"resourceType":"Bundle","type":"collection","entry":[
             {"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation","status":"final"}},
+            {"fullUrl":"urn:uuid:3","resource":{"resourceType":"Organization","name":"General"}},
             {"fullUrl":"urn:uuid:2","resource":{"resourceType":"Patient","id":"p",
              "name":[{"use":"usual","given":["Bob"],"family":"X"},
                      {"use":"official","given":["Amara","Ngozi"],"family":"Okafor"}],

@@ -325,7 +325,33 @@ pub fn output_bundle(reply: &Value, p: &ReplyProvenance, kind: OutputBundleType)
         out_entries.push(Value::Object(entry));
     }
     let matches = out_entries.len();
-    let provenance = json!({
+    let provenance = provenance(targets, p);
+    let mut provenance_entry = Map::new();
+    provenance_entry.insert("fullUrl".into(), Value::String(urn_uuid()));
+    provenance_entry.insert("resource".into(), provenance);
+    if searchset {
+        provenance_entry.insert("search".into(), json!({ "mode": "include" }));
+    }
+    out_entries.push(Value::Object(provenance_entry));
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "type": match kind {
+            OutputBundleType::Collection => "collection",
+            OutputBundleType::Searchset => "searchset",
+        },
+        "timestamp": time::rfc3339(p.recorded_at, 0),
+        "entry": out_entries,
+    });
+    if searchset {
+        bundle["total"] = json!(matches);
+    }
+    bundle
+}
+
+/// The output's `Provenance`: who answered, from which network, channel and packet, the
+/// whole-history hash, and the entries it covers (`targets`: references to their fullUrls).
+fn provenance(targets: Vec<Value>, p: &ReplyProvenance) -> Value {
+    json!({
         "resourceType": "Provenance",
         "target": targets,
         "occurredDateTime": time::rfc3339(p.issued_at, 0),
@@ -372,27 +398,118 @@ pub fn output_bundle(reply: &Value, p: &ReplyProvenance, kind: OutputBundleType)
                 "display": "whole-history hash (SHA-256, hex)"
             }
         }]
-    });
-    let mut provenance_entry = Map::new();
-    provenance_entry.insert("fullUrl".into(), Value::String(urn_uuid()));
-    provenance_entry.insert("resource".into(), provenance);
-    if searchset {
-        provenance_entry.insert("search".into(), json!({ "mode": "include" }));
+    })
+}
+
+/// One entry of a received record Bundle as its JSON text: only what the output needs is
+/// parsed, the resource stays the bytes it came as.
+#[derive(serde::Deserialize)]
+struct RawBundle<'a> {
+    #[serde(borrow, default)]
+    entry: Vec<RawEntry<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawEntry<'a> {
+    #[serde(rename = "fullUrl")]
+    full_url: Option<String>,
+    #[serde(borrow)]
+    resource: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResourceHead {
+    meta: Option<MetaHead>,
+}
+
+#[derive(serde::Deserialize)]
+struct MetaHead {
+    #[serde(rename = "versionId")]
+    version_id: Option<String>,
+}
+
+/// The patient's history as `ehrx request` writes it, built from the received record
+/// Bundles' JSON without holding them as trees: the entries as they came (one per fullUrl and
+/// versionId, the last one of the records winning, in the place of the first), then the
+/// Provenance. `None` when an entry has no fullUrl: [`output_bundle`] then mends the Bundle
+/// (it needs the parsed tree). What it returns is checked as R4 by the caller.
+pub fn output_bundle_json(
+    records: &[impl AsRef<[u8]>],
+    p: &ReplyProvenance,
+    kind: OutputBundleType,
+) -> Result<Option<Vec<u8>>, FhirError> {
+    let mut bundles = Vec::with_capacity(records.len());
+    for (n, record) in records.iter().enumerate() {
+        let bundle: RawBundle = serde_json::from_slice(record.as_ref()).map_err(|e| {
+            FhirError(format!(
+                "record {n} of the reply is not a Bundle (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        bundles.push(bundle);
     }
-    out_entries.push(Value::Object(provenance_entry));
-    let mut bundle = json!({
-        "resourceType": "Bundle",
-        "type": match kind {
-            OutputBundleType::Collection => "collection",
-            OutputBundleType::Searchset => "searchset",
-        },
-        "timestamp": time::rfc3339(p.recorded_at, 0),
-        "entry": out_entries,
+    let mut kept: Vec<(&str, &serde_json::value::RawValue)> = Vec::new();
+    let mut seen: HashMap<(&str, Option<String>), usize> = HashMap::new();
+    for entry in bundles.iter().flat_map(|b| &b.entry) {
+        let Some(resource) = entry.resource else {
+            continue;
+        };
+        let Some(url) = entry.full_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let head: ResourceHead = serde_json::from_str(resource.get())
+            .map_err(|_| FhirError("an entry's resource is not a JSON object".into()))?;
+        let version = head.meta.and_then(|m| m.version_id);
+        match seen.entry((url, version)) {
+            std::collections::hash_map::Entry::Occupied(at) => kept[*at.get()] = (url, resource),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(kept.len());
+                kept.push((url, resource));
+            }
+        }
+    }
+    let searchset = kind == OutputBundleType::Searchset;
+    let targets = kept
+        .iter()
+        .map(|(url, _)| json!({ "reference": url }))
+        .collect();
+    let mut provenance_entry = json!({
+        "fullUrl": urn_uuid(),
+        "resource": provenance(targets, p),
     });
     if searchset {
-        bundle["total"] = json!(matches);
+        provenance_entry["search"] = json!({ "mode": "include" });
     }
-    bundle
+    let size: usize = kept.iter().map(|(u, r)| u.len() + r.get().len() + 64).sum();
+    let mut out = Vec::with_capacity(size + 4096);
+    let text = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
+    out.extend_from_slice(br#"{"resourceType":"Bundle","type":"#);
+    out.extend(text(&json!(if searchset {
+        "searchset"
+    } else {
+        "collection"
+    })));
+    out.extend_from_slice(br#","timestamp":"#);
+    out.extend(text(&json!(time::rfc3339(p.recorded_at, 0))));
+    if searchset {
+        out.extend_from_slice(br#","total":"#);
+        out.extend(kept.len().to_string().into_bytes());
+    }
+    out.extend_from_slice(br#","entry":["#);
+    for (url, resource) in &kept {
+        out.extend_from_slice(br#"{"fullUrl":"#);
+        out.extend(text(&json!(url)));
+        out.extend_from_slice(br#","resource":"#);
+        out.extend_from_slice(resource.get().as_bytes());
+        if searchset {
+            out.extend_from_slice(br#","search":{"mode":"match"}"#);
+        }
+        out.extend_from_slice(b"},");
+    }
+    out.extend(text(&provenance_entry));
+    out.extend_from_slice(b"]}");
+    Ok(Some(out))
 }
 
 fn purpose_code(purpose: PurposeOfUse) -> (&'static str, &'static str) {
@@ -731,6 +848,38 @@ mod tests {
             recorded_at: 1_700_000_060,
             history_hash: "ab".repeat(32),
         }
+    }
+
+    #[test]
+    fn the_output_is_built_from_the_records_json_and_validates() {
+        let good = serde_json::to_vec(&good()).unwrap();
+        // Two records sharing the Patient: one entry per fullUrl, in the place of the first.
+        for kind in [OutputBundleType::Collection, OutputBundleType::Searchset] {
+            let json = output_bundle_json(&[&good, &good], &provenance(), kind)
+                .unwrap()
+                .expect("every entry has a fullUrl");
+            let summary = check_bundle(&json).unwrap();
+            assert_eq!(summary.entries, 3, "two resources and the Provenance");
+            let out: Value = serde_json::from_slice(&json).unwrap();
+            let e = out["entry"].as_array().unwrap();
+            assert_eq!(e[0]["fullUrl"], PATIENT);
+            assert_eq!(e[2]["resource"]["resourceType"], "Provenance");
+            assert_eq!(e[2]["resource"]["target"].as_array().unwrap().len(), 2);
+            assert!(e[2].to_string().contains(HISTORY_HASH_SYSTEM));
+            if kind == OutputBundleType::Searchset {
+                assert_eq!(out["total"], 2);
+                assert_eq!(e[0]["search"]["mode"], "match");
+            }
+        }
+        // An entry without a fullUrl: the tree-based mending is needed.
+        let legacy = serde_json::to_vec(&legacy()).unwrap();
+        assert_eq!(
+            output_bundle_json(&[legacy], &provenance(), OutputBundleType::Collection).unwrap(),
+            None
+        );
+        assert!(
+            output_bundle_json(&[b"[1]"], &provenance(), OutputBundleType::Collection).is_err()
+        );
     }
 
     #[test]

@@ -28,7 +28,6 @@ use ehr_protocol::padding;
 use ehr_protocol::registry::{Partner, QueryMsg as RegistryQuery};
 use ehr_protocol::signing::{self, reply_sign_bytes};
 use ehr_protocol::validate;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -280,10 +279,10 @@ pub fn parse_retrieved(data: &[u8]) -> Result<RetrievedReply> {
     serde_json::from_slice(&decoded).context("reply data is not a RetrievedReply")
 }
 
-/// What the partner answered, checked and decrypted: for records, one Bundle per record
-/// the custodian holds, each checked against its storer's attestation.
+/// What the partner answered, checked and decrypted: for records, one Bundle (its JSON) per
+/// record the custodian holds, each checked against its storer's attestation.
 pub enum ReplyContent {
-    Records(Vec<Value>),
+    Records(Vec<Zeroizing<Vec<u8>>>),
     NoRecords,
     Declined(ehr_protocol::ErrorCode),
 }
@@ -373,10 +372,7 @@ pub fn open_reply(
                 body = rest;
                 history::verify_attestation(&part.attestation, compressed)
                     .with_context(|| format!("record {n} of the reply"))?;
-                let json = Zeroizing::new(history::decompress(compressed)?);
-                let bundle = fhir::parse_bundle(&json)
-                    .with_context(|| format!("record {n} of the reply"))?;
-                bundles.push(bundle);
+                bundles.push(Zeroizing::new(history::decompress(compressed)?));
             }
             progress(&format!(
                 "reply to {request_id}: {} record(s), {} chunk(s), every chunk and attestation \
@@ -394,18 +390,18 @@ pub fn open_reply(
     }
 }
 
-/// The output Bundle for an answered request (records plus Provenance), or the
-/// `RequestEnd` for no records / declined.
+/// The output Bundle for an answered request (records plus Provenance) as JSON, checked as
+/// FHIR R4, with its number of records' resources; or the `RequestEnd` for no records /
+/// declined.
 pub fn history_bundle(
     request_id: &str,
     reply: &RetrievedReply,
     content: ReplyContent,
     kind: fhir::OutputBundleType,
-) -> Result<Value> {
+) -> Result<(Zeroizing<Vec<u8>>, usize)> {
     match content {
-        ReplyContent::Records(bundles) => Ok(fhir::output_bundle(
-            &fhir::merge_bundles(&bundles),
-            &fhir::ReplyProvenance {
+        ReplyContent::Records(records) => {
+            let provenance = fhir::ReplyProvenance {
                 request_id: request_id.to_string(),
                 responder: reply.responder.clone(),
                 responder_network: reply.responder_network.clone(),
@@ -414,9 +410,26 @@ pub fn history_bundle(
                 issued_at: reply.issued_at,
                 recorded_at: now_unix(),
                 history_hash: reply.manifest.history_hash.clone(),
-            },
-            kind,
-        )),
+            };
+            let json = match fhir::output_bundle_json(&records, &provenance, kind)? {
+                Some(json) => json,
+                // An entry without a fullUrl: mended on the parsed tree.
+                None => {
+                    let bundles = records
+                        .iter()
+                        .map(|r| fhir::parse_bundle(r))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let merged = fhir::merge_bundles(&bundles);
+                    serde_json::to_vec(&fhir::output_bundle(&merged, &provenance, kind))?
+                }
+            };
+            let json = Zeroizing::new(json);
+            // What is written is valid R4 with every reference resolving, or nothing is.
+            let summary = fhir::check_bundle(&json).with_context(|| {
+                format!("the history received for request {request_id} is not valid FHIR R4")
+            })?;
+            Ok((json, summary.entries.saturating_sub(1)))
+        }
         ReplyContent::NoRecords => Err(RequestEnd::NoRecords {
             request_id: request_id.to_string(),
         }
