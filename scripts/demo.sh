@@ -2,7 +2,7 @@
 # The main job: installs what is missing, brings up the two-hospital devnet, and walks
 # through the paper's scenario with the ehrx peer tool:
 #
-#   1. hospital-b stores a patient's record (padded and encrypted to its records key; on
+#   1. hospital-b stores a patient's record (compressed, padded and sealed in chunks to its records key; on
 #      chain only hospital-b's own HMAC pseudonym, made with a key that never leaves it)
 #   2. a clinician at hospital-a gets her own signing key (`ehrx clinician new`), which the
 #      hospital's admin registers, and asks hospital-b for the patient's history
@@ -194,7 +194,7 @@ printf '{"given":"Amara","family":"Okafor","birth_date":"1979-06-21","ssn":"212-
 printf '{"given":"AMARA","family":"okafor","birth_date":"06/21/1979","ssn":"212456701"}' >"$DEMO/a-patient.json"
 chmod 600 "$DEMO"/*.json
 
-say "1. hospital-b stores the patient's record (FHIR R4 Bundle, padded and encrypted; on chain: hospital-b's own pseudonym, ciphertext, hash, signature)"
+say "1. hospital-b stores the patient's record (FHIR R4 Bundle, checked, compressed, padded and sealed in chunks; on chain: hospital-b's own pseudonym, the chunks, their signed manifest)"
 "$EHRX" --config "$DEMO/b-records-desk/ehrx.toml" store --bundle "$DEMO/bundle.json" \
     --demographics "$DEMO/b-patient.json"
 ok "StoreRecord verified on hospital-b: registered peer with role store, content hash, signature"
