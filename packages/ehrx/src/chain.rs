@@ -284,6 +284,11 @@ fn strip_boilerplate(line: &str) -> String {
     let text = text.trim();
     if text.contains("account") && text.contains("not found") {
         format!("{text} (the signing account has no funds or does not exist on this chain)")
+    } else if text.contains("request body too large") {
+        format!(
+            "{text} (the transaction is larger than the node's RPC body limit, CometBFT's \
+             max_body_bytes: send fewer chunks per transaction)"
+        )
     } else {
         text.to_string()
     }
@@ -314,16 +319,25 @@ fn code_in(text: &str) -> Option<ErrorCode> {
 /// (`failed to execute message; message index: 0: ... : execute wasm contract failed`,
 /// gas figures, source locations).
 pub fn reduce_log(raw: &str) -> (Option<ErrorCode>, String) {
+    // The CLI's own error line (`Error: ...`, or a log line's `err=...`) is the reason; the
+    // usage text it may print around it is not.
+    let error_line = raw
+        .lines()
+        .map(strip_ansi)
+        .find(|l| l.trim_start().starts_with("Error:") || l.contains("err="))
+        .map(|l| strip_boilerplate(&l))
+        .filter(|l| !l.is_empty());
     let lines: Vec<String> = raw
         .lines()
         .map(strip_boilerplate)
         .filter(|l| !l.is_empty())
         .collect();
+    let first = error_line.as_deref().or(lines.first().map(String::as_str));
     let (code, line) = lines
         .iter()
         .find_map(|l| code_in(l).map(|c| (Some(c), l.as_str())))
-        .unwrap_or((None, lines.first().map_or("", String::as_str)));
-    let mut reason: String = line.chars().take(300).collect();
+        .unwrap_or((None, first.unwrap_or("")));
+    let mut reason: String = line.chars().take(400).collect();
     if reason.is_empty() {
         reason = "no reason given".to_string();
     }
@@ -984,6 +998,23 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
+    }
+
+    #[test]
+    fn the_cli_error_line_wins_over_its_usage_text() {
+        let raw = "Usage:\n  wasmd tx broadcast [file_path] [flags]\n\nFlags:\n\n\u{1b}[90m2:30AM\u{1b}[0m \u{1b}[31mERR\u{1b}[0m failure when running app err=\"error in json rpc client, with http response metadata: (Status: 400 Bad Request, Protocol HTTP/1.1). RPC error -32600 - Invalid Request: error reading request body: http: request body too large\"\n";
+        let (_, reason) = reduce_log(raw);
+        assert!(reason.contains("request body too large"), "{reason}");
+        assert!(reason.contains("max_body_bytes"), "{reason}");
+        let raw = "Usage:\n  wasmd tx broadcast [file_path] [flags]\n\nFlags:\n  -h, --help   help\n\nError: post failed: Post \"http://127.0.0.1:26657\": request body too large\n";
+        let (code, reason) = reduce_log(raw);
+        assert_eq!(code, None);
+        assert!(
+            reason.starts_with(
+                "post failed: Post \"http://127.0.0.1:26657\": request body too large"
+            ),
+            "{reason}"
+        );
     }
 
     #[test]
