@@ -390,8 +390,8 @@ step "store a record on $B (ehrx store)"
 "$EHRX" --config "$ROOT/store/ehrx.toml" store --bundle "$ROOT/bundle.json" \
     --demographics "$ROOT/patient-b.json" >"$WORK/store.json" 2>"$WORK/store.err" ||
     { cat "$WORK/store.err" >&2; die "ehrx store failed"; }
-STORE_HASH=$(jq -r .txhash "$WORK/store.json")
-CIPHERTEXT_BYTES=$(jq -r .ciphertext_bytes "$WORK/store.json")
+STORE_HASH=$(jq -r ".txhashes[0]" "$WORK/store.json")
+CIPHERTEXT_BYTES=$(jq -r .sealed_bytes "$WORK/store.json")
 log "record stored (ciphertext $CIPHERTEXT_BYTES bytes, tx $STORE_HASH)"
 
 step "reply service on $B (poll ${POLL}s)"
@@ -789,8 +789,8 @@ col_median() {  # col_median COL: median of a breakdown column
         printf '## Patient histories (issue 9): one exchange each through ehrx\n\n'
         cat "$HIST_MD"
         printf '\nLatency is `ehrx request` from start to the validated history written; the store is\n'
-        printf 'timed apart. Peak RSS is GNU time'"'"'s maximum resident set size of ehrx and of the wasmd\n'
-        printf 'processes it runs (the larger of them).\n\n'
+        printf 'timed apart. Peak RSS of ehrx is its own VmHWM (EHRX_REPORT_PEAK_RSS); with its wasmd\n'
+        printf 'processes it is GNU time'"'"'s maximum resident set size of the process tree (the largest).\n\n'
     fi
     printf '## Wasm sizes\n\n| artifact | bytes | KiB | gzip -9 bytes | sha256 (prefix) | deployed on the devnet: bytes, sha256 |\n|---|---|---|---|---|---|\n'
     for w in registry exchange; do

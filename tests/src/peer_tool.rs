@@ -136,17 +136,23 @@ pub struct HistoryRun {
     pub service_log: String,
     pub store_ms: u128,
     pub request_ms: u128,
-    /// Peak RSS in KiB of `ehrx store`, `ehrx request` and the reply service, if measured.
+    /// Peak RSS in KiB of `ehrx store`, `ehrx request` and the reply service, if measured:
+    /// of ehrx itself, and of it with the `wasmd` processes it runs (GNU time).
     pub store_rss_kib: Option<u64>,
     pub request_rss_kib: Option<u64>,
     pub service_rss_kib: Option<u64>,
+    pub store_own_rss_kib: Option<u64>,
+    pub request_own_rss_kib: Option<u64>,
+    pub service_own_rss_kib: Option<u64>,
 }
 
 /// `ehrx ARGS`, under `/usr/bin/time -v` when `measure`.
 fn ehrx_command(devnet: &Devnet, measure: bool, args: &[&str]) -> Command {
     let mut command = if measure {
         let mut time = Command::new("/usr/bin/time");
-        time.arg("-v").arg(ehrx_bin(devnet));
+        time.arg("-v")
+            .arg(ehrx_bin(devnet))
+            .env("EHRX_REPORT_PEAK_RSS", "1");
         time
     } else {
         Command::new(ehrx_bin(devnet))
@@ -155,7 +161,8 @@ fn ehrx_command(devnet: &Devnet, measure: bool, args: &[&str]) -> Command {
     command
 }
 
-/// The peak RSS `/usr/bin/time -v` reported in `text`, in KiB.
+/// The peak RSS `/usr/bin/time -v` reported in `text` (ehrx and the `wasmd` processes it
+/// runs, the largest of them), in KiB.
 pub fn peak_rss_kib(text: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| {
@@ -163,6 +170,15 @@ pub fn peak_rss_kib(text: &str) -> Option<u64> {
                 .strip_prefix("Maximum resident set size (kbytes): ")
         })
         .and_then(|n| n.trim().parse().ok())
+}
+
+/// The peak RSS of ehrx itself (`EHRX_REPORT_PEAK_RSS`) in `text`, in KiB.
+pub fn own_peak_rss_kib(text: &str) -> Option<u64> {
+    // The last report: the reply service logs one after each pass that answered.
+    text.lines()
+        .rev()
+        .find_map(|l| l.split_once("peak RSS of ehrx itself: ").map(|(_, n)| n))
+        .and_then(|n| n.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Stores the history at `input` on B, asks for it from A with the reply service of B
@@ -284,6 +300,9 @@ pub fn exchange_history(
         store_rss_kib: measure.then(|| peak_rss_kib(&store_text)).flatten(),
         request_rss_kib: measure.then(|| peak_rss_kib(&request_text)).flatten(),
         service_rss_kib: measure.then(|| peak_rss_kib(&service_log)).flatten(),
+        store_own_rss_kib: measure.then(|| own_peak_rss_kib(&store_text)).flatten(),
+        request_own_rss_kib: measure.then(|| own_peak_rss_kib(&request_text)).flatten(),
+        service_own_rss_kib: measure.then(|| own_peak_rss_kib(&service_log)).flatten(),
         store_report,
         store_text,
         request_ok: requested.status.success(),

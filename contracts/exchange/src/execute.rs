@@ -197,30 +197,36 @@ pub fn store_chunks(
             }
             require_role(admitted, Role::Store)?;
             let key = (msg.patient_token.as_str(), msg.record_id.as_str());
+            // No such record is not misconduct (a retry after a store that did not land);
+            // another storer's record is.
             let record = RECORDS
                 .may_load(deps.storage, key)
                 .map_err(|_| ErrorCode::Internal)?
-                .filter(|record| record.meta.stored_by == info.sender)
-                .ok_or(ErrorCode::NotAuthorized)?;
+                .ok_or(ErrorCode::UnknownRequest)?;
+            if record.meta.stored_by != info.sender {
+                return Err(ErrorCode::NotAuthorized);
+            }
+            // The count lives in the metadata; the stored record keeps the manifest as signed.
+            let meta = RECORD_META
+                .load(deps.storage, key)
+                .map_err(|_| ErrorCode::Internal)?;
             checks::next_chunks(
                 &record.manifest,
-                record.meta.chunks_stored,
+                meta.chunks_stored,
                 msg.first_index,
                 &msg.chunks,
             )?;
-            Ok(record)
+            Ok(meta)
         },
-        |deps, _config, _admitted, mut record| {
+        |deps, _config, _admitted, mut meta| {
             let key = (msg.patient_token.as_str(), msg.record_id.as_str());
             for (offset, chunk) in msg.chunks.iter().enumerate() {
                 let index = msg.first_index + offset as u32;
                 RECORD_CHUNKS.save(deps.storage, &[key.0, key.1], index, chunk);
             }
-            record.meta.chunks_stored += msg.chunks.len() as u32;
-            RECORD_META.save(deps.storage, key, &record.meta)?;
-            RECORDS.save(deps.storage, key, &record)?;
-            Ok(chunk_response("store_chunks", &record.meta)
-                .add_attribute("record_id", &msg.record_id))
+            meta.chunks_stored += msg.chunks.len() as u32;
+            RECORD_META.save(deps.storage, key, &meta)?;
+            Ok(chunk_response("store_chunks", &meta).add_attribute("record_id", &msg.record_id))
         },
     )
 }

@@ -10,7 +10,7 @@ use crate::execute::save_incoming;
 use crate::quota;
 use crate::registry_client::Registry;
 use crate::state::{
-    Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, REPLIES, REPLY_CHUNKS,
+    drop_reply, Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, REPLIES, REPLY_CHUNKS,
     REPLY_CHUNKS_IN, REPLY_OUT,
 };
 use cosmwasm_std::{
@@ -281,7 +281,13 @@ fn verify_reply(
             .may_load(deps.storage, &body.request_id)
             .map_err(|_| plain(ErrorCode::Internal))?
             .ok_or(plain(ErrorCode::Internal))?;
-        if first.signature != reply.signature || first.manifest != body.manifest {
+        let same = first.signature == reply.signature
+            && first.responder_pubkey == reply.signer_pubkey
+            && first.responder == body.responder
+            && first.recipient_key_hash == body.recipient_key_hash
+            && first.manifest == body.manifest
+            && first.issued_at == body.issued_at;
+        if !same {
             return Err(rejected(ErrorCode::ChunkMismatch));
         }
     }
@@ -351,6 +357,9 @@ fn receive_reply(
     if let Err((code, terminal)) = verdict {
         if let Some(status) = terminal {
             if let Some(mut request) = OUTGOING.may_load(deps.storage, &request_id)? {
+                if request.status == RequestStatus::Receiving {
+                    drop_reply(deps.storage, &request_id);
+                }
                 request.status = status;
                 request.reason = Some(code.clone());
                 OUTGOING.save(deps.storage, &request_id, &request)?;
@@ -566,6 +575,11 @@ fn settle_reply(
             .request(&reply.body.request_id)
             .partner(&partner_id)
             .packet(&packet.src.channel_id, packet.sequence)
+    };
+    // A chunk the requesting chain already holds arrived: it counts as delivered.
+    let fate = match fate {
+        Fate::Refused(ErrorCode::ChunkDuplicate) => &Fate::Delivered,
+        other => other,
     };
     let open = matches!(
         incoming.status,

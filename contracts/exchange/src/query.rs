@@ -97,9 +97,13 @@ pub fn records(
 }
 
 pub fn record(deps: Deps, patient_token: String, record_id: String) -> StdResult<StoredRecord> {
-    RECORDS
-        .may_load(deps.storage, (&patient_token, &record_id))?
-        .ok_or_else(|| StdError::msg(format!("unknown record {record_id}")))
+    let key = (patient_token.as_str(), record_id.as_str());
+    let mut record = RECORDS
+        .may_load(deps.storage, key)?
+        .ok_or_else(|| StdError::msg(format!("unknown record {record_id}")))?;
+    // The metadata (how many chunks are in) is kept up to date apart from the manifest.
+    record.meta = RECORD_META.load(deps.storage, key)?;
+    Ok(record)
 }
 
 /// One chunk of a complete or growing record; an absent one is named.

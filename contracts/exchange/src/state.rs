@@ -103,10 +103,22 @@ impl RawChunks {
         storage.get(&self.key(parts, index))
     }
 
-    /// Deletes chunks `0..count`.
-    pub fn remove_all(&self, storage: &mut dyn Storage, parts: &[&str], count: u32) {
-        for index in 0..count {
-            storage.remove(&self.key(parts, index));
-        }
+    pub fn remove(&self, storage: &mut dyn Storage, parts: &[&str], index: u32) {
+        storage.remove(&self.key(parts, index));
     }
+}
+
+/// Deletes what a reply left on the requesting chain (its chunks, their index, its signed
+/// manifest) when the request ends without it: a part of a history is never kept.
+pub fn drop_reply(storage: &mut dyn Storage, request_id: &str) {
+    let received: Vec<u32> = REPLY_CHUNKS_IN
+        .prefix(request_id)
+        .keys(storage, None, None, cosmwasm_std::Order::Ascending)
+        .filter_map(Result::ok)
+        .collect();
+    for index in received {
+        REPLY_CHUNKS.remove(storage, &[request_id], index);
+        REPLY_CHUNKS_IN.remove(storage, (request_id, index));
+    }
+    REPLIES.remove(storage, request_id);
 }

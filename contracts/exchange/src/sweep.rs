@@ -7,8 +7,8 @@
 use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::state::{
-    AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY, PENDING_INCOMING,
-    REPLY_CHUNKS, REPLY_CHUNKS_IN, REPLY_OUT,
+    drop_reply, AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
+    PENDING_INCOMING, REPLY_OUT,
 };
 use cosmwasm_std::{DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp};
 use ehr_protocol::audit::{AuditAction, AuditEntry};
@@ -99,11 +99,8 @@ fn sweep_outgoing(
         // A reply half received ends here: its chunks are deleted, never released.
         let reason = match (request.status, &request.reply) {
             (RequestStatus::Pending, _) => ErrorCode::Expired,
-            (RequestStatus::Receiving, Some(reply)) => {
-                REPLY_CHUNKS.remove_all(storage, &[id], reply.chunk_count);
-                for index in 0..reply.chunk_count {
-                    REPLY_CHUNKS_IN.remove(storage, (id, index));
-                }
+            (RequestStatus::Receiving, _) => {
+                drop_reply(storage, id);
                 ErrorCode::ChunkMissing
             }
             _ => continue,

@@ -182,6 +182,11 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             let pass = self.run_pass(log);
             let failed = match &pass {
                 Ok(report) => {
+                    if let Some(peak) =
+                        crate::time::peak_rss_report().filter(|_| report.answered > 0)
+                    {
+                        log(&peak);
+                    }
                     if report.pending > 0 || report.answered > 0 {
                         log(&format!(
                             "pass: {} pending, {} answered, {} refused, {} skipped, {} to retry",
@@ -231,7 +236,8 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     /// One pass over the pending incoming requests.
     pub fn run_pass(&mut self, log: &mut dyn FnMut(&str)) -> Result<PassReport> {
         let mut report = PassReport::default();
-        let limits = Limits::of(&self.peer.exchange)?;
+        // The registry's chunk limits, read once a pass and only when there is work.
+        let mut limits: Option<Limits> = None;
         let mut start_after: Option<(String, String)> = None;
         loop {
             let page: IncomingRequestsResponse = chain::query(
@@ -245,7 +251,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             .context("reading pending incoming requests")?;
             let count = page.requests.len();
             for incoming in &page.requests {
-                self.handle(incoming, limits, &mut report, log)?;
+                self.handle(incoming, &mut limits, &mut report, log)?;
             }
             match page.requests.last() {
                 Some(last) if count >= MAX_PAGE as usize => {
@@ -274,7 +280,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     fn handle(
         &mut self,
         incoming: &IncomingRequest,
-        limits: Limits,
+        limits: &mut Option<Limits>,
         report: &mut PassReport,
         log: &mut dyn FnMut(&str),
     ) -> Result<()> {
@@ -331,6 +337,10 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     })
                 }
             },
+        };
+        let limits = match *limits {
+            Some(limits) => limits,
+            None => *limits.insert(Limits::of(&self.peer.exchange)?),
         };
         let (manifest, chunks, kind) = match self.seal_answer(incoming, &reply_key, &answer, limits)
         {
@@ -716,6 +726,14 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         )?;
         let (attestation, compressed): (Attestation, &[u8]) = unframe(&plain)
             .ok_or_else(|| anyhow::anyhow!("the decrypted record is not a framed record"))?;
+        // The attestation inside is the storing peer's own: its address and registered key
+        // (the one the chain checked the store against), on this network.
+        if attestation.storer != meta.stored_by.as_str()
+            || attestation.storer_pubkey != record.signer_pubkey
+            || attestation.network_id != self.peer.network()
+        {
+            anyhow::bail!("the record's attestation is not its storer's");
+        }
         history::verify_attestation(&attestation, compressed)?;
         Ok((attestation, Zeroizing::new(compressed.to_vec())))
     }

@@ -370,6 +370,15 @@ pub fn open_reply(
                 }
                 let (compressed, rest) = body.split_at(len);
                 body = rest;
+                // Stored on the network that answered, and signed by its storer.
+                if part.attestation.network_id != reply.responder_network {
+                    bail!(
+                        "record {n} of the reply was attested on {}, not on {} which answered \
+                         (InvalidFormat)",
+                        part.attestation.network_id,
+                        reply.responder_network
+                    );
+                }
                 history::verify_attestation(&part.attestation, compressed)
                     .with_context(|| format!("record {n} of the reply"))?;
                 bundles.push(Zeroizing::new(history::decompress(compressed)?));

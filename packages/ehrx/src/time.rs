@@ -129,6 +129,15 @@ pub fn parse_moment(text: &str) -> Result<u64> {
     Ok(secs as u64)
 }
 
+/// With `EHRX_REPORT_PEAK_RSS` set: "peak RSS of ehrx itself: N kB", this process's peak
+/// resident set (Linux `VmHWM`; not the `wasmd` processes it runs), for the benchmark.
+pub fn peak_rss_report() -> Option<String> {
+    std::env::var_os("EHRX_REPORT_PEAK_RSS")?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(format!("peak RSS of ehrx itself: {}", line[6..].trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

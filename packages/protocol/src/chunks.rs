@@ -180,37 +180,49 @@ impl Layout {
     }
 
     /// `plaintext` behind its 8-byte big-endian length, zero-padded to the capacity and cut
-    /// into the plaintexts of each chunk.
+    /// into the plaintexts of each chunk (no padded copy of the whole is made). The plaintext
+    /// must fit: use [`Layout::for_plaintext`].
     pub fn pad_and_cut(&self, plaintext: &[u8]) -> Vec<Vec<u8>> {
-        let mut padded = Vec::with_capacity(self.capacity());
-        padded.extend_from_slice(&(plaintext.len() as u64).to_be_bytes());
-        padded.extend_from_slice(plaintext);
-        padded.resize(self.capacity(), 0);
-        let mut parts = Vec::with_capacity(self.chunks);
-        let mut rest = padded.as_slice();
-        for index in 0..self.chunks {
-            let (part, tail) = rest.split_at(self.plaintext_of(index));
-            parts.push(part.to_vec());
-            rest = tail;
-        }
-        parts
+        assert!(
+            plaintext.len().saturating_add(LEN_PREFIX) <= self.capacity(),
+            "a plaintext larger than its layout"
+        );
+        let prefix = (plaintext.len() as u64).to_be_bytes();
+        let mut source = prefix.iter().chain(plaintext.iter()).copied();
+        (0..self.chunks)
+            .map(|index| {
+                let mut part = Vec::with_capacity(self.plaintext_of(index));
+                part.extend(source.by_ref().take(self.plaintext_of(index)));
+                part.resize(self.plaintext_of(index), 0);
+                part
+            })
+            .collect()
     }
 
     /// `pad_and_cut` undone: the chunks' plaintexts joined, the length read and the zeros
-    /// checked; `None` when they do not form a padded plaintext.
+    /// checked; `None` when they do not form a padded plaintext (what was joined is wiped).
     pub fn join_and_unpad(parts: &[impl AsRef<[u8]>]) -> Option<Vec<u8>> {
         let mut joined = Vec::with_capacity(parts.iter().map(|p| p.as_ref().len()).sum());
         for part in parts {
             joined.extend_from_slice(part.as_ref());
         }
-        let len = u64::from_be_bytes(joined.get(..LEN_PREFIX)?.try_into().ok()?);
-        let end = LEN_PREFIX.checked_add(usize::try_from(len).ok()?)?;
-        if end > joined.len() || joined[end..].iter().any(|b| *b != 0) {
-            return None;
+        let len = joined
+            .get(..LEN_PREFIX)
+            .and_then(|p| p.try_into().ok())
+            .map(u64::from_be_bytes)
+            .and_then(|len| usize::try_from(len).ok())
+            .and_then(|len| LEN_PREFIX.checked_add(len));
+        match len {
+            Some(end) if end <= joined.len() && joined[end..].iter().all(|b| *b == 0) => {
+                joined.truncate(end);
+                joined.drain(..LEN_PREFIX);
+                Some(joined)
+            }
+            _ => {
+                zeroize::Zeroize::zeroize(&mut joined);
+                None
+            }
         }
-        joined.truncate(end);
-        joined.drain(..LEN_PREFIX);
-        Some(joined)
     }
 }
 

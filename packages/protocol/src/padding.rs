@@ -1,8 +1,9 @@
-//! Padding to size buckets, before sealing: a plaintext becomes a 4-byte big-endian length,
-//! the bytes and zeros up to the next bucket (`MIN_BUCKET` times a power of two). The chains
-//! check that every sealed value has a bucket size, so a history's size does not identify it.
+//! Padding of a request's patient details before sealing: a plaintext becomes a 4-byte
+//! big-endian length, the bytes and zeros up to the next bucket (`MIN_BUCKET` times a power
+//! of two): 1 KiB for any patient's details, so `sealed_patient` is always one size. Records
+//! and replies are padded as sealed histories (`chunks::Layout`).
 
-use crate::limits::{MIN_BUCKET, SEAL_OVERHEAD};
+use crate::limits::MIN_BUCKET;
 
 /// The bucket a plaintext of `len` bytes is padded to.
 pub fn bucket_for(len: usize) -> usize {
@@ -25,12 +26,6 @@ pub fn unpad(padded: &[u8]) -> Option<&[u8]> {
     padded[4 + len..].iter().all(|b| *b == 0).then_some(body)
 }
 
-/// Whether a sealed value of `len` bytes holds a padded plaintext: its plaintext is a bucket.
-pub fn is_bucketed(len: usize) -> bool {
-    len.checked_sub(SEAL_OVERHEAD)
-        .is_some_and(|plain| plain >= MIN_BUCKET && plain.is_power_of_two())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,12 +38,9 @@ mod tests {
             assert!(padded.len().is_power_of_two() && padded.len() >= MIN_BUCKET);
             assert_eq!(padded.len(), bucket_for(len));
             assert_eq!(unpad(&padded), Some(data.as_slice()));
-            assert!(is_bucketed(padded.len() + SEAL_OVERHEAD));
         }
         assert_eq!(bucket_for(1020), 1024);
         assert_eq!(bucket_for(1021), 2048);
-        assert!(!is_bucketed(1024));
-        assert!(!is_bucketed(1500 + SEAL_OVERHEAD));
         assert_eq!(unpad(&[0, 0, 0, 9, 1]), None);
         assert_eq!(unpad(&[0, 0, 0, 1, 1, 7]), None, "non-zero padding");
     }

@@ -191,12 +191,12 @@ fn mib_rss(kib: Option<u64>) -> String {
 
 fn report(figures: &[Figures]) -> String {
     let mut out = String::new();
-    out.push_str("| history | FHIR JSON | zstd | sealed | chunks | store | exchange (ehrx request) | peak RSS store / request / reply service |\n|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| history | FHIR JSON | zstd | sealed | chunks | store | exchange (ehrx request) | peak RSS of ehrx: store / request / reply service | with its wasmd processes (GNU time) |\n|---|---|---|---|---|---|---|---|---|\n");
     for f in figures {
         let r = &f.run.store_report;
         let n = |k: &str| r[k].as_u64().unwrap_or(0);
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.2} s | {:.2} s | {} / {} / {} |\n",
+            "| {} | {} | {} | {} | {} | {:.2} s | {:.2} s | {} / {} / {} | {} / {} / {} |\n",
             f.kind.name(),
             kib(n("json_bytes")),
             kib(n("compressed_bytes")),
@@ -204,6 +204,9 @@ fn report(figures: &[Figures]) -> String {
             n("chunks"),
             f.run.store_ms as f64 / 1000.0,
             f.run.request_ms as f64 / 1000.0,
+            mib_rss(f.run.store_own_rss_kib),
+            mib_rss(f.run.request_own_rss_kib),
+            mib_rss(f.run.service_own_rss_kib),
             mib_rss(f.run.store_rss_kib),
             mib_rss(f.run.request_rss_kib),
             mib_rss(f.run.service_rss_kib),

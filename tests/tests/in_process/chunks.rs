@@ -254,6 +254,11 @@ fn an_altered_or_misplaced_chunk_is_refused_and_the_reply_rejected() {
         let request = net.a.request(&id);
         assert_eq!(request.status, RequestStatus::Rejected);
         assert_eq!(request.reason, Some(ErrorCode::ChunkMismatch));
+        // The chunk that had come is deleted with it: no part of a history stays.
+        let state = net.a.dump_state();
+        assert!(!state
+            .windows(CHUNK)
+            .any(|w| w == sealed.chunks[0].as_slice()));
         let requester = std::mem::replace(&mut net.requester, net.a.outsider("y"));
         assert!(net
             .a
@@ -377,6 +382,15 @@ fn a_record_is_stored_in_chunks_in_order_by_its_storer_only() {
     assert_eq!(
         net.b.store_chunks(&other, next(2, 2)).rejection(),
         "NotAuthorized"
+    );
+    // A record that is not there (its store did not land): refused, not struck.
+    let unknown = StoreChunksMsg {
+        record_id: random_id("rec"),
+        ..next(2, 2)
+    };
+    assert_eq!(
+        net.b.store_chunks(&storer, unknown).rejection(),
+        "UnknownRequest"
     );
     let mut altered = next(2, 2);
     altered.chunks[3] = Binary::from(vec![0u8; CHUNK]);
