@@ -33,7 +33,7 @@ use ehr_protocol::exchange::{
 use ehr_protocol::limits::{MAX_PAGE, PACKET_VERSION, SEALED_PATIENT_LEN};
 use ehr_protocol::packet::{frame, unframe, Attestation, RecordPart, SealedOutcome};
 use ehr_protocol::padding;
-use ehr_protocol::signing::{request_sign_bytes, store_sign_bytes, StoreSigning};
+use ehr_protocol::signing::{self, request_sign_bytes, store_sign_bytes, StoreSigning};
 use ehr_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -53,10 +53,27 @@ pub struct Handled {
     pub at: u64,
 }
 
-/// Requests already handled, keyed `<partner>/<request id>`.
+/// Requests already handled, keyed `<partner>/<request id>`, and replies still being sent.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ReplyState {
     pub handled: BTreeMap<String, Handled>,
+    /// Replies begun and not finished, so that a restarted service goes on where it stopped
+    /// (their sealed chunks are in the `<state file>.uploads/` directory: ciphertext only).
+    #[serde(default)]
+    pub in_flight: BTreeMap<String, InFlight>,
+}
+
+/// A reply being sent, as the state file keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InFlight {
+    pub partner: String,
+    pub request_id: String,
+    pub kind: String,
+    pub chunk_bytes: usize,
+    pub chunk_count: usize,
+    pub sent: usize,
+    pub per_tx: usize,
+    pub txs: Vec<String>,
 }
 
 impl ReplyState {
@@ -76,19 +93,7 @@ impl ReplyState {
 
     /// Write to a temporary file and rename it: never a half-written state.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(&serde_json::to_vec_pretty(self)?)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
-        Ok(())
+        write_private_file(path, &serde_json::to_vec_pretty(self)?)
     }
 }
 
@@ -161,14 +166,83 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         state_path: PathBuf,
     ) -> Result<Self> {
         let state = ReplyState::load(&state_path)?;
-        Ok(ReplyService {
+        let mut service = ReplyService {
             peer,
             records_secrets,
             pseudonym_key,
             state_path,
             state,
             uploads: VecDeque::new(),
-        })
+        };
+        service.resume_uploads()?;
+        Ok(service)
+    }
+
+    /// Where a reply's sealed chunks wait while it is being sent.
+    fn upload_file(&self, key: &str) -> PathBuf {
+        let dir = self.state_path.with_extension("uploads");
+        dir.join(format!("{}.bin", signing::content_hash(key.as_bytes())))
+    }
+
+    /// The replies a previous run began and did not finish, from the state file.
+    fn resume_uploads(&mut self) -> Result<()> {
+        for (key, f) in self.state.in_flight.clone() {
+            let path = self.upload_file(&key);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading the reply being sent, {}", path.display()))?;
+            if f.chunk_bytes == 0 || bytes.len() != f.chunk_bytes * f.chunk_count {
+                anyhow::bail!(
+                    "{} does not hold the {} chunks the state file names: remove its entry \
+                     from in_flight in {} (the request then expires on chain)",
+                    path.display(),
+                    f.chunk_count,
+                    self.state_path.display()
+                );
+            }
+            self.uploads.push_back(Upload {
+                key,
+                partner: f.partner,
+                request_id: f.request_id,
+                kind: f.kind,
+                chunks: bytes.chunks(f.chunk_bytes).map(<[u8]>::to_vec).collect(),
+                sent: f.sent,
+                per_tx: f.per_tx,
+                txs: f.txs,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records (or, with `None`, forgets) a reply in flight in the state file.
+    fn keep_in_flight(&mut self, upload: Option<&Upload>, key: &str) -> Result<()> {
+        let path = self.upload_file(key);
+        match upload {
+            Some(u) => {
+                if !self.state.in_flight.contains_key(key) {
+                    std::fs::create_dir_all(path.parent().expect("a file in a directory"))?;
+                    write_private_file(&path, &u.chunks.concat())?;
+                }
+                self.state.in_flight.insert(
+                    key.to_string(),
+                    InFlight {
+                        partner: u.partner.clone(),
+                        request_id: u.request_id.clone(),
+                        kind: u.kind.clone(),
+                        chunk_bytes: u.chunks[0].len(),
+                        chunk_count: u.chunks.len(),
+                        sent: u.sent,
+                        per_tx: u.per_tx,
+                        txs: u.txs.clone(),
+                    },
+                );
+            }
+            None => {
+                if self.state.in_flight.remove(key).is_some() {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        self.state.save(&self.state_path)
     }
 
     pub fn state(&self) -> &ReplyState {
@@ -236,6 +310,8 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     /// One pass over the pending incoming requests.
     pub fn run_pass(&mut self, log: &mut dyn FnMut(&str)) -> Result<PassReport> {
         let mut report = PassReport::default();
+        // Replies begun in earlier passes go on by one batch each, after the new requests.
+        let waiting = self.uploads.len();
         // The registry's chunk limits, read once a pass and only when there is work.
         let mut limits: Option<Limits> = None;
         let mut start_after: Option<(String, String)> = None;
@@ -260,7 +336,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 _ => break,
             }
         }
-        self.continue_uploads(&mut report, log)?;
+        self.continue_uploads(waiting, &mut report, log)?;
         report.uploading = self.uploads.len();
         Ok(report)
     }
@@ -428,9 +504,12 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                         upload.sent * upload.chunks[0].len() / 1024,
                         upload.chunks.len() * upload.chunks[0].len() / 1024
                     ));
+                    let key = upload.key.clone();
+                    self.keep_in_flight(Some(&upload), &key)?;
                     self.uploads.push_back(upload);
                     return Ok(());
                 }
+                self.keep_in_flight(None, &upload.key.clone())?;
                 log(&format!(
                     "request {request_id} from {partner}: answered {} in {} chunk(s) (tx {})",
                     upload.kind,
@@ -462,6 +541,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 Ok(())
             }
             Err(ChainError::SoftRejected { code, txhash }) => {
+                self.keep_in_flight(None, &upload.key.clone())?;
                 log(&format!(
                     "request {request_id} from {partner}: reply refused by the contract ({code}, \
                      tx {txhash}) after {} of {} chunks; not retried",
@@ -486,13 +566,14 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         }
     }
 
-    /// One batch of each reply still being sent, in turn.
+    /// One batch of each of the first `waiting` replies still being sent, in turn.
     fn continue_uploads(
         &mut self,
+        waiting: usize,
         report: &mut PassReport,
         log: &mut dyn FnMut(&str),
     ) -> Result<()> {
-        for _ in 0..self.uploads.len() {
+        for _ in 0..waiting.min(self.uploads.len()) {
             let Some(upload) = self.uploads.pop_front() else {
                 break;
             };
@@ -756,6 +837,23 @@ fn is_chain_error(e: &anyhow::Error) -> bool {
 /// A log line for the service: UTC time and the message.
 pub fn log_line(message: &str) -> String {
     format!("{} ehrx reply-service: {message}", rfc3339(now_unix(), 0))
+}
+
+/// Writes `bytes` to a temporary file (mode 0600) and renames it over `path`: never a
+/// half-written file.
+fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

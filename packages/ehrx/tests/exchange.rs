@@ -1355,7 +1355,7 @@ fn scanned_bundle(family: &str) -> Vec<u8> {
 }
 
 #[test]
-fn a_large_reply_does_not_hold_up_a_small_one_behind_it() {
+fn a_large_reply_does_not_hold_up_a_small_one_and_survives_a_restart() {
     let h = Hospitals::new();
     // A large history for one patient (1 MiB sealed: 8 chunks, two transactions) and a
     // small one for another.
@@ -1385,23 +1385,38 @@ fn a_large_reply_does_not_hold_up_a_small_one_behind_it() {
     let small = h.submit(&client_a, GIVEN, FAMILY).unwrap();
     h.world.borrow_mut().relay_requests();
 
-    // One pass answers both: the large reply's second batch waits its turn, after the small
-    // reply that came in behind it.
+    // The first pass answers the small request and sends the large reply's first batch;
+    // the second batch waits for the next pass, after whatever new request comes in.
     let (report, logs) = h.reply_pass();
-    assert_eq!(report.answered, 2, "{logs:?}");
-    let position = |id: &str| {
-        logs.iter()
-            .position(|l| l.contains(id) && l.contains("answered"))
-            .unwrap_or_else(|| panic!("{id} answered: {logs:?}"))
-    };
+    assert_eq!((report.answered, report.uploading), (1, 1), "{logs:?}");
     assert!(
-        position(&small.request_id) < position(&large.request_id),
+        logs.iter()
+            .any(|l| l.contains(&small.request_id) && l.contains("answered")),
         "{logs:?}"
     );
     assert!(
         logs.iter()
             .any(|l| l.contains(&large.request_id) && l.contains("4/8 chunks sent")),
         "{logs:?}"
+    );
+    // The service stops here; a new one (from the same state file) goes on where it stopped.
+    let state = ehrx::reply_service::ReplyState::load(&h.state_path()).unwrap();
+    assert_eq!(state.in_flight.len(), 1);
+    let (report, logs) = h.reply_pass();
+    assert_eq!((report.answered, report.uploading), (1, 0), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains(&large.request_id) && l.contains("answered records in 8")),
+        "{logs:?}"
+    );
+    let state = ehrx::reply_service::ReplyState::load(&h.state_path()).unwrap();
+    assert!(state.in_flight.is_empty(), "nothing left in flight");
+    assert_eq!(
+        std::fs::read_dir(h.state_path().with_extension("uploads"))
+            .unwrap()
+            .count(),
+        0,
+        "the sealed chunks are gone once sent"
     );
 
     h.world.borrow_mut().relay_replies();

@@ -24,8 +24,9 @@ fn raw_state(devnet: &Devnet, chain: &str) -> Vec<u8> {
         let address = devnet.contract(chain, contract);
         let mut next: Option<String> = None;
         loop {
+            // Small pages: a record chunk is 128 KiB, and the state holds every run's.
             let mut url =
-                format!("{api}/cosmwasm/wasm/v1/contract/{address}/state?pagination.limit=100");
+                format!("{api}/cosmwasm/wasm/v1/contract/{address}/state?pagination.limit=20");
             if let Some(key) = &next {
                 let key = key
                     .replace('+', "%2B")
@@ -33,11 +34,25 @@ fn raw_state(devnet: &Devnet, chain: &str) -> Vec<u8> {
                     .replace('=', "%3D");
                 url.push_str(&format!("&pagination.key={key}"));
             }
-            let out = std::process::Command::new("curl")
-                .args(["-sf", &url])
-                .output()
-                .expect("curl");
-            assert!(out.status.success(), "GET {url}");
+            // A busy node may drop one large answer: try a page three times.
+            let mut out = None;
+            for attempt in 0..3 {
+                let got = std::process::Command::new("curl")
+                    .args(["-sS", "--fail", "--max-time", "60", &url])
+                    .output()
+                    .expect("curl");
+                if got.status.success() {
+                    out = Some(got);
+                    break;
+                }
+                eprintln!(
+                    "GET {url} (attempt {}): {}",
+                    attempt + 1,
+                    String::from_utf8_lossy(&got.stderr)
+                );
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            let out = out.unwrap_or_else(|| panic!("GET {url} failed three times"));
             let page: serde_json::Value = serde_json::from_slice(&out.stdout).expect("state JSON");
             for model in page["models"].as_array().cloned().unwrap_or_default() {
                 let key =
