@@ -577,7 +577,7 @@ fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<(
 fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs) -> Result<()> {
     let bundle = Zeroizing::new(read_input(&args.bundle)?);
     // Refused before anything else is read or any chain is asked: nothing is stored.
-    crate::fhir::check_bundle(&bundle)
+    let checked = store::CheckedBundle::new(&bundle)
         .with_context(|| format!("{} was not stored", args.bundle.display()))?;
     let pseudonym = match &args.pseudonym {
         Some(pseudonym) => {
@@ -606,7 +606,7 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
     let peer = Peer::connect(chain.as_ref(), settings.exchange()?, keys)?;
     let stored = store::store(
         &peer,
-        &bundle,
+        &checked,
         args.record_id,
         &pseudonym,
         &records_key,

@@ -27,20 +27,31 @@ pub struct Stored {
     pub txhashes: Vec<String>,
 }
 
-/// Validates the Bundle, compresses it, attests it, seals it in chunks to `records_key`
-/// bound to (network, record id, pseudonym), signs the manifest (`store_sign_bytes`) and
-/// submits `StoreRecord` then `StoreChunks`, a few chunks per transaction. `pseudonym` is
-/// this hospital's own (`pseudonym::pseudonym` under its local key). Nothing goes on chain
-/// before every check passed.
+/// A Bundle's JSON that passed the FHIR R4 check: what `store` takes, so that the check
+/// runs once, before the caller reads keys or asks a chain.
+pub struct CheckedBundle<'a>(&'a [u8]);
+
+impl<'a> CheckedBundle<'a> {
+    pub fn new(bundle_json: &'a [u8]) -> Result<CheckedBundle<'a>, fhir::FhirError> {
+        fhir::check_bundle(bundle_json)?;
+        Ok(CheckedBundle(bundle_json))
+    }
+}
+
+/// Compresses the checked Bundle, attests it, seals it in chunks to `records_key` bound to
+/// (network, record id, pseudonym), signs the manifest (`store_sign_bytes`) and submits
+/// `StoreRecord` then `StoreChunks`, a few chunks per transaction. `pseudonym` is this
+/// hospital's own (`pseudonym::pseudonym` under its local key). Nothing goes on chain before
+/// every check passed.
 pub fn store(
     peer: &Peer,
-    bundle_json: &[u8],
+    bundle: &CheckedBundle,
     record_id: Option<String>,
     pseudonym: &str,
     records_key: &X25519Public,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Stored> {
-    fhir::check_bundle(bundle_json)?;
+    let bundle_json = bundle.0;
     let record_id = record_id.unwrap_or_else(random_id);
     if validate::id(&record_id).is_err() {
         bail!("the record id must be 16-64 characters of a-z, 0-9 and '-' (InvalidFormat)");

@@ -359,7 +359,7 @@ impl Hospitals {
         let pseudonym = pseudonym(&self.pseudonym_key, &d);
         store::store(
             &peer,
-            &bundle(),
+            &store::CheckedBundle::new(&bundle()).unwrap(),
             None,
             &pseudonym,
             &self.records_key(),
@@ -643,7 +643,7 @@ fn outsider_is_refused_not_registered_and_told_to_ask_the_admin() {
     let token = "ab".repeat(32);
     let err = store::store(
         &peer,
-        &bundle(),
+        &store::CheckedBundle::new(&bundle()).unwrap(),
         None,
         &token,
         &h.records_key(),
@@ -931,7 +931,7 @@ fn records_the_reply_service_cannot_open_are_declined_internal() {
     let d = Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap();
     store::store(
         &peer,
-        &bundle(),
+        &store::CheckedBundle::new(&bundle()).unwrap(),
         None,
         &pseudonym(&h.pseudonym_key, &d),
         &ehrx::crypto::generate_x25519().public(),
@@ -1364,7 +1364,7 @@ fn a_large_reply_does_not_hold_up_a_small_one_and_survives_a_restart() {
     let big = Demographics::new(GIVEN, "Largefile", DOB, SSN).unwrap();
     let stored = store::store(
         &peer_b,
-        &scanned_bundle("Largefile"),
+        &store::CheckedBundle::new(&scanned_bundle("Largefile")).unwrap(),
         None,
         &pseudonym(&h.pseudonym_key, &big),
         &h.records_key(),
