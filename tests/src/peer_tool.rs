@@ -123,6 +123,36 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The arguments of `ehrx request` as a requesting site runs it: partner, clinician,
+/// purpose treatment, the patient's details from a file, the history written to `out`.
+pub fn request_args(
+    config: &Path,
+    partner: &str,
+    clinician_id: &str,
+    details: &Path,
+    out: &Path,
+    wait_secs: u64,
+) -> Vec<String> {
+    let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_string();
+    vec![
+        "--config".into(),
+        path(config),
+        "request".into(),
+        "--partner".into(),
+        partner.into(),
+        "--clinician".into(),
+        clinician_id.into(),
+        "--purpose".into(),
+        "treatment".into(),
+        "--demographics".into(),
+        path(details),
+        "--out".into(),
+        path(out),
+        "--wait-secs".into(),
+        wait_secs.to_string(),
+    ]
+}
+
 /// What one history's trip through the exchange left: the files, what the tool printed and
 /// reported, and, when measured, wall times and peak RSS (`/usr/bin/time -v`).
 pub struct HistoryRun {
@@ -257,29 +287,18 @@ pub fn exchange_history(
 
     let output = request_site.dir.join("history.json");
     let started = std::time::Instant::now();
-    let requested = ehrx_command(
-        devnet,
-        measure,
-        &[
-            "--config",
-            &config(&request_site),
-            "request",
-            "--partner",
-            B,
-            "--clinician",
-            &clinician_id,
-            "--purpose",
-            "treatment",
-            "--demographics",
-            details_file.to_str().unwrap(),
-            "--out",
-            output.to_str().unwrap(),
-            "--wait-secs",
-            "900",
-        ],
-    )
-    .output()
-    .expect("run ehrx request");
+    let args = request_args(
+        &request_site.config,
+        B,
+        &clinician_id,
+        &details_file,
+        &output,
+        900,
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let requested = ehrx_command(devnet, measure, &args)
+        .output()
+        .expect("run ehrx request");
     let request_ms = started.elapsed().as_millis();
 
     // Stop the reply service: under `time`, signal ehrx itself so `time` reports.

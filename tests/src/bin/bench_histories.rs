@@ -33,6 +33,8 @@ struct Gas {
     txs: usize,
     msgs: usize,
     gas: u64,
+    /// Relayer transactions already counted: one carries several packets.
+    seen: BTreeSet<String>,
 }
 
 impl Gas {
@@ -40,6 +42,16 @@ impl Gas {
         self.txs += 1;
         self.msgs += msgs;
         self.gas += gas_used(tx);
+    }
+
+    /// Hermes' transactions found for one packet, each counted once, with its `msg` messages.
+    fn add_relayed(&mut self, found: Vec<Value>, msg: &str) {
+        for relay in found {
+            let hash = relay["txhash"].as_str().unwrap_or_default().to_string();
+            if self.seen.insert(hash) {
+                self.add(&relay, messages(&relay, msg));
+            }
+        }
     }
 }
 
@@ -136,7 +148,6 @@ fn measure(devnet: &Devnet, kind: HistoryKind) -> Result<Figures> {
     }
     let mut reply = Gas::default();
     let (mut recv, mut ack) = (Gas::default(), Gas::default());
-    let (mut recv_seen, mut ack_seen) = (BTreeSet::new(), BTreeSet::new());
     for hash in reply_hashes(&run.service_log) {
         let tx = devnet.wasmd_query(B, &["tx", &hash]);
         reply.add(&tx, 1);
@@ -147,21 +158,11 @@ fn measure(devnet: &Devnet, kind: HistoryKind) -> Result<Figures> {
             let query = format!(
                 "recv_packet.packet_dst_channel='{dst}' AND recv_packet.packet_sequence='{seq}'"
             );
-            for relay in txs(devnet, A, &query) {
-                let h = relay["txhash"].as_str().unwrap_or_default().to_string();
-                if recv_seen.insert(h) {
-                    recv.add(&relay, messages(&relay, "MsgRecvPacket"));
-                }
-            }
+            recv.add_relayed(txs(devnet, A, &query), "MsgRecvPacket");
             let query = format!(
                 "acknowledge_packet.packet_src_channel='{src}' AND acknowledge_packet.packet_sequence='{seq}'"
             );
-            for relay in txs(devnet, B, &query) {
-                let h = relay["txhash"].as_str().unwrap_or_default().to_string();
-                if ack_seen.insert(h) {
-                    ack.add(&relay, messages(&relay, "MsgAcknowledgement"));
-                }
-            }
+            ack.add_relayed(txs(devnet, B, &query), "MsgAcknowledgement");
         }
     }
     Ok(Figures {

@@ -8,8 +8,9 @@
 use crate::support::*;
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{path_with_tools, run_id, Devnet};
-use ehr_tests::peer_tool::{ehrx, ehrx_bin, site, text, KillOnDrop};
+use ehr_tests::peer_tool::{ehrx, ehrx_bin, request_args, site, text, KillOnDrop};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 const PHI: [&str; 8] = [
@@ -141,23 +142,14 @@ fn full_exchange_with_the_peer_tool() {
 
     let history = request_site.dir.join("history.json");
     let requested = Command::new(ehrx_bin(devnet))
-        .args([
-            "--config",
-            request_site.config.to_str().unwrap(),
-            "request",
-            "--partner",
+        .args(request_args(
+            &request_site.config,
             B,
-            "--clinician",
             &clinician_id,
-            "--purpose",
-            "treatment",
-            "--demographics",
-            request_site.dir.join("patient.json").to_str().unwrap(),
-            "--out",
-            history.to_str().unwrap(),
-            "--wait-secs",
-            "180",
-        ])
+            &request_site.dir.join("patient.json"),
+            &history,
+            180,
+        ))
         .env("PATH", path_with_tools())
         .output()
         .unwrap();
@@ -200,29 +192,15 @@ fn full_exchange_with_the_peer_tool() {
     )
     .unwrap();
     let unknown = Command::new(ehrx_bin(devnet))
-        .args([
-            "--config",
-            other_site.config.to_str().unwrap(),
-            "request",
-            "--partner",
+        .args(request_args(
+            &other_site.config,
             B,
-            "--clinician",
             &clinician_id,
-            "--clinician-key",
-            key_file.to_str().unwrap(),
-            "--purpose",
-            "treatment",
-            "--demographics",
-            other_site.dir.join("unknown.json").to_str().unwrap(),
-            "--out",
-            other_site
-                .dir
-                .join("unknown-history.json")
-                .to_str()
-                .unwrap(),
-            "--wait-secs",
-            "180",
-        ])
+            &other_site.dir.join("unknown.json"),
+            &other_site.dir.join("unknown-history.json"),
+            180,
+        ))
+        .args([Path::new("--clinician-key"), key_file.as_path()])
         .env("PATH", path_with_tools())
         .output()
         .unwrap();
