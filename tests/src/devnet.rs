@@ -1,6 +1,8 @@
 //! Access to the real devnet for the end-to-end tests: brings it up when it is not running
 //! (`scripts/devnet.sh up`), reads `devnet.json`, and drives the chains the way users do,
-//! through the `wasmd` CLI (via the devnet's own shell helpers) and the `ehrx` peer tool.
+//! through the project's chain client (`ehrx-chain`, as the `ehrx` peer tool does) and, for
+//! the SDK transactions an attacker would type (staking, authz), the `wasmd` CLI via the
+//! devnet's shell helpers.
 
 use crate::harness::peer::{TestClinician, TestPeer};
 use cosmwasm_std::Addr;
@@ -9,13 +11,35 @@ use ehr_protocol::registry::Role;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub struct Devnet {
     pub repo: PathBuf,
     pub dir: PathBuf,
+    /// One client per (chain, keyring key), so its account sequence is tracked across calls.
+    clients: Mutex<HashMap<(String, String), Arc<ehrx_chain::BlockingChain>>>,
+}
+
+/// A transaction in the JSON shape of `wasmd query tx -o json` (what the tests read).
+pub fn tx_json(tx: &ehrx_chain::TxResult) -> Value {
+    serde_json::json!({
+        "txhash": tx.txhash,
+        "height": tx.height.to_string(),
+        "code": tx.code,
+        "codespace": tx.codespace,
+        "raw_log": tx.raw_log,
+        "gas_used": tx.gas_used.to_string(),
+        "data": tx.data.as_ref().map(hex::encode).unwrap_or_default(),
+        "events": tx.events.iter().map(|e| serde_json::json!({
+            "type": e.kind,
+            "attributes": e.attributes.iter()
+                .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                .collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// What a transaction came to, as a peer sees it.
@@ -78,7 +102,11 @@ impl Devnet {
                 .unwrap_or_else(|| {
                     PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ehrx-devnet")
                 });
-            let devnet = Devnet { repo, dir };
+            let devnet = Devnet {
+                repo,
+                dir,
+                clients: Mutex::new(HashMap::new()),
+            };
             let healthy = devnet.script(&["status"]).status.success();
             if !healthy {
                 eprintln!(
@@ -201,11 +229,41 @@ impl Devnet {
 
     /// The latest block height of `chain` (0 when its node does not answer).
     pub fn height(&self, chain: &str) -> u64 {
-        let out = self.helper("dn_height", &[chain]);
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0)
+        let client = self.reader(chain);
+        client.block_on(client.chain().height()).unwrap_or(0)
+    }
+
+    /// The chain client signing as keyring key `key` of `chain`.
+    pub fn client(&self, chain: &str, key: &str) -> Arc<ehrx_chain::BlockingChain> {
+        let mut clients = self.clients.lock().unwrap();
+        clients
+            .entry((chain.to_string(), key.to_string()))
+            .or_insert_with(|| {
+                let info = self.chain(chain);
+                let secret = (!key.is_empty()).then(|| {
+                    ehrx_chain::KeyringKey {
+                        home: PathBuf::from(info["home"].as_str().expect("chain home")),
+                        backend: "test".into(),
+                        name: key.to_string(),
+                    }
+                    .open(|| None)
+                    .unwrap_or_else(|e| panic!("{chain} key {key}: {e}"))
+                });
+                let cfg = ehrx_chain::ChainConfig {
+                    rpc: info["rpc"].as_str().expect("chain rpc").to_string(),
+                    chain_id: chain.to_string(),
+                    gas_price: format!("0{}", self.fee_denom()),
+                    gas_adjustment: 1.5,
+                    ..ehrx_chain::ChainConfig::default()
+                };
+                Arc::new(ehrx_chain::BlockingChain::new(cfg, secret).expect("chain client"))
+            })
+            .clone()
+    }
+
+    /// A client of `chain` that only reads.
+    pub fn reader(&self, chain: &str) -> Arc<ehrx_chain::BlockingChain> {
+        self.client(chain, "")
     }
 
     /// Runs `scripts/devnet.sh ARGS` and returns its output.
@@ -241,12 +299,18 @@ impl Devnet {
 
     /// Executes `msg` on `contract` from the keyring key `from`, waits for the block.
     pub fn exec(&self, chain: &str, from: &str, contract: &str, msg: &impl Serialize) -> TxOutcome {
-        let msg = serde_json::to_string(msg).unwrap();
-        let out = self.helper("dn_execute_try", &[chain, from, contract, &msg]);
-        if !out.status.success() {
-            return TxOutcome::Failed(String::from_utf8_lossy(&out.stderr).to_string());
-        }
-        let tx: Value = serde_json::from_slice(&out.stdout).expect("tx JSON");
+        use ehrx_chain::ChainClient as _;
+        let msg = serde_json::to_value(msg).unwrap();
+        let tx = match self.client(chain, from).execute_raw(contract, &msg) {
+            Ok(tx) if tx.code == 0 => tx_json(&tx),
+            Ok(tx) => {
+                return TxOutcome::Failed(format!(
+                    "tx {} failed: code: {} codespace: {} raw_log: {}",
+                    tx.txhash, tx.code, tx.codespace, tx.raw_log
+                ))
+            }
+            Err(e) => return TxOutcome::Failed(e.to_string()),
+        };
         match tx_attr(&tx, "outcome").as_deref() {
             Some("rejected") => TxOutcome::SoftRejected {
                 reason: tx_attr(&tx, "reason").unwrap_or_default(),
@@ -262,12 +326,13 @@ impl Devnet {
         contract: &str,
         msg: &impl Serialize,
     ) -> Result<T, String> {
-        let msg = serde_json::to_string(msg).unwrap();
-        let out = self.helper("dn_query_smart", &[chain, contract, &msg]);
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).to_string());
-        }
-        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+        use ehrx_chain::ChainClient as _;
+        let msg = serde_json::to_value(msg).unwrap();
+        let answer = self
+            .reader(chain)
+            .query_raw(contract, &msg)
+            .map_err(|e| e.to_string())?;
+        serde_json::from_value(answer).map_err(|e| e.to_string())
     }
 
     /// A fresh funded account `name` on `chain` (a new keyring key, funded by the admin),

@@ -1,7 +1,7 @@
 //! The command line: argument definitions and what each command does.
 
 use crate::audit_export::{self, AuditFilter, AuditSource};
-use crate::chain::{self, ChainClient, WasmdCli};
+use crate::chain::{self, ChainClient};
 use crate::clinician::{self, ClinicianKey, Code, Registration};
 use crate::config::Settings;
 use crate::demographics::{Demographics, DemographicsInput};
@@ -338,11 +338,11 @@ pub struct RequestArgs {
     pub resume: Option<String>,
 }
 
-/// Builds the chain client a command uses (the wasmd CLI; tests pass their own).
+/// Builds the chain client a command uses (the native client; tests pass their own).
 pub type ChainFactory<'f> = &'f dyn Fn(&Settings) -> Result<Box<dyn ChainClient>>;
 
-pub fn wasmd_chain(settings: &Settings) -> Result<Box<dyn ChainClient>> {
-    Ok(Box::new(WasmdCli::new(settings.wasmd()?)))
+pub fn native_chain(settings: &Settings) -> Result<Box<dyn ChainClient>> {
+    Ok(Box::new(chain::connect(settings)?))
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>> {

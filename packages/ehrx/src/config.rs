@@ -4,7 +4,7 @@
 //!
 //! Relative paths in the file are taken relative to the file's directory.
 
-use crate::chain::WasmdConfig;
+use crate::chain::{ChainConfig, KeyringKey};
 use crate::crypto::X25519Public;
 use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
@@ -26,22 +26,24 @@ pub struct Settings {
     /// Address of the exchange contract on the local chain.
     #[arg(long, global = true)]
     pub exchange: Option<String>,
-    /// The wasmd binary [default: wasmd].
-    #[arg(long, global = true)]
+    /// Not used any more: ehrx talks to the node itself and needs no `wasmd` binary.
+    /// Accepted so that older settings files still load.
+    #[arg(long, global = true, hide = true)]
     pub wasmd_bin: Option<String>,
-    /// wasmd home holding the keyring.
+    /// wasmd home holding the keyring (`keyring-test/` or `keyring-file/`) [default: ~/.wasmd].
     #[arg(long, global = true)]
     pub wasmd_home: Option<PathBuf>,
     /// Keyring key that signs this peer's transactions.
     #[arg(long, global = true)]
     pub key_name: Option<String>,
-    /// Keyring backend [default: test].
+    /// Keyring backend: `test` or `file` (password from EHRX_KEYRING_PASSWORD or asked)
+    /// [default: test].
     #[arg(long, global = true)]
     pub keyring_backend: Option<String>,
     /// Gas prices [default: 0ufee, the devnet's fee denom].
     #[arg(long, global = true)]
     pub gas_prices: Option<String>,
-    /// Gas limit, or `auto` to simulate [default: auto].
+    /// Gas limit, or `auto` to simulate (once per kind and size of message) [default: auto].
     #[arg(long, global = true)]
     pub gas: Option<String>,
     /// Multiplier on simulated gas [default: 1.4].
@@ -71,7 +73,8 @@ pub struct Settings {
     /// Reply service: file of requests already answered [default: ./ehrx-reply-state.json].
     #[arg(long, global = true)]
     pub state_file: Option<PathBuf>,
-    /// Seconds between polls of the chain [default: 3].
+    /// Seconds to wait for an event from the chain before reading it anyway (the safety
+    /// net under the websocket subscription) [default: 3].
     #[arg(long, global = true)]
     pub poll_interval_secs: Option<u64>,
 }
@@ -204,27 +207,42 @@ impl Settings {
         Duration::from_secs(self.poll_interval_secs.unwrap_or(3))
     }
 
-    /// How to run wasmd; chain id and key name must be set.
-    pub fn wasmd(&self) -> Result<WasmdConfig> {
-        let d = WasmdConfig::default();
-        Ok(WasmdConfig {
-            bin: self.wasmd_bin.clone().unwrap_or(d.bin),
-            node: self.node.clone().unwrap_or(d.node),
+    /// How to reach the chain, and the key that signs; chain id and key name must be set.
+    pub fn chain(&self) -> Result<(ChainConfig, KeyringKey)> {
+        let d = ChainConfig::default();
+        let fixed_gas = match self.gas.as_deref() {
+            None | Some("auto") => None,
+            Some(limit) => Some(limit.parse::<u64>().map_err(|_| {
+                anyhow!("gas `{limit}` is neither `auto` nor a number: fix `gas` or --gas")
+            })?),
+        };
+        let cfg = ChainConfig {
+            rpc: self.node.clone().unwrap_or(d.rpc),
             chain_id: Self::required(&self.chain_id, "chain id", "chain-id")?.to_string(),
-            home: self.wasmd_home.clone(),
-            key_name: Self::required(&self.key_name, "wasmd key name", "key-name")?.to_string(),
-            keyring_backend: self.keyring_backend.clone().unwrap_or(d.keyring_backend),
-            gas: self.gas.clone().unwrap_or(d.gas),
+            gas_price: self.gas_prices.clone().unwrap_or(d.gas_price),
             gas_adjustment: self.gas_adjustment.unwrap_or(d.gas_adjustment),
-            gas_prices: self.gas_prices.clone().unwrap_or(d.gas_prices),
-            large_tx_gas_per_byte: d.large_tx_gas_per_byte,
-            large_tx_gas_base: d.large_tx_gas_base,
+            fixed_gas,
             tx_timeout: self
                 .tx_timeout_secs
                 .map(Duration::from_secs)
                 .unwrap_or(d.tx_timeout),
-            tx_poll: d.tx_poll,
-        })
+            ..d
+        };
+        let home = match &self.wasmd_home {
+            Some(home) => home.clone(),
+            None => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".wasmd"))
+                .ok_or_else(|| anyhow!("no wasmd home: set `wasmd_home` or --wasmd-home"))?,
+        };
+        let key = KeyringKey {
+            home,
+            backend: self
+                .keyring_backend
+                .clone()
+                .unwrap_or_else(|| "test".into()),
+            name: Self::required(&self.key_name, "account key name", "key-name")?.to_string(),
+        };
+        Ok((cfg, key))
     }
 }
 
@@ -265,10 +283,18 @@ gas_adjustment = 1.5
         );
         assert_eq!(s.records_key_dir(), tmp.path().join("records"));
         assert_eq!(Settings::default().records_key_dir(), PathBuf::from("keys"));
-        let w = s.wasmd().unwrap();
-        assert_eq!(w.node, "http://127.0.0.1:26757");
+        let (w, key) = s.chain().unwrap();
+        assert_eq!(w.rpc, "http://127.0.0.1:26757");
         assert_eq!(w.gas_adjustment, 1.5);
-        assert_eq!(w.gas_prices, "0ufee");
+        assert_eq!(w.gas_price, "0ufee");
+        assert_eq!(w.fixed_gas, None);
+        assert_eq!(key.name, "peer1");
+        assert_eq!(key.backend, "test");
+        let bad = Settings {
+            gas: Some("lots".into()),
+            ..s.clone()
+        };
+        assert!(bad.chain().unwrap_err().to_string().contains("--gas"));
         assert!(s
             .records_key()
             .unwrap_err()

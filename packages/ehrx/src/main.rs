@@ -3,7 +3,7 @@ use ehrx::cli::{self, Cli};
 
 fn main() {
     let cli = Cli::parse();
-    let result = cli::run(cli, &cli::wasmd_chain);
+    let result = cli::run(cli, &cli::native_chain);
     report_peak_rss();
     if let Err(err) = result {
         eprintln!("ehrx: error: {err:#}");

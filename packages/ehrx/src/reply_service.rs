@@ -252,6 +252,8 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     /// Runs passes until stopped (or one pass with `once`, failing if it failed).
     pub fn run(&mut self, poll: Duration, once: bool, log: &mut dyn FnMut(&str)) -> Result<()> {
         let mut failures: u32 = 0;
+        // Follow the contract before the first pass reads it, so no request is missed.
+        self.peer.chain().watch(self.peer.contract());
         loop {
             let pass = self.run_pass(log);
             let failed = match &pass {
@@ -297,13 +299,18 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             } else {
                 0
             };
-            let wait = if failures == 0 {
-                poll
+            if failures == 0 {
+                // Event-driven: the next pass starts when a transaction touches the
+                // exchange (a request packet received); `poll` is only the safety net.
+                self.peer
+                    .chain()
+                    .wait_for_activity(self.peer.contract(), poll);
             } else {
-                (poll.max(Duration::from_secs(1)) * 2u32.saturating_pow(failures.min(6)))
-                    .min(Duration::from_secs(120))
-            };
-            std::thread::sleep(wait);
+                let wait = (poll.max(Duration::from_secs(1))
+                    * 2u32.saturating_pow(failures.min(6)))
+                .min(Duration::from_secs(120));
+                std::thread::sleep(wait);
+            }
         }
     }
 

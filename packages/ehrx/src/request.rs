@@ -165,8 +165,10 @@ pub fn status_name(status: RequestStatus) -> &'static str {
     }
 }
 
-/// Polls the `Request` query until the request leaves `pending` or `limit` passes,
-/// reporting each change (and a heartbeat) through `progress`. Returns the answered
+/// Reads the `Request` query until the request leaves `pending` or `limit` passes,
+/// reporting each change (and a heartbeat) through `progress`. Between reads it waits for a
+/// transaction touching the exchange contract (a packet received or acknowledged), with
+/// `poll` as the safety net. Returns the answered
 /// request; every other end is a `RequestEnd` error.
 pub fn wait(
     peer: &Peer,
@@ -178,6 +180,7 @@ pub fn wait(
     let start = Instant::now();
     let mut last_status: Option<RequestStatus> = None;
     let mut last_note = Instant::now();
+    peer.chain().watch(peer.contract());
     loop {
         let answer: Result<OutgoingRequest, ChainError> = chain::query(
             peer.chain(),
@@ -244,7 +247,7 @@ pub fn wait(
             }
             .into());
         }
-        std::thread::sleep(poll);
+        peer.chain().wait_for_activity(peer.contract(), poll);
     }
 }
 

@@ -165,8 +165,9 @@ impl ChainClient for InProcess {
             .query_wasm_smart(contract, msg)
             .map_err(|e| {
                 let (code, reason) = reduce_log(&e.to_string());
-                ChainError::Cli {
-                    what: "query wasm contract-state smart".into(),
+                ChainError::Refused {
+                    what: "a contract query".into(),
+                    abci_code: 1,
                     code,
                     reason,
                 }

@@ -1,0 +1,673 @@
+//! `Chain`: one connection to a wasmd node over CometBFT RPC.
+//!
+//! Transactions are built and signed with cosmrs (SIGN_MODE_DIRECT), simulated and queried
+//! through `abci_query` on the SDK's gRPC paths, broadcast with `broadcast_tx_sync`, and
+//! followed to their block through the `tx` endpoint (the node's `kv` indexer). The account
+//! sequence is tracked here, so one peer can have several transactions in flight; a
+//! sequence mismatch re-reads the account and signs again.
+//!
+//! Gas comes from simulation. The gas a kind of message used is kept per size class, so
+//! the next message of that kind and size is not simulated again; a cached estimate that
+//! runs out of gas is dropped and the message simulated and sent again.
+
+use crate::tx::{contract_data, reduce_log, ChainError, TxEvent, TxResult};
+use cosmrs::crypto::secp256k1::SigningKey;
+use cosmrs::crypto::PublicKey;
+use cosmrs::proto::cosmos::auth::v1beta1::{
+    BaseAccount, QueryAccountRequest, QueryAccountResponse,
+};
+use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
+use cosmrs::proto::cosmwasm::wasm::v1::{
+    QuerySmartContractStateRequest, QuerySmartContractStateResponse,
+};
+use cosmrs::tx::{Body, Fee, Msg as _, SignDoc, SignerInfo};
+use cosmrs::{AccountId, Coin};
+use prost::Message as _;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::{Client as _, HttpClient};
+use zeroize::Zeroizing;
+
+/// How to reach one chain.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// CometBFT RPC, e.g. `http://127.0.0.1:26657`.
+    pub rpc: String,
+    pub chain_id: String,
+    /// Bech32 prefix of account addresses (`wasm` on wasmd).
+    pub account_prefix: String,
+    /// Price per unit of gas, e.g. `0ufee` or `0.025ustake`.
+    pub gas_price: String,
+    /// Simulated gas is multiplied by this.
+    pub gas_adjustment: f64,
+    /// A fixed gas limit instead of simulation.
+    pub fixed_gas: Option<u64>,
+    /// Messages too large to simulate (an `abci_query` carries them hex-encoded, twice
+    /// their size, against the node's 1 MB RPC body limit) get this much gas per byte of
+    /// the message, plus `large_tx_gas_base`.
+    pub large_tx_gas_per_byte: u64,
+    pub large_tx_gas_base: u64,
+    /// How long to wait for a transaction to be in a block.
+    pub tx_timeout: Duration,
+    /// How often to look for it meanwhile.
+    pub tx_poll: Duration,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            rpc: "http://127.0.0.1:26657".into(),
+            chain_id: String::new(),
+            account_prefix: "wasm".into(),
+            gas_price: "0ufee".into(),
+            gas_adjustment: 1.4,
+            fixed_gas: None,
+            // Measured on wasmd v0.61.14: a 123 KB StoreRecord used 5.2 M gas.
+            large_tx_gas_per_byte: 100,
+            large_tx_gas_base: 1_000_000,
+            tx_timeout: Duration::from_secs(60),
+            tx_poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Above this many bytes of message, gas is estimated from the size, not simulated.
+pub const MAX_SIMULATED_MSG: usize = 300 * 1024;
+/// SDK root codespace codes.
+const SDK_OUT_OF_GAS: u32 = 11;
+const SDK_WRONG_SEQUENCE: u32 = 32;
+const SEND_ATTEMPTS: usize = 4;
+
+/// `0ufee` / `0.025uatom` into (price, denom).
+pub fn parse_gas_price(text: &str) -> Result<(f64, String), ChainError> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| ChainError::Parse(format!("gas price `{text}` has no denom")))?;
+    let (amount, denom) = text.split_at(split);
+    let amount: f64 = amount
+        .parse()
+        .map_err(|_| ChainError::Parse(format!("gas price `{text}` has no amount")))?;
+    Ok((amount, denom.to_string()))
+}
+
+struct Signer {
+    key: SigningKey,
+    public: PublicKey,
+    address: AccountId,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Account {
+    number: u64,
+    sequence: u64,
+}
+
+/// One chain, optionally with the key that signs this peer's transactions.
+pub struct Chain {
+    cfg: ChainConfig,
+    rpc: HttpClient,
+    signer: Option<Signer>,
+    gas_price: (f64, cosmrs::Denom),
+    chain_id: cosmrs::tendermint::chain::Id,
+    /// The next sequence to sign with; `None` until read from the chain or after a
+    /// mismatch. Held across sign and broadcast, so sequences go out in order.
+    account: tokio::sync::Mutex<Option<Account>>,
+    /// Most gas a kind of message of a size class used.
+    gas_used: Mutex<HashMap<(String, u32), u64>>,
+}
+
+impl Chain {
+    /// A client of `cfg.rpc`; `secret` is the account key (32 bytes) when this client
+    /// sends transactions.
+    pub fn new(cfg: ChainConfig, secret: Option<Zeroizing<Vec<u8>>>) -> Result<Chain, ChainError> {
+        let url = tendermint_rpc::HttpClientUrl::from_str(&cfg.rpc).map_err(|e| {
+            ChainError::Parse(format!("the RPC address `{}` is not a URL: {e}", cfg.rpc))
+        })?;
+        let rpc = HttpClient::builder(url)
+            .compat_mode(CompatMode::V0_38)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ChainError::Parse(format!("RPC client for {}: {e}", cfg.rpc)))?;
+        let signer = secret
+            .map(|secret| -> Result<Signer, ChainError> {
+                let key = SigningKey::from_slice(&secret)
+                    .map_err(|e| ChainError::Key(format!("not a secp256k1 account key: {e}")))?;
+                let public = key.public_key();
+                let address = public
+                    .account_id(&cfg.account_prefix)
+                    .map_err(|e| ChainError::Key(format!("address of the account key: {e}")))?;
+                Ok(Signer {
+                    key,
+                    public,
+                    address,
+                })
+            })
+            .transpose()?;
+        let (price, denom) = parse_gas_price(&cfg.gas_price)?;
+        let denom = denom
+            .parse()
+            .map_err(|e| ChainError::Parse(format!("gas price denom `{denom}`: {e}")))?;
+        let chain_id = cfg
+            .chain_id
+            .parse()
+            .map_err(|e| ChainError::Parse(format!("chain id `{}`: {e}", cfg.chain_id)))?;
+        Ok(Chain {
+            rpc,
+            signer,
+            gas_price: (price, denom),
+            chain_id,
+            account: tokio::sync::Mutex::new(None),
+            gas_used: Mutex::new(HashMap::new()),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &ChainConfig {
+        &self.cfg
+    }
+
+    pub fn rpc(&self) -> &HttpClient {
+        &self.rpc
+    }
+
+    /// The signing account's address.
+    pub fn address(&self) -> Result<String, ChainError> {
+        self.signer().map(|s| s.address.to_string())
+    }
+
+    fn signer(&self) -> Result<&Signer, ChainError> {
+        self.signer.as_ref().ok_or_else(|| {
+            ChainError::Key("this client has no account key: it can query, not send".into())
+        })
+    }
+
+    fn unreachable(&self, e: tendermint_rpc::Error) -> ChainError {
+        ChainError::Unreachable {
+            endpoint: self.cfg.rpc.clone(),
+            reason: e.detail().to_string(),
+        }
+    }
+
+    /// An `abci_query` on one of the SDK's gRPC paths; the chain's refusal becomes
+    /// `ChainError::Refused` with the reason reduced to the contract's words.
+    async fn grpc_query(
+        &self,
+        what: &str,
+        path: &str,
+        request: Vec<u8>,
+    ) -> Result<Vec<u8>, ChainError> {
+        let answer = self
+            .rpc
+            .abci_query(Some(path.to_string()), request, None, false)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if answer.code.is_err() {
+            let (code, reason) = reduce_log(&answer.log);
+            return Err(ChainError::Refused {
+                what: what.to_string(),
+                abci_code: answer.code.value(),
+                code,
+                reason,
+            });
+        }
+        Ok(answer.value)
+    }
+
+    /// A smart query: the contract's JSON answer.
+    pub async fn smart_query(&self, contract: &str, msg: &[u8]) -> Result<Vec<u8>, ChainError> {
+        let request = QuerySmartContractStateRequest {
+            address: contract.to_string(),
+            query_data: msg.to_vec(),
+        };
+        let value = self
+            .grpc_query(
+                "a contract query",
+                "/cosmwasm.wasm.v1.Query/SmartContractState",
+                request.encode_to_vec(),
+            )
+            .await?;
+        let response = QuerySmartContractStateResponse::decode(value.as_slice())
+            .map_err(|e| ChainError::Parse(format!("smart query answer: {e}")))?;
+        Ok(response.data)
+    }
+
+    async fn read_account(&self, address: &str) -> Result<Account, ChainError> {
+        let request = QueryAccountRequest {
+            address: address.to_string(),
+        };
+        let value = self
+            .grpc_query(
+                "the account query",
+                "/cosmos.auth.v1beta1.Query/Account",
+                request.encode_to_vec(),
+            )
+            .await
+            .map_err(|e| match e {
+                ChainError::Refused { reason, .. } if reason.contains("not found") => {
+                    ChainError::Key(format!(
+                        "account {address} does not exist on chain {}: it has never received \
+                         funds; ask the hospital's admin to fund it",
+                        self.cfg.chain_id
+                    ))
+                }
+                other => other,
+            })?;
+        let any = QueryAccountResponse::decode(value.as_slice())
+            .map_err(|e| ChainError::Parse(format!("account answer: {e}")))?
+            .account
+            .ok_or_else(|| ChainError::Parse("account answer without an account".into()))?;
+        let base = BaseAccount::decode(any.value.as_slice()).map_err(|e| {
+            ChainError::Parse(format!(
+                "account {address} is a {}, not a base account: {e}",
+                any.type_url
+            ))
+        })?;
+        Ok(Account {
+            number: base.account_number,
+            sequence: base.sequence,
+        })
+    }
+
+    fn sign(
+        &self,
+        signer: &Signer,
+        account: Account,
+        msgs: &[cosmrs::Any],
+        gas: u64,
+    ) -> Result<Vec<u8>, ChainError> {
+        let body = Body::new(msgs.to_vec(), "", 0u32);
+        let fee_amount = (self.gas_price.0 * gas as f64).ceil() as u128;
+        let fee = Fee::from_amount_and_gas(
+            Coin {
+                denom: self.gas_price.1.clone(),
+                amount: fee_amount,
+            },
+            gas,
+        );
+        let auth_info =
+            SignerInfo::single_direct(Some(signer.public), account.sequence).auth_info(fee);
+        let doc = SignDoc::new(&body, &auth_info, &self.chain_id, account.number)
+            .map_err(|e| ChainError::Parse(format!("sign doc: {e}")))?;
+        doc.sign(&signer.key)
+            .and_then(|raw| raw.to_bytes())
+            .map_err(|e| ChainError::Key(format!("signing the transaction: {e}")))
+    }
+
+    async fn simulate(&self, tx_bytes: Vec<u8>) -> Result<u64, ChainError> {
+        #[allow(deprecated)]
+        let request = SimulateRequest { tx: None, tx_bytes };
+        let value = self
+            .grpc_query(
+                "the transaction (simulation)",
+                "/cosmos.tx.v1beta1.Service/Simulate",
+                request.encode_to_vec(),
+            )
+            .await
+            .map_err(|e| match e {
+                ChainError::Refused {
+                    abci_code,
+                    code,
+                    reason,
+                    ..
+                } => ChainError::TxFailed {
+                    txhash: None,
+                    abci_code,
+                    code,
+                    reason: format!("{reason} [refused in simulation, nothing was sent]"),
+                },
+                other => other,
+            })?;
+        let response = SimulateResponse::decode(value.as_slice())
+            .map_err(|e| ChainError::Parse(format!("simulation answer: {e}")))?;
+        Ok(response.gas_info.map(|g| g.gas_used).unwrap_or(0))
+    }
+
+    fn cached_gas(&self, key: &(String, u32)) -> Option<u64> {
+        self.gas_used.lock().expect("gas cache").get(key).copied()
+    }
+
+    fn remember_gas(&self, key: (String, u32), used: u64) {
+        let mut cache = self.gas_used.lock().expect("gas cache");
+        let entry = cache.entry(key).or_insert(0);
+        *entry = (*entry).max(used);
+    }
+
+    fn adjusted(&self, gas: u64) -> u64 {
+        (gas as f64 * self.cfg.gas_adjustment).ceil() as u64
+    }
+
+    /// Executes `msg` (JSON) on `contract` and waits for its block. The result is not
+    /// checked; see `TxResult::ensure_accepted`.
+    pub async fn execute(&self, contract: &str, msg: &[u8]) -> Result<TxResult, ChainError> {
+        let signer = self.signer()?;
+        let contract_id = AccountId::from_str(contract)
+            .map_err(|e| ChainError::Parse(format!("contract address `{contract}`: {e}")))?;
+        let any = cosmrs::cosmwasm::MsgExecuteContract {
+            sender: signer.address.clone(),
+            contract: contract_id,
+            msg: msg.to_vec(),
+            funds: vec![],
+        }
+        .to_any()
+        .map_err(|e| ChainError::Parse(format!("execute message: {e}")))?;
+        let gas_key = (message_kind(msg), size_class(msg.len()));
+        let mut use_cache = true;
+        let mut last = None;
+        for _ in 0..SEND_ATTEMPTS {
+            let (hash, from_cache) = {
+                let mut account = self.account.lock().await;
+                let current = match *account {
+                    Some(a) => a,
+                    None => self.read_account(signer.address.as_ref()).await?,
+                };
+                let cached = if use_cache {
+                    self.cached_gas(&gas_key)
+                } else {
+                    None
+                };
+                let gas = match (self.cfg.fixed_gas, cached) {
+                    (Some(limit), _) => limit,
+                    (None, Some(used)) => self.adjusted(used),
+                    (None, None) if msg.len() > MAX_SIMULATED_MSG => {
+                        self.cfg.large_tx_gas_base.saturating_add(
+                            self.cfg
+                                .large_tx_gas_per_byte
+                                .saturating_mul(msg.len() as u64),
+                        )
+                    }
+                    (None, None) => {
+                        let probe = self.sign(signer, current, std::slice::from_ref(&any), 0)?;
+                        match self.simulate(probe).await {
+                            Ok(used) => self.adjusted(used),
+                            Err(ChainError::TxFailed {
+                                abci_code, reason, ..
+                            }) if abci_code == SDK_WRONG_SEQUENCE
+                                || reason.contains("account sequence mismatch") =>
+                            {
+                                *account = None;
+                                last = Some(reason);
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                let tx = self.sign(signer, current, std::slice::from_ref(&any), gas)?;
+                let sent = self
+                    .rpc
+                    .broadcast_tx_sync(tx)
+                    .await
+                    .map_err(|e| self.unreachable(e))?;
+                if sent.code.is_err() {
+                    let abci_code = sent.code.value();
+                    if abci_code == SDK_WRONG_SEQUENCE && sent.codespace == "sdk" {
+                        *account = None;
+                        last = Some(sent.log);
+                        continue;
+                    }
+                    *account = Some(current);
+                    let (code, reason) = reduce_log(&sent.log);
+                    return Err(ChainError::TxFailed {
+                        txhash: Some(sent.hash.to_string()),
+                        abci_code,
+                        code,
+                        reason: format!(
+                            "{reason} [rejected before inclusion, {} code {abci_code}]",
+                            sent.codespace
+                        ),
+                    });
+                }
+                *account = Some(Account {
+                    sequence: current.sequence + 1,
+                    ..current
+                });
+                (sent.hash, cached.is_some())
+            };
+            let result = self.wait_tx(hash).await?;
+            if result.code == SDK_OUT_OF_GAS && result.codespace == "sdk" && from_cache {
+                // The cached estimate was too low for this message: simulate it.
+                self.gas_used.lock().expect("gas cache").remove(&gas_key);
+                use_cache = false;
+                last = Some(result.raw_log);
+                continue;
+            }
+            if result.code == 0 {
+                self.remember_gas(gas_key.clone(), result.gas_used);
+            }
+            return Ok(result);
+        }
+        Err(ChainError::TxFailed {
+            txhash: None,
+            abci_code: 0,
+            code: None,
+            reason: format!(
+                "gave up after {SEND_ATTEMPTS} attempts: {}",
+                last.unwrap_or_default()
+            ),
+        })
+    }
+
+    /// Waits until transaction `hash` is in a block.
+    pub async fn wait_tx(&self, hash: cosmrs::tendermint::Hash) -> Result<TxResult, ChainError> {
+        let start = Instant::now();
+        loop {
+            let last = match self.rpc.tx(hash, false).await {
+                Ok(found) => return tx_result(found),
+                Err(e) => e.detail().to_string(),
+            };
+            if start.elapsed() >= self.cfg.tx_timeout {
+                return Err(ChainError::TxTimeout {
+                    txhash: hash.to_string(),
+                    secs: self.cfg.tx_timeout.as_secs(),
+                    last,
+                });
+            }
+            tokio::time::sleep(self.cfg.tx_poll).await;
+        }
+    }
+
+    /// The latest block height, or why the node cannot be reached.
+    pub async fn height(&self) -> Result<u64, ChainError> {
+        let status = self.rpc.status().await.map_err(|e| self.unreachable(e))?;
+        Ok(status.sync_info.latest_block_height.value())
+    }
+}
+
+/// A live subscription to the transactions that touch one contract (its `wasm` events),
+/// over the node's CometBFT websocket. Dropping it closes the connection.
+pub struct ContractEvents {
+    client: tendermint_rpc::WebSocketClient,
+    subscription: tendermint_rpc::Subscription,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl ContractEvents {
+    /// Waits for the next transaction touching the contract. `None` when the connection
+    /// ended (the node restarted or dropped a slow reader): callers catch up by query.
+    pub async fn next(&mut self) -> Option<()> {
+        use futures::StreamExt as _;
+        match self.subscription.next().await {
+            Some(Ok(_)) => Some(()),
+            _ => None,
+        }
+    }
+
+    /// Events already received, without waiting: how many were drained.
+    pub fn drain(&mut self) -> usize {
+        use futures::FutureExt as _;
+        use futures::StreamExt as _;
+        let mut n = 0;
+        while let Some(Some(Ok(_))) = self.subscription.next().now_or_never() {
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Drop for ContractEvents {
+    fn drop(&mut self) {
+        use tendermint_rpc::SubscriptionClient as _;
+        let _ = self.client.clone().close();
+        self.driver.abort();
+    }
+}
+
+impl Chain {
+    /// The CometBFT websocket of `rpc` (`http://h:p` → `ws://h:p/websocket`).
+    fn websocket_url(&self) -> String {
+        let base = self.cfg.rpc.trim_end_matches('/');
+        let base = base
+            .strip_prefix("https://")
+            .map(|rest| format!("wss://{rest}"))
+            .or_else(|| {
+                base.strip_prefix("http://")
+                    .map(|rest| format!("ws://{rest}"))
+            })
+            .unwrap_or_else(|| base.to_string());
+        format!("{base}/websocket")
+    }
+
+    /// Subscribes to the transactions that emit `wasm` events of `contract`: packets
+    /// received and acknowledged by it as well as executions.
+    pub async fn subscribe_contract(&self, contract: &str) -> Result<ContractEvents, ChainError> {
+        use tendermint_rpc::query::{EventType, Query};
+        use tendermint_rpc::SubscriptionClient as _;
+        let url = self.websocket_url();
+        let unreachable = |e: tendermint_rpc::Error| ChainError::Unreachable {
+            endpoint: url.clone(),
+            reason: e.detail().to_string(),
+        };
+        let ws_url = tendermint_rpc::WebSocketClientUrl::from_str(&url).map_err(unreachable)?;
+        let (client, driver) = tendermint_rpc::WebSocketClient::builder(ws_url)
+            .compat_mode(CompatMode::V0_38)
+            .build()
+            .await
+            .map_err(unreachable)?;
+        let driver = tokio::spawn(async move {
+            let _ = driver.run().await;
+        });
+        let query = Query::from(EventType::Tx).and_eq("wasm._contract_address", contract);
+        let subscription = match client.subscribe(query).await {
+            Ok(s) => s,
+            Err(e) => {
+                driver.abort();
+                return Err(unreachable(e));
+            }
+        };
+        Ok(ContractEvents {
+            client,
+            subscription,
+            driver,
+        })
+    }
+}
+
+/// The top-level key of a contract message (`submit_request`), for the gas cache.
+fn message_kind(msg: &[u8]) -> String {
+    let head = &msg[..msg.len().min(64)];
+    let text = String::from_utf8_lossy(head);
+    text.trim_start_matches(['{', ' '])
+        .trim_start_matches('"')
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Size classes of 2^(k/2) bytes: messages within ~41% of each other share an estimate.
+fn size_class(len: usize) -> u32 {
+    let len = len.max(1) as f64;
+    (len.log2() * 2.0).floor() as u32
+}
+
+fn tx_result(found: tendermint_rpc::endpoint::tx::Response) -> Result<TxResult, ChainError> {
+    let r = found.tx_result;
+    let events = r
+        .events
+        .iter()
+        .map(|e| TxEvent {
+            kind: e.kind.clone(),
+            attributes: e
+                .attributes
+                .iter()
+                .map(|a| {
+                    (
+                        String::from_utf8_lossy(a.key_bytes()).into_owned(),
+                        String::from_utf8_lossy(a.value_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let data = if r.code.is_ok() && !r.data.is_empty() {
+        contract_data(&r.data)?
+    } else {
+        None
+    };
+    Ok(TxResult {
+        txhash: found.hash.to_string(),
+        height: found.height.value(),
+        code: r.code.value(),
+        codespace: r.codespace,
+        raw_log: r.log,
+        gas_used: r.gas_used.max(0) as u64,
+        data,
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_told_apart_by_kind_and_size() {
+        assert_eq!(
+            message_kind(br#"{"submit_request":{"a":1}}"#),
+            "submit_request"
+        );
+        assert_eq!(message_kind(br#"{ "store_chunks" : {}}"#), "store_chunks");
+        assert_eq!(size_class(1100), size_class(1300));
+        assert_ne!(size_class(1100), size_class(1600));
+        assert_ne!(size_class(100_000), size_class(400_000));
+    }
+
+    #[test]
+    fn gas_prices_parse() {
+        assert_eq!(parse_gas_price("0ufee").unwrap(), (0.0, "ufee".into()));
+        assert_eq!(
+            parse_gas_price("0.025ustake").unwrap(),
+            (0.025, "ustake".into())
+        );
+        assert!(parse_gas_price("ufee").is_err());
+        assert!(parse_gas_price("12").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_node_that_is_not_there_is_named_in_the_error() {
+        let chain = Chain::new(
+            ChainConfig {
+                rpc: "http://127.0.0.1:9".into(),
+                chain_id: "hospital-a".into(),
+                ..ChainConfig::default()
+            },
+            Some(Zeroizing::new(vec![7u8; 32])),
+        )
+        .unwrap();
+        let err = chain.height().await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(err.to_string().contains("http://127.0.0.1:9"), "{err}");
+        let err = chain
+            .execute(
+                "wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d",
+                b"{}",
+            )
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(chain.address().unwrap().starts_with("wasm1"));
+    }
+}

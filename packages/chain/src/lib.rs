@@ -1,0 +1,18 @@
+//! The one typed client of a wasmd chain, used by the `ehrx` peer tool, the tests and the
+//! benchmark. No `wasmd` binary is needed: keys are read from the wasmd keyring files
+//! (`keyring`), transactions are built and signed with cosmrs and sent over CometBFT RPC
+//! (`client`), and results are typed (`tx`): a failed or soft-rejected transaction carries
+//! the chain's code and our `ErrorCode`.
+
+pub mod blocking;
+pub mod client;
+pub mod keyring;
+pub mod tx;
+
+pub use blocking::BlockingChain;
+pub use client::{parse_gas_price, Chain, ChainConfig};
+pub use keyring::KeyringKey;
+pub use tx::{
+    contract_data, execute, parse_code, query, reduce_log, ChainClient, ChainError, TxEvent,
+    TxResult,
+};
