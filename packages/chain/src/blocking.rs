@@ -55,6 +55,21 @@ impl ChainClient for BlockingChain {
         self.block_on(self.chain.execute(contract, &bytes))
     }
 
+    fn execute_all_raw(&self, contract: &str, msgs: &[Value]) -> Vec<Result<TxResult, ChainError>> {
+        // Each execution takes the account lock only to sign and broadcast, so the
+        // transactions go out in order with consecutive sequences and are waited for together.
+        let bytes: Vec<Result<Vec<u8>, ChainError>> = msgs
+            .iter()
+            .map(|m| serde_json::to_vec(m).map_err(|e| ChainError::Parse(e.to_string())))
+            .collect();
+        self.block_on(futures::future::join_all(bytes.iter().map(|b| async {
+            match b {
+                Ok(bytes) => self.chain.execute(contract, bytes).await,
+                Err(e) => Err(ChainError::Parse(e.to_string())),
+            }
+        })))
+    }
+
     fn query_raw(&self, contract: &str, msg: &Value) -> Result<Value, ChainError> {
         let bytes = serde_json::to_vec(msg).map_err(|e| ChainError::Parse(e.to_string()))?;
         let answer = self.block_on(self.chain.smart_query(contract, &bytes))?;

@@ -13,6 +13,6 @@ pub use blocking::BlockingChain;
 pub use client::{parse_gas_price, Chain, ChainConfig};
 pub use keyring::KeyringKey;
 pub use tx::{
-    contract_data, execute, parse_code, query, reduce_log, ChainClient, ChainError, TxEvent,
-    TxResult,
+    contract_data, execute, execute_all, parse_code, query, reduce_log, ChainClient, ChainError,
+    TxEvent, TxResult,
 };

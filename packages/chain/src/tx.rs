@@ -162,6 +162,12 @@ pub trait ChainClient {
     fn execute_raw(&self, contract: &str, msg: &Value) -> Result<TxResult, ChainError>;
     /// A smart query; returns the contract's answer.
     fn query_raw(&self, contract: &str, msg: &Value) -> Result<Value, ChainError>;
+    /// Executes each of `msgs` on `contract` in its own transaction, all in flight at once
+    /// (several in one block), and returns each result unchecked, in order. By default one
+    /// after the other.
+    fn execute_all_raw(&self, contract: &str, msgs: &[Value]) -> Vec<Result<TxResult, ChainError>> {
+        msgs.iter().map(|m| self.execute_raw(contract, m)).collect()
+    }
     /// Starts following `contract`'s transactions, so that `wait_for_activity` misses
     /// nothing that happens after this call. Call it before reading the state waited on.
     fn watch(&self, _contract: &str) {}
@@ -184,6 +190,33 @@ pub fn execute<M: Serialize>(
     let tx = chain.execute_raw(contract, &value)?;
     tx.ensure_accepted(contract)?;
     Ok(tx)
+}
+
+/// `execute` for several messages in flight at once: each result checked, in order.
+pub fn execute_all<M: Serialize>(
+    chain: &dyn ChainClient,
+    contract: &str,
+    msgs: &[M],
+) -> Vec<Result<TxResult, ChainError>> {
+    let values: Result<Vec<Value>, _> = msgs.iter().map(serde_json::to_value).collect();
+    let values = match values {
+        Ok(values) => values,
+        Err(e) => {
+            return msgs
+                .iter()
+                .map(|_| Err(ChainError::Parse(e.to_string())))
+                .collect()
+        }
+    };
+    chain
+        .execute_all_raw(contract, &values)
+        .into_iter()
+        .map(|tx| {
+            let tx = tx?;
+            tx.ensure_accepted(contract)?;
+            Ok(tx)
+        })
+        .collect()
 }
 
 /// A typed smart query.

@@ -97,6 +97,18 @@ impl ReplyState {
     }
 }
 
+/// Replies submitted at once (each its own transaction, several per block).
+pub const MAX_IN_FLIGHT: usize = 16;
+/// Batches of a large reply's chunks sent at once (each up to 512 KiB).
+pub const MAX_UPLOADS_IN_FLIGHT: usize = 2;
+
+/// A reply transaction prepared in a pass, sent with the others of its batch.
+struct Submission {
+    upload: Upload,
+    sent_to: usize,
+    msg: ExecuteMsg,
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {
@@ -333,9 +345,14 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             )
             .context("reading pending incoming requests")?;
             let count = page.requests.len();
+            let mut batch = Vec::new();
             for incoming in &page.requests {
-                self.handle(incoming, &mut limits, &mut report, log)?;
+                self.handle(incoming, &mut limits, &mut batch, &mut report, log)?;
+                if batch.len() >= MAX_IN_FLIGHT {
+                    self.flush(&mut batch, &mut report, log)?;
+                }
             }
+            self.flush(&mut batch, &mut report, log)?;
             match page.requests.last() {
                 Some(last) if count >= MAX_PAGE as usize => {
                     start_after = Some((last.partner_id.clone(), last.body.request_id.clone()));
@@ -364,6 +381,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         &mut self,
         incoming: &IncomingRequest,
         limits: &mut Option<Limits>,
+        batch: &mut Vec<Submission>,
         report: &mut PassReport,
         log: &mut dyn FnMut(&str),
     ) -> Result<()> {
@@ -476,15 +494,39 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             txs: Vec::new(),
         };
         let sent_to = first.len();
-        let tx = chain::execute(
-            self.peer.chain(),
-            self.peer.contract(),
-            &ExecuteMsg::SubmitReply(SubmitReplyMsg {
+        batch.push(Submission {
+            upload,
+            sent_to,
+            msg: ExecuteMsg::SubmitReply(SubmitReplyMsg {
                 chunks: first,
                 ..msg
             }),
-        );
-        self.after_batch(upload, sent_to, tx, report, log)
+        });
+        Ok(())
+    }
+
+    /// Sends the batch's transactions all in flight at once (several per block), then
+    /// records how each went.
+    fn flush(
+        &mut self,
+        batch: &mut Vec<Submission>,
+        report: &mut PassReport,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let msgs: Vec<&ExecuteMsg> = batch.iter().map(|s| &s.msg).collect();
+        let results = chain::execute_all(self.peer.chain(), self.peer.contract(), &msgs);
+        let mut outcome = Ok(());
+        for (submission, tx) in batch.drain(..).zip(results) {
+            // Every result is recorded, even after one failed to be.
+            let recorded = self.after_batch(submission.upload, submission.sent_to, tx, report, log);
+            if outcome.is_ok() {
+                outcome = recorded;
+            }
+        }
+        outcome
     }
 
     /// Records how a reply's transaction went: the reply is done, goes on (its next batch
@@ -580,25 +622,30 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         report: &mut PassReport,
         log: &mut dyn FnMut(&str),
     ) -> Result<()> {
+        // Large batches: fewer at once, so the transactions stay within a block's room.
+        let mut batch = Vec::new();
         for _ in 0..waiting.min(self.uploads.len()) {
             let Some(upload) = self.uploads.pop_front() else {
                 break;
             };
             let from = upload.sent;
             let to = (from + upload.per_tx).min(upload.chunks.len());
-            let tx = chain::execute(
-                self.peer.chain(),
-                self.peer.contract(),
-                &ExecuteMsg::SubmitReplyChunks(SubmitReplyChunksMsg {
-                    partner_id: upload.partner.clone(),
-                    request_id: upload.request_id.clone(),
-                    first_index: from as u32,
-                    chunks: history::to_binaries(&upload.chunks[from..to]),
-                }),
-            );
-            self.after_batch(upload, to, tx, report, log)?;
+            let msg = ExecuteMsg::SubmitReplyChunks(SubmitReplyChunksMsg {
+                partner_id: upload.partner.clone(),
+                request_id: upload.request_id.clone(),
+                first_index: from as u32,
+                chunks: history::to_binaries(&upload.chunks[from..to]),
+            });
+            batch.push(Submission {
+                upload,
+                sent_to: to,
+                msg,
+            });
+            if batch.len() >= MAX_UPLOADS_IN_FLIGHT {
+                self.flush(&mut batch, report, log)?;
+            }
         }
-        Ok(())
+        self.flush(&mut batch, report, log)
     }
 
     /// Checks the chain already made, made again before anything is disclosed.
