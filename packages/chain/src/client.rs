@@ -122,7 +122,14 @@ pub struct Chain {
 impl Chain {
     /// A client of `cfg.rpc`; `secret` is the account key (32 bytes) when this client
     /// sends transactions.
-    pub fn new(cfg: ChainConfig, secret: Option<Zeroizing<Vec<u8>>>) -> Result<Chain, ChainError> {
+    pub fn new(
+        mut cfg: ChainConfig,
+        secret: Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<Chain, ChainError> {
+        // `tcp://host:port`, as the wasmd CLI's --node takes it, is CometBFT's HTTP RPC.
+        if let Some(rest) = cfg.rpc.strip_prefix("tcp://") {
+            cfg.rpc = format!("http://{rest}");
+        }
         let url = tendermint_rpc::HttpClientUrl::from_str(&cfg.rpc).map_err(|e| {
             ChainError::Parse(format!("the RPC address `{}` is not a URL: {e}", cfg.rpc))
         })?;
@@ -583,6 +590,16 @@ fn size_class(len: usize) -> u32 {
     (len.log2() * 2.0).floor() as u32
 }
 
+/// The bytes of a `tx_result.data`: tendermint-rpc 0.40 hands over the JSON's base64 text
+/// as it is (its `Bytes` field is not base64-decoded), so decode it here; bytes that are
+/// not base64 are taken as they are.
+fn result_data(data: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap_or_else(|_| data.to_vec())
+}
+
 fn tx_result(found: tendermint_rpc::endpoint::tx::Response) -> Result<TxResult, ChainError> {
     let r = found.tx_result;
     let events = r
@@ -603,7 +620,7 @@ fn tx_result(found: tendermint_rpc::endpoint::tx::Response) -> Result<TxResult, 
         })
         .collect();
     let data = if r.code.is_ok() && !r.data.is_empty() {
-        contract_data(&r.data)?
+        contract_data(&result_data(&r.data))?
     } else {
         None
     };
@@ -635,6 +652,47 @@ mod tests {
         assert_ne!(size_class(100_000), size_class(400_000));
     }
 
+    /// `tx_result.data` of a real StoreRecord on wasmd v0.61 (CometBFT 0.38 `/tx`), as
+    /// tendermint-rpc hands it over: the base64 text.
+    #[test]
+    fn tx_data_is_read_from_its_base64_text() {
+        let text = b"Ei4KLC9jb3Ntd2FzbS53YXNtLnYxLk1zZ0V4ZWN1dGVDb250cmFjdFJlc3BvbnNl";
+        let raw = result_data(text);
+        assert_eq!(raw[0], 0x12);
+        assert_eq!(contract_data(&raw).unwrap(), None);
+        assert_eq!(result_data(&raw), raw);
+
+        // With data: RetrieveReply's JSON comes back out.
+        use cosmrs::proto::cosmos::base::abci::v1beta1::TxMsgData;
+        use cosmrs::proto::cosmwasm::wasm::v1::MsgExecuteContractResponse;
+        let data = TxMsgData {
+            msg_responses: vec![cosmrs::Any {
+                type_url: "/cosmwasm.wasm.v1.MsgExecuteContractResponse".into(),
+                value: MsgExecuteContractResponse {
+                    data: br#"{"request_id":"ab"}"#.to_vec(),
+                }
+                .encode_to_vec(),
+            }],
+            ..Default::default()
+        };
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(data.encode_to_vec());
+        assert_eq!(
+            contract_data(&result_data(text.as_bytes()))
+                .unwrap()
+                .as_deref(),
+            Some(br#"{"request_id":"ab"}"#.as_slice())
+        );
+        let other = TxMsgData {
+            msg_responses: vec![cosmrs::Any {
+                type_url: "/cosmos.bank.v1beta1.MsgSendResponse".into(),
+                value: vec![],
+            }],
+            ..Default::default()
+        };
+        assert!(contract_data(&other.encode_to_vec()).is_err());
+    }
+
     #[test]
     fn gas_prices_parse() {
         assert_eq!(parse_gas_price("0ufee").unwrap(), (0.0, "ufee".into()));
@@ -650,7 +708,7 @@ mod tests {
     async fn a_node_that_is_not_there_is_named_in_the_error() {
         let chain = Chain::new(
             ChainConfig {
-                rpc: "http://127.0.0.1:9".into(),
+                rpc: "tcp://127.0.0.1:9".into(),
                 chain_id: "hospital-a".into(),
                 ..ChainConfig::default()
             },
@@ -658,8 +716,10 @@ mod tests {
         )
         .unwrap();
         let err = chain.height().await.unwrap_err();
+        assert_eq!(chain.websocket_url(), "ws://127.0.0.1:9/websocket");
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains("http://127.0.0.1:9"), "{err}");
+        assert!(err.to_string().contains("is the node running"), "{err}");
         let err = chain
             .execute(
                 "wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d",
