@@ -56,6 +56,9 @@ cp "$pkg/tsconfig.json" "$pkg/codegen.js" "$pkg/usage.ts" "$build/"
 ln -s "$cache/node_modules" "$build/node_modules"
 (cd "$build" && node codegen.js "$schema" generated) ||
     die "ts-codegen could not generate the client from $schema"
+# The Rust /// docs are the schema's descriptions; they must reach the TypeScript as JSDoc.
+grep -q '\* Block time of the request, unix seconds' "$build/generated/Exchange.types.ts" ||
+    die "the schema's descriptions did not reach the generated types as JSDoc"
 
 step "tsc --strict: the generated client and usage.ts"
 (cd "$build" && node_modules/.bin/tsc --strict -p tsconfig.json) ||
