@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit and two-chain in-process tests, the wasm build
-# and cosmwasm-check, the schema freshness check, and the end-to-end suite on the devnet.
+# and cosmwasm-check, the schema freshness check, the typed TypeScript client check, and the
+# end-to-end suite on the devnet.
 # Installs whatever is missing first (scripts/install-tools.sh; cached, seconds when warm).
 #
 #   scripts/test.sh              everything
 #   scripts/test.sh --no-e2e     skip the devnet suite (no chains started, no wasmd/Hermes)
 #   scripts/test.sh --no-budget  report the stage times but never fail on them
 #
-# Stages, each timed: tools, lints, unit, in-process, fhir, wasm, schema, e2e. At the end a table
+# Stages, each timed: tools, lints, unit, in-process, fhir, wasm, schema, ts, e2e. At the end a table
 # gives each stage's time against its budget, and the total. A stage that takes more than
 # 1.5x its budget fails the run (after every stage has run), so that slow growth shows up
 # in the change that causes it and not as a CI time-out. Each stage has a cold budget
 # (its cache was empty at the start: the tool cache for `tools`, cargo's target dir for the
-# build stages, a devnet not yet deployed with these contracts for `e2e`) and a warm one.
+# build stages, the npm packages of tests/ts-client for `ts`, a devnet not yet deployed with
+# these contracts for `e2e`) and a warm one.
 # The budgets are the table below; the measured figures behind them are in the README
 # ("How long it takes").
 #
@@ -45,6 +47,9 @@ done
 # reference validator, HAPI, against ehrx's own checks) and three history round trips to
 # the e2e suite (10 KB, 1 MB, 5 MB: about 95 s on a warm devnet), so e2e gets 12 / 14
 # minutes; 1.5x the warm one is 18 minutes, the rest of the run stays near 3 minutes warm.
+# Issue 10 adds the ts stage (scripts/ts-client.sh): measured 2026-12-06 on the 2-core
+# machine, 33s cold (npm ci of ~310 packages, 186 MB, then generate + tsc) and 8s warm
+# (generate 4s, tsc 4s): budgets 90 / 30 leave room for a slow registry and a busy machine.
 BUDGETS=(
     "tools        30  1200"
     "lints        60    90"
@@ -53,6 +58,7 @@ BUDGETS=(
     "fhir         60   120"
     "wasm         60   120"
     "schema       30    60"
+    "ts           30    90"
     "e2e         720   840"
     "total       900  2520"
 )
@@ -67,6 +73,8 @@ build_cold=0
 [[ -d "$target_dir/debug/deps" ]] || build_cold=1
 wasm_cold=0
 [[ -d "$target_dir/wasm32-unknown-unknown/release/deps" ]] || wasm_cold=1
+ts_cold=0
+scripts/ts-client.sh --cached || ts_cold=1
 
 declare -A TOOK=() COLD=()
 STAGES=()
@@ -125,6 +133,9 @@ scripts/build-wasm.sh
 
 stage schema "$build_cold" "schema freshness"
 scripts/schema.sh --check
+
+stage ts "$ts_cold" "typed TypeScript client: ts-codegen from schema/, tsc --strict, usage.ts"
+scripts/ts-client.sh
 
 if ((run_e2e)); then
     # The suite must test the contracts just built: a devnet deployed from other artifacts

@@ -187,7 +187,7 @@ fn receive_request(
             partner_id: partner.partner_id.clone(),
             channel_id: packet.dest.channel_id.clone(),
             packet_sequence: packet.sequence,
-            received_at: env.block.time,
+            received_at: env.block.time.seconds(),
             body: request.body,
             signer_pubkey: request.signer_pubkey,
             signature: request.signature,
@@ -379,7 +379,7 @@ fn receive_reply(
         history_hash: body.manifest.history_hash.clone(),
         chunk_count,
         chunks_received: 0,
-        received_at: env.block.time,
+        received_at: env.block.time.seconds(),
         channel_id: packet.dest.channel_id.clone(),
         packet_sequence: packet.sequence,
     });

@@ -5,8 +5,8 @@ use crate::state::{
 use cosmwasm_std::{Binary, Deps, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
 use ehr_protocol::exchange::{
-    ConfigResponse, IncomingRequest, IncomingRequestsResponse, OutgoingRequest, OutsiderTally,
-    RecordsResponse, RequestsResponse, StoredRecord,
+    ConfigResponse, IncomingCursor, IncomingRequest, IncomingRequestsResponse, OutgoingRequest,
+    OutsiderTally, RecordsResponse, RequestsResponse, StoredRecord,
 };
 use ehr_protocol::limits::page_size;
 use ehr_protocol::registry::AuditLogResponse;
@@ -57,14 +57,24 @@ pub fn incoming_request(
         .ok_or_else(|| StdError::msg(format!("UnknownRequest: {partner_id}/{request_id}")))
 }
 
+/// A page of the incoming requests waiting for an answer. A cursor whose ids are not a
+/// partner id and a request id is refused (its values are not echoed).
 pub fn pending_incoming(
     deps: Deps,
-    start_after: Option<(String, String)>,
+    start_after: Option<IncomingCursor>,
     limit: Option<u32>,
 ) -> StdResult<IncomingRequestsResponse> {
+    if let Some(cursor) = &start_after {
+        if validate::name(&cursor.partner_id).is_err() || validate::id(&cursor.request_id).is_err()
+        {
+            return Err(StdError::msg(
+                "InvalidFormat: malformed start_after cursor: partner_id must be a partner id, request_id a request id",
+            ));
+        }
+    }
     let start = start_after
         .as_ref()
-        .map(|(partner, id)| Bound::exclusive((partner.as_str(), id.as_str())));
+        .map(|c| Bound::exclusive((c.partner_id.as_str(), c.request_id.as_str())));
     let requests = PENDING_INCOMING
         .keys(deps.storage, start, None, Order::Ascending)
         .take(page_size(limit))

@@ -63,7 +63,7 @@ pub fn refuse_outsider(
 ) -> StdResult<Response> {
     let mut tally = OUTSIDERS.may_load(storage)?.unwrap_or_default();
     tally.attempts = tally.attempts.saturating_add(1);
-    tally.last_at = Some(env.block.time);
+    tally.last_at = Some(env.block.time.seconds());
     OUTSIDERS.save(storage, &tally)?;
     let mut response = Response::new()
         .add_attribute("action", step.handler)

@@ -27,8 +27,8 @@ use crate::time::{now_unix, rfc3339};
 use anyhow::{Context, Result};
 use ehr_protocol::chunks::Manifest;
 use ehr_protocol::exchange::{
-    ExecuteMsg, IncomingRequest, IncomingRequestsResponse, IncomingStatus, QueryMsg,
-    RecordsResponse, StoredRecord, SubmitReplyChunksMsg, SubmitReplyMsg,
+    ExecuteMsg, IncomingCursor, IncomingRequest, IncomingRequestsResponse, IncomingStatus,
+    QueryMsg, RecordsResponse, StoredRecord, SubmitReplyChunksMsg, SubmitReplyMsg,
 };
 use ehr_protocol::limits::{MAX_PAGE, PACKET_VERSION, SEALED_PATIENT_LEN};
 use ehr_protocol::packet::{frame, unframe, Attestation, RecordPart, SealedOutcome};
@@ -333,7 +333,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         let waiting = self.uploads.len();
         // The registry's chunk limits, read once a pass and only when there is work.
         let mut limits: Option<Limits> = None;
-        let mut start_after: Option<(String, String)> = None;
+        let mut start_after: Option<IncomingCursor> = None;
         loop {
             let page: IncomingRequestsResponse = chain::query(
                 self.peer.chain(),
@@ -355,7 +355,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             self.flush(&mut batch, &mut report, log)?;
             match page.requests.last() {
                 Some(last) if count >= MAX_PAGE as usize => {
-                    start_after = Some((last.partner_id.clone(), last.body.request_id.clone()));
+                    start_after = Some(IncomingCursor::after(last));
                 }
                 _ => break,
             }

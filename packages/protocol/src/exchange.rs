@@ -4,7 +4,7 @@ use crate::chunks::Manifest;
 use crate::error_code::ErrorCode;
 use crate::packet::RequestBody;
 use cosmwasm_schema::{cw_serde, QueryResponses};
-use cosmwasm_std::{Addr, Binary, Timestamp};
+use cosmwasm_std::{Addr, Binary};
 
 /// HL7 purpose of use, checked on both chains.
 #[cw_serde]
@@ -118,7 +118,11 @@ pub enum ExecuteMsg {
     SubmitReplyChunks(SubmitReplyChunksMsg),
     /// Only the requesting peer gets the reply, once every chunk is in: its manifest in the
     /// response data (`RetrievedReply`), then its chunks through the `ReplyChunk` query.
+    ///
+    /// A query cannot serve this release: queries have no sender. The response data is
+    /// JSON of `RetrievedReply` (schema: `schema/exchange-data/retrieved_reply.json`).
     RetrieveReply {
+        /// The request this peer sent (`SubmitRequestMsg.request_id`).
         request_id: String,
     },
     /// Finalises requests on both sides whose expiry (plus the policy's grace) has passed
@@ -127,6 +131,7 @@ pub enum ExecuteMsg {
     /// service, an operator); it is never struck, and one call does at most
     /// `min(limit, policy.sweep_max_items)` entries.
     Sweep {
+        /// At most this many entries (capped by `policy.sweep_max_items`).
         limit: Option<u32>,
     },
 }
@@ -146,20 +151,32 @@ pub enum RequestStatus {
 
 /// What the requesting chain keeps of one of its requests (no ciphertext).
 #[cw_serde]
+// `deserialize_with` reads legacy times (unix_time); the schemas describe unix seconds.
+#[schemaifier(mute_warnings)]
 pub struct OutgoingRequest {
     pub request_id: String,
+    /// The peer that sent it: the only one that may retrieve its reply.
     pub requester: Addr,
     /// The registered clinician who asked.
     pub clinician_id: String,
+    /// The network asked.
     pub partner_id: String,
+    /// The channel the request packet left on; the reply must come back on it.
     pub channel_id: String,
     pub purpose: PurposeOfUse,
     pub status: RequestStatus,
+    /// Why it was rejected or failed, when it was.
     pub reason: Option<ErrorCode>,
-    pub created_at: Timestamp,
+    /// Block time of the request, unix seconds.
+    #[serde(deserialize_with = "crate::unix_time::seconds")]
+    pub created_at: u64,
+    /// The signed expiry, unix seconds.
     pub expires_at: u64,
+    /// The request packet's sequence on `channel_id`.
     pub packet_sequence: Option<u64>,
+    /// The reply, once its first chunk is in.
     pub reply: Option<ReplySummary>,
+    /// How many times the requester retrieved the reply (each audited).
     pub retrievals: u32,
     /// `key_hash` of the requester's registered encryption key when it asked. A reply is
     /// stored only while the requester's current key still has this hash.
@@ -169,14 +186,21 @@ pub struct OutgoingRequest {
 
 /// Who answered, from where, and how much of the sealed reply is in.
 #[cw_serde]
+// `deserialize_with` reads legacy times (unix_time); the schemas describe unix seconds.
+#[schemaifier(mute_warnings)]
 pub struct ReplySummary {
+    /// The responding peer's address on its own chain.
     pub responder: String,
+    /// The responding network (the partner asked).
     pub responder_network: String,
+    /// Lowercase hex hash binding every chunk of the sealed reply.
     pub history_hash: String,
     pub chunk_count: u32,
     pub chunks_received: u32,
-    /// When the first chunk came.
-    pub received_at: Timestamp,
+    /// Block time when the first chunk came, unix seconds.
+    #[serde(deserialize_with = "crate::unix_time::seconds")]
+    pub received_at: u64,
+    /// The channel the reply came on.
     pub channel_id: String,
     /// The first chunk's packet.
     pub packet_sequence: u64,
@@ -187,14 +211,22 @@ pub struct ReplySummary {
 #[cw_serde]
 pub struct RetrievedReply {
     pub request_id: String,
+    /// The responding peer's address on its own chain.
     pub responder: String,
+    /// The responding network.
     pub responder_network: String,
+    /// The responder's secp256k1 public key (33 bytes, compressed) that `signature` verifies
+    /// under.
     pub responder_pubkey: Binary,
     /// The key hash the responder signed it encrypted to.
     pub recipient_key_hash: String,
+    /// The chunks of the sealed reply; read each with the `ReplyChunk` query.
     pub manifest: Manifest,
+    /// Unix seconds, as the responder signed it.
     pub issued_at: u64,
+    /// The responder's signature over `signing::reply_sign_bytes` (domain `ehrx/reply/v2`).
     pub signature: Binary,
+    /// The channel the reply came on.
     pub channel_id: String,
     /// The first chunk's packet.
     pub packet_sequence: u64,
@@ -222,16 +254,27 @@ pub enum IncomingStatus {
 
 /// A request received from a partner, kept for the local reply service.
 #[cw_serde]
+// `deserialize_with` reads legacy times (unix_time); the schemas describe unix seconds.
+#[schemaifier(mute_warnings)]
 pub struct IncomingRequest {
+    /// The requesting network.
     pub partner_id: String,
+    /// The channel it came on.
     pub channel_id: String,
     pub packet_sequence: u64,
-    pub received_at: Timestamp,
+    /// Block time when it came, unix seconds.
+    #[serde(deserialize_with = "crate::unix_time::seconds")]
+    pub received_at: u64,
+    /// The signed request, as the requesting chain sent it.
     pub body: RequestBody,
+    /// The requesting clinician's secp256k1 public key.
     pub signer_pubkey: Binary,
+    /// The clinician's signature over `signing::request_sign_bytes(body)`.
     pub signature: Binary,
     pub status: IncomingStatus,
+    /// The local peer whose reply was accepted.
     pub answered_by: Option<Addr>,
+    /// Why the reply failed, when it did.
     pub reason: Option<ErrorCode>,
     /// The reply's progress, once begun.
     #[serde(default)]
@@ -250,14 +293,22 @@ pub struct ReplyProgress {
 /// Metadata of a stored record (its manifest through `Record`, its chunks through
 /// `RecordChunk`).
 #[cw_serde]
+// `deserialize_with` reads legacy times (unix_time); the schemas describe unix seconds.
+#[schemaifier(mute_warnings)]
 pub struct RecordMeta {
     pub record_id: String,
+    /// Lowercase hex hash binding every chunk of the sealed record.
     pub history_hash: String,
+    /// Length of every chunk.
     pub chunk_bytes: u32,
     pub chunk_count: u32,
+    /// Chunks in so far; the record is complete when this is `chunk_count`.
     pub chunks_stored: u32,
+    /// The storing peer.
     pub stored_by: Addr,
-    pub stored_at: Timestamp,
+    /// Block time of the `StoreRecord`, unix seconds.
+    #[serde(deserialize_with = "crate::unix_time::seconds")]
+    pub stored_at: u64,
 }
 
 impl RecordMeta {
@@ -295,10 +346,14 @@ pub enum QueryMsg {
         partner_id: String,
         request_id: String,
     },
-    /// Received requests still waiting for a local answer.
+    /// Received requests still waiting for a local answer, in (partner id, request id)
+    /// order.
     #[returns(IncomingRequestsResponse)]
     PendingIncoming {
-        start_after: Option<(String, String)>,
+        /// Start after this request: the cursor of the previous page's last one
+        /// (`IncomingCursor::after`).
+        start_after: Option<IncomingCursor>,
+        /// Page size: default 20, at most 100 (`limits::DEFAULT_PAGE`, `MAX_PAGE`).
         limit: Option<u32>,
     },
     /// Record index for a patient token: metadata only.
@@ -335,14 +390,37 @@ pub enum QueryMsg {
     OutsiderAttempts {},
 }
 
+/// Where a `PendingIncoming` page starts: after the incoming request with these ids.
+#[cw_serde]
+pub struct IncomingCursor {
+    /// The requesting network (`IncomingRequest.partner_id`).
+    pub partner_id: String,
+    /// Its request id (`IncomingRequest.body.request_id`).
+    pub request_id: String,
+}
+
+impl IncomingCursor {
+    /// The cursor of the page that follows `last`.
+    pub fn after(last: &IncomingRequest) -> Self {
+        IncomingCursor {
+            partner_id: last.partner_id.clone(),
+            request_id: last.body.request_id.clone(),
+        }
+    }
+}
+
 /// The trace outsiders leave: one counter, so that they cannot fill the chain's storage.
 /// Each attempt is also an event in its transaction (`outcome=rejected`,
 /// `reason=NotRegistered`, `sender`).
 #[cw_serde]
+// `deserialize_with` reads legacy times (unix_time); the schemas describe unix seconds.
+#[schemaifier(mute_warnings)]
 #[derive(Default)]
 pub struct OutsiderTally {
     pub attempts: u64,
-    pub last_at: Option<Timestamp>,
+    /// Block time of the last attempt, unix seconds.
+    #[serde(default, deserialize_with = "crate::unix_time::optional_seconds")]
+    pub last_at: Option<u64>,
 }
 
 #[cw_serde]

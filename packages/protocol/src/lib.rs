@@ -11,6 +11,9 @@ pub mod packet;
 pub mod padding;
 pub mod registry;
 pub mod signing;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod test_vectors;
+pub mod unix_time;
 pub mod upgrade;
 pub mod validate;
 

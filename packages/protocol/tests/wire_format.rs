@@ -3,42 +3,12 @@
 
 use cosmwasm_std::{Binary, StdAck};
 use ehr_protocol::chunks::{history_hash, Manifest};
-use ehr_protocol::exchange::PurposeOfUse;
 use ehr_protocol::limits::SEALED_PATIENT_LEN;
 use ehr_protocol::packet::*;
-use ehr_protocol::registry::Role;
 use ehr_protocol::signing::*;
+// The fixtures of the published signing vectors (schema/test-vectors/signing.json).
+use ehr_protocol::test_vectors::{manifest as sealed, reply_body, request_body};
 use ehr_protocol::ErrorCode;
-
-fn request_body() -> RequestBody {
-    RequestBody {
-        version: 2,
-        request_id: "req-0000000000000001".into(),
-        source_network: "hospital-a".into(),
-        destination_network: "hospital-b".into(),
-        requester: "wasm1req".into(),
-        requester_role: Role::Request,
-        clinician_id: "dr-adams".into(),
-        purpose: PurposeOfUse::Treatment,
-        sealed_patient: Binary::from(vec![4u8; SEALED_PATIENT_LEN]),
-        reply_encryption_key: Binary::from(vec![1u8; 32]),
-        issued_at: 1_700_000_000,
-        expires_at: 1_700_003_600,
-    }
-}
-
-fn reply_body(manifest: Manifest) -> ReplyBody {
-    ReplyBody {
-        version: 2,
-        request_id: "req-0000000000000001".into(),
-        requester_network: "hospital-a".into(),
-        responder_network: "hospital-b".into(),
-        responder: "wasm1resp".into(),
-        recipient_key_hash: key_hash(&[1u8; 32]),
-        manifest,
-        issued_at: 1_700_000_100,
-    }
-}
 
 #[test]
 fn request_packet_json_is_pinned() {
@@ -70,7 +40,7 @@ fn request_packet_json_is_pinned() {
 #[test]
 fn reply_packet_json_is_pinned_with_its_manifest_and_one_chunk() {
     let packet = ExchangePacket::Reply(ReplyPacket {
-        body: reply_body(sealed()),
+        body: reply_body(),
         signer_pubkey: Binary::from(vec![2u8; 33]),
         signature: Binary::from(vec![3u8; 64]),
         chunk_index: 1,
@@ -106,15 +76,6 @@ fn reply_packet_json_is_pinned_with_its_manifest_and_one_chunk() {
 }
 
 /// Two chunks of 1 KiB with the hashes 00..00 and 11..11.
-fn sealed() -> Manifest {
-    let chunk_hashes = vec!["00".repeat(32), "11".repeat(32)];
-    Manifest {
-        chunk_bytes: 1024,
-        history_hash: history_hash(&chunk_hashes),
-        chunk_hashes,
-    }
-}
-
 #[test]
 fn acks_are_std_acks_with_pinned_payloads() {
     let ok = StdAck::success(serde_json::to_vec(&ExchangeAck::RequestAccepted {}).unwrap());
@@ -162,7 +123,7 @@ fn signing_digest_test_vector_is_pinned() {
         hex::encode(digest_of_known_vector()),
         "request digest drifted"
     );
-    let reply = reply_sign_bytes(&reply_body(sealed()));
+    let reply = reply_sign_bytes(&reply_body());
     assert_ne!(reply, request_sign_bytes(&request_body()));
     let manifest = sealed();
     let store = store_sign_bytes(&store_fields(&manifest));
@@ -218,7 +179,7 @@ fn signing_digests_are_pinned_as_hex_literals() {
         "0b4a38dcd06c283980ae7851a9a85c16ec372ec2156bf0034b9eb76ba304e3b4"
     );
     assert_eq!(
-        hex::encode(digest(&reply_sign_bytes(&reply_body(sealed())))),
+        hex::encode(digest(&reply_sign_bytes(&reply_body()))),
         "dfdacd387fa8243220ad48c81f32092f9b627cec6b965a337d029df68dc3470a"
     );
     let manifest = sealed();

@@ -4,4 +4,5 @@
 mod checks;
 mod entry_points;
 mod migrate;
+mod queries;
 mod support;

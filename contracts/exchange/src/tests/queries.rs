@@ -1,0 +1,163 @@
+use super::support::setup;
+use crate::contract::query;
+use crate::state::{INCOMING, PENDING_INCOMING};
+use cosmwasm_std::testing::mock_env;
+use cosmwasm_std::{from_json, to_json_vec, Binary, Storage};
+use ehr_protocol::exchange::{
+    IncomingCursor, IncomingRequest, IncomingRequestsResponse, IncomingStatus, QueryMsg,
+};
+use ehr_protocol::packet::RequestBody;
+use ehr_protocol::test_vectors::request_body;
+
+fn incoming(partner: &str, request_id: &str) -> IncomingRequest {
+    IncomingRequest {
+        partner_id: partner.into(),
+        channel_id: "channel-0".into(),
+        packet_sequence: 1,
+        received_at: 1_700_000_000,
+        body: RequestBody {
+            request_id: request_id.into(),
+            source_network: partner.into(),
+            destination_network: "hospital-a".into(),
+            ..request_body()
+        },
+        signer_pubkey: Binary::from(vec![2u8; 33]),
+        signature: Binary::from(vec![3u8; 64]),
+        status: IncomingStatus::Pending,
+        answered_by: None,
+        reason: None,
+        reply: None,
+    }
+}
+
+fn keep_pending(storage: &mut dyn Storage, request: &IncomingRequest) {
+    let key = (
+        request.partner_id.as_str(),
+        request.body.request_id.as_str(),
+    );
+    INCOMING.save(storage, key, request).unwrap();
+    PENDING_INCOMING.save(storage, key, &()).unwrap();
+}
+
+fn page(deps: &super::support::Deps, start_after: Option<IncomingCursor>) -> Vec<(String, String)> {
+    let msg = QueryMsg::PendingIncoming {
+        start_after,
+        limit: Some(2),
+    };
+    let page: IncomingRequestsResponse =
+        from_json(query(deps.as_ref(), mock_env(), msg).unwrap()).unwrap();
+    page.requests
+        .iter()
+        .map(|r| (r.partner_id.clone(), r.body.request_id.clone()))
+        .collect()
+}
+
+#[test]
+fn pending_incoming_pages_with_a_named_cursor() {
+    let mut deps = setup(true);
+    let ids = [
+        ("hospital-b", "req-b-000000000001"),
+        ("hospital-b", "req-b-000000000002"),
+        ("hospital-c", "req-c-000000000001"),
+    ];
+    for (partner, id) in ids {
+        keep_pending(&mut deps.storage, &incoming(partner, id));
+    }
+    let first = page(&deps, None);
+    assert_eq!(first.len(), 2);
+    let last = INCOMING
+        .load(&deps.storage, (first[1].0.as_str(), first[1].1.as_str()))
+        .unwrap();
+    let second = page(&deps, Some(IncomingCursor::after(&last)));
+    let all: Vec<_> = first.into_iter().chain(second).collect();
+    let expected: Vec<_> = ids
+        .iter()
+        .map(|(p, i)| (p.to_string(), i.to_string()))
+        .collect();
+    assert_eq!(all, expected);
+    // The cursor is an object on the wire, as the published schema says.
+    let json = String::from_utf8(to_json_vec(&IncomingCursor::after(&last)).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        r#"{"partner_id":"hospital-b","request_id":"req-b-000000000002"}"#
+    );
+}
+
+#[test]
+fn a_malformed_cursor_is_refused_with_a_clear_error() {
+    let deps = setup(true);
+    for cursor in [
+        IncomingCursor {
+            partner_id: "".into(),
+            request_id: "req-b-000000000001".into(),
+        },
+        IncomingCursor {
+            partner_id: "hospital-b".into(),
+            request_id: "Not An Id".into(),
+        },
+    ] {
+        let msg = QueryMsg::PendingIncoming {
+            start_after: Some(cursor),
+            limit: None,
+        };
+        let err = query(deps.as_ref(), mock_env(), msg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("InvalidFormat: malformed start_after cursor"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("Not An Id"),
+            "the cursor's values are not echoed: {err}"
+        );
+    }
+    // What typed clients of the old tuple cursor sent (string[][]) and half a cursor are
+    // refused.
+    for bad in [
+        r#"{"pending_incoming":{"start_after":[["hospital-b","req-b-000000000001"]]}}"#,
+        r#"{"pending_incoming":{"start_after":{"partner_id":"hospital-b"}}}"#,
+        r#"{"pending_incoming":{"start_after":"hospital-b/req-b-000000000001"}}"#,
+    ] {
+        assert!(
+            from_json::<QueryMsg>(bad.as_bytes()).is_err(),
+            "{bad} parsed"
+        );
+    }
+    // The old pair, as earlier peer tools send it, still reads as the same cursor (serde
+    // reads a struct from a sequence of its fields in order).
+    let old: QueryMsg =
+        from_json(br#"{"pending_incoming":{"start_after":["hospital-b","req-b-000000000001"]}}"#)
+            .unwrap();
+    let QueryMsg::PendingIncoming { start_after, .. } = old else {
+        panic!("not pending_incoming");
+    };
+    assert_eq!(
+        start_after,
+        Some(IncomingCursor {
+            partner_id: "hospital-b".into(),
+            request_id: "req-b-000000000001".into(),
+        })
+    );
+}
+
+#[test]
+fn state_kept_with_nanosecond_timestamps_reads_as_unix_seconds() {
+    let mut deps = setup(true);
+    let request = incoming("hospital-b", "req-b-000000000001");
+    keep_pending(&mut deps.storage, &request);
+    // Rewrite the stored entry as the release before unix seconds kept it.
+    let key = INCOMING.key(("hospital-b", "req-b-000000000001"));
+    let stored = String::from_utf8(deps.storage.get(&key).unwrap()).unwrap();
+    let legacy = stored.replace(
+        r#""received_at":1700000000"#,
+        r#""received_at":"1700000000987654321""#,
+    );
+    assert_ne!(legacy, stored);
+    deps.storage.set(&key, legacy.as_bytes());
+    let loaded = INCOMING
+        .load(&deps.storage, ("hospital-b", "req-b-000000000001"))
+        .unwrap();
+    assert_eq!(loaded.received_at, 1_700_000_000);
+    assert_eq!(loaded, request);
+}
