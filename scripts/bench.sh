@@ -9,10 +9,12 @@
 #      N sequential runs, each from a fresh registered requester (the default policy allows
 #      one request per peer per minute); p50/p95/min/max, plus a per-stage breakdown from
 #      block header times;
-#   2. completed exchanges per minute: K requesters in parallel, one exchange each;
+#   2. completed exchanges per minute at each level of --parallel (requests in flight), fresh
+#      requesters, one exchange each: per minute, p50, failures;
 #   3. ICS-20 baseline: `wasmd tx ibc-transfer transfer` 1ufee (the fee denom; only the
-#      chains' admins hold the bonding denom stake) A -> B, time until the
-#      receiver's IBC-denom balance on B increases (REST poll every 200 ms), N runs;
+#      chains' admins hold the bonding denom stake) A -> B, from the node taking the tx until
+#      the receiver's IBC-denom balance on B increases (one way, REST poll every 100 ms) and
+#      until the acknowledgement is indexed on A (round trip, RPC tx_search every 100 ms);
 #   4. gas_used per transaction type (ours, soft-rejected, registry, Hermes' MsgRecvPacket
 #      and MsgAcknowledgement for exchange packets vs ICS-20 packets);
 #   5. wasm sizes of artifacts/*.wasm;
@@ -26,7 +28,11 @@
 #
 # Options:
 #   --runs N        sequential exchanges and ICS-20 transfers (default 10)
-#   --parallel K    requesters in the throughput phase (default 5)
+#   --parallel L    requests in flight in the throughput phase: a comma-separated list of
+#                   levels, each its own round of fresh requesters (default 1,10,50)
+#   --json FILE     also write the machine-readable summary (exchange and ICS-20 percentiles,
+#                   ratio, exchanges/min per level with failures, gas per message kind, wasm
+#                   sizes) to FILE
 #   --poll SECS     poll interval of `ehrx request` and the reply service (default 1; ehrx's
 #                   own default is 3; whole seconds only)
 #   --skip-install  do not time scripts/install-tools.sh (warm)
@@ -49,7 +55,8 @@
 # answered that was not its own, and (d) when only Hermes is down (e.g. another session's
 # `devnet.sh stop-relayer`), waits up to 3 minutes for it to come back before `devnet.sh up`.
 #
-# Output: the Markdown report on stdout and in $EHRX_DEVNET_DIR/bench/bench-<timestamp>.md;
+# Output: the Markdown report on stdout and in $EHRX_DEVNET_DIR/bench/bench-<timestamp>.md,
+# its machine-readable summary beside it (bench-<timestamp>.json, and --json FILE);
 # progress with timings on stderr; raw material (configs, logs, tx JSON) in
 # $EHRX_DEVNET_DIR/bench/run-<timestamp>/.
 #
@@ -67,7 +74,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/devnet/helpers.sh"
 export LC_ALL=C
 
 RUNS=10
-PAR=5
+PAR=1,10,50
+JSON_OUT=""
 POLL=1
 SKIP_INSTALL=0
 HISTORIES=small-10k,mid-1m,large-5m,attachments-5m,whole
@@ -77,7 +85,8 @@ ORIG_ARGS=("$@")
 while (($#)); do
     case "$1" in
         --runs) RUNS=${2:?--runs N}; shift 2 ;;
-        --parallel) PAR=${2:?--parallel K}; shift 2 ;;
+        --parallel) PAR=${2:?--parallel L}; shift 2 ;;
+        --json) JSON_OUT=${2:?--json FILE}; shift 2 ;;
         --poll) POLL=${2:?--poll SECS}; shift 2 ;;
         --skip-install) SKIP_INSTALL=1; shift ;;
         --no-histories) HISTORIES=""; shift ;;
@@ -89,7 +98,10 @@ while (($#)); do
     esac
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive integer"
-[[ "$PAR" =~ ^[1-9][0-9]*$ ]] || die "--parallel wants a positive integer"
+[[ "$PAR" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--parallel wants positive integers separated by commas, e.g. 1,10,50"
+IFS=, read -r -a LEVELS <<<"$PAR"
+PAR_TOTAL=0
+for l in "${LEVELS[@]}"; do PAR_TOTAL=$((PAR_TOTAL + l)); done
 [[ "$POLL" =~ ^[1-9][0-9]*$ ]] || die "--poll wants whole seconds >= 1"
 [[ "$QUIET_WAIT" =~ ^[0-9]+$ ]] || die "--quiet-wait wants seconds"
 
@@ -257,7 +269,7 @@ log "ehrx: $EHRX"
 WASMD_BIN=$(command -v wasmd)
 
 # ---- accounts and ehrx sites ----------------------------------------------------------------
-step "fresh accounts: $RUNS + $PAR requesters on $A, reply + store sites on $B"
+step "fresh accounts: $RUNS + $PAR_TOTAL requesters on $A, reply + store sites on $B"
 ROOT="$WORK/sites"
 mkdir -p "$ROOT"
 # Synthetic patient; the requesting hospital writes it its own way (the custodian normalises
@@ -327,11 +339,11 @@ make_site "$B" store
 REQ=()
 for i in $(seq 1 "$RUNS"); do make_site "$A" "req$i"; REQ+=("req$i"); done
 TPR=()
-for i in $(seq 1 "$PAR"); do make_site "$A" "tp$i"; TPR+=("tp$i"); done
+for i in $(seq 1 "$PAR_TOTAL"); do make_site "$A" "tp$i"; TPR+=("tp$i"); done
 XFER_FROM_KEY="bench-$RID-xfer"
 XFER_FROM=$(new_key "$A" "$XFER_FROM_KEY")
 XFER_TO=$(new_key "$B" "bench-$RID-xfer-rcv")
-log "$((RUNS + PAR + 4)) keys made"
+log "$((RUNS + PAR_TOTAL + 4)) keys made"
 
 # setup_tx CHAIN FUND_ADDRS REGISTRY MSGS_JSONL: one tx signed by admin with a MsgMultiSend
 # to every address and one RegisterPeer per line of MSGS_JSONL (faster than one tx each).
@@ -475,28 +487,38 @@ for i in $(seq 1 "$RUNS"); do
 done
 
 # ---- 2. throughput -----------------------------------------------------------------------------
-step "throughput: $PAR requesters in parallel, one exchange each"
-pids=()
-T_PAR0=$(now_ms)
-for s in "${TPR[@]}"; do
-    request "$s" "$s" &
-    pids+=($!)
-done
-PAR_OK=0
-for p in "${pids[@]}"; do
-    if wait "$p"; then PAR_OK=$((PAR_OK + 1)); fi
-done
-T_PAR1=$(now_ms)
-PAR_WALL=$((T_PAR1 - T_PAR0))
+# One round per level: that many fresh requesters start at once, one exchange each.
 : >"$WORK/parallel.ms"
-for s in "${TPR[@]}"; do
-    read -r t0 t1 <"$WORK/req/$s.t"
-    if [[ "$(cat "$WORK/req/$s.rc")" == 0 ]]; then echo $((t1 - t0)) >>"$WORK/parallel.ms"; else
-        note "parallel requester $s failed (ehrx exit $(cat "$WORK/req/$s.rc")): $(tail -n1 "$WORK/req/$s.err" | cut -d' ' -f2-)"
-    fi
+: >"$WORK/levels.tsv"   # in_flight ok failures wall_ms per_min p50_ms
+next_tp=0
+for level in "${LEVELS[@]}"; do
+    step "throughput: $level request(s) in flight, one exchange per requester"
+    pids=()
+    round=("${TPR[@]:next_tp:level}")
+    next_tp=$((next_tp + level))
+    T_PAR0=$(now_ms)
+    for s in "${round[@]}"; do
+        request "$s" "$s" &
+        pids+=($!)
+    done
+    ok=0
+    for p in "${pids[@]}"; do
+        if wait "$p"; then ok=$((ok + 1)); fi
+    done
+    wall=$(($(now_ms) - T_PAR0))
+    : >"$WORK/level-$level.ms"
+    for s in "${round[@]}"; do
+        read -r t0 t1 <"$WORK/req/$s.t"
+        if [[ "$(cat "$WORK/req/$s.rc")" == 0 ]]; then echo $((t1 - t0)) >>"$WORK/level-$level.ms"; else
+            note "requester $s ($level in flight) failed (ehrx exit $(cat "$WORK/req/$s.rc")): $(tail -n1 "$WORK/req/$s.err" | cut -d' ' -f2-)"
+        fi
+    done
+    cat "$WORK/level-$level.ms" >>"$WORK/parallel.ms"
+    rate=$(awk -v k="$ok" -v w="$wall" 'BEGIN { printf "%.1f", k / w * 60000 }')
+    read -r _n lp50 _rest < <(stats "$WORK/level-$level.ms")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$level" "$ok" $((level - ok)) "$wall" "$rate" "$lp50" >>"$WORK/levels.tsv"
+    log "$ok/$level completed in $(fmt_s "$wall"): $rate exchanges/min, p50 $(fmt_s "$lp50")"
 done
-PAR_RATE=$(awk -v k="$PAR_OK" -v w="$PAR_WALL" 'BEGIN { printf "%.1f", k / w * 60000 }')
-log "$PAR_OK/$PAR completed in $(fmt_s "$PAR_WALL"): $PAR_RATE exchanges/min"
 
 cleanup   # the reply service is not needed any more
 RS_PID=""
@@ -511,41 +533,66 @@ if [[ -n "$(others)" ]]; then
 fi
 
 # ---- 3. ICS-20 baseline --------------------------------------------------------------------------
-step "ICS-20: $RUNS transfers of 1$DN_FEE_DENOM $A $XCH_A -> $B, poll the receiver's balance every 200 ms"
+step "ICS-20: $RUNS transfers of 1$DN_FEE_DENOM $A $XCH_A -> $B: one way (balance up on $B) and round trip (acknowledgement on $A), polled every 100 ms"
 IBC_DENOM="ibc/$(printf 'transfer/%s/%s' "$XCH_B" "$DN_FEE_DENOM" | sha256sum | cut -c1-64 | tr a-f A-F)"
+RPC_A=$(dn_json --arg c "$A" '.chains[$c].rpc')
 balance() {
     curl -sf --max-time 2 "$API_B/cosmos/bank/v1beta1/balances/$XFER_TO/by_denom?denom=${IBC_DENOM/\//%2F}" |
         jq -r '.balance.amount // "0"' 2>/dev/null || echo "?"
 }
+# acked SEQ: whether A has indexed the acknowledgement of the transfer packet SEQ.
+acked() {
+    local q="\"acknowledge_packet.packet_src_channel='$XCH_A' AND acknowledge_packet.packet_sequence='$1'\""
+    [[ "$(curl -sf --max-time 2 -G "$RPC_A/tx_search" --data-urlencode "query=$q" --data-urlencode per_page=1 |
+        jq -r '.result.total_count // "0"' 2>/dev/null)" =~ ^[1-9] ]]
+}
 : >"$WORK/transfer.ms"
+: >"$WORK/transfer-rt.ms"
 : >"$WORK/transfer.hashes"
 XFER_FAIL=0
 for i in $(seq 1 "$RUNS"); do
     b0=$(balance)
     [[ "$b0" =~ ^[0-9]+$ ]] || { note "transfer $i: cannot read the balance on $B ($API_B)"; XFER_FAIL=$((XFER_FAIL + 1)); continue; }
-    t0=$(now_ms)
     out=$(wasmd tx ibc-transfer transfer transfer "$XCH_A" "$XFER_TO" "1$DN_FEE_DENOM" --from "$XFER_FROM_KEY" \
         --home "$(dn_home "$A")" --keyring-backend "$DN_KEYRING" --chain-id "$A" --node "$(dn_node "$A")" \
         "${DN_GAS_FLAGS[@]}" -y -o json 2>"$WORK/transfer-$i.err") || true
+    # The clock starts when the node has taken the transaction (CheckTx passed), so the
+    # CLI's own start-up and simulation are not counted against ICS-20.
+    t0=$(now_ms)
     code=$(jq -r '.code // "x"' <<<"$out" 2>/dev/null || echo x)
     if [[ "$code" != 0 ]]; then
         note "transfer $i: broadcast failed (code $code): $(head -c 300 "$WORK/transfer-$i.err") $out"
         XFER_FAIL=$((XFER_FAIL + 1))
         continue
     fi
-    jq -r .txhash <<<"$out" >>"$WORK/transfer.hashes"
+    hash=$(jq -r .txhash <<<"$out")
+    echo "$hash" >>"$WORK/transfer.hashes"
     ok=0
     while (($(now_ms) - t0 < 90000)); do
         b=$(balance)
         if [[ "$b" =~ ^[0-9]+$ ]] && ((b > b0)); then ok=1; break; fi
-        sleep 0.2
+        sleep 0.1
     done
     t1=$(now_ms)
-    if ((ok)); then
-        echo $((t1 - t0)) >>"$WORK/transfer.ms"
-        log "transfer $i/$RUNS: $(fmt_s $((t1 - t0)))"
-    else
+    if ((!ok)); then
         note "transfer $i: balance on $B did not increase within 90 s"
+        XFER_FAIL=$((XFER_FAIL + 1))
+        continue
+    fi
+    echo $((t1 - t0)) >>"$WORK/transfer.ms"
+    seq=""
+    txj=$(tx "$A" "$hash") && seq=$(event_attr "$txj" send_packet packet_sequence)
+    ok=0
+    while [[ -n "$seq" ]] && (($(now_ms) - t0 < 90000)); do
+        if acked "$seq"; then ok=1; break; fi
+        sleep 0.1
+    done
+    t2=$(now_ms)
+    if ((ok)); then
+        echo $((t2 - t0)) >>"$WORK/transfer-rt.ms"
+        log "transfer $i/$RUNS: one way $(fmt_s $((t1 - t0))), round trip $(fmt_s $((t2 - t0)))"
+    else
+        note "transfer $i: no acknowledgement on $A within 90 s"
         XFER_FAIL=$((XFER_FAIL + 1))
     fi
 done
@@ -701,6 +748,38 @@ fi
 RUNTIME=$((SECONDS - T_SCRIPT0))
 
 # ---- report ------------------------------------------------------------------------------------------
+p50_of() { local _n p50 _r; read -r _n p50 _r < <(stats "$1"); echo "$p50"; }
+ratio_p50() {
+    awk -v a="$(p50_of "$WORK/latency.ms")" -v b="$(p50_of "$WORK/transfer-rt.ms")" \
+        'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+# write_json FILE: the figures of this run, machine-readable (ms figures as seconds).
+write_json() {
+    local gas_json='{}' k n med _mn _mx
+    for k in store request softreject reply retrieve register recv_req ack_req recv_reply ack_reply \
+        transfer recv_ics20 ack_ics20; do
+        read -r n med _mn _mx < <(gas_stats "$GAS/$k")
+        gas_json=$(jq -c --arg k "$k" --arg n "$n" --arg m "$med" \
+            '. + {($k): {n: ($n | tonumber? // 0), median: ($m | tonumber? // null)}}' <<<"$gas_json")
+    done
+    secs() { awk -v m="$1" 'BEGIN { if (m == "-" || m == "") print "null"; else printf "%.3f", m / 1000 }'; }
+    p95_of() { local _n _p50 p95 _r; read -r _n _p50 p95 _r < <(stats "$1"); echo "$p95"; }
+    jq -n --arg when "$(date -u -Is)" --arg cmd "scripts/bench.sh ${ORIG_ARGS[*]}" \
+        --arg commit "$(git -C "$EHRX_REPO_ROOT" rev-parse --short HEAD)" --arg cores "$(nproc)" \
+        --argjson ep50 "$(secs "$(p50_of "$WORK/latency.ms")")" --argjson ep95 "$(secs "$(p95_of "$WORK/latency.ms")")" \
+        --argjson rt "$(secs "$(p50_of "$WORK/transfer-rt.ms")")" --argjson ow "$(secs "$(p50_of "$WORK/transfer.ms")")" \
+        --arg ratio "$(ratio_p50)" --argjson lf "$LAT_FAIL" --argjson xf "$XFER_FAIL" --argjson runs "$RUNS" \
+        --argjson gas "$gas_json" \
+        --argjson wasm "$(jq -n --arg r "${WASM_BYTES[registry]}" --arg e "${WASM_BYTES[exchange]}" \
+            '{registry: ($r | tonumber? // null), exchange: ($e | tonumber? // null)}')" \
+        --argjson levels "$(awk -F'\t' '{ printf "{\"in_flight\":%s,\"completed\":%s,\"failures\":%s,\"wall_s\":%.3f,\"per_min\":%s,\"p50_s\":%s}\n",
+                $1, $2, $3, $4 / 1000, $5, ($6 == "-" ? "null" : sprintf("%.3f", $6 / 1000)) }' "$WORK/levels.tsv" | jq -sc .)" \
+        '{when: $when, command: $cmd, commit: $commit, cores: ($cores | tonumber), runs: $runs,
+          exchange_p50_s: $ep50, exchange_p95_s: $ep95, exchange_failures: $lf,
+          ics20_roundtrip_p50_s: $rt, ics20_oneway_p50_s: $ow, ics20_failures: $xf,
+          ratio_p50: ($ratio | tonumber? // null), exchanges_per_min: $levels,
+          gas_median: $gas, wasm_bytes: $wasm}'
+}
 # row LABEL FILE: a Markdown table row "| label | n | p50 | p95 | min | max | mean |"
 row() {
     local n p50 p95 mn mx mean
@@ -743,9 +822,11 @@ col_median() {  # col_median COL: median of a breakdown column
     printf '## Latency: request submitted -> decrypted reply written, vs ICS-20\n\n'
     printf '| what | n | p50 | p95 | min | max | mean |\n|---|---|---|---|---|---|---|\n'
     row "ehrx exchange (\`ehrx request\` wall time, sequential, fresh requester each)" "$WORK/latency.ms"
-    row "ICS-20 transfer (tx submitted -> balance up on $B)" "$WORK/transfer.ms"
-    row "exchange under load ($PAR in parallel, per requester)" "$WORK/parallel.ms"
-    printf '\nFailures: exchange %s/%s, ICS-20 %s/%s.\n\n' "$LAT_FAIL" "$RUNS" "$XFER_FAIL" "$RUNS"
+    row "ICS-20 one way (MsgTransfer taken by the node -> balance up on $B)" "$WORK/transfer.ms"
+    row "ICS-20 round trip (MsgTransfer taken by the node -> acknowledgement indexed on $A)" "$WORK/transfer-rt.ms"
+    row "exchange under load (every level of $PAR in flight, per requester)" "$WORK/parallel.ms"
+    printf '\nFailures: exchange %s/%s, ICS-20 %s/%s. Ratio of the p50s, exchange / ICS-20 round trip: **%s**.\n\n' \
+        "$LAT_FAIL" "$RUNS" "$XFER_FAIL" "$RUNS" "$(ratio_p50)"
     runs_s() { awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / 1000 }' "$1"; }
     printf 'Runs in order (s): exchange %s; ICS-20 %s; under load %s.\n\n' \
         "$(runs_s "$WORK/latency.ms")" "$(runs_s "$WORK/transfer.ms")" "$(runs_s "$WORK/parallel.ms")"
@@ -765,8 +846,12 @@ col_median() {  # col_median COL: median of a breakdown column
         "$A" "$B" "$rp50" "$_n"
 
     printf '## Throughput\n\n'
-    printf '%s requesters in parallel, one exchange each: %s/%s completed in %s wall time = **%s completed exchanges/min**.\n\n' \
-        "$PAR" "$PAR_OK" "$PAR" "$(fmt_s "$PAR_WALL")" "$PAR_RATE"
+    printf 'Each level: that many fresh requesters start at once, one exchange each (rate limit: 1 request per peer per minute).\n\n'
+    printf '| in flight | completed | failures | wall time | exchanges/min | p50 per exchange |\n|---|---|---|---|---|---|\n'
+    while IFS=$'\t' read -r lv ok fail wall rate lp50; do
+        printf '| %s | %s | %s | %s | **%s** | %s |\n' "$lv" "$ok" "$fail" "$(fmt_s "$wall")" "$rate" "$(fmt_s "$lp50")"
+    done <"$WORK/levels.tsv"
+    printf '\n'
 
     printf '## Gas used per transaction type\n\n'
     printf '| tx | n | gas_used (median) | min – max | notes |\n|---|---|---|---|---|\n'
@@ -811,4 +896,6 @@ col_median() {  # col_median COL: median of a breakdown column
     fi
     printf '\nRaw material: %s\n' "$WORK"
 } | tee "$REPORT"
-log "report: $REPORT (script runtime $(fmt_duration "$RUNTIME"))"
+write_json >"${REPORT%.md}.json"
+if [[ -n "$JSON_OUT" ]]; then cp "${REPORT%.md}.json" "$JSON_OUT"; fi
+log "report: $REPORT, summary ${REPORT%.md}.json${JSON_OUT:+ (and $JSON_OUT)} (script runtime $(fmt_duration "$RUNTIME"))"

@@ -62,8 +62,12 @@ CHANNEL_VERSION=ehr-exchange-2
 UNBONDING_SECS=1209600        # 14 days
 UNBONDING_HUMAN="14 days"
 TRUSTING_PERIOD=9days         # < 14 days
-TIMEOUT_COMMIT=500ms
+# Block time and Hermes' pull interval (relayer-config/README.md has the measurements).
+# EHRX_TIMEOUT_COMMIT / EHRX_HERMES_PULL_INTERVAL override them for an experiment; the
+# block time is fixed at init (devnet.sh reset && up), the pull interval at Hermes' start.
+TIMEOUT_COMMIT=${EHRX_TIMEOUT_COMMIT:-500ms}
 TIMEOUT_PROPOSE=1s
+HERMES_PULL_INTERVAL=${EHRX_HERMES_PULL_INTERVAL:-1s}
 HERMES_DIR="$DIR/hermes"
 HERMES_CFG="$HERMES_DIR/config.toml"
 HERMES_LOG="$HERMES_DIR/hermes.log"
@@ -540,6 +544,7 @@ render_hermes_config() {
             -e "s|@GRPC_PORT@|$(dn_port "$c" grpc)|g" \
             -e "s|@KEY_STORE@|$HERMES_DIR/keys|g" \
             -e "s|@FEE_DENOM@|$DN_FEE_DENOM|g" \
+            -e "s|@PULL_INTERVAL@|$HERMES_PULL_INTERVAL|g" \
             -e "s|@TRUSTING_PERIOD@|$TRUSTING_PERIOD|g" \
             -e "s|@UNBONDING_HUMAN@|$UNBONDING_HUMAN|g" <<<"$chain_block")
     done
