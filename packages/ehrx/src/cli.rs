@@ -71,6 +71,10 @@ pub enum Command {
         /// One pass, then exit (non-zero if a request could not be answered yet).
         #[arg(long)]
         once: bool,
+        /// Serve the service's counters and health as Prometheus text on this local address
+        /// (`/metrics`, `/health`), e.g. 127.0.0.1:9464.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Audit log tools.
     Audit {
@@ -400,7 +404,7 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
             )?;
             print_json(&serde_json::to_value(&request)?)
         }
-        Command::ReplyService { once } => {
+        Command::ReplyService { once, metrics_addr } => {
             let chain = make_chain(&settings)?;
             let dir = KeyDir::new(settings.key_dir());
             let exchange = settings.exchange()?;
@@ -429,6 +433,17 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
             let pseudonym_key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
             let mut service =
                 ReplyService::new(&peer, records, pseudonym_key, settings.state_file())?;
+            if let Some(addr) = metrics_addr {
+                // Healthy while a pass succeeded within three safety-net intervals and a minute.
+                let stale = 3 * settings.poll_interval().as_secs() + 60;
+                let bound = crate::metrics::serve(&addr, service.metrics(), stale)?;
+                eprintln!(
+                    "{}",
+                    log_line(&format!(
+                        "metrics on http://{bound}/metrics, health on /health"
+                    ))
+                );
+            }
             eprintln!(
                 "{}",
                 log_line(&format!(

@@ -3,7 +3,8 @@
 //! It manages a peer's keys and its clinicians' keys, turns demographics into patient
 //! tokens, encrypts FHIR Bundles with HPKE, builds and signs stores, requests (with the
 //! clinician's key) and replies over the canonical bytes of `ehr_protocol::signing`, talks
-//! to the chain through `wasmd`, runs the reply service and exports the audit log as FHIR
+//! to the chain through `ehrx-chain` (no `wasmd` binary), runs the reply service (with
+//! Prometheus counters on a local port) and exports the audit log as FHIR
 //! `AuditEvent`s. Nothing it logs contains PHI.
 
 pub mod audit_export;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod fhir;
 pub mod history;
 pub mod keys;
+pub mod metrics;
 pub mod peer;
 pub mod pseudonym;
 pub mod reply_service;

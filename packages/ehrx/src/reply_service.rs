@@ -20,6 +20,7 @@ use crate::chain::{self, ChainError};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::demographics::DemographicsInput;
 use crate::history::{self, Limits};
+use crate::metrics::Metrics;
 use crate::peer::Peer;
 use crate::pseudonym::{self, PseudonymKey};
 use crate::sign::{self, ReplyParties};
@@ -40,6 +41,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -132,6 +134,8 @@ pub struct ReplyService<'a, 'p> {
     state: ReplyState,
     /// Replies begun whose further chunks wait their turn.
     uploads: VecDeque<Upload>,
+    /// Counters and health, served by `--metrics-addr`.
+    metrics: Arc<Metrics>,
 }
 
 /// A reply being sent a batch of chunks per transaction.
@@ -185,6 +189,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             state_path,
             state,
             uploads: VecDeque::new(),
+            metrics: Arc::new(Metrics::default()),
         };
         service.resume_uploads()?;
         Ok(service)
@@ -261,6 +266,11 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         &self.state
     }
 
+    /// The service's counters (answered, refused, errors, queue depth) and health.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// Runs passes until stopped (or one pass with `once`, failing if it failed).
     pub fn run(&mut self, poll: Duration, once: bool, log: &mut dyn FnMut(&str)) -> Result<()> {
         let mut failures: u32 = 0;
@@ -288,6 +298,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     report.failed > 0
                 }
                 Err(e) => {
+                    self.metrics.pass_failed();
                     log(&format!("pass failed: {e:#}"));
                     true
                 }
@@ -362,6 +373,14 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         }
         self.continue_uploads(waiting, &mut report, log)?;
         report.uploading = self.uploads.len();
+        self.metrics.pass_succeeded(
+            report.answered as u64,
+            report.refused as u64,
+            report.skipped as u64,
+            report.failed as u64,
+            report.pending as u64,
+            report.uploading as u64,
+        );
         Ok(report)
     }
 

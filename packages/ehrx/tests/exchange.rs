@@ -435,6 +435,8 @@ fn reply_pass(
         ReplyService::new(&peer, secrets, b_pseudonym_key(), state.to_path_buf()).unwrap();
     let mut logs = Vec::new();
     let report = service.run_pass(&mut |m| logs.push(m.to_string())).unwrap();
+    // The counters the service serves on --metrics-addr, as a scraper reads them.
+    logs.push(service.metrics().render());
     (report, logs)
 }
 
@@ -605,9 +607,14 @@ fn full_exchange_store_request_reply_retrieve_decrypt() {
             .collect();
         assert_no_phi(&packets, "packets");
     }
-    assert_no_phi(logs.join("\n").as_bytes(), "reply-service log");
+    assert_no_phi(logs.join("\n").as_bytes(), "reply-service log and metrics");
     assert_no_phi(progress.join("\n").as_bytes(), "progress");
     assert!(stored.record_id.len() == 32);
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("\nehrx_reply_answered_total 1\n")),
+        "the reply service counts its answer: {logs:?}"
+    );
 }
 
 #[test]
