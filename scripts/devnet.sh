@@ -68,6 +68,10 @@ TRUSTING_PERIOD=9days         # < 14 days
 TIMEOUT_COMMIT=${EHRX_TIMEOUT_COMMIT:-500ms}
 TIMEOUT_PROPOSE=1s
 HERMES_PULL_INTERVAL=${EHRX_HERMES_PULL_INTERVAL:-1s}
+# Governance, for pinning the contracts at deploy (pin_codes): a short vote on a devnet.
+GOV_VOTING_PERIOD=3s
+GOV_EXPEDITED_PERIOD=2s
+GOV_DEPOSIT=10000000$DN_DENOM
 HERMES_DIR="$DIR/hermes"
 HERMES_CFG="$HERMES_DIR/config.toml"
 HERMES_LOG="$HERMES_DIR/hermes.log"
@@ -363,7 +367,9 @@ init_chain() {
         | .app_state.circuit.disabled_type_urls = $locked
         | .app_state.circuit.account_permissions = [{address: $admin,
             permissions: {level: "LEVEL_SUPER_ADMIN", limit_type_urls: []}}]
-    ' "$gen" >"$gen.tmp" && mv "$gen.tmp" "$gen"
+        | .app_state.gov.params.voting_period = $vote
+        | .app_state.gov.params.expedited_voting_period = $fast
+    ' --arg vote "$GOV_VOTING_PERIOD" --arg fast "$GOV_EXPEDITED_PERIOD" "$gen" >"$gen.tmp" && mv "$gen.tmp" "$gen"
     dn_wasmd "$chain" genesis validate >/dev/null 2>&1 ||
         die "$chain: genesis validate failed: $(dn_wasmd "$chain" genesis validate 2>&1 | tail -n 3)"
 }
@@ -445,6 +451,40 @@ make_custodian() {
         '{records_key_dir: $d, records_key: .encryption_key, pseudonym_key_file: $p}'
 }
 
+# pin_codes CHAIN CODE...: pins the contracts' code in the VM cache through governance
+# (MsgPinCodes needs the gov authority), as a hospital's chain would: the admin, the only
+# holder of the bonding denom, deposits and votes. A pinned contract costs 2,000 gas to load
+# instead of 60,000 (wasmd's InstanceCostDiscount / InstanceCost), and a packet's receive
+# loads the exchange and, for its queries, the registry.
+pin_codes() {
+    local chain=$1 gov proposal tx id waited=0 pinned
+    shift
+    step "$chain: pin codes $* (gov proposal, voting period $GOV_VOTING_PERIOD)"
+    gov=$(dn_q "$chain" auth module-account gov | jq -r '.account.value.address // .account.base_account.address // empty')
+    [[ -n "$gov" ]] || die "$chain: no gov module account"
+    proposal="$(dn_home "$chain")/pin-proposal.json"
+    jq -n --arg gov "$gov" --arg dep "$GOV_DEPOSIT" '{
+        messages: [{"@type": "/cosmwasm.wasm.v1.MsgPinCodes", authority: $gov,
+                    code_ids: ($ARGS.positional | map(tonumber))}],
+        deposit: $dep, title: "Pin the ehrx contracts", summary: "Keep registry and exchange in the VM cache"}' \
+        --args "$@" >"$proposal"
+    tx=$(dn_tx "$chain" admin gov submit-proposal "$proposal")
+    id=$(dn_tx_event_attr "$tx" submit_proposal proposal_id | head -n1)
+    [[ -n "$id" ]] || die "$chain: the pin proposal has no id"
+    dn_tx "$chain" admin gov vote "$id" yes >/dev/null
+    while :; do
+        pinned=$(dn_q "$chain" wasm pinned | jq -c '[.code_ids[]? | tonumber]')
+        if jq -en --argjson p "$pinned" '$ARGS.positional | map(tonumber) | all(. as $c | $p | index($c))' \
+            --args "$@" >/dev/null; then
+            break
+        fi
+        ((waited < 60)) || die "$chain: codes $* not pinned 60 s after proposal $id passed its vote: $(dn_q "$chain" gov proposal "$id" | jq -c '.proposal.status // .status')"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    log "$chain: codes $* pinned (proposal $id)"
+}
+
 # Stores and instantiates both contracts, wires them together, registers the devnet
 # clinician, makes the hospital's records (custodian) and pseudonym keys. Writes
 # <home>/deploy.json.
@@ -456,6 +496,7 @@ deploy_chain() {
     reg_code=$(dn_store "$chain" admin "$ARTIFACTS/registry.wasm")
     step "$chain: store exchange.wasm"
     ex_code=$(dn_store "$chain" admin "$ARTIFACTS/exchange.wasm")
+    pin_codes "$chain" "$reg_code" "$ex_code"
     step "$chain: instantiate registry (code $reg_code) and exchange (code $ex_code)"
     registry=$(dn_instantiate "$chain" admin "$reg_code" \
         "$(jq -cn --arg n "$chain" '{admin: null, network_id: $n, policy: null}')" \
