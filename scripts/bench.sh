@@ -227,6 +227,7 @@ CLINICIAN_KEY=$(dn_json --arg c "$A" '.chains[$c].clinician.key_file // empty')
     die "devnet.json names no clinician key for $A (a devnet from before clinician credentials): scripts/devnet.sh reset && scripts/devnet.sh up"
 REG_A=$(dn_json --arg c "$A" '.chains[$c].contracts.registry')
 REG_B=$(dn_json --arg c "$B" '.chains[$c].contracts.registry')
+POLICY_B=$(dn_query_smart "$B" "$REG_B" '{"config":{}}' | jq -c .policy) || die "the config query on $B's registry failed"
 EXCH_B=$(dn_json --arg c "$B" '.chains[$c].contracts.exchange')
 API_B=$(dn_json --arg c "$B" '.chains[$c].api')
 log "exchange channel $A $CH_A <-> $B $CH_B; ICS-20 channel $A $XCH_A <-> $B $XCH_B"
@@ -340,6 +341,16 @@ REQ=()
 for i in $(seq 1 "$RUNS"); do make_site "$A" "req$i"; REQ+=("req$i"); done
 TPR=()
 for i in $(seq 1 "$PAR_TOTAL"); do make_site "$A" "tp$i"; TPR+=("tp$i"); done
+# Each throughput requester asks as a clinician of its own (made by `ehrx clinician new` in its
+# site, registered in the setup tx below): the partner's incoming quota allows one remote
+# clinician 60 requests per window, so one shared clinician would be refused QuotaExceeded
+# at high load, a policy refusal rather than a limit of the system.
+declare -A SITE_CLINICIAN_MSG
+for s in "${TPR[@]}"; do
+    SITE_CLINICIAN_MSG[$s]=$(cd "$ROOT/$s" && "$EHRX" clinician new --id "bench-$RID-$s" \
+        --clinician-key "$ROOT/$s/clinician.key" --purpose treatment 2>/dev/null | jq -c .) ||
+        die "ehrx clinician new for $s failed"
+done
 XFER_FROM_KEY="bench-$RID-xfer"
 XFER_FROM=$(new_key "$A" "$XFER_FROM_KEY")
 XFER_TO=$(new_key "$B" "bench-$RID-xfer-rcv")
@@ -383,6 +394,7 @@ for s in "${REQ[@]}" "${TPR[@]}"; do
     [[ "$s" == "$LAST_REQ" ]] && continue
     msgs_a+="$(register_msg "$s" request)"$'\n'
 done
+for s in "${TPR[@]}"; do msgs_a+="${SITE_CLINICIAN_MSG[$s]}"$'\n'; done
 addrs_a="$XFER_FROM"
 for s in "${REQ[@]}" "${TPR[@]}"; do addrs_a+=" ${SITE_ADDR[$s]}"; done
 msgs_b="$(register_msg reply reply)"$'\n'"$(register_msg store store)"
@@ -444,11 +456,15 @@ grep -q "answering requests" "$RS_LOG" || die "the reply service did not start (
 # (err lines stamped with local ms). Returns ehrx's exit status.
 mkdir -p "$WORK/req"
 request() {
-    local name=$1 tag=$2 f="$WORK/req/$2" t0 t1 rc
+    local name=$1 tag=$2 f="$WORK/req/$2" t0 t1 rc clinician=$CLINICIAN clinician_key=$CLINICIAN_KEY
+    if [[ -f "$ROOT/$name/clinician.key" ]]; then
+        clinician="bench-$RID-$name"
+        clinician_key="$ROOT/$name/clinician.key"
+    fi
     t0=$(now_ms)
     {
         timeout 240 "$EHRX" --config "$ROOT/$name/ehrx.toml" request --partner "$B" \
-            --clinician "$CLINICIAN" --clinician-key "$CLINICIAN_KEY" --purpose treatment \
+            --clinician "$clinician" --clinician-key "$clinician_key" --purpose treatment \
             --demographics "$ROOT/patient-a.json" --out "$ROOT/$name/history-$tag.json" --wait-secs 180 2>&1 >"$f.out" &&
             echo 0 >"$f.rc" || echo $? >"$f.rc"
     } | stamp >"$f.err"
@@ -846,7 +862,9 @@ col_median() {  # col_median COL: median of a breakdown column
         "$A" "$B" "$rp50" "$_n"
 
     printf '## Throughput\n\n'
-    printf 'Each level: that many fresh requesters start at once, one exchange each (rate limit: 1 request per peer per minute).\n\n'
+    printf 'Each level: that many fresh requesters start at once, one exchange each, each as its own clinician. Policy in force (registry defaults): 1 request per requesting peer per 60 s; on the partner, %s requests per partner and %s per remote clinician per %s s.\n\n' \
+        "$(jq -r .incoming_per_partner_count <<<"$POLICY_B")" "$(jq -r .incoming_per_remote_requester_count <<<"$POLICY_B")" \
+        "$(jq -r .incoming_window_secs <<<"$POLICY_B")"
     printf '| in flight | completed | failures | wall time | exchanges/min | p50 per exchange |\n|---|---|---|---|---|---|\n'
     while IFS=$'\t' read -r lv ok fail wall rate lp50; do
         printf '| %s | %s | %s | %s | **%s** | %s |\n' "$lv" "$ok" "$fail" "$(fmt_s "$wall")" "$rate" "$(fmt_s "$lp50")"
