@@ -67,7 +67,7 @@ TRUSTING_PERIOD=9days         # < 14 days
 # block time is fixed at init (devnet.sh reset && up), the pull interval at Hermes' start.
 TIMEOUT_COMMIT=${EHRX_TIMEOUT_COMMIT:-500ms}
 TIMEOUT_PROPOSE=1s
-HERMES_PULL_INTERVAL=${EHRX_HERMES_PULL_INTERVAL:-1s}
+HERMES_PULL_INTERVAL=${EHRX_HERMES_PULL_INTERVAL:-500ms}
 # Governance, for pinning the contracts at deploy (pin_codes): a short vote on a devnet.
 GOV_VOTING_PERIOD=3s
 GOV_EXPEDITED_PERIOD=2s
