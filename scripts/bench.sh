@@ -267,7 +267,6 @@ step "ehrx binary"
 EHRX=$(dn_ehrx_bin release) || die "no ehrx binary: cargo build --release -p ehrx failed (or set EHRX_BIN)"
 [[ -x "$EHRX" ]] || die "no ehrx binary at $EHRX"
 log "ehrx: $EHRX"
-WASMD_BIN=$(command -v wasmd)
 
 # ---- accounts and ehrx sites ----------------------------------------------------------------
 step "fresh accounts: $RUNS + $PAR_TOTAL requesters on $A, reply + store sites on $B"
@@ -314,7 +313,6 @@ make_site() {
 node = "$(dn_json --arg c "$chain" '.chains[$c].node')"
 chain_id = "$chain"
 exchange = "$(dn_json --arg c "$chain" '.chains[$c].contracts.exchange')"
-wasmd_bin = "$WASMD_BIN"
 wasmd_home = "$(dn_home "$chain")"
 key_name = "$key"
 key_dir = "keys"
