@@ -194,7 +194,7 @@ impl Chain {
     fn unreachable(&self, e: tendermint_rpc::Error) -> ChainError {
         ChainError::Unreachable {
             endpoint: self.cfg.rpc.clone(),
-            reason: e.detail().to_string(),
+            reason: rpc_reason(&e),
         }
     }
 
@@ -463,7 +463,7 @@ impl Chain {
         loop {
             let last = match self.rpc.tx(hash, false).await {
                 Ok(found) => return tx_result(found),
-                Err(e) => e.detail().to_string(),
+                Err(e) => rpc_reason(&e),
             };
             if start.elapsed() >= self.cfg.tx_timeout {
                 return Err(ChainError::TxTimeout {
@@ -545,7 +545,7 @@ impl Chain {
         let url = self.websocket_url();
         let unreachable = |e: tendermint_rpc::Error| ChainError::Unreachable {
             endpoint: url.clone(),
-            reason: e.detail().to_string(),
+            reason: rpc_reason(&e),
         };
         let ws_url = tendermint_rpc::WebSocketClientUrl::from_str(&url).map_err(unreachable)?;
         let (client, driver) = tendermint_rpc::WebSocketClient::builder(ws_url)
@@ -570,6 +570,21 @@ impl Chain {
             driver,
         })
     }
+}
+
+/// An RPC error with its causes (tendermint-rpc's own text is only "HTTP error"; the cause
+/// says "connection refused" or "operation timed out").
+fn rpc_reason(e: &tendermint_rpc::Error) -> String {
+    let mut reason = e.detail().to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !reason.contains(&text) {
+            reason = format!("{reason}: {text}");
+        }
+        source = cause.source();
+    }
+    reason
 }
 
 /// The top-level key of a contract message (`submit_request`), for the gas cache.
@@ -720,6 +735,10 @@ mod tests {
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains("http://127.0.0.1:9"), "{err}");
         assert!(err.to_string().contains("is the node running"), "{err}");
+        assert!(
+            err.to_string().contains("Connection refused"),
+            "the cause: {err}"
+        );
         let err = chain
             .execute(
                 "wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d",
