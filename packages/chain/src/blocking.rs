@@ -58,14 +58,14 @@ impl ChainClient for BlockingChain {
     fn execute_all_raw(&self, contract: &str, msgs: &[Value]) -> Vec<Result<TxResult, ChainError>> {
         // Each execution takes the account lock only to sign and broadcast, so the
         // transactions go out in order with consecutive sequences and are waited for together.
-        let bytes: Vec<Result<Vec<u8>, ChainError>> = msgs
+        let bytes: Vec<Result<Vec<u8>, String>> = msgs
             .iter()
-            .map(|m| serde_json::to_vec(m).map_err(|e| ChainError::Parse(e.to_string())))
+            .map(|m| serde_json::to_vec(m).map_err(|e| e.to_string()))
             .collect();
         self.block_on(futures::future::join_all(bytes.iter().map(|b| async {
             match b {
                 Ok(bytes) => self.chain.execute(contract, bytes).await,
-                Err(e) => Err(ChainError::Parse(e.to_string())),
+                Err(e) => Err(ChainError::Parse(e.clone())),
             }
         })))
     }

@@ -172,14 +172,6 @@ impl Chain {
         })
     }
 
-    pub fn config(&self) -> &ChainConfig {
-        &self.cfg
-    }
-
-    pub fn rpc(&self) -> &HttpClient {
-        &self.rpc
-    }
-
     /// The signing account's address.
     pub fn address(&self) -> Result<String, ChainError> {
         self.signer().map(|s| s.address.to_string())

@@ -14,7 +14,7 @@
 use crate::tx::ChainError as Error;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use base64::Engine as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 /// The password the SDK's `test` keyring backend encrypts with.
@@ -217,17 +217,13 @@ fn secret_from_item(item_json: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
     Ok(secret)
 }
 
-/// Whether a wasmd home holds a keyring of this backend at all (for error messages).
-pub fn has_keyring(home: &Path, backend: &str) -> bool {
-    home.join(format!("keyring-{backend}")).is_dir()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use aes_gcm::aead::rand_core::RngCore;
     use aes_gcm::aead::OsRng;
     use prost::Message as _;
+    use std::path::Path;
 
     /// Writes a key file the way 99designs/keyring does (the reverse of `jwe_decrypt`), so the
     /// reader is tested against the format, and against a real wasmd file in the e2e suite.

@@ -187,7 +187,12 @@ pub fn execute<M: Serialize>(
     msg: &M,
 ) -> Result<TxResult, ChainError> {
     let value = serde_json::to_value(msg).map_err(|e| ChainError::Parse(e.to_string()))?;
-    let tx = chain.execute_raw(contract, &value)?;
+    accepted(contract, chain.execute_raw(contract, &value))
+}
+
+/// A transaction's result, failed unless it succeeded and `contract` did not refuse it.
+fn accepted(contract: &str, tx: Result<TxResult, ChainError>) -> Result<TxResult, ChainError> {
+    let tx = tx?;
     tx.ensure_accepted(contract)?;
     Ok(tx)
 }
@@ -211,11 +216,7 @@ pub fn execute_all<M: Serialize>(
     chain
         .execute_all_raw(contract, &values)
         .into_iter()
-        .map(|tx| {
-            let tx = tx?;
-            tx.ensure_accepted(contract)?;
-            Ok(tx)
-        })
+        .map(|tx| accepted(contract, tx))
         .collect()
 }
 
