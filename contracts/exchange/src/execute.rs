@@ -7,7 +7,7 @@ use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::rejection::{admit, refuse_outsider, soft_reject, Admission, Admitted, Step};
 use crate::state::{
-    Config, AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
+    Config, Incoming, AUDIT, CONFIG, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
     OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, RECORD_CHUNKS, RECORD_COUNT,
     RECORD_META, REPLIES, REPLY_OUT,
 };
@@ -430,8 +430,7 @@ pub fn submit_reply(
             checks::next_chunks(&msg.manifest, 0, 0, &msg.chunks)?;
             require_role(admitted, Role::Reply)?;
 
-            let incoming = INCOMING
-                .may_load(deps.storage, (&msg.partner_id, &msg.request_id))
+            let incoming = Incoming::may_load(deps.storage, (&msg.partner_id, &msg.request_id))
                 .map_err(|_| ErrorCode::Internal)?
                 .ok_or(ErrorCode::UnknownRequest)?;
             if incoming.status != IncomingStatus::Pending {
@@ -561,11 +560,7 @@ fn send_reply_chunks(
         .add_attribute("chunks_sent", progress.chunks_sent.to_string())
         .add_attribute("chunk_count", progress.chunk_count.to_string());
     incoming.reply = Some(progress);
-    let key = (
-        incoming.partner_id.as_str(),
-        incoming.body.request_id.as_str(),
-    );
-    INCOMING.save(storage, key, incoming)?;
+    Incoming::update(storage, incoming)?;
     Ok(response)
 }
 
@@ -595,8 +590,7 @@ pub fn submit_reply_chunks(
             }
             require_role(admitted, Role::Reply)?;
             let key = (msg.partner_id.as_str(), msg.request_id.as_str());
-            let incoming = INCOMING
-                .may_load(deps.storage, key)
+            let incoming = Incoming::may_load(deps.storage, key)
                 .map_err(|_| ErrorCode::Internal)?
                 .ok_or(ErrorCode::UnknownRequest)?;
             if incoming.answered_by.as_ref() != Some(&info.sender) {
@@ -701,7 +695,7 @@ pub fn save_incoming(storage: &mut dyn Storage, incoming: &IncomingRequest) -> S
         incoming.partner_id.as_str(),
         incoming.body.request_id.as_str(),
     );
-    INCOMING.save(storage, key, incoming)?;
+    Incoming::insert(storage, incoming)?;
     INCOMING_BY_EXPIRY.save(storage, (incoming.body.expires_at, key.0, key.1), &())?;
     PENDING_INCOMING.save(storage, key, &())
 }

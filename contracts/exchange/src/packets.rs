@@ -10,7 +10,7 @@ use crate::execute::save_incoming;
 use crate::quota;
 use crate::registry_client::Registry;
 use crate::state::{
-    drop_reply, Config, AUDIT, CONFIG, INCOMING, OUTGOING, PENDING_INCOMING, REPLIES, REPLY_CHUNKS,
+    drop_reply, Config, Incoming, AUDIT, CONFIG, OUTGOING, PENDING_INCOMING, REPLIES, REPLY_CHUNKS,
     REPLY_CHUNKS_IN, REPLY_OUT,
 };
 use cosmwasm_std::{
@@ -134,7 +134,7 @@ fn verify_request(
         &request.signature,
         &request.signer_pubkey,
     )?;
-    if INCOMING.has(deps.storage, (&partner.partner_id, &body.request_id)) {
+    if Incoming::has(deps.storage, (&partner.partner_id, &body.request_id)) {
         return Err(ErrorCode::Replay);
     }
     quota::check(
@@ -566,14 +566,15 @@ fn settle_reply(
         reply.body.requester_network.as_str(),
         reply.body.request_id.as_str(),
     );
-    let Some(mut incoming) = INCOMING.may_load(deps.storage, key)? else {
+    // The ack of each chunk reads and writes the request's progress only (state.rs).
+    let Some(mut progress) = Incoming::may_load_progress(deps.storage, key)? else {
         return Ok("unknown_request");
     };
-    let partner_id = incoming.partner_id.clone();
+    let partner_id = key.0;
     let entry = |action| {
         AuditEntry::new(env.block.time, action)
             .request(&reply.body.request_id)
-            .partner(&partner_id)
+            .partner(partner_id)
             .packet(&packet.src.channel_id, packet.sequence)
     };
     // A chunk the requesting chain already holds arrived: it counts as delivered.
@@ -582,38 +583,38 @@ fn settle_reply(
         other => other,
     };
     let open = matches!(
-        incoming.status,
+        progress.status,
         IncomingStatus::Answering | IncomingStatus::Answered
     );
     // One audit entry per transition, not per chunk: a reply of many chunks leaves one
     // `delivered`, or the first refusal or timeout.
     let (audit, outcome) = match fate {
         Fate::Delivered => {
-            let progress = incoming.reply.get_or_insert(ReplyProgress {
+            let chunks = progress.reply.get_or_insert(ReplyProgress {
                 chunk_count: reply.body.manifest.chunk_count(),
                 chunks_sent: reply.body.manifest.chunk_count(),
                 chunks_acked: 0,
             });
-            progress.chunks_acked = progress.chunks_acked.saturating_add(1);
-            let all_acked = progress.chunks_acked >= progress.chunk_count;
-            if incoming.status == IncomingStatus::Answered && all_acked {
-                incoming.status = IncomingStatus::Delivered;
+            chunks.chunks_acked = chunks.chunks_acked.saturating_add(1);
+            let all_acked = chunks.chunks_acked >= chunks.chunk_count;
+            if progress.status == IncomingStatus::Answered && all_acked {
+                progress.status = IncomingStatus::Delivered;
                 (Some(entry(AuditAction::ReplyDelivered)), "delivered")
             } else {
                 (None, "chunk_delivered")
             }
         }
         Fate::Refused(code) if open => {
-            incoming.status = IncomingStatus::Failed;
-            incoming.reason = Some(code.clone());
+            progress.status = IncomingStatus::Failed;
+            progress.reason = Some(code.clone());
             (
                 Some(entry(AuditAction::ReplyFailed).rejected(code.clone())),
                 "rejected",
             )
         }
         Fate::TimedOut if open => {
-            incoming.status = IncomingStatus::TimedOut;
-            incoming.reason = Some(ErrorCode::Expired);
+            progress.status = IncomingStatus::TimedOut;
+            progress.reason = Some(ErrorCode::Expired);
             (
                 Some(entry(AuditAction::ReplyTimedOut).rejected(ErrorCode::Expired)),
                 "timed_out",
@@ -621,10 +622,10 @@ fn settle_reply(
         }
         Fate::Refused(_) | Fate::TimedOut => (None, "already_final"),
     };
-    if incoming.status != IncomingStatus::Answering {
+    if progress.status != IncomingStatus::Answering {
         REPLY_OUT.remove(deps.storage, key);
     }
-    INCOMING.save(deps.storage, key, &incoming)?;
+    Incoming::save_progress(deps.storage, key, &progress)?;
     PENDING_INCOMING.remove(deps.storage, key);
     if let Some(audit) = audit {
         AUDIT.append(deps.storage, audit)?;

@@ -1,5 +1,5 @@
 use crate::state::{
-    AUDIT, CONFIG, INCOMING, OUTGOING, OUTGOING_BY_REQUESTER, OUTSIDERS, PENDING_INCOMING, RECORDS,
+    Incoming, AUDIT, CONFIG, OUTGOING, OUTGOING_BY_REQUESTER, OUTSIDERS, PENDING_INCOMING, RECORDS,
     RECORD_CHUNKS, RECORD_META, REPLY_CHUNKS,
 };
 use cosmwasm_std::{Binary, Deps, Order, StdError, StdResult};
@@ -52,8 +52,7 @@ pub fn incoming_request(
     partner_id: String,
     request_id: String,
 ) -> StdResult<IncomingRequest> {
-    INCOMING
-        .may_load(deps.storage, (&partner_id, &request_id))?
+    Incoming::may_load(deps.storage, (&partner_id, &request_id))?
         .ok_or_else(|| StdError::msg(format!("UnknownRequest: {partner_id}/{request_id}")))
 }
 
@@ -80,7 +79,8 @@ pub fn pending_incoming(
         .take(page_size(limit))
         .map(|key| {
             let (partner, id) = key?;
-            INCOMING.load(deps.storage, (&partner, &id))
+            Incoming::may_load(deps.storage, (&partner, &id))?
+                .ok_or_else(|| StdError::msg("Internal: a pending request without its entry"))
         })
         .collect::<StdResult<_>>()?;
     Ok(IncomingRequestsResponse { requests })

@@ -1,12 +1,14 @@
 use crate::quota::Window;
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, Storage};
+use cosmwasm_std::{Addr, StdResult, Storage};
 use cw_storage_plus::{Item, Map};
 use ehr_protocol::audit::AuditLog;
 use ehr_protocol::exchange::{
-    IncomingRequest, OutgoingRequest, OutsiderTally, RecordMeta, RetrievedReply, StoredRecord,
+    IncomingRequest, IncomingStatus, OutgoingRequest, OutsiderTally, RecordMeta, ReplyProgress,
+    RetrievedReply, StoredRecord,
 };
 use ehr_protocol::packet::ReplyPacket;
+use ehr_protocol::ErrorCode;
 
 #[cw_serde]
 pub struct Config {
@@ -58,8 +60,102 @@ pub const INCOMING_BY_EXPIRY: Map<(u64, &str, &str), ()> = Map::new("incoming_by
 /// only by `RetrieveReply`.
 pub const REPLIES: Map<&str, RetrievedReply> = Map::new("replies");
 
-/// Requests received from partners, keyed by (partner id, request id).
-pub const INCOMING: Map<(&str, &str), IncomingRequest> = Map::new("incoming");
+/// Requests received from partners, keyed by (partner id, request id), as they arrived:
+/// written once. What changes as a request is answered is in `INCOMING_PROGRESS`; read both
+/// through `Incoming`.
+pub(crate) const INCOMING: Map<(&str, &str), IncomingRequest> = Map::new("incoming");
+
+/// The part of an incoming request that changes as it is answered, by the same key. Kept
+/// apart from the request (about 2.5 KB, the sealed patient details most of it): the chain
+/// charges 30 gas a byte written, so each step of a reply (submitted, each chunk's ack, a
+/// sweep) rewrites about 100 bytes, not the whole request. Absent until the first step; an
+/// entry written whole before this split carries its own progress and is read as it is.
+const INCOMING_PROGRESS: Map<(&str, &str), IncomingProgress> = Map::new("incoming_progress");
+
+#[cw_serde]
+pub struct IncomingProgress {
+    pub status: IncomingStatus,
+    pub answered_by: Option<Addr>,
+    pub reason: Option<ErrorCode>,
+    pub reply: Option<ReplyProgress>,
+}
+
+impl IncomingProgress {
+    fn of(incoming: &IncomingRequest) -> Self {
+        Self {
+            status: incoming.status,
+            answered_by: incoming.answered_by.clone(),
+            reason: incoming.reason.clone(),
+            reply: incoming.reply.clone(),
+        }
+    }
+}
+
+/// Incoming requests: the request as it arrived, joined with its progress.
+pub struct Incoming;
+
+impl Incoming {
+    pub fn has(storage: &dyn Storage, key: (&str, &str)) -> bool {
+        INCOMING.has(storage, key)
+    }
+
+    /// Keeps a request just received (its progress is in it: `Pending`).
+    pub fn insert(storage: &mut dyn Storage, incoming: &IncomingRequest) -> StdResult<()> {
+        let key = (
+            incoming.partner_id.as_str(),
+            incoming.body.request_id.as_str(),
+        );
+        INCOMING.save(storage, key, incoming)
+    }
+
+    pub fn may_load(
+        storage: &dyn Storage,
+        key: (&str, &str),
+    ) -> StdResult<Option<IncomingRequest>> {
+        let Some(mut incoming) = INCOMING.may_load(storage, key)? else {
+            return Ok(None);
+        };
+        if let Some(progress) = INCOMING_PROGRESS.may_load(storage, key)? {
+            incoming.status = progress.status;
+            incoming.answered_by = progress.answered_by;
+            incoming.reason = progress.reason;
+            incoming.reply = progress.reply;
+        }
+        Ok(Some(incoming))
+    }
+
+    /// Only the progress, without reading the request, once a reply has begun.
+    pub fn may_load_progress(
+        storage: &dyn Storage,
+        key: (&str, &str),
+    ) -> StdResult<Option<IncomingProgress>> {
+        match INCOMING_PROGRESS.may_load(storage, key)? {
+            Some(progress) => Ok(Some(progress)),
+            None => Ok(INCOMING
+                .may_load(storage, key)?
+                .as_ref()
+                .map(IncomingProgress::of)),
+        }
+    }
+
+    /// Records a step of the answer: writes the progress only.
+    pub fn save_progress(
+        storage: &mut dyn Storage,
+        key: (&str, &str),
+        progress: &IncomingProgress,
+    ) -> StdResult<()> {
+        INCOMING_PROGRESS.save(storage, key, progress)
+    }
+
+    /// `save_progress` for a request loaded whole.
+    pub fn update(storage: &mut dyn Storage, incoming: &IncomingRequest) -> StdResult<()> {
+        let key = (
+            incoming.partner_id.as_str(),
+            incoming.body.request_id.as_str(),
+        );
+        Self::save_progress(storage, key, &IncomingProgress::of(incoming))
+    }
+}
 
 /// Index of incoming requests still waiting for a local answer.
 pub const PENDING_INCOMING: Map<(&str, &str), ()> = Map::new("pending_incoming");

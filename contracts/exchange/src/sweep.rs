@@ -7,7 +7,7 @@
 use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::state::{
-    drop_reply, AUDIT, CONFIG, INCOMING, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
+    drop_reply, Incoming, AUDIT, CONFIG, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
     PENDING_INCOMING, REPLY_OUT,
 };
 use cosmwasm_std::{DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp};
@@ -143,7 +143,7 @@ fn sweep_incoming(
     for (expires_at, (partner, id)) in &keys {
         let key = (partner.as_str(), id.as_str());
         INCOMING_BY_EXPIRY.remove(storage, (*expires_at, key.0, key.1));
-        let Some(mut incoming) = INCOMING.may_load(storage, key)? else {
+        let Some(mut incoming) = Incoming::may_load(storage, key)? else {
             continue;
         };
         if !matches!(
@@ -155,7 +155,7 @@ fn sweep_incoming(
         REPLY_OUT.remove(storage, key);
         incoming.status = IncomingStatus::Expired;
         incoming.reason = Some(ErrorCode::Expired);
-        INCOMING.save(storage, key, &incoming)?;
+        Incoming::update(storage, &incoming)?;
         PENDING_INCOMING.remove(storage, key);
         AUDIT.append(
             storage,

@@ -1,13 +1,15 @@
 use super::support::setup;
 use crate::contract::query;
-use crate::state::{INCOMING, PENDING_INCOMING};
+use crate::state::{Incoming, INCOMING, PENDING_INCOMING};
 use cosmwasm_std::testing::mock_env;
-use cosmwasm_std::{from_json, to_json_vec, Binary, Storage};
+use cosmwasm_std::{from_json, to_json_vec, Addr, Binary, Order, Storage};
 use ehr_protocol::exchange::{
     IncomingCursor, IncomingRequest, IncomingRequestsResponse, IncomingStatus, QueryMsg,
+    ReplyProgress,
 };
 use ehr_protocol::packet::RequestBody;
 use ehr_protocol::test_vectors::request_body;
+use ehr_protocol::ErrorCode;
 
 fn incoming(partner: &str, request_id: &str) -> IncomingRequest {
     IncomingRequest {
@@ -160,4 +162,71 @@ fn state_kept_with_nanosecond_timestamps_reads_as_unix_seconds() {
         .unwrap();
     assert_eq!(loaded.received_at, 1_700_000_000);
     assert_eq!(loaded, request);
+}
+
+fn stored_bytes(storage: &dyn Storage) -> usize {
+    storage
+        .range(None, None, Order::Ascending)
+        .map(|(k, v)| k.len() + v.len())
+        .sum()
+}
+
+/// Each step of an answer writes the request's progress, never the request again: the
+/// chain charges 30 gas a byte written, and the request is ~2.5 KB.
+#[test]
+fn a_step_of_an_answer_rewrites_the_progress_not_the_request() {
+    let mut deps = setup(true);
+    let mut request = incoming("hospital-b", "req-b-000000000001");
+    keep_pending(&mut deps.storage, &request);
+    let key = INCOMING.key(("hospital-b", "req-b-000000000001"));
+    let as_received = deps.storage.get(&key).unwrap();
+    assert!(as_received.len() > 1_000, "{}", as_received.len());
+    let before = stored_bytes(&deps.storage);
+
+    request.status = IncomingStatus::Answered;
+    request.answered_by = Some(Addr::unchecked("cosmwasm1responder"));
+    request.reply = Some(ReplyProgress {
+        chunk_count: 3,
+        chunks_sent: 3,
+        chunks_acked: 1,
+    });
+    Incoming::update(&mut deps.storage, &request).unwrap();
+
+    assert_eq!(deps.storage.get(&key).unwrap(), as_received);
+    let written = stored_bytes(&deps.storage) - before;
+    assert!(written < 250, "the progress took {written} bytes");
+    let key = ("hospital-b", "req-b-000000000001");
+    assert_eq!(
+        Incoming::may_load(&deps.storage, key).unwrap(),
+        Some(request.clone())
+    );
+    let progress = Incoming::may_load_progress(&deps.storage, key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(progress.status, IncomingStatus::Answered);
+    assert_eq!(progress.reply.unwrap().chunks_acked, 1);
+}
+
+/// An entry written whole before the progress was split off reads as it was kept.
+#[test]
+fn a_request_kept_whole_by_an_earlier_release_reads_with_its_own_progress() {
+    let mut deps = setup(true);
+    let mut request = incoming("hospital-b", "req-b-000000000001");
+    request.status = IncomingStatus::Failed;
+    request.reason = Some(ErrorCode::Expired);
+    keep_pending(&mut deps.storage, &request);
+    let key = ("hospital-b", "req-b-000000000001");
+    assert_eq!(
+        Incoming::may_load(&deps.storage, key).unwrap(),
+        Some(request)
+    );
+    let progress = Incoming::may_load_progress(&deps.storage, key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(progress.status, IncomingStatus::Failed);
+    assert_eq!(progress.reason, Some(ErrorCode::Expired));
+    assert_eq!(
+        Incoming::may_load(&deps.storage, ("hospital-b", "other")).unwrap(),
+        None
+    );
 }
