@@ -5,9 +5,10 @@
 #   scripts/build-wasm.sh --no-check # skip cosmwasm-check (not recommended)
 #
 # Steps (reasons: shared/notes/stack.md, "Contract build and the bulk-memory trap"):
-#   1. cargo build --release --lib --target wasm32-unknown-unknown -p registry -p exchange
-#      with RUSTFLAGS='-C link-arg=-s' (strip) in the workspace's release profile
-#      (opt-level 3, lto, codegen-units 1, panic abort, overflow-checks on).
+#   1. cargo build --profile wasm --lib --target wasm32-unknown-unknown -p registry -p exchange
+#      with RUSTFLAGS='-C link-arg=-s' (strip): the workspace's release profile (lto,
+#      codegen-units 1, panic abort, overflow-checks on) with opt-level "z" (Cargo.toml says
+#      why).
 #   2. wasm-opt (npm binaryen, >= 117) lowers bulk-memory (memory.copy/fill) and
 #      sign-extension ops, which Rust >= 1.87 emits and wasmvm 3.0 rejects at
 #      upload ("bulk memory support is not enabled"). -C target-feature=-bulk-memory
@@ -30,7 +31,7 @@ TARGET=wasm32-unknown-unknown
 # What wasmd v0.61.14 (wasmvm 3.0) offers. The contracts use cosmwasm-std feature
 # `stargate` only; cosmwasm_3_0 is deliberately absent (no released wasmd has it).
 CAPABILITIES="iterator,staking,stargate,cosmwasm_1_1,cosmwasm_1_2,cosmwasm_1_3,cosmwasm_1_4,cosmwasm_2_0,cosmwasm_2_1,cosmwasm_2_2"
-WASM_OPT_FLAGS=(-Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
+WASM_OPT_FLAGS=(-Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
     --llvm-memory-copy-fill-lowering --signext-lowering)
 
@@ -74,14 +75,14 @@ TOTAL_START=$SECONDS
 log "repo: $ROOT; artifacts: $OUT; $(rustc --version); wasm-opt $wasm_opt_ver"
 
 # ---- 1. cargo build ----------------------------------------------------------------
-step "cargo build (release, $TARGET): ${CONTRACTS[*]}"
+step "cargo build (profile wasm, $TARGET): ${CONTRACTS[*]}"
 pkg_args=()
 for c in "${CONTRACTS[@]}"; do pkg_args+=(-p "$c"); done
 (
     cd "$ROOT"
     # A CARGO_BUILD_TARGET or RUSTFLAGS from the caller must not leak in.
     env -u CARGO_BUILD_TARGET RUSTFLAGS="-C link-arg=-s${EXTRA_RUSTFLAGS}" \
-        cargo build --release --lib ${EHRX_CARGO_LOCKED:+--locked} --target "$TARGET" "${pkg_args[@]}"
+        cargo build --profile wasm --lib ${EHRX_CARGO_LOCKED:+--locked} --target "$TARGET" "${pkg_args[@]}"
 ) || die "cargo build failed (see the compiler output above)"
 
 # ---- 2. wasm-opt ---------------------------------------------------------------------
@@ -89,7 +90,7 @@ step "wasm-opt: lower bulk-memory and sign-ext"
 mkdir -p "$OUT"
 declare -A RAW_SIZE=()
 for c in "${CONTRACTS[@]}"; do
-    raw="$TARGET_DIR/$TARGET/release/${c//-/_}.wasm"
+    raw="$TARGET_DIR/$TARGET/wasm/${c//-/_}.wasm"
     [[ -f "$raw" ]] || die "cargo produced no $raw"
     RAW_SIZE[$c]=$(stat -c %s "$raw")
     # Skip wasm-opt (the slow part) when cargo's output and the flags are the

@@ -76,7 +76,7 @@ target_dir="${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}"
 build_cold=0
 [[ -d "$target_dir/debug/deps" ]] || build_cold=1
 wasm_cold=0
-[[ -d "$target_dir/wasm32-unknown-unknown/release/deps" ]] || wasm_cold=1
+[[ -d "$target_dir/wasm32-unknown-unknown/wasm/deps" ]] || wasm_cold=1
 ts_cold=0
 scripts/ts-client.sh --cached || ts_cold=1
 
