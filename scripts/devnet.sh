@@ -305,6 +305,9 @@ init_chain() {
     toml_set "$cfg" consensus timeout_commit "\"$TIMEOUT_COMMIT\""
     toml_set "$cfg" consensus timeout_propose "\"$TIMEOUT_PROPOSE\""
     toml_set "$cfg" tx_index indexer '"kv"'
+    # Each `ehrx request` waiting for its reply holds one websocket subscription; past
+    # CometBFT's default of 100 clients, the next requester would wait on its poll instead.
+    toml_set "$cfg" rpc max_subscription_clients 1000
     # info logs ~6 lines per block (~350 MB/day/chain at these block times).
     toml_set "$cfg" "" log_level "\"${EHRX_WASMD_LOG_LEVEL:-warn}\""
     # app.toml: zero gas price (fees in the fee denom), gRPC and REST on loopback, no gRPC-web.

@@ -367,7 +367,13 @@ fn receive_reply(
             }
         }
         AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
-        return Ok(refusal_response(code).add_attribute("kind", "reply"));
+        let response = refusal_response(code).add_attribute("kind", "reply");
+        // Named when it is an id, as on acceptance: its requester follows its events.
+        return Ok(if validate::id(&request_id).is_ok() {
+            response.add_attribute("request_id", request_id)
+        } else {
+            response
+        });
     }
 
     let mut request = OUTGOING.load(deps.storage, &request_id)?;
@@ -464,6 +470,8 @@ pub fn timeout(deps: DepsMut, env: Env, msg: IbcPacketTimeoutMsg) -> IbcBasicRes
 }
 
 /// Applies a packet's fate exactly once; internal faults become an attribute, not an error.
+/// The event names the request (when the packet is one of ours), so that the requester's
+/// client can follow its own request's events only (`ehrx_chain::Watch`).
 fn settle(
     deps: DepsMut,
     env: Env,
@@ -471,10 +479,26 @@ fn settle(
     fate: Fate,
     handler: &str,
 ) -> IbcBasicResponse {
-    let response = IbcBasicResponse::new().add_attribute("action", handler);
-    match try_settle(deps, &env, packet, &fate) {
+    let mut response = IbcBasicResponse::new().add_attribute("action", handler);
+    let sent = from_json::<ExchangePacket>(&packet.data).ok();
+    if let Some(id) = sent
+        .as_ref()
+        .and_then(request_id_of)
+        .filter(|id| validate::id(id).is_ok())
+    {
+        response = response.add_attribute("request_id", id);
+    }
+    match try_settle(deps, &env, packet, sent, &fate) {
         Ok(outcome) => response.add_attribute("outcome", outcome),
         Err(_) => response.add_attribute("outcome", "internal_error"),
+    }
+}
+
+fn request_id_of(packet: &ExchangePacket) -> Option<&str> {
+    match packet {
+        ExchangePacket::Request(request) => Some(&request.body.request_id),
+        ExchangePacket::Reply(reply) => Some(&reply.body.request_id),
+        _ => None,
     }
 }
 
@@ -482,11 +506,11 @@ fn try_settle(
     deps: DepsMut,
     env: &Env,
     packet: &IbcPacket,
+    sent: Option<ExchangePacket>,
     fate: &Fate,
 ) -> StdResult<&'static str> {
-    let sent: ExchangePacket = match from_json(&packet.data) {
-        Ok(sent) => sent,
-        Err(_) => return Ok("unknown_packet"),
+    let Some(sent) = sent else {
+        return Ok("unknown_packet");
     };
     match sent {
         ExchangePacket::Request(request) => settle_request(deps, env, packet, &request, fate),

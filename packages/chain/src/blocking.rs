@@ -2,7 +2,7 @@
 //! its own single-threaded tokio runtime.
 
 use crate::client::{Chain, ChainConfig, ContractEvents};
-use crate::tx::{ChainClient, ChainError, TxResult};
+use crate::tx::{ChainClient, ChainError, TxResult, Watch};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Mutex;
@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 pub struct BlockingChain {
     runtime: tokio::runtime::Runtime,
     chain: Chain,
-    /// The contract followed, and its subscription while connected.
-    events: Mutex<Option<(String, Option<ContractEvents>)>>,
+    /// What is followed, and its subscription while connected.
+    events: Mutex<Option<(Watch, Option<ContractEvents>)>>,
 }
 
 impl BlockingChain {
@@ -77,20 +77,20 @@ impl ChainClient for BlockingChain {
             .map_err(|e| ChainError::Parse(format!("the contract's answer is not JSON: {e}")))
     }
 
-    fn watch(&self, contract: &str) {
+    fn watch(&self, what: &Watch) {
         let mut events = self.events.lock().expect("events");
         if events
             .as_ref()
-            .is_some_and(|(c, s)| c == contract && s.is_some())
+            .is_some_and(|(w, s)| w == what && s.is_some())
         {
             return;
         }
-        let subscription = self.block_on(self.chain.subscribe_contract(contract)).ok();
-        *events = Some((contract.to_string(), subscription));
+        let subscription = self.block_on(self.chain.subscribe(what)).ok();
+        *events = Some((what.clone(), subscription));
     }
 
-    fn wait_for_activity(&self, contract: &str, safety_net: Duration) -> bool {
-        self.watch(contract);
+    fn wait_for_activity(&self, what: &Watch, safety_net: Duration) -> bool {
+        self.watch(what);
         let mut events = self.events.lock().expect("events");
         let Some((_, slot)) = events.as_mut() else {
             return false;

@@ -10,7 +10,7 @@
 //! the next message of that kind and size is not simulated again; a cached estimate that
 //! runs out of gas is dropped and the message simulated and sent again.
 
-use crate::tx::{contract_data, reduce_log, ChainError, TxEvent, TxResult};
+use crate::tx::{contract_data, reduce_log, ChainError, TxEvent, TxResult, Watch};
 use cosmrs::crypto::secp256k1::SigningKey;
 use cosmrs::crypto::PublicKey;
 use cosmrs::proto::cosmos::auth::v1beta1::{
@@ -529,10 +529,10 @@ impl Chain {
         format!("{base}/websocket")
     }
 
-    /// Subscribes to the transactions that emit `wasm` events of `contract`: packets
-    /// received and acknowledged by it as well as executions.
-    pub async fn subscribe_contract(&self, contract: &str) -> Result<ContractEvents, ChainError> {
-        use tendermint_rpc::query::{EventType, Query};
+    /// Subscribes to the transactions that emit `wasm` events of `what.contract` (packets
+    /// received and acknowledged by it as well as executions), and that carry
+    /// `what.attribute` in a `wasm` event when it is set.
+    pub async fn subscribe(&self, what: &Watch) -> Result<ContractEvents, ChainError> {
         use tendermint_rpc::SubscriptionClient as _;
         let url = self.websocket_url();
         let unreachable = |e: tendermint_rpc::Error| ChainError::Unreachable {
@@ -548,8 +548,7 @@ impl Chain {
         let driver = tokio::spawn(async move {
             let _ = driver.run().await;
         });
-        let query = Query::from(EventType::Tx).and_eq("wasm._contract_address", contract);
-        let subscription = match client.subscribe(query).await {
+        let subscription = match client.subscribe(what.query()).await {
             Ok(s) => s,
             Err(e) => {
                 driver.abort();

@@ -14,5 +14,5 @@ pub use client::{parse_gas_price, Chain, ChainConfig};
 pub use keyring::KeyringKey;
 pub use tx::{
     contract_data, execute, execute_all, parse_code, query, reduce_log, ChainClient, ChainError,
-    TxEvent, TxResult,
+    TxEvent, TxResult, Watch,
 };

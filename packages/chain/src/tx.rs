@@ -168,15 +168,51 @@ pub trait ChainClient {
     fn execute_all_raw(&self, contract: &str, msgs: &[Value]) -> Vec<Result<TxResult, ChainError>> {
         msgs.iter().map(|m| self.execute_raw(contract, m)).collect()
     }
-    /// Starts following `contract`'s transactions, so that `wait_for_activity` misses
+    /// Starts following the transactions `what` names, so that `wait_for_activity` misses
     /// nothing that happens after this call. Call it before reading the state waited on.
-    fn watch(&self, _contract: &str) {}
-    /// Waits until a transaction touches `contract` (`true`) or `safety_net` passes
+    fn watch(&self, _what: &Watch) {}
+    /// Waits until a transaction `what` names is in a block (`true`) or `safety_net` passes
     /// (`false`). Callers read the state again either way: an event is a hint, the state
     /// is the truth. Without events (or after the connection dropped), this is a sleep.
-    fn wait_for_activity(&self, _contract: &str, safety_net: Duration) -> bool {
+    fn wait_for_activity(&self, _what: &Watch, safety_net: Duration) -> bool {
         std::thread::sleep(safety_net);
         false
+    }
+}
+
+/// Which transactions to wait for: those touching a contract, or only those whose `wasm`
+/// events also carry one attribute value. A requester follows `request_id`: with a hundred
+/// requests in flight, each is woken by its own request's packets, not by all of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub contract: String,
+    pub attribute: Option<(String, String)>,
+}
+
+impl Watch {
+    pub fn contract(contract: &str) -> Watch {
+        Watch {
+            contract: contract.to_string(),
+            attribute: None,
+        }
+    }
+
+    pub fn with_attribute(self, key: &str, value: &str) -> Watch {
+        Watch {
+            attribute: Some((key.to_string(), value.to_string())),
+            ..self
+        }
+    }
+
+    /// The CometBFT event query of the subscription.
+    pub fn query(&self) -> tendermint_rpc::query::Query {
+        use tendermint_rpc::query::{EventType, Query};
+        let query =
+            Query::from(EventType::Tx).and_eq("wasm._contract_address", self.contract.as_str());
+        match &self.attribute {
+            Some((key, value)) => query.and_eq(format!("wasm.{key}"), value.as_str()),
+            None => query,
+        }
     }
 }
 
@@ -391,6 +427,19 @@ pub fn reduce_log(raw: &str) -> (Option<ErrorCode>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_is_the_contract_s_transactions_or_one_request_s() {
+        let contract = Watch::contract("wasm1exchange");
+        assert_eq!(
+            contract.query().to_string(),
+            "tm.event = 'Tx' AND wasm._contract_address = 'wasm1exchange'"
+        );
+        assert_eq!(
+            contract.with_attribute("request_id", "req-7").query().to_string(),
+            "tm.event = 'Tx' AND wasm._contract_address = 'wasm1exchange' AND wasm.request_id = 'req-7'"
+        );
+    }
 
     /// A `TxResponse` in the JSON shape of `wasmd query tx -o json`, as captured from a node.
     fn parse_tx_response(json: &Value) -> Result<TxResult, ChainError> {

@@ -8,7 +8,7 @@ use crate::config::Settings;
 use anyhow::Result;
 pub use ehrx_chain::{
     contract_data, execute, execute_all, parse_code, query, reduce_log, BlockingChain, ChainClient,
-    ChainConfig, ChainError, KeyringKey, TxEvent, TxResult,
+    ChainConfig, ChainError, KeyringKey, TxEvent, TxResult, Watch,
 };
 
 /// The environment variable the `file` keyring's password is read from, when not asked.

@@ -16,7 +16,7 @@
 //! only collect strikes). Chain errors end the pass and the loop retries with backoff.
 //! Logs carry request ids, partner ids, record ids, counts and codes: never PHI.
 
-use crate::chain::{self, ChainError};
+use crate::chain::{self, ChainError, Watch};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::demographics::DemographicsInput;
 use crate::history::{self, Limits};
@@ -275,7 +275,8 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     pub fn run(&mut self, poll: Duration, once: bool, log: &mut dyn FnMut(&str)) -> Result<()> {
         let mut failures: u32 = 0;
         // Follow the contract before the first pass reads it, so no request is missed.
-        self.peer.chain().watch(self.peer.contract());
+        let watch = Watch::contract(self.peer.contract());
+        self.peer.chain().watch(&watch);
         loop {
             let pass = self.run_pass(log);
             let failed = match &pass {
@@ -325,9 +326,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             if failures == 0 {
                 // Event-driven: the next pass starts when a transaction touches the
                 // exchange (a request packet received); `poll` is only the safety net.
-                self.peer
-                    .chain()
-                    .wait_for_activity(self.peer.contract(), poll);
+                self.peer.chain().wait_for_activity(&watch, poll);
             } else {
                 let wait = (poll.max(Duration::from_secs(1))
                     * 2u32.saturating_pow(failures.min(6)))

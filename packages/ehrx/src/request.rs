@@ -7,7 +7,7 @@
 //! comes back as one sealed kind; whether the partner found records, none or declined is
 //! only inside.
 
-use crate::chain::{self, ChainError};
+use crate::chain::{self, ChainError, Watch};
 use crate::clinician::{self, ClinicianKey};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::demographics::Demographics;
@@ -180,7 +180,10 @@ pub fn wait(
     let start = Instant::now();
     let mut last_status: Option<RequestStatus> = None;
     let mut last_note = Instant::now();
-    peer.chain().watch(peer.contract());
+    // Woken by this request's packets only (their events name it), not by every
+    // exchange on the chain.
+    let watch = Watch::contract(peer.contract()).with_attribute("request_id", request_id);
+    peer.chain().watch(&watch);
     loop {
         let answer: Result<OutgoingRequest, ChainError> = chain::query(
             peer.chain(),
@@ -247,7 +250,7 @@ pub fn wait(
             }
             .into());
         }
-        peer.chain().wait_for_activity(peer.contract(), poll);
+        peer.chain().wait_for_activity(&watch, poll);
     }
 }
 

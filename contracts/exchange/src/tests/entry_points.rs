@@ -278,3 +278,48 @@ fn unregistered_sender_is_refused_with_a_trace_and_nothing_else() {
     .unwrap();
     assert!(audit.entries.is_empty());
 }
+
+/// The requester's client follows only its own request's events (`wasm.request_id`): the
+/// ack and the timeout of a request packet name it, even when it is not (or no longer) ours.
+#[test]
+fn ack_and_timeout_events_name_the_request_they_settle() {
+    let mut deps = setup(true);
+    let relayer = deps.api.addr_make("relayer");
+    let body = ehr_protocol::test_vectors::request_body();
+    let sent = cosmwasm_std::to_json_vec(&ehr_protocol::packet::ExchangePacket::Request(
+        ehr_protocol::packet::RequestPacket {
+            body: body.clone(),
+            signer_pubkey: Binary::from(vec![2u8; 33]),
+            signature: Binary::from(vec![3u8; 64]),
+        },
+    ))
+    .unwrap();
+    let named = |attributes: &[cosmwasm_std::Attribute]| {
+        attributes
+            .iter()
+            .find(|a| a.key == "request_id")
+            .map(|a| a.value.clone())
+    };
+    let Ok(acked) = ibc_packet_ack(
+        deps.as_mut(),
+        mock_env(),
+        IbcPacketAckMsg::new(
+            IbcAcknowledgement::new(StdAck::error("ehrx:Replay").to_binary()),
+            packet(&sent, CHANNEL),
+            relayer.clone(),
+        ),
+    );
+    assert_eq!(named(&acked.attributes), Some(body.request_id.clone()));
+    let Ok(timed_out) = ibc_packet_timeout(
+        deps.as_mut(),
+        mock_env(),
+        IbcPacketTimeoutMsg::new(packet(&sent, CHANNEL), relayer.clone()),
+    );
+    assert_eq!(named(&timed_out.attributes), Some(body.request_id));
+    let Ok(unknown) = ibc_packet_timeout(
+        deps.as_mut(),
+        mock_env(),
+        IbcPacketTimeoutMsg::new(packet(b"x", CHANNEL), relayer),
+    );
+    assert_eq!(named(&unknown.attributes), None);
+}
