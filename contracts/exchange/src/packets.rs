@@ -14,8 +14,9 @@ use crate::state::{
     REPLY_CHUNKS_IN, REPLY_OUT,
 };
 use cosmwasm_std::{
-    from_json, to_json_vec, Deps, DepsMut, Env, IbcBasicResponse, IbcPacket, IbcPacketAckMsg,
-    IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, StdAck, StdResult,
+    from_json, to_json_vec, Binary, Deps, DepsMut, Env, IbcBasicResponse, IbcPacket,
+    IbcPacketAckMsg, IbcPacketReceiveMsg, IbcPacketTimeoutMsg, IbcReceiveResponse, StdAck,
+    StdResult,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::exchange::{
@@ -25,7 +26,7 @@ use ehr_protocol::exchange::{
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyPacket, RequestPacket};
 use ehr_protocol::registry::{Partner, PartnerStatus, PeerStatus, Policy, Role};
-use ehr_protocol::signing::{key_hash, reply_sign_bytes, request_sign_bytes};
+use ehr_protocol::signing::{key_hash, reply_sign_bytes, request_sign_bytes, sha256_hex};
 use ehr_protocol::{validate, ErrorCode};
 
 fn success_ack(ack: &ExchangeAck) -> StdAck {
@@ -181,6 +182,10 @@ fn receive_request(
         env.block.time.seconds(),
     )?;
     let request_id = request.body.request_id.clone();
+    // The sealed details stay in the packet (in the block): only their hash is kept.
+    let mut body = request.body;
+    let sealed_patient_sha256 = Some(sha256_hex(&body.sealed_patient));
+    body.sealed_patient = Binary::default();
     save_incoming(
         deps.storage,
         &IncomingRequest {
@@ -188,7 +193,8 @@ fn receive_request(
             channel_id: packet.dest.channel_id.clone(),
             packet_sequence: packet.sequence,
             received_at: env.block.time.seconds(),
-            body: request.body,
+            body,
+            sealed_patient_sha256,
             signer_pubkey: request.signer_pubkey,
             signature: request.signature,
             status: IncomingStatus::Pending,

@@ -70,6 +70,10 @@ impl ChainClient for BlockingChain {
         })))
     }
 
+    fn received_packet(&self, channel: &str, sequence: u64) -> Result<Vec<u8>, ChainError> {
+        self.block_on(self.chain.received_packet(channel, sequence))
+    }
+
     fn query_raw(&self, contract: &str, msg: &Value) -> Result<Value, ChainError> {
         let bytes = serde_json::to_vec(msg).map_err(|e| ChainError::Parse(e.to_string()))?;
         let answer = self.block_on(self.chain.smart_query(contract, &bytes))?;

@@ -468,6 +468,59 @@ impl Chain {
         }
     }
 
+    /// The transactions a CometBFT event query matches in the node's tx index, oldest
+    /// first, at most `limit`.
+    pub async fn tx_search(
+        &self,
+        query: tendermint_rpc::query::Query,
+        limit: u8,
+    ) -> Result<Vec<TxResult>, ChainError> {
+        let found = self
+            .rpc
+            .tx_search(query, false, 1, limit, tendermint_rpc::Order::Ascending)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        found.txs.into_iter().map(tx_result).collect()
+    }
+
+    /// The data of the packet this chain received as `sequence` on `channel` (its own end),
+    /// from the `recv_packet` event of the transaction that delivered it: the bytes are in
+    /// the block, so a contract need not store them again.
+    pub async fn received_packet(
+        &self,
+        channel: &str,
+        sequence: u64,
+    ) -> Result<Vec<u8>, ChainError> {
+        use tendermint_rpc::query::Query;
+        let seq = sequence.to_string();
+        let query = Query::eq("recv_packet.packet_dst_channel", channel)
+            .and_eq("recv_packet.packet_sequence", seq.as_str());
+        let txs = self.tx_search(query, 10).await?;
+        let data = txs
+            .iter()
+            .flat_map(|tx| &tx.events)
+            .find(|e| {
+                e.kind == "recv_packet"
+                    && e.attr("packet_dst_channel") == Some(channel)
+                    && e.attr("packet_sequence") == Some(seq.as_str())
+            })
+            .and_then(|e| e.attr("packet_data_hex"))
+            .ok_or_else(|| ChainError::Missing {
+                what: format!("packet {sequence} received on {channel}"),
+                hint: format!(
+                    "no transaction in the tx index of {} delivered it; the node must index \
+                     transactions ([tx_index] indexer = \"kv\" in config.toml) and keep them \
+                     until the request is answered",
+                    self.cfg.rpc
+                ),
+            })?;
+        hex::decode(data).map_err(|e| {
+            ChainError::Parse(format!(
+                "packet {sequence} on {channel}: packet_data_hex is not hex: {e}"
+            ))
+        })
+    }
+
     /// The latest block height, or why the node cannot be reached.
     pub async fn height(&self) -> Result<u64, ChainError> {
         let status = self.rpc.status().await.map_err(|e| self.unreachable(e))?;

@@ -85,6 +85,10 @@ pub enum ChainError {
     },
     #[error("cannot reach the chain's RPC at {endpoint}: {reason} (is the node running? check `rpc` / --node)")]
     Unreachable { endpoint: String, reason: String },
+    /// Something the chain should hold is not on the node asked (e.g. a packet missing
+    /// from its tx index).
+    #[error("{what} is not on the chain's node: {hint}")]
+    Missing { what: String, hint: String },
     #[error("{0}")]
     Key(String),
     #[error("unexpected answer from the chain: {0}")]
@@ -162,6 +166,9 @@ pub trait ChainClient {
     fn execute_raw(&self, contract: &str, msg: &Value) -> Result<TxResult, ChainError>;
     /// A smart query; returns the contract's answer.
     fn query_raw(&self, contract: &str, msg: &Value) -> Result<Value, ChainError>;
+    /// The data of the packet this chain received as `sequence` on `channel` (its own end),
+    /// read from the block that delivered it.
+    fn received_packet(&self, channel: &str, sequence: u64) -> Result<Vec<u8>, ChainError>;
     /// Executes each of `msgs` on `contract` in its own transaction, all in flight at once
     /// (several in one block), and returns each result unchecked, in order. By default one
     /// after the other.

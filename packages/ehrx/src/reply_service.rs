@@ -32,7 +32,9 @@ use ehr_protocol::exchange::{
     QueryMsg, RecordsResponse, StoredRecord, SubmitReplyChunksMsg, SubmitReplyMsg,
 };
 use ehr_protocol::limits::{MAX_PAGE, PACKET_VERSION, SEALED_PATIENT_LEN};
-use ehr_protocol::packet::{frame, unframe, Attestation, RecordPart, SealedOutcome};
+use ehr_protocol::packet::{
+    frame, unframe, Attestation, ExchangePacket, RecordPart, SealedOutcome,
+};
 use ehr_protocol::padding;
 use ehr_protocol::signing::{self, request_sign_bytes, store_sign_bytes, StoreSigning};
 use ehr_protocol::ErrorCode;
@@ -418,6 +420,17 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             report.skipped += 1;
             return self.mark(key, "expired".into(), None);
         }
+        let restored = match self.with_sealed_patient(incoming) {
+            Ok(full) => full,
+            Err(e) => {
+                log(&format!(
+                    "request {request_id} from {partner}: will retry: {e}"
+                ));
+                report.failed += 1;
+                return Ok(());
+            }
+        };
+        let incoming = &restored;
         let reply_key = match X25519Public::from_bytes(&incoming.body.reply_encryption_key) {
             Ok(key) => key,
             Err(_) => {
@@ -664,6 +677,44 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             }
         }
         self.flush(&mut batch, report, log)
+    }
+
+    /// The request with its sealed patient details. The chain keeps only their hash
+    /// (`sealed_patient_sha256`): they are read from the packet, in the block that delivered
+    /// it, and checked against that hash (and, with the whole body, against the clinician's
+    /// signature by `check_request`).
+    fn with_sealed_patient(
+        &self,
+        incoming: &IncomingRequest,
+    ) -> Result<IncomingRequest, ChainError> {
+        let mut full = incoming.clone();
+        let Some(expected) = &incoming.sealed_patient_sha256 else {
+            return Ok(full);
+        };
+        let (channel, sequence) = (&incoming.channel_id, incoming.packet_sequence);
+        let data = self.peer.chain().received_packet(channel, sequence)?;
+        let sealed = match serde_json::from_slice::<ExchangePacket>(&data) {
+            Ok(ExchangePacket::Request(packet))
+                if packet.body.request_id == incoming.body.request_id =>
+            {
+                packet.body.sealed_patient
+            }
+            _ => {
+                return Err(ChainError::Parse(format!(
+                    "packet {sequence} on {channel} is not request {}",
+                    incoming.body.request_id
+                )))
+            }
+        };
+        if &signing::sha256_hex(&sealed) != expected {
+            return Err(ChainError::Parse(format!(
+                "the patient details in packet {sequence} on {channel} do not match the hash \
+                 the chain kept for request {}",
+                incoming.body.request_id
+            )));
+        }
+        full.body.sealed_patient = sealed;
+        Ok(full)
     }
 
     /// Checks the chain already made, made again before anything is disclosed.

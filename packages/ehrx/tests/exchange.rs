@@ -10,6 +10,7 @@ use clap::Parser;
 use cosmwasm_std::{Addr, Timestamp};
 use cw_multi_test::Executor;
 use ehr_protocol::exchange::{PurposeOfUse, RequestStatus};
+use ehr_protocol::packet::ExchangePacket;
 use ehr_protocol::registry::{self as rmsg, PeerInput, Role};
 use ehr_protocol::ErrorCode;
 use ehr_tests::harness::chain::Chain;
@@ -149,6 +150,18 @@ impl ChainClient for InProcess {
                 ..TxResult::default()
             },
         })
+    }
+
+    fn received_packet(&self, channel: &str, sequence: u64) -> Result<Vec<u8>, ChainError> {
+        let mut world = self.world.borrow_mut();
+        world
+            .chain(self.side)
+            .received_packet(channel, sequence)
+            .map(|data| data.to_vec())
+            .ok_or_else(|| ChainError::Missing {
+                what: format!("packet {sequence} received on {channel}"),
+                hint: "the test relayer delivered no such packet".into(),
+            })
     }
 
     fn query_raw(&self, contract: &str, msg: &Value) -> Result<Value, ChainError> {
@@ -408,6 +421,16 @@ impl Hospitals {
 
     fn state_path(&self) -> PathBuf {
         self.tmp.path().join("reply-state.json")
+    }
+
+    /// Hospitals where B holds the patient's record and A's request is pending on B.
+    fn with_pending_request() -> (Hospitals, request::Submitted) {
+        let h = Hospitals::new();
+        h.store_record(GIVEN, FAMILY);
+        let client_a = h.client(Side::A, &h.requester);
+        let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
+        h.world.borrow_mut().relay_requests();
+        (h, submitted)
     }
 
     /// One reply-service pass on B; returns its report and the log lines.
@@ -1002,13 +1025,66 @@ fn each_request_seals_the_patient_afresh_to_one_size() {
     assert!(!state.contains(&b_pseudonym));
 }
 
+/// B's chain keeps the hash of the sealed patient details, not the details (30 gas a byte):
+/// the reply service reads them from the packet in B's blocks, and answers only when they
+/// match that hash. Details swapped in the node's index are not answered, and retried.
+#[test]
+fn the_reply_service_reads_the_patient_details_from_the_packet_and_checks_their_hash() {
+    let (h, submitted) = Hospitals::with_pending_request();
+    let incoming = h
+        .world
+        .borrow()
+        .b
+        .incoming("hospital-a", &submitted.request_id)
+        .unwrap();
+    assert!(incoming.body.sealed_patient.is_empty());
+    let (channel, sequence) = (incoming.channel_id.clone(), incoming.packet_sequence);
+    let genuine = h
+        .world
+        .borrow()
+        .b
+        .received_packet(&channel, sequence)
+        .unwrap();
+    let Ok(ExchangePacket::Request(mut packet)) = cosmwasm_std::from_json(&genuine) else {
+        panic!("a request packet");
+    };
+    assert_eq!(
+        incoming.sealed_patient_sha256,
+        Some(ehr_protocol::signing::sha256_hex(
+            &packet.body.sealed_patient
+        ))
+    );
+    let redeliver = |data: cosmwasm_std::Binary| {
+        for p in h.world.borrow_mut().b.received.iter_mut() {
+            if p.dest.channel_id == channel && p.sequence == sequence {
+                p.data = data.clone();
+            }
+        }
+    };
+
+    // The node's index gives other details than those the chain checked and hashed.
+    let mut sealed = packet.body.sealed_patient.to_vec();
+    sealed[100] ^= 1;
+    packet.body.sealed_patient = sealed.into();
+    redeliver(cosmwasm_std::to_json_binary(&ExchangePacket::Request(packet)).unwrap());
+    let (report, logs) = h.reply_pass();
+    assert_eq!(report.answered, 0, "{logs:?}");
+    assert_eq!(report.failed, 1, "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains("do not match the hash")),
+        "{logs:?}"
+    );
+    assert_eq!(h.world.borrow().b.pending_incoming().len(), 1);
+
+    // With the block's own packet, the same request is answered.
+    redeliver(genuine);
+    let (report, logs) = h.reply_pass();
+    assert_eq!(report.answered, 1, "{logs:?}");
+}
+
 #[test]
 fn reply_service_never_answers_twice_across_restarts() {
-    let h = Hospitals::new();
-    h.store_record(GIVEN, FAMILY);
-    let client_a = h.client(Side::A, &h.requester);
-    let submitted = h.submit(&client_a, GIVEN, FAMILY).unwrap();
-    h.world.borrow_mut().relay_requests();
+    let (h, submitted) = Hospitals::with_pending_request();
     // A previous run answered it but crashed before the chain showed it: the state says so.
     let mut state = ReplyState::default();
     state.handled.insert(

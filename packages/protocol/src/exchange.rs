@@ -265,8 +265,17 @@ pub struct IncomingRequest {
     /// Block time when it came, unix seconds.
     #[serde(deserialize_with = "crate::unix_time::seconds")]
     pub received_at: u64,
-    /// The signed request, as the requesting chain sent it.
+    /// The signed request, as the requesting chain sent it, except `sealed_patient` when
+    /// `sealed_patient_sha256` is set: then it is empty here.
     pub body: RequestBody,
+    /// SHA-256 (lowercase hex) of the request's `sealed_patient`, when the chain kept the
+    /// request without them. The sealed details (~1.4 KB as JSON, 30 gas a byte to store) are
+    /// in the chain's blocks already, in the packet: the custodian's reply service reads
+    /// them from the `recv_packet` event of `packet_sequence` on `channel_id`
+    /// (`packet_data_hex`) and checks them against this hash. Absent in requests an earlier
+    /// release kept whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_patient_sha256: Option<String>,
     /// The requesting clinician's secp256k1 public key.
     pub signer_pubkey: Binary,
     /// The clinician's signature over `signing::request_sign_bytes(body)`.

@@ -132,7 +132,13 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// Hex SHA-256 of a registered public key: how a request binds the reply to the key the
 /// requester registered, and how a later reply is checked against the current one.
 pub fn key_hash(key: &[u8]) -> String {
-    hex::encode(Sha256::digest(key))
+    sha256_hex(key)
+}
+
+/// Lowercase hex SHA-256: what a chain keeps of bytes it need not store (a request's
+/// sealed patient details) to check them when they are read back from the packet.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]

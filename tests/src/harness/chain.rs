@@ -16,6 +16,7 @@ use ehr_protocol::exchange::{
     self as xmsg, IncomingRequest, OutgoingRequest, PurposeOfUse, RetrievedReply, StoreRecordMsg,
     SubmitReplyMsg, SubmitRequestMsg,
 };
+use ehr_protocol::packet::ExchangePacket;
 use ehr_protocol::registry::{
     self as rmsg, AuditLogResponse, Partner, PartnerInput, PartnerStatus, Peer, Policy, Role,
 };
@@ -160,6 +161,8 @@ pub struct Chain {
     pub next_connection: u64,
     /// Every event of every transaction and relayed IBC call (the privacy scan reads it).
     pub events: Vec<cosmwasm_std::Event>,
+    /// Every packet delivered to this chain, as its blocks keep them (`recv_packet`).
+    pub received: Vec<cosmwasm_std::IbcPacket>,
     /// The clinician every test chain registers ("dr-adams", every purpose).
     pub clinician: TestClinician,
 }
@@ -235,6 +238,7 @@ impl Chain {
             next_channel: 0,
             next_connection: 0,
             events: Vec::new(),
+            received: Vec::new(),
             clinician: TestClinician::new("unregistered"),
         };
         chain
@@ -451,6 +455,37 @@ impl Chain {
             request_id: request_id.to_string(),
         })
         .ok()
+    }
+
+    /// The data of the packet delivered as `sequence` on `channel` (this chain's end): what
+    /// a node's `recv_packet` event gives.
+    pub fn received_packet(&self, channel: &str, sequence: u64) -> Option<cosmwasm_std::Binary> {
+        self.received
+            .iter()
+            .find(|p| p.dest.channel_id == channel && p.sequence == sequence)
+            .map(|p| p.data.clone())
+    }
+
+    /// An incoming request with its sealed patient details, as the custodian's reply
+    /// service reads them: from the packet, checked against the hash the chain kept.
+    pub fn incoming_with_details(
+        &self,
+        partner_id: &str,
+        request_id: &str,
+    ) -> Option<IncomingRequest> {
+        let mut incoming = self.incoming(partner_id, request_id)?;
+        if let Some(hash) = &incoming.sealed_patient_sha256 {
+            let data = self.received_packet(&incoming.channel_id, incoming.packet_sequence)?;
+            let Ok(ExchangePacket::Request(packet)) = cosmwasm_std::from_json(&data) else {
+                return None;
+            };
+            assert_eq!(
+                &ehr_protocol::signing::sha256_hex(&packet.body.sealed_patient),
+                hash
+            );
+            incoming.body.sealed_patient = packet.body.sealed_patient;
+        }
+        Some(incoming)
     }
 
     pub fn pending_incoming(&self) -> Vec<IncomingRequest> {

@@ -173,6 +173,7 @@ impl Relayer {
     /// Delivers one packet to `to`'s exchange and returns the acknowledgement it wrote.
     /// A failed receive becomes an error ack, as wasmd writes one.
     pub fn deliver(to: &mut Chain, packet: &IbcPacket) -> StdAck {
+        to.received.push(packet.clone());
         let relayer = to.addr("relayer");
         match sudo(
             to,

@@ -125,7 +125,7 @@ impl TwoHospitals {
     pub fn reply_outcome_for(&self, request_id: &str) -> Sealed {
         let incoming = self
             .b
-            .incoming("hospital-a", request_id)
+            .incoming_with_details("hospital-a", request_id)
             .expect("incoming request on B");
         let reply_key: [u8; 32] = incoming
             .body

@@ -72,7 +72,7 @@ fn third_partner_joins_at_run_time_while_a_and_b_keep_exchanging() {
     assert!(net.relay_requests()[0].ack.is_success());
 
     let incoming = c
-        .incoming("hospital-a", &to_c)
+        .incoming_with_details("hospital-a", &to_c)
         .expect("C received A's request");
     let stored = c
         .query_exchange::<ehr_protocol::exchange::RecordsResponse>(

@@ -25,6 +25,7 @@ fn incoming(partner: &str, request_id: &str) -> IncomingRequest {
         },
         signer_pubkey: Binary::from(vec![2u8; 33]),
         signature: Binary::from(vec![3u8; 64]),
+        sealed_patient_sha256: None,
         status: IncomingStatus::Pending,
         answered_by: None,
         reason: None,
