@@ -9,11 +9,11 @@ use crate::rejection::{admit, refuse_outsider, soft_reject, Admission, Admitted,
 use crate::state::{
     Config, Incoming, AUDIT, CONFIG, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
     OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, RECORD_CHUNKS, RECORD_COUNT,
-    RECORD_META, REPLIES, REPLY_OUT,
+    RECORD_META, REPLIES, REPLY_CHUNKS_IN, REPLY_OUT,
 };
 use cosmwasm_std::{
-    to_json_binary, Binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response, StdResult,
-    Storage,
+    to_json_binary, Binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Order, Response,
+    StdResult, Storage,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::exchange::{
@@ -655,7 +655,7 @@ pub fn retrieve_reply(
         },
         |deps, _config, _admitted, mut request| {
             // Released only whole: never a partial history.
-            let reply = match (request.status, REPLIES.may_load(deps.storage, &request_id)?) {
+            let mut reply = match (request.status, REPLIES.may_load(deps.storage, &request_id)?) {
                 (RequestStatus::Answered, Some(reply)) => reply,
                 (status, _) => {
                     let progress = request.reply.as_ref().map_or(String::new(), |r| {
@@ -667,6 +667,7 @@ pub fn retrieve_reply(
                     });
                 }
             };
+            reply.chunk_packets = chunk_packets(deps.storage, &request_id)?;
             request.retrievals = request.retrievals.saturating_add(1);
             OUTGOING.save(deps.storage, &request_id, &request)?;
             AUDIT.append(
@@ -687,6 +688,20 @@ pub fn retrieve_reply(
                 .set_data(to_json_binary(&reply)?))
         },
     )
+}
+
+/// The packet each chunk of a reply came in, by index; empty when an earlier release kept
+/// the chunks themselves (`REPLY_CHUNKS`).
+pub(crate) fn chunk_packets(storage: &dyn Storage, request_id: &str) -> StdResult<Vec<u64>> {
+    let sequences: Vec<Option<u64>> = REPLY_CHUNKS_IN
+        .prefix(request_id)
+        .range(storage, None, None, Order::Ascending)
+        .map(|entry| entry.map(|(_, sequence)| sequence))
+        .collect::<StdResult<_>>()?;
+    Ok(sequences
+        .into_iter()
+        .collect::<Option<_>>()
+        .unwrap_or_default())
 }
 
 /// Marks an incoming request pending for the local reply service.

@@ -10,7 +10,7 @@ use crate::execute::save_incoming;
 use crate::quota;
 use crate::registry_client::Registry;
 use crate::state::{
-    drop_reply, Config, Incoming, AUDIT, CONFIG, OUTGOING, PENDING_INCOMING, REPLIES, REPLY_CHUNKS,
+    drop_reply, Config, Incoming, AUDIT, CONFIG, OUTGOING, PENDING_INCOMING, REPLIES,
     REPLY_CHUNKS_IN, REPLY_OUT,
 };
 use cosmwasm_std::{
@@ -410,16 +410,16 @@ fn receive_reply(
                 signature: reply.signature,
                 channel_id: packet.dest.channel_id.clone(),
                 packet_sequence: packet.sequence,
+                chunk_packets: Vec::new(),
             },
         )?;
     }
-    REPLY_CHUNKS.save(
+    // The chunk was checked against the signed manifest; it stays in the packet.
+    REPLY_CHUNKS_IN.save(
         deps.storage,
-        &[&request_id],
-        reply.chunk_index,
-        &reply.chunk,
-    );
-    REPLY_CHUNKS_IN.save(deps.storage, (&request_id, reply.chunk_index), &())?;
+        (&request_id, reply.chunk_index),
+        &Some(packet.sequence),
+    )?;
     summary.chunks_received += 1;
     let complete = summary.chunks_received == chunk_count;
     // Whatever the custodian answered is sealed: the chain only knows that it answered,

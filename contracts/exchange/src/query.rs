@@ -150,7 +150,9 @@ pub fn reply_chunk(deps: Deps, request_id: &str, index: u32) -> StdResult<Binary
         .map(Binary::from)
         .ok_or_else(|| {
             StdError::msg(format!(
-                "chunk {index} of the reply to {request_id} is not here"
+                "chunk {index} of the reply to {request_id} is not stored: the chain keeps a \
+                 reply's chunks in their packets only; read it from the block of packet \
+                 `chunk_packets[{index}]` of the RetrieveReply data (ehrx does)"
             ))
         })
 }

@@ -30,12 +30,15 @@ pub const RECORDS: Map<(&str, &str), StoredRecord> = Map::new("records");
 /// Chunks of stored records by (patient token, record id, index), as raw bytes.
 pub const RECORD_CHUNKS: RawChunks = RawChunks("record_chunks");
 
-/// Chunks of replies received for our requests by (request id, index), as raw bytes.
+/// Chunks of replies an earlier release received for our requests, by (request id, index),
+/// as raw bytes. Read by `ReplyChunk`, deleted with their reply; no longer written.
 pub const REPLY_CHUNKS: RawChunks = RawChunks("reply_chunks");
 
-/// Which chunks of a reply are in, by (request id, index): a duplicate is found without
-/// reading a chunk.
-pub const REPLY_CHUNKS_IN: Map<(&str, u32), ()> = Map::new("reply_chunks_in");
+/// Which chunks of a reply are in, by (request id, index), and the sequence of the packet
+/// each came in: the chunk itself stays in that packet, in the block (a requester reads it
+/// from there, `RetrievedReply::chunk_packets`). `None` for a chunk an earlier release kept
+/// in `REPLY_CHUNKS`.
+pub const REPLY_CHUNKS_IN: Map<(&str, u32), Option<u64>> = Map::new("reply_chunks_in");
 
 /// Replies this chain is sending, by (partner id, request id): the signed body every chunk
 /// packet carries (its `chunk` left empty).

@@ -23,7 +23,7 @@ use ehr_protocol::exchange::{
     ExecuteMsg, OutgoingRequest, PurposeOfUse, QueryMsg, RequestStatus, RetrievedReply,
 };
 use ehr_protocol::limits::{PACKET_VERSION, SEALED_PATIENT_LEN};
-use ehr_protocol::packet::{unframe, ReplyBody, SealedOutcome};
+use ehr_protocol::packet::{unframe, ExchangePacket, ReplyBody, SealedOutcome};
 use ehr_protocol::padding;
 use ehr_protocol::registry::{Partner, QueryMsg as RegistryQuery};
 use ehr_protocol::signing::{self, reply_sign_bytes};
@@ -285,6 +285,35 @@ pub fn parse_retrieved(data: &[u8]) -> Result<RetrievedReply> {
     serde_json::from_slice(&decoded).context("reply data is not a RetrievedReply")
 }
 
+/// Chunk `index` of a retrieved reply, as it came: from its packet in the chain's blocks
+/// (the chain keeps no copy), or with the `ReplyChunk` query for a reply an earlier release
+/// stored whole. The caller checks it against the manifest.
+fn reply_chunk(peer: &Peer, reply: &RetrievedReply, index: u32) -> Result<cosmwasm_std::Binary> {
+    let Some(&sequence) = reply.chunk_packets.get(index as usize) else {
+        return Ok(chain::query(
+            peer.chain(),
+            peer.contract(),
+            &QueryMsg::ReplyChunk {
+                request_id: reply.request_id.clone(),
+                index,
+            },
+        )?);
+    };
+    let data = peer.chain().received_packet(&reply.channel_id, sequence)?;
+    match serde_json::from_slice::<ExchangePacket>(&data) {
+        Ok(ExchangePacket::Reply(packet))
+            if packet.body.request_id == reply.request_id && packet.chunk_index == index =>
+        {
+            Ok(packet.chunk)
+        }
+        _ => bail!(
+            "packet {sequence} on {} is not chunk {index} of the reply to {} (InvalidFormat)",
+            reply.channel_id,
+            reply.request_id
+        ),
+    }
+}
+
 /// What the partner answered, checked and decrypted: for records, one Bundle (its JSON) per
 /// record the custodian holds, each checked against its storer's attestation.
 pub enum ReplyContent {
@@ -337,17 +366,7 @@ pub fn open_reply(
     let chunks = history::download(
         &format!("reply to {request_id}"),
         &manifest.chunk_hashes,
-        |index| {
-            chain::query(
-                peer.chain(),
-                peer.contract(),
-                &QueryMsg::ReplyChunk {
-                    request_id: request_id.to_string(),
-                    index,
-                },
-            )
-            .map_err(anyhow::Error::from)
-        },
+        |index| reply_chunk(peer, reply, index),
         progress,
     )?;
     let recipient = secret.public();

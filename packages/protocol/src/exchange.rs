@@ -206,8 +206,9 @@ pub struct ReplySummary {
     pub packet_sequence: u64,
 }
 
-/// Response data of a successful `RetrieveReply`: the signed reply without its chunks
-/// (read them with the `ReplyChunk` query).
+/// Response data of a successful `RetrieveReply`: the signed reply without its chunks. Each
+/// chunk is read from its packet in the chain's blocks (`chunk_packets`), or, for a reply an
+/// earlier release stored whole, with the `ReplyChunk` query.
 #[cw_serde]
 pub struct RetrievedReply {
     pub request_id: String,
@@ -220,7 +221,7 @@ pub struct RetrievedReply {
     pub responder_pubkey: Binary,
     /// The key hash the responder signed it encrypted to.
     pub recipient_key_hash: String,
-    /// The chunks of the sealed reply; read each with the `ReplyChunk` query.
+    /// The chunks of the sealed reply: their count, sizes and hashes.
     pub manifest: Manifest,
     /// Unix seconds, as the responder signed it.
     pub issued_at: u64,
@@ -230,6 +231,13 @@ pub struct RetrievedReply {
     pub channel_id: String,
     /// The first chunk's packet.
     pub packet_sequence: u64,
+    /// The sequence of the packet (on `channel_id`) each chunk came in, by chunk index: read
+    /// chunk `i` from the `recv_packet` event of packet `chunk_packets[i]` (`packet_data_hex`,
+    /// a `ReplyPacket`) and check it against `manifest`. The chain keeps no copy of a chunk
+    /// (30 gas a byte written): it is in the block already. Set in `RetrieveReply`'s data;
+    /// empty for a reply an earlier release stored whole (read it with `ReplyChunk`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunk_packets: Vec<u64>,
 }
 
 #[cw_serde]
@@ -385,8 +393,10 @@ pub enum QueryMsg {
         record_id: String,
         index: u32,
     },
-    /// One chunk of a reply, once its requester retrieved it (`RetrieveReply`); readable
-    /// only with the requester's key.
+    /// One chunk of a reply an earlier release stored whole, once its requester retrieved
+    /// it (`RetrieveReply`); readable only with the requester's key. A reply received now
+    /// keeps its chunks in their packets only: read them from the blocks
+    /// (`RetrievedReply::chunk_packets`).
     #[returns(Binary)]
     ReplyChunk { request_id: String, index: u32 },
     #[returns(crate::registry::AuditLogResponse)]

@@ -407,16 +407,28 @@ impl Chain {
             .collect()
     }
 
-    /// The chunks of a retrieved reply, read as its requester reads them.
+    /// The chunks of a retrieved reply, read as its requester reads them: from the packets
+    /// each came in (`chunk_packets`), which the chain does not copy into its state.
     pub fn reply_chunks(&self, reply: &RetrievedReply) -> Vec<Vec<u8>> {
-        (0..reply.manifest.chunk_count())
-            .map(|index| {
-                self.query_exchange::<cosmwasm_std::Binary>(&xmsg::QueryMsg::ReplyChunk {
-                    request_id: reply.request_id.clone(),
-                    index,
-                })
-                .expect("reply chunk")
-                .to_vec()
+        assert_eq!(
+            reply.chunk_packets.len(),
+            reply.manifest.chunk_count() as usize,
+            "RetrieveReply names each chunk's packet"
+        );
+        reply
+            .chunk_packets
+            .iter()
+            .enumerate()
+            .map(|(index, &sequence)| {
+                let data = self
+                    .received_packet(&reply.channel_id, sequence)
+                    .expect("the chunk's packet is in a block");
+                let Ok(ExchangePacket::Reply(packet)) = cosmwasm_std::from_json(&data) else {
+                    panic!("packet {sequence} is a reply");
+                };
+                assert_eq!(packet.chunk_index as usize, index);
+                assert_eq!(packet.body.request_id, reply.request_id);
+                packet.chunk.to_vec()
             })
             .collect()
     }

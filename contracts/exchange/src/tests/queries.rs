@@ -231,3 +231,39 @@ fn a_request_kept_whole_by_an_earlier_release_reads_with_its_own_progress() {
         None
     );
 }
+
+/// A reply's chunks stay in their packets: `RetrieveReply` names each one's packet. A reply
+/// an earlier release stored whole names none, and its chunks are read from the state.
+#[test]
+fn a_reply_names_each_chunk_s_packet_and_an_earlier_one_is_read_from_the_state() {
+    use crate::execute::chunk_packets;
+    use crate::state::{REPLY_CHUNKS, REPLY_CHUNKS_IN};
+    let mut deps = setup(true);
+    for (index, sequence) in [(0u32, 7u64), (1, 9), (2, 12)] {
+        REPLY_CHUNKS_IN
+            .save(&mut deps.storage, ("req-new", index), &Some(sequence))
+            .unwrap();
+    }
+    assert_eq!(
+        chunk_packets(&deps.storage, "req-new").unwrap(),
+        vec![7, 9, 12]
+    );
+
+    for index in 0..2u32 {
+        REPLY_CHUNKS_IN
+            .save(&mut deps.storage, ("req-old", index), &None)
+            .unwrap();
+        REPLY_CHUNKS.save(&mut deps.storage, &["req-old"], index, &[index as u8; 4]);
+    }
+    // As the earlier release wrote its index: `()` is JSON null.
+    let key = REPLY_CHUNKS_IN.key(("req-old", 1));
+    assert_eq!(deps.storage.get(&key).unwrap(), b"null");
+    assert_eq!(
+        chunk_packets(&deps.storage, "req-old").unwrap(),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        REPLY_CHUNKS.load(&deps.storage, &["req-old"], 1),
+        Some(vec![1u8; 4])
+    );
+}
