@@ -25,7 +25,7 @@ use ehr_protocol::exchange::{
 };
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyPacket, RequestPacket};
-use ehr_protocol::registry::{Partner, PartnerStatus, PeerStatus, Policy, Role};
+use ehr_protocol::registry::{Partner, PartnerStatus, PeerStatus, Role};
 use ehr_protocol::signing::{key_hash, reply_sign_bytes, request_sign_bytes, sha256_hex};
 use ehr_protocol::{validate, ErrorCode};
 
@@ -96,7 +96,7 @@ fn verify_request(
     config: &Config,
     packet: &IbcPacket,
     request: &RequestPacket,
-) -> Result<(Partner, Policy), ErrorCode> {
+) -> Result<(Partner, quota::Windows), ErrorCode> {
     let partner = channel_partner(deps, config, packet, false)?;
     let body = &request.body;
     if body.version != PACKET_VERSION {
@@ -138,14 +138,14 @@ fn verify_request(
     if Incoming::has(deps.storage, (&partner.partner_id, &body.request_id)) {
         return Err(ErrorCode::Replay);
     }
-    quota::check(
+    let windows = quota::check(
         deps.storage,
         &policy,
         &partner.partner_id,
         &body.clinician_id,
         env.block.time.seconds(),
     )?;
-    Ok((partner, policy))
+    Ok((partner, windows))
 }
 
 fn receive_request(
@@ -166,7 +166,7 @@ fn receive_request(
     if validate::name(&request.body.clinician_id).is_ok() {
         entry = entry.clinician(&request.body.clinician_id);
     }
-    let (partner, policy) = match verified {
+    let (partner, windows) = match verified {
         Ok(verified) => verified,
         Err(code) => {
             AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
@@ -176,10 +176,9 @@ fn receive_request(
     AUDIT.append(deps.storage, entry.partner(&partner.partner_id))?;
     quota::count(
         deps.storage,
-        &policy,
+        windows,
         &partner.partner_id,
         &request.body.clinician_id,
-        env.block.time.seconds(),
     )?;
     let request_id = request.body.request_id.clone();
     // The sealed details stay in the packet (in the block): only their hash is kept.
@@ -225,7 +224,7 @@ fn verify_reply(
     config: &Config,
     packet: &IbcPacket,
     reply: &ReplyPacket,
-) -> Result<(), ReplyRefusal> {
+) -> Result<OutgoingRequest, ReplyRefusal> {
     let plain = |code| (code, None);
     let partner = channel_partner(deps, config, packet, true).map_err(plain)?;
     let body = &reply.body;
@@ -305,7 +304,9 @@ fn verify_reply(
     }
     checks::not_expired(env, request.expires_at)
         .map_err(|code| (code, Some(RequestStatus::Expired)))?;
-    requester_still_entitled(&registry, env, &request, &body.recipient_key_hash).map_err(rejected)
+    requester_still_entitled(&registry, env, &request, &body.recipient_key_hash)
+        .map_err(rejected)?;
+    Ok(request)
 }
 
 /// Revocation takes effect on requests in flight: the requesting peer and the clinician
@@ -360,29 +361,11 @@ fn receive_reply(
     if validate::id(&request_id).is_ok() {
         entry = entry.request(&request_id);
     }
-    if let Err((code, terminal)) = verdict {
-        if let Some(status) = terminal {
-            if let Some(mut request) = OUTGOING.may_load(deps.storage, &request_id)? {
-                if request.status == RequestStatus::Receiving {
-                    drop_reply(deps.storage, &request_id);
-                }
-                request.status = status;
-                request.reason = Some(code.clone());
-                OUTGOING.save(deps.storage, &request_id, &request)?;
-                entry = entry.agent(&request.requester).partner(&request.partner_id);
-            }
-        }
-        AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
-        let response = refusal_response(code).add_attribute("kind", "reply");
-        // Named when it is an id, as on acceptance: its requester follows its events.
-        return Ok(if validate::id(&request_id).is_ok() {
-            response.add_attribute("request_id", request_id)
-        } else {
-            response
-        });
-    }
+    let mut request = match verdict {
+        Ok(request) => request,
+        Err(refusal) => return refuse_reply(deps, entry, &request_id, refusal),
+    };
 
-    let mut request = OUTGOING.load(deps.storage, &request_id)?;
     let body = reply.body;
     let chunk_count = body.manifest.chunk_count();
     let mut summary = request.reply.take().unwrap_or(ReplySummary {
@@ -451,6 +434,35 @@ fn receive_reply(
             .add_attribute("chunk_count", chunk_count.to_string())
             .add_attribute("complete", complete.to_string()),
     )
+}
+
+/// A refused reply: its audit entry, the request's terminal state when the refusal ends it
+/// (`None` leaves it as it is), and the coded error ack.
+fn refuse_reply(
+    deps: DepsMut,
+    mut entry: AuditEntry,
+    request_id: &str,
+    (code, terminal): ReplyRefusal,
+) -> StdResult<IbcReceiveResponse> {
+    if let Some(status) = terminal {
+        if let Some(mut request) = OUTGOING.may_load(deps.storage, request_id)? {
+            if request.status == RequestStatus::Receiving {
+                drop_reply(deps.storage, request_id);
+            }
+            request.status = status;
+            request.reason = Some(code.clone());
+            OUTGOING.save(deps.storage, request_id, &request)?;
+            entry = entry.agent(&request.requester).partner(&request.partner_id);
+        }
+    }
+    AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
+    let response = refusal_response(code).add_attribute("kind", "reply");
+    // Named when it is an id, as on acceptance: its requester follows its events.
+    Ok(if validate::id(request_id).is_ok() {
+        response.add_attribute("request_id", request_id)
+    } else {
+        response
+    })
 }
 
 // ------------------------------------------------------ acks and timeouts (ours)

@@ -38,7 +38,9 @@ impl Window {
     }
 }
 
-struct Windows {
+/// Both windows in force for one request, as `check` read them: `count` writes them back
+/// without reading them again.
+pub struct Windows {
     partner: Window,
     remote: Window,
 }
@@ -62,14 +64,14 @@ fn load(
 }
 
 /// Whether one more request from remote clinician `clinician` at `partner` fits both
-/// quotas. Reads only.
+/// quotas. Reads only; returns the windows for `count`.
 pub fn check(
     storage: &dyn Storage,
     policy: &Policy,
     partner: &str,
     clinician: &str,
     now: u64,
-) -> Result<(), ErrorCode> {
+) -> Result<Windows, ErrorCode> {
     let windows =
         load(storage, policy, partner, clinician, now).map_err(|_| ErrorCode::Internal)?;
     let length = policy.incoming_window_secs;
@@ -78,18 +80,17 @@ pub fn check(
         .admits(policy.incoming_per_partner_count, now, length)?;
     windows
         .remote
-        .admits(policy.incoming_per_remote_requester_count, now, length)
+        .admits(policy.incoming_per_remote_requester_count, now, length)?;
+    Ok(windows)
 }
 
-/// Counts an accepted request against both quotas.
+/// Counts an accepted request against both quotas, in the windows `check` read.
 pub fn count(
     storage: &mut dyn Storage,
-    policy: &Policy,
+    mut windows: Windows,
     partner: &str,
     clinician: &str,
-    now: u64,
 ) -> StdResult<()> {
-    let mut windows = load(storage, policy, partner, clinician, now)?;
     windows.partner.count = windows.partner.count.saturating_add(1);
     windows.remote.count = windows.remote.count.saturating_add(1);
     QUOTA_PARTNER.save(storage, partner, &windows.partner)?;
