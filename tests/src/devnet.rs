@@ -442,6 +442,19 @@ pub fn path_with_tools() -> String {
     format!("{tools}/bin:{}", std::env::var("PATH").unwrap_or_default())
 }
 
+/// PATH without any directory that holds a `wasmd` (nor the tool cache): what the `ehrx`
+/// processes of the tests run with, so that every exchange they make shows the peer tool
+/// needs no `wasmd` binary.
+pub fn path_without_wasmd() -> String {
+    let tools = std::env::var("EHRX_TOOLS")
+        .unwrap_or_else(|_| format!("{}/.cache/ehrx-tools", std::env::var("HOME").unwrap()));
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .filter(|dir| !dir.starts_with(&tools) && !dir.join("wasmd").exists())
+        .map(|dir| dir.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// Unix seconds now. The devnet's chains run on this machine's clock, so block time is
 /// within a block or two of it (the contracts tolerate 300 s of skew).
 pub fn now() -> u64 {

@@ -2,7 +2,7 @@
 //! their own keys and config, registered by the admin. Used by the e2e suite and the
 //! history benchmark.
 
-use crate::devnet::{path_with_tools, run_id, Devnet};
+use crate::devnet::{path_without_wasmd, run_id, Devnet};
 use ehr_protocol::registry::{ExecuteMsg, PeerInput, Role};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ pub struct Site {
 pub fn ehrx(devnet: &Devnet, args: &[&str]) -> Output {
     Command::new(ehrx_bin(devnet))
         .args(args)
-        .env("PATH", path_with_tools())
+        .env("PATH", path_without_wasmd())
         .output()
         .expect("run ehrx")
 }
@@ -187,7 +187,7 @@ fn ehrx_command(devnet: &Devnet, measure: bool, args: &[&str]) -> Command {
     } else {
         Command::new(ehrx_bin(devnet))
     };
-    command.args(args).env("PATH", path_with_tools());
+    command.args(args).env("PATH", path_without_wasmd());
     command
 }
 

@@ -7,7 +7,7 @@
 
 use crate::support::*;
 use ehr_protocol::registry::Role;
-use ehr_tests::devnet::{path_with_tools, run_id, Devnet};
+use ehr_tests::devnet::{path_without_wasmd, run_id, Devnet};
 use ehr_tests::peer_tool::{ehrx, ehrx_bin, request_args, site, text, KillOnDrop};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -28,6 +28,18 @@ const PHI: [&str; 8] = [
 #[ignore = "needs the devnet (scripts/test.sh runs it)"]
 fn full_exchange_with_the_peer_tool() {
     let devnet = Devnet::get();
+    // Every `ehrx` here runs with a PATH in which there is no `wasmd`: the peer tool talks
+    // to the chains itself (ehrx-chain).
+    let wasmd = Command::new("wasmd")
+        .arg("version")
+        .env("PATH", path_without_wasmd())
+        .output();
+    assert!(
+        wasmd
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound),
+        "wasmd is reachable on ehrx's PATH: {wasmd:?}"
+    );
     let root = std::env::temp_dir().join(format!("ehrx-e2e-{}", run_id()));
     std::fs::create_dir_all(&root).unwrap();
     // A's registry holds B's custodian key (devnet.sh's UpsertPartner).
@@ -96,7 +108,7 @@ fn full_exchange_with_the_peer_tool() {
                 reply_site.config.to_str().unwrap(),
                 "reply-service",
             ])
-            .env("PATH", path_with_tools())
+            .env("PATH", path_without_wasmd())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -150,7 +162,7 @@ fn full_exchange_with_the_peer_tool() {
             &history,
             180,
         ))
-        .env("PATH", path_with_tools())
+        .env("PATH", path_without_wasmd())
         .output()
         .unwrap();
     assert!(requested.status.success(), "request: {}", text(&requested));
@@ -201,7 +213,7 @@ fn full_exchange_with_the_peer_tool() {
             180,
         ))
         .args([Path::new("--clinician-key"), key_file.as_path()])
-        .env("PATH", path_with_tools())
+        .env("PATH", path_without_wasmd())
         .output()
         .unwrap();
     assert_eq!(
