@@ -14,3 +14,4 @@ mod peer_tool;
 mod security;
 mod support;
 mod third_chain;
+mod wasmd_cli;
