@@ -1,7 +1,16 @@
 //! Typed access to the registry contract on this chain.
+//!
+//! Reads are raw queries of the registry's storage (`ehr_protocol::registry_layout`, the
+//! one definition both contracts use): a store read each, without running the registry's
+//! code. These lookups are on every packet and transaction, so they are the bulk of the
+//! exchange's gas beyond its own writes. Changes go through the registry's messages.
 
 use cosmwasm_std::{to_json_binary, Addr, QuerierWrapper, StdResult, WasmMsg};
-use ehr_protocol::registry::{Clinician, ConfigResponse, ExecuteMsg, Partner, Peer, QueryMsg};
+use ehr_protocol::limits::{MAX_NAME_LEN, MAX_PORT_LEN};
+use ehr_protocol::registry::{Clinician, ConfigResponse, ExecuteMsg, Partner, Peer};
+use ehr_protocol::registry_layout::{
+    CLINICIANS, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS,
+};
 use ehr_protocol::ErrorCode;
 
 pub struct Registry<'a> {
@@ -14,36 +23,32 @@ impl<'a> Registry<'a> {
         Registry { addr, querier }
     }
 
-    fn query<T: serde::de::DeserializeOwned>(&self, msg: &QueryMsg) -> StdResult<T> {
-        self.querier.query_wasm_smart(self.addr, msg)
-    }
-
     pub fn config(&self) -> StdResult<ConfigResponse> {
-        self.query(&QueryMsg::Config {})
+        CONFIG.query(&self.querier, self.addr.clone())
     }
 
     pub fn peer(&self, address: &Addr) -> StdResult<Option<Peer>> {
-        self.query(&QueryMsg::Peer {
-            address: address.to_string(),
-        })
+        PEERS.query(&self.querier, self.addr.clone(), address)
     }
 
     pub fn clinician(&self, clinician_id: &str) -> StdResult<Option<Clinician>> {
-        self.query(&QueryMsg::Clinician {
-            clinician_id: clinician_id.to_string(),
-        })
+        // No longer id can be registered.
+        if clinician_id.len() > MAX_NAME_LEN {
+            return Ok(None);
+        }
+        CLINICIANS.query(&self.querier, self.addr.clone(), clinician_id)
     }
 
     pub fn partner(&self, partner_id: &str) -> StdResult<Option<Partner>> {
-        self.query(&QueryMsg::Partner {
-            partner_id: partner_id.to_string(),
-        })
+        PARTNERS.query(&self.querier, self.addr.clone(), partner_id)
     }
 
+    /// The partner this channel is bound to, if any: two store reads.
     pub fn partner_by_channel(&self, channel_id: &str) -> StdResult<Option<Partner>> {
-        self.query(&QueryMsg::PartnerByChannel {
-            channel_id: channel_id.to_string(),
-        })
+        match PARTNER_BY_CHANNEL.query(&self.querier, self.addr.clone(), channel_id)? {
+            Some(partner_id) => self.partner(&partner_id),
+            None => Ok(None),
+        }
     }
 
     pub fn partner_by_connection(
@@ -51,10 +56,18 @@ impl<'a> Registry<'a> {
         connection_id: &str,
         counterparty_port: &str,
     ) -> StdResult<Option<Partner>> {
-        self.query(&QueryMsg::PartnerByConnection {
-            connection_id: connection_id.to_string(),
-            counterparty_port: counterparty_port.to_string(),
-        })
+        // Out-of-bounds ids cannot be registered.
+        if connection_id.len() > MAX_NAME_LEN || counterparty_port.len() > MAX_PORT_LEN {
+            return Ok(None);
+        }
+        match PARTNER_BY_CONNECTION.query(
+            &self.querier,
+            self.addr.clone(),
+            (connection_id, counterparty_port),
+        )? {
+            Some(partner_id) => self.partner(&partner_id),
+            None => Ok(None),
+        }
     }
 }
 

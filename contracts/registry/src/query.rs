@@ -13,7 +13,7 @@ use crate::state::{
 };
 
 pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
-    Ok(CONFIG.load(deps.storage)?.into())
+    CONFIG.load(deps.storage)
 }
 
 /// `None` for an unregistered peer and for a string that is not a valid address.

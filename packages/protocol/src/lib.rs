@@ -10,6 +10,7 @@ pub mod limits;
 pub mod packet;
 pub mod padding;
 pub mod registry;
+pub mod registry_layout;
 pub mod signing;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod test_vectors;

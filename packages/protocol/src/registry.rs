@@ -410,9 +410,14 @@ pub enum QueryMsg {
     },
 }
 
+/// The registry's settings, as stored (`registry_layout::CONFIG`) and as the `Config` query
+/// answers them.
 #[cw_serde]
 pub struct ConfigResponse {
+    /// The only address that may change the registry or release a quarantined peer.
     pub admin: Addr,
+    /// The only contract that may record strikes and bind or unbind channels; unset until
+    /// the admin configures it (then every exchange-only message is refused).
     pub exchange: Option<Addr>,
     pub network_id: String,
     pub policy: Policy,

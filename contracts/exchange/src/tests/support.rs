@@ -2,11 +2,10 @@ use crate::contract::instantiate;
 use cosmwasm_std::testing::{
     message_info, mock_dependencies, mock_env, MockApi, MockQuerier, MockStorage,
 };
-use cosmwasm_std::{
-    from_json, to_json_binary, ContractResult, OwnedDeps, SystemError, SystemResult, WasmQuery,
-};
+use cosmwasm_std::{ContractResult, OwnedDeps, Storage, SystemError, SystemResult, WasmQuery};
 use ehr_protocol::exchange::InstantiateMsg;
-use ehr_protocol::registry::{ConfigResponse, Partner, PartnerStatus, Policy, QueryMsg};
+use ehr_protocol::registry::{ConfigResponse, Partner, PartnerStatus, Policy};
+use ehr_protocol::registry_layout::{CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION};
 
 pub type Deps = OwnedDeps<MockStorage, MockApi, MockQuerier>;
 
@@ -33,35 +32,39 @@ pub fn setup(bound: bool) -> Deps {
     let mut deps = mock_dependencies();
     let registry = deps.api.addr_make("registry");
     let admin = deps.api.addr_make("admin");
+    // The registry's storage, in its real layout; the exchange reads it with raw queries.
+    let mut store = MockStorage::new();
+    let config = ConfigResponse {
+        admin,
+        exchange: None,
+        network_id: "hospital-a".into(),
+        policy: Policy::default(),
+    };
+    CONFIG.save(&mut store, &config).unwrap();
+    let known = partner(bound.then_some(CHANNEL));
+    PARTNERS
+        .save(&mut store, &known.partner_id, &known)
+        .unwrap();
+    PARTNER_BY_CONNECTION
+        .save(
+            &mut store,
+            (CONNECTION, COUNTERPARTY_PORT),
+            &known.partner_id,
+        )
+        .unwrap();
+    if bound {
+        PARTNER_BY_CHANNEL
+            .save(&mut store, CHANNEL, &known.partner_id)
+            .unwrap();
+    }
     let registry_for_query = registry.clone();
     deps.querier.update_wasm(move |query| match query {
-        WasmQuery::Smart { contract_addr, msg }
-            if *contract_addr == registry_for_query.as_str() =>
-        {
-            let reply = match from_json::<QueryMsg>(msg).unwrap() {
-                QueryMsg::Config {} => to_json_binary(&ConfigResponse {
-                    admin: admin.clone(),
-                    exchange: None,
-                    network_id: "hospital-a".into(),
-                    policy: Policy::default(),
-                }),
-                QueryMsg::PartnerByConnection {
-                    connection_id,
-                    counterparty_port,
-                } => to_json_binary(
-                    &(connection_id == CONNECTION && counterparty_port == COUNTERPARTY_PORT)
-                        .then(|| partner(bound.then_some(CHANNEL))),
-                ),
-                QueryMsg::PartnerByChannel { channel_id } => to_json_binary(
-                    &(bound && channel_id == CHANNEL).then(|| partner(Some(CHANNEL))),
-                ),
-                QueryMsg::Peer { .. } => to_json_binary(&Option::<()>::None),
-                other => panic!("unexpected registry query {other:?}"),
-            };
-            SystemResult::Ok(ContractResult::Ok(reply.unwrap()))
+        WasmQuery::Raw { contract_addr, key } if *contract_addr == registry_for_query.as_str() => {
+            let value = store.get(key).unwrap_or_default();
+            SystemResult::Ok(ContractResult::Ok(value.into()))
         }
-        _ => SystemResult::Err(SystemError::UnsupportedRequest {
-            kind: "only the registry".into(),
+        other => SystemResult::Err(SystemError::UnsupportedRequest {
+            kind: format!("only raw queries of the registry: {other:?}"),
         }),
     });
     let creator = deps.api.addr_make("creator");
