@@ -2,11 +2,13 @@
 //! benchmark. No `wasmd` binary is needed: keys are read from the wasmd keyring files
 //! (`keyring`), transactions are built and signed with cosmrs and sent over CometBFT RPC
 //! (`client`), and results are typed (`tx`): a failed or soft-rejected transaction carries
-//! the chain's code and our `ErrorCode`.
+//! the chain's code and our `ErrorCode`. Other SDK messages (bank sends, the ICS-20
+//! `MsgTransfer`) are built in `msgs` and sent with `Chain::execute_any`.
 
 pub mod blocking;
 pub mod client;
 pub mod keyring;
+pub mod msgs;
 pub mod tx;
 
 pub use blocking::BlockingChain;
