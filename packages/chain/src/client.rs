@@ -20,7 +20,7 @@ use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
 use cosmrs::proto::cosmwasm::wasm::v1::{
     QuerySmartContractStateRequest, QuerySmartContractStateResponse,
 };
-use cosmrs::tx::{Body, Fee, Msg as _, SignDoc, SignerInfo};
+use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
 use cosmrs::{AccountId, Coin};
 use prost::Message as _;
 use std::collections::HashMap;
@@ -351,25 +351,26 @@ impl Chain {
     /// checked; see `TxResult::ensure_accepted`.
     pub async fn execute(&self, contract: &str, msg: &[u8]) -> Result<TxResult, ChainError> {
         let signer = self.signer()?;
-        let contract_id = AccountId::from_str(contract)
-            .map_err(|e| ChainError::Parse(format!("contract address `{contract}`: {e}")))?;
-        let any = cosmrs::cosmwasm::MsgExecuteContract {
-            sender: signer.address.clone(),
-            contract: contract_id,
-            msg: msg.to_vec(),
-            funds: vec![],
-        }
-        .to_any()
-        .map_err(|e| ChainError::Parse(format!("execute message: {e}")))?;
+        let any = crate::msgs::execute_contract(signer.address.as_ref(), contract, msg)?;
         let gas_key = (message_kind(msg), size_class(msg.len()));
-        self.send(&[any], Some(gas_key), msg.len()).await
+        self.send(&[any], Some(gas_key), msg.len(), &|_| {}).await
     }
 
     /// Signs `msgs` (any SDK messages, e.g. from `crate::msgs`) into one transaction with
     /// simulated gas, broadcasts it and waits for its block. The result is not checked.
     pub async fn execute_any(&self, msgs: &[cosmrs::Any]) -> Result<TxResult, ChainError> {
+        self.execute_any_with(msgs, &|_| {}).await
+    }
+
+    /// `execute_any`, calling `taken` with the hash as soon as the node has taken the
+    /// transaction (CheckTx passed), before its block: where a benchmark starts its clock.
+    pub async fn execute_any_with(
+        &self,
+        msgs: &[cosmrs::Any],
+        taken: &dyn Fn(&str),
+    ) -> Result<TxResult, ChainError> {
         let len = msgs.iter().map(|m| m.value.len()).sum();
-        self.send(msgs, None, len).await
+        self.send(msgs, None, len, taken).await
     }
 
     /// Sends `msgs` in one transaction: gas from the cache under `gas_key` (when given),
@@ -379,6 +380,7 @@ impl Chain {
         msgs: &[cosmrs::Any],
         gas_key: Option<(String, u32)>,
         len: usize,
+        taken: &dyn Fn(&str),
     ) -> Result<TxResult, ChainError> {
         let signer = self.signer()?;
         let mut use_cache = gas_key.is_some();
@@ -449,6 +451,7 @@ impl Chain {
                 });
                 (sent.hash, cached.is_some())
             };
+            taken(&hash.to_string());
             let result = self.wait_tx(hash).await?;
             if result.code == SDK_OUT_OF_GAS && result.codespace == "sdk" && from_cache {
                 // The cached estimate was too low for this message: simulate it.

@@ -13,7 +13,11 @@ pub mod tx;
 
 pub use blocking::BlockingChain;
 pub use client::{parse_gas_price, Chain, ChainConfig};
+/// Block (BFT) times, and a UTC clock with RFC 3339 formatting for those who report them.
+pub use cosmrs::tendermint::Time;
 pub use keyring::KeyringKey;
+/// CometBFT event queries, for `Chain::tx_search`.
+pub use tendermint_rpc::query::Query;
 pub use tx::{
     contract_data, execute, execute_all, parse_code, query, reduce_log, ChainClient, ChainError,
     TxEvent, TxResult, Watch,

@@ -4,14 +4,33 @@
 //! `MsgTransfer` is a small local prost struct: the `ibc-proto` crate would pull in a second
 //! `cosmos-sdk-proto`. Its fields are ibc-go's `ibc.applications.transfer.v1.MsgTransfer`.
 
+use crate::tx::ChainError;
 use cosmrs::proto::cosmos::bank::v1beta1::{Input, MsgMultiSend, MsgSend, Output};
 use cosmrs::proto::cosmos::base::v1beta1::Coin;
-use cosmrs::Any;
+pub use cosmrs::Any;
 use prost::Message as _;
+use std::str::FromStr as _;
 
 pub const MSG_SEND: &str = "/cosmos.bank.v1beta1.MsgSend";
 pub const MSG_MULTI_SEND: &str = "/cosmos.bank.v1beta1.MsgMultiSend";
 pub const MSG_TRANSFER: &str = "/ibc.applications.transfer.v1.MsgTransfer";
+
+/// A contract execution (`MsgExecuteContract`, no funds) of JSON `msg` by `sender`.
+pub fn execute_contract(sender: &str, contract: &str, msg: &[u8]) -> Result<Any, ChainError> {
+    use cosmrs::tx::Msg as _;
+    let account = |text: &str| {
+        cosmrs::AccountId::from_str(text)
+            .map_err(|e| ChainError::Parse(format!("address `{text}`: {e}")))
+    };
+    cosmrs::cosmwasm::MsgExecuteContract {
+        sender: account(sender)?,
+        contract: account(contract)?,
+        msg: msg.to_vec(),
+        funds: vec![],
+    }
+    .to_any()
+    .map_err(|e| ChainError::Parse(format!("execute message: {e}")))
+}
 
 fn coin(amount: u128, denom: &str) -> Coin {
     Coin {
