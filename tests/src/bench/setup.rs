@@ -319,6 +319,7 @@ fn new_key(devnet: &Devnet, keys: &mut Vec<(String, String)>, chain: &str, name:
 }
 
 /// A site: keyring key, `ehrx keys init`, ehrx.toml; its RegisterPeer message.
+#[allow(clippy::too_many_arguments)]
 fn make_site(
     devnet: &Devnet,
     root: &Path,
