@@ -93,20 +93,7 @@ impl Devnet {
     pub fn get() -> &'static Devnet {
         static DEVNET: OnceLock<Devnet> = OnceLock::new();
         DEVNET.get_or_init(|| {
-            let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .unwrap()
-                .to_path_buf();
-            let dir = std::env::var_os("EHRX_DEVNET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ehrx-devnet")
-                });
-            let devnet = Devnet {
-                repo,
-                dir,
-                clients: Mutex::new(HashMap::new()),
-            };
+            let devnet = Devnet::local();
             let healthy = devnet.script(&["status"]).status.success();
             if !healthy {
                 eprintln!(
@@ -120,6 +107,25 @@ impl Devnet {
             }
             devnet
         })
+    }
+
+    /// The devnet of this checkout and `$EHRX_DEVNET_DIR` (default `~/.cache/ehrx-devnet`),
+    /// whether it runs or not (`get` starts it).
+    pub fn local() -> Devnet {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let dir = std::env::var_os("EHRX_DEVNET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ehrx-devnet")
+            });
+        Devnet {
+            repo,
+            dir,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn json(&self) -> Value {
@@ -241,13 +247,9 @@ impl Devnet {
             .or_insert_with(|| {
                 let info = self.chain(chain);
                 let secret = (!key.is_empty()).then(|| {
-                    ehrx_chain::KeyringKey {
-                        home: PathBuf::from(info["home"].as_str().expect("chain home")),
-                        backend: "test".into(),
-                        name: key.to_string(),
-                    }
-                    .open(|| None)
-                    .unwrap_or_else(|e| panic!("{chain} key {key}: {e}"))
+                    self.keyring_key(chain, key)
+                        .open(|| None)
+                        .unwrap_or_else(|e| panic!("{chain} key {key}: {e}"))
                 });
                 let cfg = ehrx_chain::ChainConfig {
                     rpc: info["rpc"].as_str().expect("chain rpc").to_string(),
@@ -335,52 +337,42 @@ impl Devnet {
         serde_json::from_value(answer).map_err(|e| e.to_string())
     }
 
+    /// The keyring key `name` in `chain`'s wasmd home (the `test` backend).
+    pub fn keyring_key(&self, chain: &str, name: &str) -> ehrx_chain::KeyringKey {
+        ehrx_chain::KeyringKey {
+            home: PathBuf::from(self.chain(chain)["home"].as_str().expect("chain home")),
+            backend: "test".into(),
+            name: name.to_string(),
+        }
+    }
+
+    /// A new keyring key `name` in `chain`'s home, unfunded: its address.
+    pub fn new_key(&self, chain: &str, name: &str) -> Addr {
+        let address = self
+            .keyring_key(chain, name)
+            .create("wasm")
+            .unwrap_or_else(|e| panic!("new key {name} on {chain}: {e}"));
+        Addr::unchecked(address)
+    }
+
     /// A fresh funded account `name` on `chain` (a new keyring key, funded by the admin),
     /// so each test run has peers no earlier run rate-limited or struck.
     pub fn new_account(&self, chain: &str, name: &str) -> Addr {
-        let added = self.helper(
-            "dn_wasmd",
-            &[
-                chain,
-                "keys",
-                "add",
-                name,
-                "--keyring-backend",
-                "test",
-                "--output",
-                "json",
-            ],
-        );
-        assert!(
-            added.status.success(),
-            "keys add {name}: {}",
-            String::from_utf8_lossy(&added.stderr)
-        );
-        let info: Value = serde_json::from_slice(&added.stdout)
-            .or_else(|_| serde_json::from_slice(&added.stderr))
-            .expect("keys add JSON");
-        let address = info["address"].as_str().expect("address").to_string();
+        let address = self.new_key(chain, name);
         let admin = self.key_address(chain, "admin");
         // The fee denom only: nobody but the admin holds the bonding denom (issue 8).
-        let amount = format!("1000000000{}", self.fee_denom());
-        let out = self.helper(
-            "dn_tx_try",
-            &[
-                chain,
-                "admin",
-                "bank",
-                "send",
-                admin.as_str(),
-                &address,
-                &amount,
-            ],
+        let send = ehrx_chain::msgs::send(
+            admin.as_str(),
+            address.as_str(),
+            1_000_000_000,
+            &self.fee_denom(),
         );
-        assert!(
-            out.status.success(),
-            "funding {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Addr::unchecked(address)
+        let client = self.client(chain, "admin");
+        let tx = client
+            .block_on(client.chain().execute_any(&[send]))
+            .unwrap_or_else(|e| panic!("funding {name}: {e}"));
+        assert_eq!(tx.code, 0, "funding {name}: {}", tx.raw_log);
+        address
     }
 
     /// Registers the account `address` as a peer with fresh protocol keys.

@@ -2,6 +2,7 @@
 //! moves packets, acks and timeouts between them through the exchange contract's IBC entry
 //! points, and test peers with real secp256k1 keys.
 
+pub mod bench;
 pub mod devnet;
 pub mod fhir_tools;
 pub mod harness;

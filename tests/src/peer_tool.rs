@@ -53,6 +53,61 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// `ehrx keys init` in `key_dir`: the public keys it shows (`signing_key`, `encryption_key`).
+pub fn keys_init(devnet: &Devnet, key_dir: &Path) -> Value {
+    let out = ehrx(
+        devnet,
+        &["keys", "init", "--key-dir", key_dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "keys init: {}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    serde_json::from_str(&shown[shown.find('{').expect("PeerInput JSON")..]).unwrap()
+}
+
+/// Writes `dir/ehrx.toml` for keyring key `key_name` of `chain`, keys in `dir/keys`; the
+/// hospital's records (custodian) key and pseudonym key are the devnet's.
+pub fn write_config(
+    devnet: &Devnet,
+    chain: &str,
+    dir: &Path,
+    key_name: &str,
+    poll_secs: u64,
+) -> PathBuf {
+    let info = devnet.chain(chain);
+    let config = dir.join("ehrx.toml");
+    let custodian = devnet.custodian(chain);
+    std::fs::write(
+        &config,
+        format!(
+            "node = \"{node}\"\nchain_id = \"{chain}\"\nexchange = \"{exchange}\"\nwasmd_home = \"{home}\"\n\
+             key_name = \"{key_name}\"\nkey_dir = \"keys\"\npseudonym_key_file = \"{pseudonym}\"\n\
+             records_key_dir = \"{records_dir}\"\nrecords_key = \"{records_key}\"\n\
+             state_file = \"reply-state.json\"\npoll_interval_secs = {poll_secs}\n",
+            node = info["node"].as_str().unwrap(),
+            exchange = info["contracts"]["exchange"].as_str().unwrap(),
+            home = info["home"].as_str().unwrap(),
+            pseudonym = custodian["pseudonym_key_file"].as_str().unwrap(),
+            records_dir = custodian["records_key_dir"].as_str().unwrap(),
+            records_key = custodian["records_key"].as_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The registry's `PeerInput` for `address` with the keys `keys init` showed (`public`).
+pub fn peer_input(address: &str, public: &Value, device_id: &str, roles: &[Role]) -> PeerInput {
+    PeerInput {
+        address: address.to_string(),
+        signing_key: serde_json::from_value(public["signing_key"].clone()).unwrap(),
+        encryption_key: serde_json::from_value(public["encryption_key"].clone()).unwrap(),
+        device_id: device_id.to_string(),
+        roles: roles.to_vec(),
+        valid_from: None,
+        valid_until: None,
+    }
+}
+
 /// A peer site: a fresh funded account, `ehrx keys init`, registered with `roles`; the
 /// hospital's records (custodian) key and pseudonym key are the devnet's.
 pub fn site(
@@ -66,44 +121,9 @@ pub fn site(
     std::fs::create_dir_all(&dir).unwrap();
     let key_name = format!("{name}-{}", run_id());
     let address = devnet.new_account(chain, &key_name);
-    let key_dir = dir.join("keys");
-    let out = ehrx(
-        devnet,
-        &["keys", "init", "--key-dir", key_dir.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "keys init: {}", text(&out));
-    let shown = String::from_utf8_lossy(&out.stdout).to_string();
-    let public: Value =
-        serde_json::from_str(&shown[shown.find('{').expect("PeerInput JSON")..]).unwrap();
-
-    let info = devnet.chain(chain);
-    let config = dir.join("ehrx.toml");
-    let custodian = devnet.custodian(chain);
-    std::fs::write(
-        &config,
-        format!(
-            "node = \"{node}\"\nchain_id = \"{chain}\"\nexchange = \"{exchange}\"\nwasmd_home = \"{home}\"\n\
-             key_name = \"{key_name}\"\nkey_dir = \"keys\"\npseudonym_key_file = \"{pseudonym}\"\n\
-             records_key_dir = \"{records_dir}\"\nrecords_key = \"{records_key}\"\n\
-             state_file = \"reply-state.json\"\npoll_interval_secs = 1\n",
-            node = info["node"].as_str().unwrap(),
-            exchange = info["contracts"]["exchange"].as_str().unwrap(),
-            home = info["home"].as_str().unwrap(),
-            pseudonym = custodian["pseudonym_key_file"].as_str().unwrap(),
-            records_dir = custodian["records_key_dir"].as_str().unwrap(),
-            records_key = custodian["records_key"].as_str().unwrap(),
-        ),
-    )
-    .unwrap();
-    let peer = PeerInput {
-        address: address.to_string(),
-        signing_key: serde_json::from_value(public["signing_key"].clone()).unwrap(),
-        encryption_key: serde_json::from_value(public["encryption_key"].clone()).unwrap(),
-        device_id: format!("{name}-device"),
-        roles: roles.to_vec(),
-        valid_from: None,
-        valid_until: None,
-    };
+    let public = keys_init(devnet, &dir.join("keys"));
+    let config = write_config(devnet, chain, &dir, &key_name, 1);
+    let peer = peer_input(address.as_str(), &public, &format!("{name}-device"), roles);
     devnet
         .exec(
             chain,

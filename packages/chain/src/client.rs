@@ -20,7 +20,7 @@ use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
 use cosmrs::proto::cosmwasm::wasm::v1::{
     QuerySmartContractStateRequest, QuerySmartContractStateResponse,
 };
-use cosmrs::tx::{Body, Fee, Msg as _, SignDoc, SignerInfo};
+use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
 use cosmrs::{AccountId, Coin};
 use prost::Message as _;
 use std::collections::HashMap;
@@ -221,16 +221,25 @@ impl Chain {
             address: contract.to_string(),
             query_data: msg.to_vec(),
         };
-        let value = self
-            .grpc_query(
+        let response: QuerySmartContractStateResponse = self
+            .grpc_typed(
                 "a contract query",
                 "/cosmwasm.wasm.v1.Query/SmartContractState",
-                request.encode_to_vec(),
+                &request,
             )
             .await?;
-        let response = QuerySmartContractStateResponse::decode(value.as_slice())
-            .map_err(|e| ChainError::Parse(format!("smart query answer: {e}")))?;
         Ok(response.data)
+    }
+
+    /// `grpc_query` with a protobuf request and answer.
+    async fn grpc_typed<A: prost::Message + Default>(
+        &self,
+        what: &str,
+        path: &str,
+        request: &impl prost::Message,
+    ) -> Result<A, ChainError> {
+        let value = self.grpc_query(what, path, request.encode_to_vec()).await?;
+        A::decode(value.as_slice()).map_err(|e| ChainError::Parse(format!("{what}: {e}")))
     }
 
     async fn read_account(&self, address: &str) -> Result<Account, ChainError> {
@@ -342,18 +351,39 @@ impl Chain {
     /// checked; see `TxResult::ensure_accepted`.
     pub async fn execute(&self, contract: &str, msg: &[u8]) -> Result<TxResult, ChainError> {
         let signer = self.signer()?;
-        let contract_id = AccountId::from_str(contract)
-            .map_err(|e| ChainError::Parse(format!("contract address `{contract}`: {e}")))?;
-        let any = cosmrs::cosmwasm::MsgExecuteContract {
-            sender: signer.address.clone(),
-            contract: contract_id,
-            msg: msg.to_vec(),
-            funds: vec![],
-        }
-        .to_any()
-        .map_err(|e| ChainError::Parse(format!("execute message: {e}")))?;
+        let any = crate::msgs::execute_contract(signer.address.as_ref(), contract, msg)?;
         let gas_key = (message_kind(msg), size_class(msg.len()));
-        let mut use_cache = true;
+        self.send(&[any], Some(gas_key), msg.len(), &|_| {}).await
+    }
+
+    /// Signs `msgs` (any SDK messages, e.g. from `crate::msgs`) into one transaction with
+    /// simulated gas, broadcasts it and waits for its block. The result is not checked.
+    pub async fn execute_any(&self, msgs: &[cosmrs::Any]) -> Result<TxResult, ChainError> {
+        self.execute_any_with(msgs, &|_| {}).await
+    }
+
+    /// `execute_any`, calling `taken` with the hash as soon as the node has taken the
+    /// transaction (CheckTx passed), before its block: where a benchmark starts its clock.
+    pub async fn execute_any_with(
+        &self,
+        msgs: &[cosmrs::Any],
+        taken: &dyn Fn(&str),
+    ) -> Result<TxResult, ChainError> {
+        let len = msgs.iter().map(|m| m.value.len()).sum();
+        self.send(msgs, None, len, taken).await
+    }
+
+    /// Sends `msgs` in one transaction: gas from the cache under `gas_key` (when given),
+    /// else by size (`len` bytes) or simulation; the account sequence is tracked.
+    async fn send(
+        &self,
+        msgs: &[cosmrs::Any],
+        gas_key: Option<(String, u32)>,
+        len: usize,
+        taken: &dyn Fn(&str),
+    ) -> Result<TxResult, ChainError> {
+        let signer = self.signer()?;
+        let mut use_cache = gas_key.is_some();
         let mut last = None;
         for _ in 0..SEND_ATTEMPTS {
             let (hash, from_cache) = {
@@ -362,23 +392,19 @@ impl Chain {
                     Some(a) => a,
                     None => self.read_account(signer.address.as_ref()).await?,
                 };
-                let cached = if use_cache {
-                    self.cached_gas(&gas_key)
-                } else {
-                    None
+                let cached = match &gas_key {
+                    Some(key) if use_cache => self.cached_gas(key),
+                    _ => None,
                 };
                 let gas = match (self.cfg.fixed_gas, cached) {
                     (Some(limit), _) => limit,
                     (None, Some(used)) => self.adjusted(used),
-                    (None, None) if msg.len() > MAX_SIMULATED_MSG => {
-                        self.cfg.large_tx_gas_base.saturating_add(
-                            self.cfg
-                                .large_tx_gas_per_byte
-                                .saturating_mul(msg.len() as u64),
-                        )
-                    }
+                    (None, None) if len > MAX_SIMULATED_MSG => self
+                        .cfg
+                        .large_tx_gas_base
+                        .saturating_add(self.cfg.large_tx_gas_per_byte.saturating_mul(len as u64)),
                     (None, None) => {
-                        let probe = self.sign(signer, current, std::slice::from_ref(&any), 0)?;
+                        let probe = self.sign(signer, current, msgs, 0)?;
                         match self.simulate(probe).await {
                             Ok(used) => self.adjusted(used),
                             Err(ChainError::TxFailed {
@@ -394,7 +420,7 @@ impl Chain {
                         }
                     }
                 };
-                let tx = self.sign(signer, current, std::slice::from_ref(&any), gas)?;
+                let tx = self.sign(signer, current, msgs, gas)?;
                 let sent = self
                     .rpc
                     .broadcast_tx_sync(tx)
@@ -425,16 +451,19 @@ impl Chain {
                 });
                 (sent.hash, cached.is_some())
             };
+            taken(&hash.to_string());
             let result = self.wait_tx(hash).await?;
             if result.code == SDK_OUT_OF_GAS && result.codespace == "sdk" && from_cache {
                 // The cached estimate was too low for this message: simulate it.
-                self.gas_used.lock().expect("gas cache").remove(&gas_key);
+                if let Some(key) = &gas_key {
+                    self.gas_used.lock().expect("gas cache").remove(key);
+                }
                 use_cache = false;
                 last = Some(result.raw_log);
                 continue;
             }
-            if result.code == 0 {
-                self.remember_gas(gas_key.clone(), result.gas_used);
+            if let (0, Some(key)) = (result.code, &gas_key) {
+                self.remember_gas(key.clone(), result.gas_used);
             }
             return Ok(result);
         }
@@ -475,12 +504,112 @@ impl Chain {
         query: tendermint_rpc::query::Query,
         limit: u8,
     ) -> Result<Vec<TxResult>, ChainError> {
+        Ok(self.tx_search_page(query, 1, limit).await?.0)
+    }
+
+    /// One page (from 1) of `per_page` matches, oldest first, and how many match in all.
+    async fn tx_search_page(
+        &self,
+        query: tendermint_rpc::query::Query,
+        page: u32,
+        per_page: u8,
+    ) -> Result<(Vec<TxResult>, u32), ChainError> {
         let found = self
             .rpc
-            .tx_search(query, false, 1, limit, tendermint_rpc::Order::Ascending)
+            .tx_search(
+                query,
+                false,
+                page,
+                per_page,
+                tendermint_rpc::Order::Ascending,
+            )
             .await
             .map_err(|e| self.unreachable(e))?;
-        found.txs.into_iter().map(tx_result).collect()
+        let txs = found
+            .txs
+            .into_iter()
+            .map(tx_result)
+            .collect::<Result<_, _>>()?;
+        Ok((txs, found.total_count))
+    }
+
+    /// Every transaction a CometBFT event query matches, oldest first, page by page.
+    pub async fn tx_search_all(
+        &self,
+        query: tendermint_rpc::query::Query,
+    ) -> Result<Vec<TxResult>, ChainError> {
+        const PER_PAGE: u8 = 100;
+        let mut all = Vec::new();
+        for page in 1.. {
+            let (txs, total) = self.tx_search_page(query.clone(), page, PER_PAGE).await?;
+            let last = txs.len() < usize::from(PER_PAGE);
+            all.extend(txs);
+            if last || all.len() >= total as usize {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Transaction `hash` (hex), if the node's index has it.
+    pub async fn tx_by_hash(&self, hash: &str) -> Result<TxResult, ChainError> {
+        let parsed = cosmrs::tendermint::Hash::from_str(hash)
+            .map_err(|e| ChainError::Parse(format!("tx hash `{hash}`: {e}")))?;
+        match self.rpc.tx(parsed, false).await {
+            Ok(found) => tx_result(found),
+            Err(e) => Err(ChainError::Missing {
+                what: format!("transaction {hash}"),
+                hint: rpc_reason(&e),
+            }),
+        }
+    }
+
+    /// The header time (BFT time) of block `height`, in milliseconds since the epoch.
+    pub async fn block_time_ms(&self, height: u64) -> Result<i64, ChainError> {
+        let height = cosmrs::tendermint::block::Height::try_from(height)
+            .map_err(|e| ChainError::Parse(format!("height {height}: {e}")))?;
+        let block = self
+            .rpc
+            .block(height)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        Ok((block.block.header.time.unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+
+    /// The bank balance of `address` in `denom`.
+    pub async fn balance(&self, address: &str, denom: &str) -> Result<u128, ChainError> {
+        use cosmrs::proto::cosmos::bank::v1beta1::{QueryBalanceRequest, QueryBalanceResponse};
+        let request = QueryBalanceRequest {
+            address: address.to_string(),
+            denom: denom.to_string(),
+        };
+        let answer: QueryBalanceResponse = self
+            .grpc_typed(
+                "the balance query",
+                "/cosmos.bank.v1beta1.Query/Balance",
+                &request,
+            )
+            .await?;
+        let amount = answer.balance.map(|c| c.amount).unwrap_or_default();
+        if amount.is_empty() {
+            return Ok(0);
+        }
+        amount
+            .parse()
+            .map_err(|e| ChainError::Parse(format!("balance amount `{amount}`: {e}")))
+    }
+
+    /// The wasm byte code stored as `code_id`.
+    pub async fn wasm_code(&self, code_id: u64) -> Result<Vec<u8>, ChainError> {
+        use cosmrs::proto::cosmwasm::wasm::v1::{QueryCodeRequest, QueryCodeResponse};
+        let answer: QueryCodeResponse = self
+            .grpc_typed(
+                "the code query",
+                "/cosmwasm.wasm.v1.Query/Code",
+                &QueryCodeRequest { code_id },
+            )
+            .await?;
+        Ok(answer.data)
     }
 
     /// The data of the packet this chain received as `sequence` on `channel` (its own end),
@@ -678,6 +807,11 @@ fn tx_result(found: tendermint_rpc::endpoint::tx::Response) -> Result<TxResult, 
                 .collect(),
         })
         .collect();
+    let messages = cosmrs::proto::cosmos::tx::v1beta1::Tx::decode(found.tx.as_slice())
+        .ok()
+        .and_then(|tx| tx.body)
+        .map(|body| body.messages.into_iter().map(|m| m.type_url).collect())
+        .unwrap_or_default();
     let data = if r.code.is_ok() && !r.data.is_empty() {
         contract_data(&result_data(&r.data))?
     } else {
@@ -692,6 +826,7 @@ fn tx_result(found: tendermint_rpc::endpoint::tx::Response) -> Result<TxResult, 
         gas_used: r.gas_used.max(0) as u64,
         data,
         events,
+        messages,
     })
 }
 

@@ -83,6 +83,157 @@ impl KeyringKey {
     }
 }
 
+/// Seals a keyring item (`Key`, and `Data` as base64) the way 99designs/keyring's file
+/// backend does: the reverse of `jwe_decrypt`.
+fn seal_item(key: &str, data: &[u8], password: &str) -> String {
+    use aes_gcm::aead::rand_core::RngCore;
+    use aes_gcm::aead::OsRng;
+    let item = serde_json::json!({
+        "Key": key,
+        "Data": base64::engine::general_purpose::STANDARD.encode(data),
+        "Label": "", "Description": "",
+        "KeychainNotTrustApplication": false, "KeychainNotSynchronizable": false,
+    });
+    let url = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let mut p2s = [0u8; 12];
+    OsRng.fill_bytes(&mut p2s);
+    const ITERATIONS: u32 = 8192;
+    let header = url(
+        serde_json::json!({"alg": JWE_ALG, "enc": JWE_ENC, "p2c": ITERATIONS, "p2s": url(&p2s)})
+            .to_string()
+            .as_bytes(),
+    );
+    let mut salt = JWE_ALG.as_bytes().to_vec();
+    salt.push(0);
+    salt.extend(p2s);
+    let mut kek = Zeroizing::new([0u8; 16]);
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, ITERATIONS, &mut *kek);
+    let mut cek = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(&mut *cek);
+    let wrapped = aes_kw::KekAes128::from(*kek)
+        .wrap_vec(&*cek)
+        .expect("a 32-byte key wraps");
+    let mut iv = [0u8; 12];
+    OsRng.fill_bytes(&mut iv);
+    let sealed = aes_gcm::Aes256Gcm::new_from_slice(&*cek)
+        .expect("a 256-bit key")
+        .encrypt(
+            &aes_gcm::Nonce::from(iv),
+            Payload {
+                msg: item.to_string().as_bytes(),
+                aad: header.as_bytes(),
+            },
+        )
+        .expect("AES-GCM seals");
+    let (ct, tag) = sealed.split_at(sealed.len() - 16);
+    format!(
+        "{header}.{}.{}.{}.{}",
+        url(&wrapped),
+        url(&iv),
+        url(ct),
+        url(tag)
+    )
+}
+
+/// The sealed `<name>.info` item of a local secp256k1 key.
+fn seal_record(
+    name: &str,
+    secret: &[u8],
+    public: Option<prost_types_any::Any>,
+    password: &str,
+) -> String {
+    use prost::Message as _;
+    let any = prost_types_any::Any {
+        type_url: SECP256K1_PRIV_KEY.into(),
+        value: Secp256k1PrivKey {
+            key: secret.to_vec(),
+        }
+        .encode_to_vec(),
+    };
+    let record = Record {
+        name: name.into(),
+        pub_key: public,
+        local: Some(Local {
+            priv_key: Some(any),
+        }),
+    };
+    seal_item(&format!("{name}.info"), &record.encode_to_vec(), password)
+}
+
+impl KeyringKey {
+    /// Creates the key with a fresh secret, as `wasmd keys add NAME --keyring-backend test`
+    /// does (`<name>.info` and the `<address hex>.address` index): only the `test` backend,
+    /// whose password is known. Refuses to replace an existing key. Returns the address.
+    pub fn create(&self, account_prefix: &str) -> Result<String, Error> {
+        use aes_gcm::aead::rand_core::RngCore;
+        use aes_gcm::aead::OsRng;
+        if self.backend != "test" {
+            return Err(self.error("only keys of the `test` backend can be created here"));
+        }
+        let mut secret = Zeroizing::new(vec![0u8; 32]);
+        let key = loop {
+            OsRng.fill_bytes(&mut secret);
+            if let Ok(key) = cosmrs::crypto::secp256k1::SigningKey::from_slice(&secret) {
+                break key;
+            }
+        };
+        let public = key.public_key();
+        let address = public
+            .account_id(account_prefix)
+            .map_err(|e| self.error(&format!("address of the new key: {e}")))?;
+        let public_any = public
+            .to_any()
+            .map_err(|e| self.error(&format!("public key: {e}")))?;
+        let public_any = prost_types_any::Any {
+            type_url: public_any.type_url,
+            value: public_any.value,
+        };
+        let ring = self.home.join(format!("keyring-{}", self.backend));
+        std::fs::create_dir_all(&ring)
+            .map_err(|e| self.error(&format!("{}: {e}", ring.display())))?;
+        let write = |file: &str, token: String| -> Result<(), Error> {
+            use std::io::Write as _;
+            #[cfg(unix)]
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let path = ring.join(file);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            options.mode(0o600);
+            options
+                .open(&path)
+                .and_then(|mut f| f.write_all(token.as_bytes()))
+                .map_err(|e| self.error(&format!("{}: {e}", path.display())))
+        };
+        write(
+            &format!("{}.info", self.name),
+            seal_record(&self.name, &secret, Some(public_any), TEST_BACKEND_PASSWORD),
+        )?;
+        let index = format!("{}.address", hex::encode(address.to_bytes()));
+        write(
+            &index,
+            seal_item(&index, self.name.as_bytes(), TEST_BACKEND_PASSWORD),
+        )?;
+        Ok(address.to_string())
+    }
+
+    /// Deletes the key and its address index, as `wasmd keys delete NAME -y` does.
+    pub fn remove(&self, account_prefix: &str) -> Result<(), Error> {
+        let secret = self.open(|| None)?;
+        let address = cosmrs::crypto::secp256k1::SigningKey::from_slice(&secret)
+            .map_err(|e| self.error(&e.to_string()))?
+            .public_key()
+            .account_id(account_prefix)
+            .map_err(|e| self.error(&e.to_string()))?;
+        let ring = self.home.join(format!("keyring-{}", self.backend));
+        let index = ring.join(format!("{}.address", hex::encode(address.to_bytes())));
+        // The index may be missing (a key another tool wrote); the key file may not.
+        let _ = std::fs::remove_file(index);
+        std::fs::remove_file(self.path())
+            .map_err(|e| self.error(&format!("{}: {e}", self.path().display())))
+    }
+}
+
 fn b64url(text: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text.trim_end_matches('='))
@@ -162,6 +313,8 @@ struct Item {
 struct Record {
     #[prost(string, tag = "1")]
     name: String,
+    #[prost(message, optional, tag = "2")]
+    pub_key: Option<prost_types_any::Any>,
     #[prost(message, optional, tag = "3")]
     local: Option<Local>,
 }
@@ -220,69 +373,10 @@ fn secret_from_item(item_json: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use aes_gcm::aead::rand_core::RngCore;
-    use aes_gcm::aead::OsRng;
-    use prost::Message as _;
     use std::path::Path;
 
-    /// Writes a key file the way 99designs/keyring does (the reverse of `jwe_decrypt`), so the
-    /// reader is tested against the format, and against a real wasmd file in the e2e suite.
-    pub(crate) fn seal_key_file(secret: &[u8; 32], name: &str, password: &str) -> String {
-        let any = prost_types_any::Any {
-            type_url: SECP256K1_PRIV_KEY.into(),
-            value: Secp256k1PrivKey {
-                key: secret.to_vec(),
-            }
-            .encode_to_vec(),
-        };
-        let record = Record {
-            name: name.into(),
-            local: Some(Local {
-                priv_key: Some(any),
-            }),
-        };
-        let item = serde_json::json!({
-            "Key": format!("{name}.info"),
-            "Data": base64::engine::general_purpose::STANDARD.encode(record.encode_to_vec()),
-            "Label": "", "Description": "",
-            "KeychainNotTrustApplication": false, "KeychainNotSynchronizable": false,
-        });
-        let url = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let mut p2s = [0u8; 12];
-        OsRng.fill_bytes(&mut p2s);
-        let header = url(
-            serde_json::json!({"alg": JWE_ALG, "enc": JWE_ENC, "p2c": 8192, "p2s": url(&p2s)})
-                .to_string()
-                .as_bytes(),
-        );
-        let mut salt = JWE_ALG.as_bytes().to_vec();
-        salt.push(0);
-        salt.extend(p2s);
-        let mut kek = [0u8; 16];
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 8192, &mut kek);
-        let mut cek = [0u8; 32];
-        OsRng.fill_bytes(&mut cek);
-        let wrapped = aes_kw::KekAes128::from(kek).wrap_vec(&cek).unwrap();
-        let mut iv = [0u8; 12];
-        OsRng.fill_bytes(&mut iv);
-        let sealed = aes_gcm::Aes256Gcm::new_from_slice(&cek)
-            .unwrap()
-            .encrypt(
-                &aes_gcm::Nonce::from(iv),
-                Payload {
-                    msg: item.to_string().as_bytes(),
-                    aad: header.as_bytes(),
-                },
-            )
-            .unwrap();
-        let (ct, tag) = sealed.split_at(sealed.len() - 16);
-        format!(
-            "{header}.{}.{}.{}.{}",
-            url(&wrapped),
-            url(&iv),
-            url(ct),
-            url(tag)
-        )
+    fn seal_key_file(secret: &[u8; 32], name: &str, password: &str) -> String {
+        seal_record(name, secret, None, password)
     }
 
     fn key_in(dir: &Path, backend: &str, token: &str) -> KeyringKey {
@@ -303,6 +397,32 @@ pub(crate) mod tests {
         let key = key_in(dir.path(), "test", &seal_key_file(&secret, "peer1", "test"));
         let opened = key.open(|| None).unwrap();
         assert_eq!(opened.as_slice(), secret);
+    }
+
+    #[test]
+    fn a_created_key_opens_and_is_removed_with_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeyringKey {
+            home: dir.path().into(),
+            backend: "test".into(),
+            name: "bench-1".into(),
+        };
+        let address = key.create("wasm").unwrap();
+        assert!(address.starts_with("wasm1"));
+        assert_eq!(key.open(|| None).unwrap().len(), 32);
+        let ring = dir.path().join("keyring-test");
+        assert_eq!(std::fs::read_dir(&ring).unwrap().count(), 2);
+        assert!(
+            key.create("wasm").is_err(),
+            "an existing key is not replaced"
+        );
+        key.remove("wasm").unwrap();
+        assert_eq!(std::fs::read_dir(&ring).unwrap().count(), 0);
+        let file = KeyringKey {
+            backend: "file".into(),
+            ..key
+        };
+        assert!(file.create("wasm").is_err());
     }
 
     #[test]

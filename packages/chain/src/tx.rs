@@ -39,6 +39,8 @@ pub struct TxResult {
     /// The contract's response data (`Response::set_data`), when it set any.
     pub data: Option<Vec<u8>>,
     pub events: Vec<TxEvent>,
+    /// The type URLs of the transaction's messages (`/ibc.core.channel.v1.MsgRecvPacket`).
+    pub messages: Vec<String>,
 }
 
 /// What a soft rejection means for this peer, from the contract's own strike rule.
@@ -482,6 +484,7 @@ mod tests {
             gas_used: text(&json["gas_used"]).parse().unwrap_or(0),
             data,
             events,
+            messages: Vec::new(),
         })
     }
 
