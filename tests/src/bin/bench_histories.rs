@@ -21,7 +21,8 @@ use anyhow::{bail, Context, Result};
 use ehr_tests::devnet::Devnet;
 use ehr_tests::fhir_tools::{history, HistoryKind};
 use ehr_tests::peer_tool::{exchange_history, HistoryRun};
-use serde_json::{json, Value};
+use ehrx_chain::TxResult;
+use serde_json::json;
 use std::collections::BTreeSet;
 
 const A: &str = "hospital-a";
@@ -38,50 +39,30 @@ struct Gas {
 }
 
 impl Gas {
-    fn add(&mut self, tx: &Value, msgs: usize) {
+    fn add(&mut self, tx: &TxResult, msgs: usize) {
         self.txs += 1;
         self.msgs += msgs;
-        self.gas += gas_used(tx);
+        self.gas += tx.gas_used;
     }
 
     /// Hermes' transactions found for one packet, each counted once, with its `msg` messages.
-    fn add_relayed(&mut self, found: Vec<Value>, msg: &str) {
+    fn add_relayed(&mut self, found: Vec<TxResult>, msg: &str) {
         for relay in found {
-            let hash = relay["txhash"].as_str().unwrap_or_default().to_string();
-            if self.seen.insert(hash) {
-                self.add(&relay, messages(&relay, msg));
+            if self.seen.insert(relay.txhash.clone()) {
+                let msgs = relay.messages.iter().filter(|m| m.ends_with(msg)).count();
+                self.add(&relay, msgs);
             }
         }
     }
 }
 
-fn gas_used(tx: &Value) -> u64 {
-    match &tx["gas_used"] {
-        Value::String(s) => s.parse().unwrap_or(0),
-        v => v.as_u64().unwrap_or(0),
-    }
-}
-
-/// Values of attribute `key` of events of type `kind` in a tx JSON.
-fn event_values(tx: &Value, kind: &str, key: &str) -> Vec<String> {
-    tx["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["type"] == kind)
-        .flat_map(|e| e["attributes"].as_array().cloned().unwrap_or_default())
-        .filter(|a| a["key"] == key)
-        .filter_map(|a| a["value"].as_str().map(str::to_string))
+/// Values of attribute `key` of events of type `kind`.
+fn event_values(tx: &TxResult, kind: &str, key: &str) -> Vec<String> {
+    tx.events
+        .iter()
+        .filter(|e| e.kind == kind)
+        .filter_map(|e| e.attr(key).map(str::to_string))
         .collect()
-}
-
-fn messages(tx: &Value, suffix: &str) -> usize {
-    tx["tx"]["body"]["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["@type"].as_str().is_some_and(|t| t.ends_with(suffix)))
-        .count()
 }
 
 /// The 64-hex transaction hashes after "tx " in the reply service's "answered" line for
@@ -143,13 +124,13 @@ fn measure(devnet: &Devnet, kind: HistoryKind) -> Result<Figures> {
         .into_iter()
         .flatten()
     {
-        let tx = devnet.wasmd_query(B, &["tx", hash.as_str().unwrap_or_default()]);
+        let tx = by_hash(devnet, B, hash.as_str().unwrap_or_default())?;
         store.add(&tx, 1);
     }
     let mut reply = Gas::default();
     let (mut recv, mut ack) = (Gas::default(), Gas::default());
     for hash in reply_hashes(&run.service_log) {
-        let tx = devnet.wasmd_query(B, &["tx", &hash]);
+        let tx = by_hash(devnet, B, &hash)?;
         reply.add(&tx, 1);
         let sequences = event_values(&tx, "send_packet", "packet_sequence");
         let src = event_values(&tx, "send_packet", "packet_src_channel");
@@ -158,11 +139,11 @@ fn measure(devnet: &Devnet, kind: HistoryKind) -> Result<Figures> {
             let query = format!(
                 "recv_packet.packet_dst_channel='{dst}' AND recv_packet.packet_sequence='{seq}'"
             );
-            recv.add_relayed(txs(devnet, A, &query), "MsgRecvPacket");
+            recv.add_relayed(txs(devnet, A, &query)?, "MsgRecvPacket");
             let query = format!(
                 "acknowledge_packet.packet_src_channel='{src}' AND acknowledge_packet.packet_sequence='{seq}'"
             );
-            ack.add_relayed(txs(devnet, B, &query), "MsgAcknowledgement");
+            ack.add_relayed(txs(devnet, B, &query)?, "MsgAcknowledgement");
         }
     }
     Ok(Figures {
@@ -175,11 +156,17 @@ fn measure(devnet: &Devnet, kind: HistoryKind) -> Result<Figures> {
     })
 }
 
-fn txs(devnet: &Devnet, chain: &str, query: &str) -> Vec<Value> {
-    devnet.wasmd_query(chain, &["txs", "--query", query, "--limit", "100"])["txs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+fn by_hash(devnet: &Devnet, chain: &str, hash: &str) -> Result<TxResult> {
+    let client = devnet.reader(chain);
+    Ok(client.block_on(client.chain().tx_by_hash(hash))?)
+}
+
+fn txs(devnet: &Devnet, chain: &str, query: &str) -> Result<Vec<TxResult>> {
+    let query = query
+        .parse()
+        .with_context(|| format!("tx search query `{query}`"))?;
+    let client = devnet.reader(chain);
+    Ok(client.block_on(client.chain().tx_search_all(query))?)
 }
 
 fn kib(bytes: u64) -> String {
