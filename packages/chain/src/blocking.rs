@@ -70,6 +70,10 @@ impl ChainClient for BlockingChain {
         })))
     }
 
+    fn execute_any(&self, msgs: &[cosmrs::Any]) -> Result<TxResult, ChainError> {
+        self.block_on(self.chain.execute_any(msgs))
+    }
+
     fn received_packet(&self, channel: &str, sequence: u64) -> Result<Vec<u8>, ChainError> {
         self.block_on(self.chain.received_packet(channel, sequence))
     }

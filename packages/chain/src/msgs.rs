@@ -1,5 +1,6 @@
 //! SDK messages other than contract executions, as `Any`s for `Chain::execute_any`: bank
-//! sends (funding fresh accounts) and the ICS-20 `MsgTransfer`.
+//! sends (funding fresh accounts), wasm code uploads and instantiations (deploying the
+//! contracts) and the ICS-20 `MsgTransfer`.
 //!
 //! `MsgTransfer` is a small local prost struct: the `ibc-proto` crate would pull in a second
 //! `cosmos-sdk-proto`. Its fields are ibc-go's `ibc.applications.transfer.v1.MsgTransfer`.
@@ -15,21 +16,65 @@ pub const MSG_SEND: &str = "/cosmos.bank.v1beta1.MsgSend";
 pub const MSG_MULTI_SEND: &str = "/cosmos.bank.v1beta1.MsgMultiSend";
 pub const MSG_TRANSFER: &str = "/ibc.applications.transfer.v1.MsgTransfer";
 
+fn account(text: &str) -> Result<cosmrs::AccountId, ChainError> {
+    cosmrs::AccountId::from_str(text)
+        .map_err(|e| ChainError::Parse(format!("address `{text}`: {e}")))
+}
+
+fn to_any<M: cosmrs::tx::Msg>(msg: M, what: &str) -> Result<Any, ChainError> {
+    msg.to_any()
+        .map_err(|e| ChainError::Parse(format!("{what} message: {e}")))
+}
+
 /// A contract execution (`MsgExecuteContract`, no funds) of JSON `msg` by `sender`.
 pub fn execute_contract(sender: &str, contract: &str, msg: &[u8]) -> Result<Any, ChainError> {
-    use cosmrs::tx::Msg as _;
-    let account = |text: &str| {
-        cosmrs::AccountId::from_str(text)
-            .map_err(|e| ChainError::Parse(format!("address `{text}`: {e}")))
-    };
-    cosmrs::cosmwasm::MsgExecuteContract {
+    let msg = cosmrs::cosmwasm::MsgExecuteContract {
         sender: account(sender)?,
         contract: account(contract)?,
         msg: msg.to_vec(),
         funds: vec![],
-    }
-    .to_any()
-    .map_err(|e| ChainError::Parse(format!("execute message: {e}")))
+    };
+    to_any(msg, "execute")
+}
+
+pub const MSG_STORE_CODE: &str = "/cosmwasm.wasm.v1.MsgStoreCode";
+pub const MSG_INSTANTIATE_CONTRACT: &str = "/cosmwasm.wasm.v1.MsgInstantiateContract";
+
+/// An upload of `wasm` by `sender` (`MsgStoreCode`) whose code only `instantiators` may
+/// instantiate (`AnyOfAddresses`).
+pub fn store_code(sender: &str, wasm: &[u8], instantiators: &[&str]) -> Result<Any, ChainError> {
+    let msg = cosmrs::cosmwasm::MsgStoreCode {
+        sender: account(sender)?,
+        wasm_byte_code: wasm.to_vec(),
+        instantiate_permission: Some(cosmrs::cosmwasm::AccessConfig {
+            permission: cosmrs::cosmwasm::AccessType::AnyOfAddresses,
+            addresses: instantiators
+                .iter()
+                .map(|a| account(a))
+                .collect::<Result<_, _>>()?,
+        }),
+    };
+    to_any(msg, "store code")
+}
+
+/// An instantiation of code `code_id` by `sender` with JSON `msg` (no funds); `admin` may
+/// migrate the contract.
+pub fn instantiate_contract(
+    sender: &str,
+    admin: Option<&str>,
+    code_id: u64,
+    label: &str,
+    msg: &[u8],
+) -> Result<Any, ChainError> {
+    let msg = cosmrs::cosmwasm::MsgInstantiateContract {
+        sender: account(sender)?,
+        admin: admin.map(account).transpose()?,
+        code_id,
+        label: Some(label.to_string()),
+        msg: msg.to_vec(),
+        funds: vec![],
+    };
+    to_any(msg, "instantiate")
 }
 
 fn coin(amount: u128, denom: &str) -> Coin {
@@ -145,6 +190,25 @@ pub fn ibc_denom(channel: &str, denom: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_may_be_instantiated_by_the_named_addresses_only() {
+        use cosmrs::proto::cosmwasm::wasm::v1::{AccessType, MsgInstantiateContract, MsgStoreCode};
+        let admin = "wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d";
+        let any = store_code(admin, b"\0asm", &[admin]).unwrap();
+        assert_eq!(any.type_url, MSG_STORE_CODE);
+        let msg = MsgStoreCode::decode(any.value.as_slice()).unwrap();
+        assert_eq!(msg.wasm_byte_code, b"\0asm");
+        let access = msg.instantiate_permission.unwrap();
+        assert_eq!(access.permission, AccessType::AnyOfAddresses as i32);
+        assert_eq!(access.addresses, vec![admin.to_string()]);
+        let any = instantiate_contract(admin, Some(admin), 7, "ehrx-registry", b"{}").unwrap();
+        assert_eq!(any.type_url, MSG_INSTANTIATE_CONTRACT);
+        let msg = MsgInstantiateContract::decode(any.value.as_slice()).unwrap();
+        assert_eq!((msg.code_id, msg.label.as_str()), (7, "ehrx-registry"));
+        assert_eq!(msg.admin, admin);
+        assert!(store_code("not-an-address", b"", &[]).is_err());
+    }
 
     #[test]
     fn a_multi_send_pays_out_what_it_takes_in() {

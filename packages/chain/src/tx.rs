@@ -177,6 +177,16 @@ pub trait ChainClient {
     fn execute_all_raw(&self, contract: &str, msgs: &[Value]) -> Vec<Result<TxResult, ChainError>> {
         msgs.iter().map(|m| self.execute_raw(contract, m)).collect()
     }
+    /// Sends SDK messages (`crate::msgs`: code uploads, instantiations, ...) in one
+    /// transaction and returns it unchecked. A client that sends only contract executions
+    /// refuses.
+    fn execute_any(&self, msgs: &[cosmrs::Any]) -> Result<TxResult, ChainError> {
+        let kinds: Vec<&str> = msgs.iter().map(|m| m.type_url.as_str()).collect();
+        Err(ChainError::Key(format!(
+            "this chain client sends contract executions only, not {}",
+            kinds.join(", ")
+        )))
+    }
     /// Starts following the transactions `what` names, so that `wait_for_activity` misses
     /// nothing that happens after this call. Call it before reading the state waited on.
     fn watch(&self, _what: &Watch) {}

@@ -76,6 +76,11 @@ pub enum Command {
         #[arg(long)]
         metrics_addr: Option<String>,
     },
+    /// Registry and exchange administration, signed by the registry admin's account.
+    Admin {
+        #[command(subcommand)]
+        command: crate::admin::AdminCommand,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -349,7 +354,7 @@ pub fn native_chain(settings: &Settings) -> Result<Box<dyn ChainClient>> {
     Ok(Box::new(chain::connect(settings)?))
 }
 
-fn read_input(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>> {
     if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf)?;
@@ -373,11 +378,11 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn progress(message: &str) {
+pub(crate) fn progress(message: &str) {
     eprintln!("ehrx: {message}");
 }
 
-fn print_json(value: &serde_json::Value) -> Result<()> {
+pub(crate) fn print_json(value: &serde_json::Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -394,6 +399,7 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
             Ok(())
         }
         Command::Store(args) => store_command(&settings, make_chain, args),
+        Command::Admin { command } => crate::admin::run(&settings, make_chain, command),
         Command::Request(args) => request_command(&settings, make_chain, args),
         Command::Status { request_id } => {
             let chain = make_chain(&settings)?;

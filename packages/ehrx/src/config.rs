@@ -26,6 +26,10 @@ pub struct Settings {
     /// Address of the exchange contract on the local chain.
     #[arg(long, global = true)]
     pub exchange: Option<String>,
+    /// Address of the registry contract on the local chain (`ehrx admin`) [default: the
+    /// one the exchange contract names].
+    #[arg(long, global = true)]
+    pub registry: Option<String>,
     /// Not used any more: ehrx talks to the node itself and needs no `wasmd` binary.
     /// Accepted so that older settings files still load.
     #[arg(long, global = true, hide = true)]
@@ -135,6 +139,7 @@ impl Settings {
             node,
             chain_id,
             exchange,
+            registry,
             wasmd_bin,
             wasmd_home,
             key_name,

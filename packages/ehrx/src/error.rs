@@ -40,6 +40,20 @@ pub enum RequestEnd {
     },
 }
 
+/// Why an `ehrx admin` command stopped before it sent anything.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(
+        "{account} is not the registry admin of {registry} (the admin is {admin}): sign with \
+         the admin's account key (`key_name` / --key-name, in the keyring of `wasmd_home`)"
+    )]
+    NotAdmin {
+        account: String,
+        registry: String,
+        admin: String,
+    },
+}
+
 /// The exit status for an error returned by a command.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {

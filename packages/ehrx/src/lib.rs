@@ -7,6 +7,7 @@
 //! Prometheus counters on a local port) and exports the audit log as FHIR
 //! `AuditEvent`s. Nothing it logs contains PHI.
 
+pub mod admin;
 pub mod audit_export;
 pub mod chain;
 pub mod cli;
