@@ -6,17 +6,16 @@
 //! details to B's custodian key (B's records key, registered in A's registry as B's
 //! `encryption_key`).
 
+mod common;
+
 use clap::Parser;
-use cosmwasm_std::{Addr, Timestamp};
-use cw_multi_test::Executor;
+use common::{InProcess, Side, World};
+use cosmwasm_std::Addr;
 use ehr_protocol::exchange::{PurposeOfUse, RequestStatus};
 use ehr_protocol::packet::ExchangePacket;
 use ehr_protocol::registry::{self as rmsg, PeerInput, Role};
 use ehr_protocol::ErrorCode;
-use ehr_tests::harness::chain::Chain;
-use ehr_tests::harness::relayer::{Link, Relayer};
-use ehr_tests::harness::scenario::link_partners;
-use ehrx::chain::{reduce_log, ChainClient, ChainError, TxEvent, TxResult};
+use ehrx::chain::{ChainClient, ChainError};
 use ehrx::cli::{self, Cli};
 use ehrx::clinician::{ClinicianKey, Registration};
 use ehrx::demographics::Demographics;
@@ -29,164 +28,10 @@ use ehrx::reply_service::{Handled, PassReport, ReplyService, ReplyState};
 use ehrx::request::{self, ReplyContent, RequestInput};
 use ehrx::{audit_export, store};
 use serde_json::{json, Value};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
-
-// ------------------------------------------------------------------ in-process chains
-
-struct World {
-    a: Chain,
-    b: Chain,
-    ab: Link,
-}
-
-impl World {
-    fn new() -> Rc<RefCell<World>> {
-        let mut a = Chain::new("hospa", "hospital-a");
-        let mut b = Chain::new("hospb", "hospital-b");
-        // ehrx stamps requests with the wall clock; the contracts check it against block time.
-        let now = Timestamp::from_seconds(ehrx::time::now_unix());
-        a.app.update_block(|blk| blk.time = now);
-        b.app.update_block(|blk| blk.time = now);
-        let ab = link_partners(&mut a, &mut b);
-        Rc::new(RefCell::new(World { a, b, ab }))
-    }
-
-    fn chain(&mut self, side: Side) -> &mut Chain {
-        match side {
-            Side::A => &mut self.a,
-            Side::B => &mut self.b,
-        }
-    }
-
-    fn relay_requests(&mut self) -> usize {
-        Relayer::relay(&mut self.a, &mut self.b, &self.ab).len()
-    }
-
-    fn relay_replies(&mut self) -> usize {
-        let ba = self.ab.reverse();
-        Relayer::relay(&mut self.b, &mut self.a, &ba).len()
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    A,
-    B,
-}
-
-/// What `WasmdCli` does, against an in-process chain: execute as `sender`, return the
-/// events and contract data the way `wasmd query tx` shows them.
-#[derive(Clone)]
-struct InProcess {
-    world: Rc<RefCell<World>>,
-    side: Side,
-    sender: Addr,
-    txs: Rc<Cell<u64>>,
-    /// Runs before each `Request` status query (relaying and the partner's reply service).
-    on_status_poll: Option<Rc<dyn Fn()>>,
-}
-
-impl InProcess {
-    fn new(world: &Rc<RefCell<World>>, side: Side, sender: &Addr) -> InProcess {
-        InProcess {
-            world: world.clone(),
-            side,
-            sender: sender.clone(),
-            txs: Rc::new(Cell::new(0)),
-            on_status_poll: None,
-        }
-    }
-}
-
-impl ChainClient for InProcess {
-    fn address(&self) -> Result<String, ChainError> {
-        Ok(self.sender.to_string())
-    }
-
-    fn execute_raw(&self, contract: &str, msg: &Value) -> Result<TxResult, ChainError> {
-        let mut world = self.world.borrow_mut();
-        let chain = world.chain(self.side);
-        self.txs.set(self.txs.get() + 1);
-        let txhash = format!("{:064X}", self.txs.get());
-        let height = chain.app.block_info().height;
-        let result =
-            chain
-                .app
-                .execute_contract(self.sender.clone(), Addr::unchecked(contract), msg, &[]);
-        chain.app.update_block(|b| b.height += 1);
-        Ok(match result {
-            Ok(response) => {
-                chain.events.extend(response.events.iter().cloned());
-                TxResult {
-                    txhash,
-                    height,
-                    data: response.data.map(|d| d.to_vec()),
-                    events: response
-                        .events
-                        .iter()
-                        .map(|e| TxEvent {
-                            kind: e.ty.clone(),
-                            attributes: e
-                                .attributes
-                                .iter()
-                                .map(|a| (a.key.clone(), a.value.clone()))
-                                .collect(),
-                        })
-                        .collect(),
-                    ..TxResult::default()
-                }
-            }
-            Err(err) => TxResult {
-                txhash,
-                height,
-                code: 5,
-                codespace: "wasm".into(),
-                raw_log: format!(
-                    "failed to execute message; message index: 0: {err}: execute wasm contract failed"
-                ),
-                ..TxResult::default()
-            },
-        })
-    }
-
-    fn received_packet(&self, channel: &str, sequence: u64) -> Result<Vec<u8>, ChainError> {
-        let mut world = self.world.borrow_mut();
-        world
-            .chain(self.side)
-            .received_packet(channel, sequence)
-            .map(|data| data.to_vec())
-            .ok_or_else(|| ChainError::Missing {
-                what: format!("packet {sequence} received on {channel}"),
-                hint: "the test relayer delivered no such packet".into(),
-            })
-    }
-
-    fn query_raw(&self, contract: &str, msg: &Value) -> Result<Value, ChainError> {
-        if msg.get("request").is_some() {
-            if let Some(hook) = &self.on_status_poll {
-                hook();
-            }
-        }
-        let mut world = self.world.borrow_mut();
-        world
-            .chain(self.side)
-            .app
-            .wrap()
-            .query_wasm_smart(contract, msg)
-            .map_err(|e| {
-                let (code, reason) = reduce_log(&e.to_string());
-                ChainError::Refused {
-                    what: "a contract query".into(),
-                    abci_code: 1,
-                    code,
-                    reason,
-                }
-            })
-    }
-}
 
 // ------------------------------------------------------------------ the hospitals
 
