@@ -34,7 +34,8 @@
 #   EHRX_WASMD_LOG_LEVEL      wasmd log level for new chains (default warn; info is ~350 MB/day)
 #   EHRX_DEVNET_OPEN_UPLOAD=1 let every account upload/instantiate code (default: admin only)
 #   EHRX_SKIP_BUILD=1         never run build-wasm.sh (use artifacts/ as they are)
-#   EHRX_BIN                  the ehrx binary that makes the devnet clinician's key
+#   EHRX_BIN                  the ehrx binary that makes the devnet's keys, deploys the
+#                             contracts and administers the registries (`ehrx admin`)
 #                             (default: target/debug/ehrx, built with cargo when stale)
 set -euo pipefail
 
@@ -97,7 +98,7 @@ STAKING_LOCKED_MSGS=(
     /cosmos.staking.v1beta1.MsgCancelUnbondingDelegation
 )
 
-usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # ================================================================================
 # small utilities
@@ -423,8 +424,8 @@ ensure_ehrx() {
 }
 
 # register_clinician CHAIN REGISTRY: the devnet clinician's key, made by ehrx (which prints
-# the RegisterClinician message), registered by the admin. Prints the clinician's entry
-# for devnet.json.
+# the RegisterClinician message), registered by the admin with `ehrx admin
+# register-clinician`. Prints the clinician's entry for devnet.json.
 register_clinician() {
     local chain=$1 registry=$2 key msg
     key="$(dn_home "$chain")/clinicians/$CLINICIAN_ID.key"
@@ -432,7 +433,8 @@ register_clinician() {
     msg=$(cd "$(dn_home "$chain")" && "$EHRX" clinician new --id "$CLINICIAN_ID" \
         --clinician-key "$key" --purpose "$CLINICIAN_PURPOSES" 2>>"$LOGS/ehrx-$chain.log") ||
         die "$chain: ehrx clinician new failed (log: $LOGS/ehrx-$chain.log)"
-    dn_execute "$chain" admin "$registry" "$msg" >/dev/null
+    dn_admin "$chain" register-clinician --registry "$registry" --message - <<<"$msg" >/dev/null ||
+        die "$chain: ehrx admin register-clinician failed (details above)"
     jq -c --arg k "$key" '.register_clinician.clinician
         | {id: .clinician_id, key_file: $k, signing_key, allowed_purposes}' <<<"$msg"
 }
@@ -488,36 +490,32 @@ pin_codes() {
     log "$chain: codes $* pinned (proposal $id)"
 }
 
-# Stores and instantiates both contracts, wires them together, registers the devnet
-# clinician, makes the hospital's records (custodian) and pseudonym keys. Writes
-# <home>/deploy.json.
+# Stores and instantiates both contracts and wires them together (`ehrx admin deploy`:
+# codes instantiable by the admin only, the admin may migrate the contracts), pins the
+# codes, registers the devnet clinician, makes the hospital's records (custodian) and
+# pseudonym keys. Writes <home>/deploy.json.
 deploy_chain() {
-    local chain=$1 home admin reg_code ex_code registry exchange clinician custodian tx
+    local chain=$1 home deployed reg_code ex_code registry exchange clinician custodian
     home=$(dn_home "$chain")
-    admin=$(dn_key_addr "$chain" admin)
-    step "$chain: store registry.wasm"
-    reg_code=$(dn_store "$chain" admin "$ARTIFACTS/registry.wasm")
-    step "$chain: store exchange.wasm"
-    ex_code=$(dn_store "$chain" admin "$ARTIFACTS/exchange.wasm")
+    step "$chain: store, instantiate and wire registry.wasm and exchange.wasm (ehrx admin deploy)"
+    deployed=$(dn_admin "$chain" deploy --registry-wasm "$ARTIFACTS/registry.wasm" \
+        --exchange-wasm "$ARTIFACTS/exchange.wasm" --network-id "$chain" --json) ||
+        die "$chain: ehrx admin deploy failed (details above)"
+    reg_code=$(jq -r .code_ids.registry <<<"$deployed")
+    ex_code=$(jq -r .code_ids.exchange <<<"$deployed")
+    registry=$(jq -r .contracts.registry <<<"$deployed")
+    exchange=$(jq -r .contracts.exchange <<<"$deployed")
+    log "$chain: registry $registry (code $reg_code)"
+    log "$chain: exchange $exchange (code $ex_code, IBC port wasm.$exchange)"
     pin_codes "$chain" "$reg_code" "$ex_code"
-    step "$chain: instantiate registry (code $reg_code) and exchange (code $ex_code)"
-    registry=$(dn_instantiate "$chain" admin "$reg_code" \
-        "$(jq -cn --arg n "$chain" '{admin: null, network_id: $n, policy: null}')" \
-        "ehrx-registry" "$admin")
-    exchange=$(dn_instantiate "$chain" admin "$ex_code" \
-        "$(jq -cn --arg r "$registry" '{registry: $r}')" "ehrx-exchange" "$admin")
-    log "$chain: registry $registry"
-    log "$chain: exchange $exchange (IBC port wasm.$exchange)"
-    step "$chain: registry set_exchange; clinician $CLINICIAN_ID (key made by ehrx)"
-    dn_execute "$chain" admin "$registry" \
-        "$(jq -cn --arg e "$exchange" '{set_exchange: {exchange: $e}}')" >/dev/null
+    step "$chain: clinician $CLINICIAN_ID (key made by ehrx)"
     clinician=$(register_clinician "$chain" "$registry")
     log "$chain: clinician $(jq -r '"\(.id) (\(.allowed_purposes | join(", ")); key \(.key_file))"' <<<"$clinician")"
     custodian=$(make_custodian "$chain")
     log "$chain: records (custodian) key $(jq -r .records_key <<<"$custodian"), pseudonym key $(jq -r .pseudonym_key_file <<<"$custodian")"
     # Sanity: the registry answers and knows its exchange.
     local cfg
-    cfg=$(dn_query_smart "$chain" "$registry" '{"config":{}}') || die "$chain: registry config query failed"
+    cfg=$(dn_admin "$chain" show config --registry "$registry") || die "$chain: registry config query failed"
     [[ "$(jq -r .exchange <<<"$cfg")" == "$exchange" ]] ||
         die "$chain: registry config does not name the exchange: $cfg"
     step_done
@@ -689,16 +687,15 @@ stop_hermes() { stop_pidfile "$HERMES_PID" "$HERMES_CFG" "Hermes"; }
 # key (PARTNER's records key, devnet.json .chains[PARTNER].custodian.records_key) as its
 # encryption_key: requests from ON seal the patient's details to it.
 upsert_partner() {
-    local on=$1 partner=$2 conn=$3 registry port key msg
+    local on=$1 partner=$2 conn=$3 registry port key args
     registry=$(jq -r --arg c "$on" '.chains[$c].contracts.registry' "$JSON")
     port=$(jq -r --arg c "$partner" '.chains[$c].exchange_port' "$JSON")
     key=$(jq -r --arg c "$partner" '.chains[$c].custodian.records_key // empty' "$JSON")
     [[ -n "$key" ]] || warn "$partner has no custodian key in devnet.json (an older devnet): requests to it cannot be sealed; scripts/devnet.sh reset && scripts/devnet.sh up"
-    msg=$(jq -cn --arg p "$partner" --arg conn "$conn" --arg port "$port" --arg key "$key" \
-        '{upsert_partner: {partner: {partner_id: $p, connection_id: $conn,
-          counterparty_port: $port, encryption_key: (if $key == "" then null else $key end),
-          status: "active"}}}')
-    dn_execute "$on" admin "$registry" "$msg" >/dev/null
+    args=(upsert-partner --registry "$registry" --partner "$partner" --connection-id "$conn"
+        --counterparty-port "$port" --status active)
+    [[ -n "$key" ]] && args+=(--encryption-key "$key")
+    dn_admin "$on" "${args[@]}" >/dev/null || die "$on: ehrx admin upsert-partner $partner failed (details above)"
     log "$on: partner $partner -> $conn, counterparty port $port, custodian key ${key:-none}"
 }
 
@@ -706,8 +703,7 @@ upsert_partner() {
 partner_channel() {
     local registry
     registry=$(jq -r --arg c "$1" '.chains[$c].contracts.registry' "$JSON")
-    dn_query_smart "$1" "$registry" "$(jq -cn --arg p "$2" '{partner: {partner_id: $p}}')" |
-        jq -r '.channel_id // empty'
+    dn_admin "$1" show partner --registry "$registry" --partner "$2" | jq -r '.channel_id // empty'
 }
 
 # Show what the contracts said about a failed handshake.
@@ -993,6 +989,8 @@ summary() {
 cmd_status() {
     [[ -f "$JSON" ]] || { echo "no devnet in $DIR (run: scripts/devnet.sh up)"; return 1; }
     local c h pid reg healthy=1
+    # The registries are read with ehrx, as built: status starts no build.
+    EHRX=$(dn_ehrx_path)
     echo "devnet: $DIR ($(json_complete && echo complete || echo INCOMPLETE))"
     json_complete || healthy=0
     for c in $(json_chains); do
@@ -1012,7 +1010,7 @@ cmd_status() {
             jq -r '.channels[]? | "    \(.channel_id) \(.port_id) \(.state) \(.ordering) v=\(.version) -> \(.counterparty.channel_id) \(.counterparty.port_id) via \(.connection_hops | join(","))"' || echo "    (query failed)"
         echo "  partners (registry):"
         reg=$(jq -r --arg c "$c" '.chains[$c].contracts.registry' "$JSON")
-        dn_query_smart "$c" "$reg" '{"partners":{}}' 2>/dev/null |
+        dn_admin "$c" show partners --registry "$reg" 2>/dev/null |
             jq -r '.partners[]? | "    \(.partner_id): \(.status) \(.connection_id) channel=\(.channel_id // "UNBOUND") -> \(.counterparty_port)"' || echo "    (query failed)"
     done
     if hermes_running; then
@@ -1118,18 +1116,16 @@ restart_hermes() {
 
 cmd_add_peer() {
     (($# >= 5)) || die "usage: devnet.sh add-peer CHAIN ADDRESS ROLES SIGNING_KEY_B64 ENCRYPTION_KEY_B64 [DEVICE_ID]"
-    local chain=$1 address=$2 roles=$3 sk=$4 ek=$5 device=${6:-devnet-device} reg msg
+    local chain=$1 address=$2 roles=$3 sk=$4 ek=$5 device=${6:-devnet-device} reg out
     json_complete || die "the devnet is not up (scripts/devnet.sh up)"
     reg=$(jq -r --arg c "$chain" '.chains[$c].contracts.registry // empty' "$JSON")
     [[ -n "$reg" ]] || die "unknown chain $chain (devnet chains: $(json_chains | tr '\n' ' '))"
-    msg=$(jq -cn --arg a "$address" --arg r "$roles" --arg sk "$sk" --arg ek "$ek" --arg d "$device" '
-        {register_peer: {peer: {address: $a, signing_key: $sk, encryption_key: $ek, device_id: $d,
-          roles: ($r | split(",") | map(gsub("^\\s+|\\s+$"; "")) | map(select(length > 0))),
-          valid_from: null, valid_until: null}}}')
-    local tx
-    tx=$(dn_execute "$chain" admin "$reg" "$msg")
-    log "$chain: peer $address registered (roles $roles) in tx $(jq -r .txhash <<<"$tx")"
-    dn_query_smart "$chain" "$reg" "$(jq -cn --arg a "$address" '{peer: {address: $a}}')"
+    ensure_ehrx
+    out=$(dn_admin "$chain" register-peer --registry "$reg" --address "$address" --roles "$roles" \
+        --signing-key "$sk" --encryption-key "$ek" --device-id "$device") ||
+        die "$chain: ehrx admin register-peer failed (details above)"
+    log "$chain: peer $address registered (roles $roles) in tx $(jq -r .txhash <<<"$out")"
+    jq -c .peer <<<"$out"
 }
 
 cmd_env() {

@@ -5,8 +5,8 @@
 #   source scripts/devnet/helpers.sh
 #   dn_use hospital-a                     # optional: read homes/nodes from devnet.json
 #   addr=$(dn_key_addr hospital-a peer1)
-#   tx=$(dn_execute hospital-a admin "$REGISTRY" '{"register_peer":{...}}')
-#   dn_query_smart hospital-a "$REGISTRY" '{"config":{}}' | jq .
+#   dn_admin hospital-a register-peer --registry "$REGISTRY" --address "$addr" ...
+#   dn_admin hospital-a show config --registry "$REGISTRY" | jq .
 #
 # Every function takes the chain id first. Where a chain lives:
 #   home  $EHRX_DEVNET_DIR/<chain-id>            (keyring-backend test inside)
@@ -29,7 +29,6 @@
 #   dn_tx CHAIN FROM ARGS...       wasmd tx ARGS, broadcast, wait; prints the tx JSON
 #   dn_tx_try CHAIN FROM ARGS...   same, returns 1 on failure instead of dying
 #   dn_wait_tx CHAIN HASH [SECS]   poll `query tx`; prints the tx JSON
-#   dn_store CHAIN FROM WASM       prints the code id
 #   dn_instantiate CHAIN FROM CODE_ID MSG LABEL [ADMIN]  prints the contract address
 #   dn_execute CHAIN FROM CONTRACT MSG [--amount X]      prints the tx JSON
 #   dn_execute_try ...             same, non-fatal
@@ -38,6 +37,8 @@
 #   dn_contract_addr_from_tx TXJSON     the instantiated contract's address
 #   dn_tx_wasm_events TXJSON       the tx's wasm events, compact, for error reports
 #   dn_ehrx_bin [debug|release]    the ehrx binary: $EHRX_BIN, else built with cargo
+#   dn_ehrx_path [debug|release]   where that binary is, without building it
+#   dn_admin CHAIN ARGS...         `ehrx admin ARGS` signed by CHAIN's admin key
 
 if [[ -n "${_EHRX_DEVNET_HELPERS_SOURCED:-}" ]]; then
     return 0
@@ -228,14 +229,6 @@ dn_tx_wasm_events() {  # dn_tx_wasm_events TXJSON
 }
 
 # ---- contracts -----------------------------------------------------------------------
-dn_store() {  # dn_store CHAIN FROM WASM -> code id
-    local tx id
-    tx=$(dn_tx "$1" "$2" wasm store "$3")
-    id=$(dn_tx_event_attr "$tx" store_code code_id | head -n1)
-    [[ -n "$id" ]] || die "store of $3 on $1: no code_id in the tx events"
-    echo "$id"
-}
-
 dn_instantiate() {  # dn_instantiate CHAIN FROM CODE_ID MSG LABEL [ADMIN] -> address
     local chain=$1 from=$2 code=$3 msg=$4 label=$5 admin=${6:-} tx addr
     local admin_args=(--no-admin)
@@ -269,7 +262,8 @@ dn_query_smart() {  # dn_query_smart CHAIN CONTRACT MSG -> .data
 # dn_ehrx_bin [debug|release]: prints the path of the ehrx binary. $EHRX_BIN when set;
 # otherwise `cargo build -q -p ehrx` in that profile (default debug, what the e2e tests
 # build too), which does nothing when the binary is up to date. Protocol messages (keys,
-# clinicians) are made by ehrx, not assembled here.
+# clinicians, the registry's admin messages and queries) are made by ehrx, not assembled
+# here.
 dn_ehrx_bin() {
     if [[ -n "${EHRX_BIN:-}" ]]; then
         [[ -x "$EHRX_BIN" ]] || die "EHRX_BIN=$EHRX_BIN is not an executable file"
@@ -279,7 +273,27 @@ dn_ehrx_bin() {
     local profile=${1:-debug} args=(build -q -p ehrx)
     [[ "$profile" == release ]] && args+=(--release)
     (cd "$EHRX_REPO_ROOT" && cargo "${args[@]}") >&2 || die "cargo ${args[*]} failed (see above)"
-    printf '%s\n' "${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/$profile/ehrx"
+    dn_ehrx_path "$profile"
+}
+
+# dn_ehrx_path [debug|release]: where dn_ehrx_bin's binary is ($EHRX_BIN when set), built
+# or not: for readers that must not start a build (status).
+dn_ehrx_path() {
+    printf '%s\n' "${EHRX_BIN:-${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/${1:-debug}/ehrx}"
+}
+
+# dn_admin CHAIN ARGS...: `ehrx admin ARGS` on CHAIN, signed by its `admin` key (the
+# registry admin, who deployed the contracts): $EHRX when set, else dn_ehrx_bin. Runs in
+# the chain's home, so that no ehrx.toml of the caller's directory applies. Prints what
+# ehrx prints (JSON); ehrx's error, naming cause and fix, goes to stderr.
+dn_admin() {
+    local chain=$1 home bin
+    shift
+    home=$(dn_home "$chain")
+    bin=${EHRX:-$(dn_ehrx_bin)} || return 1
+    (cd "$home" && "$bin" --node "$(dn_rpc_url "$chain")" --chain-id "$chain" \
+        --wasmd-home "$home" --keyring-backend "$DN_KEYRING" --key-name admin \
+        --gas-prices "0$DN_FEE_DENOM" admin "$@")
 }
 
 # ---- devnet.json ----------------------------------------------------------------------

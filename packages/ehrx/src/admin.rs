@@ -697,6 +697,16 @@ pub fn run(settings: &Settings, make_chain: ChainFactory, command: AdminCommand)
         println!("exchange port   {}", deployed.exchange_port);
         return Ok(());
     }
+    // Input is checked before any chain is asked (a policy's field names against the
+    // default policy; its values against the chain's below).
+    let prepared = match &command {
+        AdminCommand::Show { .. } => None,
+        AdminCommand::SetPolicy(args) => {
+            args.apply(&Policy::default())?;
+            None
+        }
+        _ => message(&command, &|| bail!("no chain asked yet"))?,
+    };
     let chain = make_chain(settings)?;
     let registry = Registry::locate(chain.as_ref(), settings)?;
     if let AdminCommand::Show { what } = &command {
@@ -711,8 +721,12 @@ pub fn run(settings: &Settings, make_chain: ChainFactory, command: AdminCommand)
         };
         return print_json(&shown);
     }
-    let msg =
-        message(&command, &|| registry.config())?.ok_or_else(|| anyhow!("nothing to send"))?;
+    let msg = match prepared {
+        Some(msg) => msg,
+        None => {
+            message(&command, &|| registry.config())?.ok_or_else(|| anyhow!("nothing to send"))?
+        }
+    };
     let tx = registry.execute(&msg)?;
     let mut out = changed(&registry, &msg)?;
     out["txhash"] = json!(tx.txhash);
