@@ -524,7 +524,11 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<()> {
         KeysCommand::Rotate { force } => {
             let keys = dir.rotate(force)?;
             show(&keys, "new keys (previous ones kept as *.old)")?;
-            println!("ask the registry admin to run RotatePeerKeys with these two keys");
+            println!(
+                "ask the registry admin to run RotatePeerKeys with these two keys \
+                 (ehrx admin rotate-peer-keys --address <peer> --signing-key .. \
+                 --encryption-key ..)"
+            );
             Ok(())
         }
         KeysCommand::NewPseudonymKey { out } => {
@@ -587,9 +591,9 @@ fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<(
         keys::b64(&key.public_key())
     ));
     progress(
-        "the registry admin registers it by executing this message on the registry contract, \
-         e.g. wasmd tx wasm execute <registry> '<message>' --from <admin>; until then its \
-         requests are refused:",
+        "the registry admin registers it with this message: `ehrx admin register-clinician \
+         --message <file>` (or wasmd tx wasm execute <registry> '<message>' --from <admin>); \
+         until then its requests are refused:",
     );
     println!("{}", serde_json::to_string(&msg)?);
     Ok(())
