@@ -290,7 +290,7 @@ dn_admin() {
     local chain=$1 home bin
     shift
     home=$(dn_home "$chain")
-    bin=${EHRX:-$(dn_ehrx_bin)} || return 1
+    bin=${EHRX:-$(dn_ehrx_bin debug)} || return 1
     (cd "$home" && "$bin" --node "$(dn_rpc_url "$chain")" --chain-id "$chain" \
         --wasmd-home "$home" --keyring-backend "$DN_KEYRING" --key-name admin \
         --gas-prices "0$DN_FEE_DENOM" admin "$@")
