@@ -291,7 +291,8 @@ const EXECUTE_RESPONSE: &str = "/cosmwasm.wasm.v1.MsgExecuteContractResponse";
 
 /// The first message's contract data from a transaction's `TxMsgData` (SDK 0.50+:
 /// `msg_responses[0]` is `Any(MsgExecuteContractResponse { data })`); `None` when the
-/// contract set none.
+/// contract set none, and for a transaction whose first message is not a contract
+/// execution (a bank send, an ICS-20 transfer, a relayer's packet).
 pub fn contract_data(tx_msg_data: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {
     use cosmrs::proto::cosmos::base::abci::v1beta1::TxMsgData;
     use cosmrs::proto::cosmwasm::wasm::v1::MsgExecuteContractResponse;
@@ -302,10 +303,7 @@ pub fn contract_data(tx_msg_data: &[u8]) -> Result<Option<Vec<u8>>, ChainError> 
         return Ok(None);
     };
     if any.type_url != EXECUTE_RESPONSE {
-        return Err(ChainError::Parse(format!(
-            "first message response is {}, not a contract execution",
-            any.type_url
-        )));
+        return Ok(None);
     }
     let response = MsgExecuteContractResponse::decode(any.value.as_slice())
         .map_err(|e| ChainError::Parse(format!("contract response does not decode: {e}")))?;
