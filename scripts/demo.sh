@@ -119,8 +119,8 @@ ok "hospital-b reply service registered (role reply); it holds hospital-b's reco
 site b-records-desk "$B" peer1 store >/dev/null
 ok "hospital-b records desk registered (role store); records are encrypted to hospital-b's records key"
 b_custodian=$(dn_json --arg c "$B" '.chains[$c].custodian.records_key')
-a_holds=$(dn_query_smart "$A" "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" \
-    "{\"partner\":{\"partner_id\":\"$B\"}}" | jq -r '.encryption_key // empty')
+a_holds=$(dn_admin "$A" show partner --registry "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" \
+    --partner "$B" | jq -r '.encryption_key // empty')
 [[ "$a_holds" == "$b_custodian" ]] ||
     die "hospital-a's registry does not hold hospital-b's custodian key ($b_custodian) for partner $B (it holds '${a_holds:-none}'): scripts/devnet.sh reset && scripts/devnet.sh up"
 ok "hospital-a's registry holds hospital-b's custodian key (its records key, UpsertPartner encryption_key): requests seal the patient's details to it"
@@ -132,7 +132,8 @@ ok "hospital-a: Dr Adams' workstation registered (role request)"
 export EHRX_CLINICIAN_CODE="demo-code-$RANDOM-$RANDOM"
 register_msg=$("$EHRX" --config "$DEMO/a-dr-adams/ehrx.toml" clinician new --id dr-adams \
     --purpose treatment --protect 2>/dev/null) || die "ehrx clinician new failed"
-dn_execute "$A" admin "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" "$register_msg" >/dev/null
+dn_admin "$A" register-clinician --registry "$(dn_json --arg c "$A" '.chains[$c].contracts.registry')" \
+    --message - <<<"$register_msg" >/dev/null || die "ehrx admin register-clinician failed (details above)"
 ok "clinician dr-adams: key made by ehrx on her workstation (mode 0600, encrypted under her code), public key registered by hospital-a's admin"
 if [[ -n "$user_bundle" ]]; then
     # Your history: store it on hospital-b, ask for it from hospital-a, write what comes back.
@@ -232,8 +233,8 @@ for n in 1 2 3 4 5; do
         refused "request $n: $(grep -m1 -oE '(RateLimited|PeerQuarantined)[^ ]*' <<<"$out" || tail -n 1 <<<"$out")"
     fi
 done
-status=$(dn_query_smart "$A" "$(dn_json '.chains["hospital-a"].contracts.registry')" \
-    "{\"peer\":{\"address\":\"$(dn_key_addr "$A" peer2)\"}}" | jq -r '"status \(.status), strikes \(.strikes)"')
+status=$(dn_admin "$A" show peer --registry "$(dn_json '.chains["hospital-a"].contracts.registry')" \
+    --address "$(dn_key_addr "$A" peer2)" | jq -r '"status \(.status), strikes \(.strikes)"')
 refused "the flooder is now: $status; only hospital-a's admin can release it"
 
 say "4c. Another insider tries to read the reply Dr Adams asked for"
