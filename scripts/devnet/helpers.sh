@@ -30,9 +30,6 @@
 #   dn_tx_try CHAIN FROM ARGS...   same, returns 1 on failure instead of dying
 #   dn_wait_tx CHAIN HASH [SECS]   poll `query tx`; prints the tx JSON
 #   dn_instantiate CHAIN FROM CODE_ID MSG LABEL [ADMIN]  prints the contract address
-#   dn_execute CHAIN FROM CONTRACT MSG [--amount X]      prints the tx JSON
-#   dn_execute_try ...             same, non-fatal
-#   dn_query_smart CHAIN CONTRACT MSG   prints the contract's answer (.data)
 #   dn_tx_event_attr TXJSON TYPE KEY    values of an event attribute, one a line
 #   dn_contract_addr_from_tx TXJSON     the instantiated contract's address
 #   dn_tx_wasm_events TXJSON       the tx's wasm events, compact, for error reports
@@ -237,25 +234,6 @@ dn_instantiate() {  # dn_instantiate CHAIN FROM CODE_ID MSG LABEL [ADMIN] -> add
     addr=$(dn_contract_addr_from_tx "$tx")
     [[ -n "$addr" ]] || die "instantiate of code $code on $chain: no _contract_address in the tx events"
     echo "$addr"
-}
-
-dn_execute_try() {  # dn_execute_try CHAIN FROM CONTRACT MSG [extra tx flags]
-    local chain=$1 from=$2 contract=$3 msg=$4
-    shift 4
-    dn_tx_try "$chain" "$from" wasm execute "$contract" "$msg" "$@"
-}
-
-dn_execute() {
-    local out
-    out=$(dn_execute_try "$@") || die "execute on $3 ($1) failed: $4"
-    printf '%s\n' "$out"
-}
-
-dn_query_smart() {  # dn_query_smart CHAIN CONTRACT MSG -> .data
-    local out
-    out=$(dn_q "$1" wasm contract-state smart "$2" "$3") ||
-        { printf 'smart query %s on %s (%s) failed\n' "$3" "$2" "$1" >&2; return 1; }
-    jq -c '.data' <<<"$out"
 }
 
 # ---- the peer tool -------------------------------------------------------------------
