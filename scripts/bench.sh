@@ -22,9 +22,11 @@ set -euo pipefail
 # shellcheck source=scripts/devnet/helpers.sh
 source "$(dirname "${BASH_SOURCE[0]}")/devnet/helpers.sh"
 
+step "build ehrx and the benchmark (cargo --release; several minutes the first time, seconds after)"
 EHRX_BIN=$(dn_ehrx_bin release) || die "no ehrx binary: cargo build --release -p ehrx failed (or set EHRX_BIN)"
 export EHRX_BIN
 TARGET=${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}
 (cd "$EHRX_REPO_ROOT" && cargo build -q --release -p ehr-tests --bin bench --bin bench_histories) >&2 ||
     die "cargo build --release -p ehr-tests --bin bench failed (see above)"
+step_done
 exec "$TARGET/release/bench" "$@"
