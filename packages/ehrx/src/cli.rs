@@ -75,6 +75,10 @@ pub enum Command {
         /// (`/metrics`, `/health`), e.g. 127.0.0.1:9464.
         #[arg(long)]
         metrics_addr: Option<String>,
+        /// Replies submitted at once, each its own transaction (several land in one block).
+        #[arg(long, default_value_t = crate::reply_service::MAX_IN_FLIGHT as u16,
+              value_parser = clap::value_parser!(u16).range(1..=256))]
+        max_in_flight: u16,
     },
     /// Registry and exchange administration, signed by the registry admin's account.
     Admin {
@@ -410,7 +414,11 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
             )?;
             print_json(&serde_json::to_value(&request)?)
         }
-        Command::ReplyService { once, metrics_addr } => {
+        Command::ReplyService {
+            once,
+            metrics_addr,
+            max_in_flight,
+        } => {
             let chain = make_chain(&settings)?;
             let dir = KeyDir::new(settings.key_dir());
             let exchange = settings.exchange()?;
@@ -438,7 +446,8 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                 .context("loading the records key (records_key_dir, default key_dir)")?;
             let pseudonym_key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
             let mut service =
-                ReplyService::new(&peer, records, pseudonym_key, settings.state_file())?;
+                ReplyService::new(&peer, records, pseudonym_key, settings.state_file())?
+                    .with_max_in_flight(usize::from(max_in_flight));
             if let Some(addr) = metrics_addr {
                 // Healthy while a pass succeeded within three safety-net intervals and a minute.
                 let stale = 3 * settings.poll_interval().as_secs() + 60;

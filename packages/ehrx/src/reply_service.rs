@@ -101,7 +101,8 @@ impl ReplyState {
     }
 }
 
-/// Replies submitted at once (each its own transaction, several per block).
+/// Replies submitted at once by default (each its own transaction, several per block);
+/// `ehrx reply-service --max-in-flight` sets it.
 pub const MAX_IN_FLIGHT: usize = 16;
 /// Batches of a large reply's chunks sent at once (each up to 512 KiB).
 pub const MAX_UPLOADS_IN_FLIGHT: usize = 2;
@@ -138,6 +139,8 @@ pub struct ReplyService<'a, 'p> {
     uploads: VecDeque<Upload>,
     /// Counters and health, served by `--metrics-addr`.
     metrics: Arc<Metrics>,
+    /// Replies submitted at once (`--max-in-flight`).
+    max_in_flight: usize,
 }
 
 /// A reply being sent a batch of chunks per transaction.
@@ -192,9 +195,16 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             state,
             uploads: VecDeque::new(),
             metrics: Arc::new(Metrics::default()),
+            max_in_flight: MAX_IN_FLIGHT,
         };
         service.resume_uploads()?;
         Ok(service)
+    }
+
+    /// Submits up to `n` replies at once (at least 1) instead of [`MAX_IN_FLIGHT`].
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
     }
 
     /// Where a reply's sealed chunks wait while it is being sent.
@@ -360,7 +370,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             let mut batch = Vec::new();
             for incoming in &page.requests {
                 self.handle(incoming, &mut limits, &mut batch, &mut report, log)?;
-                if batch.len() >= MAX_IN_FLIGHT {
+                if batch.len() >= self.max_in_flight {
                     self.flush(&mut batch, &mut report, log)?;
                 }
             }

@@ -69,6 +69,10 @@ pub struct Options {
     /// the e2e suite, scripts/demo.sh, other `ehrx reply-service`s.
     #[arg(long, value_name = "S", default_value_t = 1200)]
     pub quiet_wait: u64,
+    /// Replies the bench's reply service submits at once (`ehrx reply-service
+    /// --max-in-flight`; ehrx's own default when not given).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub reply_in_flight: Option<u16>,
 }
 
 impl Options {

@@ -51,6 +51,8 @@ pub struct Results {
     pub clear_interval: String,
     pub block_ms: [Option<i64>; 2],
     pub poll: u64,
+    /// Replies the reply service submits at once (`None`: ehrx's default).
+    pub reply_in_flight: Option<u16>,
     pub channels: [String; 4],
     pub ciphertext_bytes: u64,
     pub runs: u32,
@@ -171,6 +173,7 @@ impl Results {
             clear_interval,
             block_ms,
             poll: bench.opts.poll,
+            reply_in_flight: bench.opts.reply_in_flight,
             channels: [
                 bench.ch_a.clone(),
                 bench.ch_b.clone(),
@@ -300,8 +303,10 @@ impl Results {
         );
         let _ = writeln!(
             w,
-            "- Hermes clear_interval: {} blocks; ehrx poll interval (request and reply service): {} s",
-            self.clear_interval, self.poll
+            "- Hermes clear_interval: {} blocks; ehrx poll interval (request and reply service): {} s; reply service: {}",
+            self.clear_interval,
+            self.poll,
+            reply_in_flight(self.reply_in_flight)
         );
         let _ = writeln!(
             w,
@@ -625,6 +630,14 @@ pub fn write(bench: &Bench, results: &Results, progress: &Progress) -> anyhow::R
         fmt_duration(results.runtime_secs)
     ));
     Ok(())
+}
+
+/// How many replies the bench's reply service submits at once, as the report says it.
+pub fn reply_in_flight(n: Option<u16>) -> String {
+    match n {
+        Some(n) => format!("up to {n} replies at once (--reply-in-flight)"),
+        None => "ehrx's default of replies at once (`ehrx reply-service --max-in-flight`)".into(),
+    }
 }
 
 #[cfg(test)]

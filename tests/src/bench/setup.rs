@@ -606,7 +606,11 @@ pub fn seeded_state(pending: &[(String, String)], now: u64) -> Value {
 /// Starts `ehrx reply-service` on B with its state file seeded with every request already
 /// pending there (other sessions' requests), so it never answers those.
 pub fn start_reply_service(bench: &mut Bench, progress: &Progress) -> Result<ReplyService> {
-    progress.step(&format!("reply service on {B} (poll {}s)", bench.opts.poll));
+    progress.step(&format!(
+        "reply service on {B} (poll {}s, {})",
+        bench.opts.poll,
+        super::report::reply_in_flight(bench.opts.reply_in_flight)
+    ));
     let mut pending = Vec::new();
     let mut after: Option<IncomingCursor> = None;
     loop {
@@ -652,12 +656,16 @@ pub fn start_reply_service(bench: &mut Bench, progress: &Progress) -> Result<Rep
     ));
     let log = bench.work.join("reply-service.log");
     let file = std::fs::File::create(&log)?;
+    let mut args = vec![
+        "--config".to_string(),
+        Bench::path_arg(&bench.reply.config).to_string(),
+        "reply-service".to_string(),
+    ];
+    if let Some(n) = bench.opts.reply_in_flight {
+        args.extend(["--max-in-flight".to_string(), n.to_string()]);
+    }
     let mut child = Command::new(ehrx_bin(&bench.devnet))
-        .args([
-            "--config",
-            Bench::path_arg(&bench.reply.config),
-            "reply-service",
-        ])
+        .args(&args)
         .env("PATH", path_without_wasmd())
         .stdout(Stdio::from(file.try_clone()?))
         .stderr(Stdio::from(file))
