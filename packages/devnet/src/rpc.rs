@@ -39,8 +39,23 @@ async fn timed<T, E: std::fmt::Display>(
 ) -> Result<T> {
     match tokio::time::timeout(TIMEOUT, f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(anyhow!("{url}: {e}")),
+        Ok(Err(e)) => Err(anyhow!("{url}: {}", short(&e.to_string()))),
         Err(_) => Err(anyhow!("{url}: no answer within {}s", TIMEOUT.as_secs())),
+    }
+}
+
+/// The cause of a tendermint-rpc error, without the backtrace its text carries when
+/// RUST_BACKTRACE is set: "Connection refused (os error 111)".
+fn short(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error").to_string();
+    let cause = text
+        .split("Caused by:")
+        .nth(1)
+        .and_then(|rest| rest.lines().map(str::trim).find(|l| !l.is_empty()));
+    match cause {
+        Some(c) => c.rsplit(": ").next().unwrap_or(c).to_string(),
+        None => first,
     }
 }
 
@@ -77,4 +92,16 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_error_text() {
+        let text = "HTTP error\n\nCaused by:\n    error sending request for url (http://127.0.0.1:1/): \
+                    tcp connect error: Connection refused (os error 111)\n\nLocation:\n    x.rs:10\n\n\
+                    Stack backtrace:\n   0: eyre";
+        assert_eq!(super::short(text), "Connection refused (os error 111)");
+        assert_eq!(super::short("no route"), "no route");
+    }
 }
