@@ -35,6 +35,41 @@ pub fn load(dir: &Path, config: Option<&Path>) -> Result<Devnet> {
     Devnet::load(&path)
 }
 
+/// Holds `DIR.lock` (flock) until dropped: the commands that start or stop nodes of one
+/// directory run one at a time; a second waits.
+pub struct DirLock(#[allow(dead_code)] std::fs::File);
+
+pub fn lock(dir: &Path) -> Result<DirLock> {
+    use std::os::fd::AsRawFd as _;
+    let path = PathBuf::from(format!("{}.lock", dir.display()));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!(
+            "waiting for {} (another ehrx-devnet command works on {})",
+            path.display(),
+            dir.display()
+        );
+        // SAFETY: as above, blocking this time.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            anyhow::bail!(
+                "flock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(DirLock(file))
+}
+
 /// One validator node of a chain.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -118,6 +153,21 @@ mod tests {
         // `wasmd comet show-node-id` printed this id for the fixture's key.
         let id = node_id_of(include_str!("testdata/node_key.json")).unwrap();
         assert_eq!(id, "646a085c9fb5177f5f212bb982bc7466f9ca7735");
+    }
+
+    #[test]
+    fn lock_is_exclusive_per_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("net");
+        let held = lock(&dir).unwrap();
+        let file = std::fs::File::open(format!("{}.lock", dir.display())).unwrap();
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: flock on a descriptor of this test.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_ne!(rc, 0, "a second lock must wait while the first is held");
+        drop(held);
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, 0);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let d = layout::load(&dir, None)?;
+    let _lock = layout::lock(&dir)?;
     let mut stopped = 0;
     for c in &d.chains {
         for node in layout::nodes(&d, &dir, &c.id)? {

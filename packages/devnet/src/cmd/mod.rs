@@ -31,9 +31,12 @@ pub struct NodeArg {
 }
 
 impl NodeArg {
-    /// The chain's nodes, and the index of the one named.
-    pub fn resolve(&self) -> anyhow::Result<(Vec<crate::layout::Node>, usize)> {
+    /// The chain's nodes, the index of the one named, and the directory's lock.
+    pub fn resolve(
+        &self,
+    ) -> anyhow::Result<(Vec<crate::layout::Node>, usize, crate::layout::DirLock)> {
         let dir = self.dir.path();
+        let lock = crate::layout::lock(&dir)?;
         let d = crate::layout::load(&dir, None)?;
         let nodes = crate::layout::nodes(&d, &dir, &self.chain)?;
         let i = usize::from(self.validator);
@@ -44,7 +47,7 @@ impl NodeArg {
             nodes.len(),
             self.validator
         );
-        Ok((nodes, i))
+        Ok((nodes, i, lock))
     }
 }
 

@@ -19,7 +19,7 @@ const CATCH_UP_WAIT: Duration = Duration::from_secs(300);
 
 pub fn run(args: Args) -> Result<()> {
     let p = Progress::new();
-    let (nodes, i) = args.node.resolve()?;
+    let (nodes, i, _lock) = args.node.resolve()?;
     let node = nodes[i].clone();
     if !node.genesis().exists() {
         bail!(

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (nodes, i) = args.node.resolve()?;
+    let (nodes, i, _lock) = args.node.resolve()?;
     let node = &nodes[i];
     if args.kill {
         match process::running_pid(node) {

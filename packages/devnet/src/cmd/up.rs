@@ -47,6 +47,7 @@ pub fn run(args: Args) -> Result<()> {
     let devnet = Devnet::load(&args.config)?;
     let dir = args.dir.path();
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _lock = layout::lock(&dir)?;
     save_config(&args.config, &dir)?;
     for id in &args.chains {
         if devnet.chain(id).is_none() {
@@ -478,4 +479,57 @@ fn show_heights(heights: &[Option<u64>]) -> String {
         .map(|h| h.map_or("-".to_string(), |h| h.to_string()))
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coins_sorted_without_zeros() {
+        let c = coins(&[(5, "ufee"), (0, "zzz"), (7, "stake")]);
+        assert_eq!(
+            c,
+            json!([{"denom": "stake", "amount": "7"}, {"denom": "ufee", "amount": "5"}])
+        );
+    }
+
+    #[test]
+    fn a_directory_made_from_another_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, dir) = (
+            tmp.path().join("a.toml"),
+            tmp.path().join("b.toml"),
+            tmp.path().join("net"),
+        );
+        fs::write(&a, "version = 1\n").unwrap();
+        fs::write(&b, "version = 1 # other\n").unwrap();
+        fs::create_dir_all(dir.join("hospital-a")).unwrap();
+        save_config(&a, &dir).unwrap();
+        // Nothing made yet: another file may replace the copy.
+        save_config(&b, &dir).unwrap();
+        fs::write(dir.join("hospital-a").join(DONE), b"").unwrap();
+        save_config(&b, &dir).unwrap();
+        let err = save_config(&a, &dir).unwrap_err().to_string();
+        assert!(err.contains("down --clean"), "{err}");
+    }
+
+    #[test]
+    fn stored_height_of_a_node() {
+        let tmp = tempfile::tempdir().unwrap();
+        let node = Node {
+            chain: "c".into(),
+            index: 0,
+            home: tmp.path().to_path_buf(),
+            ports: ports::NodePorts::of(36000, 0),
+        };
+        assert_eq!(stored_height(&node), 0);
+        fs::create_dir_all(tmp.path().join("data")).unwrap();
+        fs::write(
+            tmp.path().join("data/priv_validator_state.json"),
+            r#"{"height": "128", "round": 0, "step": 3}"#,
+        )
+        .unwrap();
+        assert_eq!(stored_height(&node), 128);
+    }
 }
