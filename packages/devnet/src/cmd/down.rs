@@ -1,0 +1,49 @@
+//! `ehrx-devnet down --dir DIR [--clean]`: stop every node of DIR (TERM, then KILL after
+//! 20 s), and with --clean delete DIR.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::cmd::DirArg;
+use crate::{layout, process};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Also delete the directory (its chains start from genesis at the next `up`).
+    #[arg(long)]
+    pub clean: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let dir = args.dir.path();
+    if !dir.exists() {
+        eprintln!("{}: nothing there", dir.display());
+        return Ok(());
+    }
+    let d = layout::load(&dir, None)?;
+    let _lock = layout::lock(&dir)?;
+    let mut stopped = 0;
+    for c in &d.chains {
+        for node in layout::nodes(&d, &dir, &c.id)? {
+            if !node.home.exists() {
+                continue;
+            }
+            if process::stop_node(&node, Duration::from_secs(20))? {
+                eprintln!("{}: stopped", node.moniker());
+                stopped += 1;
+            }
+        }
+    }
+    eprintln!("{stopped} node(s) stopped");
+    if args.clean {
+        if !layout::saved_config(&dir).exists() {
+            bail!("{} has no devnet.toml: not deleting it", dir.display());
+        }
+        std::fs::remove_dir_all(&dir)?;
+        eprintln!("{} deleted", dir.display());
+    }
+    Ok(())
+}

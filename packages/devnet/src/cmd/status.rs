@@ -1,0 +1,69 @@
+//! `ehrx-devnet status --dir DIR`: every node of every made chain: process, height,
+//! peers, voting power (CometBFT RPC), RSS and CPU time (/proc). Exit 0 only when every
+//! node answers.
+
+use anyhow::{bail, Result};
+
+use crate::cmd::DirArg;
+use crate::{layout, process, rpc};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let dir = args.dir.path();
+    let d = layout::load(&dir, None)?;
+    let rt = rpc::runtime()?;
+    let mut down = 0;
+    for c in &d.chains {
+        let nodes = layout::nodes(&d, &dir, &c.id)?;
+        if !nodes[0].genesis().exists() {
+            println!("{}: not made (ehrx-devnet up --chain {})", c.id, c.id);
+            continue;
+        }
+        let set = nodes
+            .iter()
+            .find_map(|n| rt.block_on(rpc::validator_set(&n.ports.rpc_url())).ok());
+        match set {
+            Some(s) => println!(
+                "{}: {} validators in the set, total voting power {}",
+                c.id, s.count, s.total_power
+            ),
+            None => println!("{}: no node answers", c.id),
+        }
+        for n in &nodes {
+            let pid = process::running_pid(n);
+            let usage = pid
+                .and_then(process::usage)
+                .map_or(String::new(), |(rss, cpu)| {
+                    format!("  rss {} MiB  cpu {cpu:.1}s", rss / 1024)
+                });
+            let state = match rt.block_on(rpc::node_status(&n.ports.rpc_url())) {
+                Ok(s) => format!(
+                    "height {}  peers {}  power {}{}",
+                    s.height,
+                    s.peers,
+                    s.power,
+                    if s.catching_up { "  catching up" } else { "" }
+                ),
+                Err(e) => {
+                    down += 1;
+                    format!("not answering ({e})")
+                }
+            };
+            println!(
+                "  val{} pid {:>7}  rpc {}  {state}{usage}",
+                n.index,
+                pid.map_or("-".to_string(), |p| p.to_string()),
+                n.ports.rpc,
+            );
+        }
+    }
+    if down > 0 {
+        bail!("{down} node(s) not answering");
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! A validator's `config.toml` and `app.toml`, edited in place (comments kept).
+//!
+//! config.toml: every listener on 127.0.0.1 at the node's own ports; P2P among the
+//! chain's own validators only (`persistent_peers` = the others, also unconditional, no
+//! peer exchange, `addr_book_strict = false` and `allow_duplicate_ip = true` because they
+//! all share 127.0.0.1); the chain's block timing; the kv tx indexer (Hermes needs it);
+//! room for the peers' websocket subscriptions. app.toml: zero gas price in the fee
+//! denom, gRPC and REST on the node's ports, no gRPC-web.
+
+use anyhow::{bail, Context, Result};
+use toml_edit::{value, DocumentMut, Item};
+
+use crate::config::Chain;
+use crate::layout::Node;
+
+/// A peer of a node: its id and P2P port on 127.0.0.1.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub id: String,
+    pub p2p: u16,
+}
+
+/// The edited config.toml of `node` (given the text wasmd init wrote).
+pub fn config_toml(
+    text: &str,
+    node: &Node,
+    chain: &Chain,
+    peers: &[Peer],
+    log_level: &str,
+) -> Result<String> {
+    let mut doc: DocumentMut = text.parse().context("config.toml does not parse")?;
+    let others: Vec<&Peer> = peers.iter().filter(|p| p.p2p != node.ports.p2p).collect();
+    let persistent = others
+        .iter()
+        .map(|p| format!("{}@127.0.0.1:{}", p.id, p.p2p))
+        .collect::<Vec<_>>()
+        .join(",");
+    let ids = others
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let p = &node.ports;
+    set(&mut doc, "", "moniker", value(node.moniker()))?;
+    set(&mut doc, "", "log_level", value(log_level))?;
+    set(
+        &mut doc,
+        "rpc",
+        "laddr",
+        value(format!("tcp://127.0.0.1:{}", p.rpc)),
+    )?;
+    set(
+        &mut doc,
+        "rpc",
+        "pprof_laddr",
+        value(format!("127.0.0.1:{}", p.pprof)),
+    )?;
+    // Each `ehrx request` waiting for its reply holds one websocket subscription.
+    set(&mut doc, "rpc", "max_subscription_clients", value(1000))?;
+    set(
+        &mut doc,
+        "p2p",
+        "laddr",
+        value(format!("tcp://127.0.0.1:{}", p.p2p)),
+    )?;
+    set(&mut doc, "p2p", "persistent_peers", value(persistent))?;
+    set(&mut doc, "p2p", "unconditional_peer_ids", value(ids))?;
+    set(&mut doc, "p2p", "pex", value(false))?;
+    set(&mut doc, "p2p", "addr_book_strict", value(false))?;
+    set(&mut doc, "p2p", "allow_duplicate_ip", value(true))?;
+    set(
+        &mut doc,
+        "consensus",
+        "timeout_commit",
+        value(&chain.timeout_commit),
+    )?;
+    set(
+        &mut doc,
+        "consensus",
+        "timeout_propose",
+        value(&chain.timeout_propose),
+    )?;
+    set(&mut doc, "tx_index", "indexer", value("kv"))?;
+    Ok(doc.to_string())
+}
+
+/// The edited app.toml of `node`.
+pub fn app_toml(text: &str, node: &Node, chain: &Chain) -> Result<String> {
+    let mut doc: DocumentMut = text.parse().context("app.toml does not parse")?;
+    let p = &node.ports;
+    set(
+        &mut doc,
+        "",
+        "minimum-gas-prices",
+        value(format!("0{}", chain.fee_denom)),
+    )?;
+    set(&mut doc, "api", "enable", value(true))?;
+    set(
+        &mut doc,
+        "api",
+        "address",
+        value(format!("tcp://127.0.0.1:{}", p.api)),
+    )?;
+    set(&mut doc, "grpc", "enable", value(true))?;
+    set(
+        &mut doc,
+        "grpc",
+        "address",
+        value(format!("127.0.0.1:{}", p.grpc)),
+    )?;
+    set(&mut doc, "grpc-web", "enable", value(false))?;
+    Ok(doc.to_string())
+}
+
+/// The edited client.toml: `wasmd --home HOME tx|query ...` uses this chain, the test
+/// keyring and the node at RPC port `rpc`.
+pub fn client_toml(text: &str, chain_id: &str, rpc: u16) -> Result<String> {
+    let mut doc: DocumentMut = text.parse().context("client.toml does not parse")?;
+    set(&mut doc, "", "chain-id", value(chain_id))?;
+    set(&mut doc, "", "keyring-backend", value("test"))?;
+    set(
+        &mut doc,
+        "",
+        "node",
+        value(format!("tcp://127.0.0.1:{rpc}")),
+    )?;
+    Ok(doc.to_string())
+}
+
+/// Sets `key` of `[section]` (`""`: the top level), which must exist already: a key wasmd
+/// no longer writes is an error, not a setting silently added where nothing reads it.
+fn set(doc: &mut DocumentMut, section: &str, key: &str, item: Item) -> Result<()> {
+    let table = if section.is_empty() {
+        doc.as_table_mut()
+    } else {
+        match doc.get_mut(section).and_then(Item::as_table_mut) {
+            Some(t) => t,
+            None => bail!("no [{section}] table"),
+        }
+    };
+    match table.get_mut(key) {
+        Some(slot) => {
+            // Keep the comment above the key.
+            let decor = slot.as_value().map(|v| v.decor().clone());
+            *slot = item;
+            if let (Some(decor), Some(v)) = (decor, slot.as_value_mut()) {
+                *v.decor_mut() = decor;
+            }
+            Ok(())
+        }
+        None => bail!("no key {key} in [{section}]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Devnet;
+    use crate::layout::nodes;
+    use std::path::Path;
+
+    fn setup() -> (Devnet, Vec<Node>, Vec<Peer>) {
+        let d = Devnet::parse(include_str!("../../../relayer-config/devnet.toml")).unwrap();
+        let ns = nodes(&d, Path::new("/x"), "hospital-a").unwrap();
+        let peers = ns
+            .iter()
+            .map(|n| Peer {
+                id: format!("{:040}", n.index),
+                p2p: n.ports.p2p,
+            })
+            .collect();
+        (d, ns, peers)
+    }
+
+    #[test]
+    fn config_toml_of_validator_two() {
+        let (d, ns, peers) = setup();
+        let out = config_toml(
+            include_str!("testdata/config.toml"),
+            &ns[2],
+            &d.chains[0],
+            &peers,
+            "warn",
+        )
+        .unwrap();
+        let t: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(t["moniker"].as_str(), Some("hospital-a-val2"));
+        assert_eq!(t["rpc"]["laddr"].as_str(), Some("tcp://127.0.0.1:36021"));
+        assert_eq!(t["rpc"]["pprof_laddr"].as_str(), Some("127.0.0.1:36024"));
+        assert_eq!(t["p2p"]["laddr"].as_str(), Some("tcp://127.0.0.1:36020"));
+        let persistent = t["p2p"]["persistent_peers"].as_str().unwrap();
+        let want = format!(
+            "{:040}@127.0.0.1:36000,{:040}@127.0.0.1:36010,{:040}@127.0.0.1:36030",
+            0, 1, 3
+        );
+        assert_eq!(persistent, want, "the other three, not itself");
+        assert_eq!(t["p2p"]["pex"].as_bool(), Some(false));
+        assert_eq!(t["p2p"]["addr_book_strict"].as_bool(), Some(false));
+        assert_eq!(t["p2p"]["allow_duplicate_ip"].as_bool(), Some(true));
+        assert_eq!(t["consensus"]["timeout_commit"].as_str(), Some("500ms"));
+        assert_eq!(t["tx_index"]["indexer"].as_str(), Some("kv"));
+        assert_eq!(t["log_level"].as_str(), Some("warn"));
+        assert!(
+            out.contains("# A custom human readable name for this node"),
+            "comments kept"
+        );
+    }
+
+    #[test]
+    fn app_toml_of_validator_one() {
+        let (d, ns, _) = setup();
+        let out = app_toml(include_str!("testdata/app.toml"), &ns[1], &d.chains[0]).unwrap();
+        let t: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(t["minimum-gas-prices"].as_str(), Some("0ufee"));
+        assert_eq!(t["grpc"]["address"].as_str(), Some("127.0.0.1:36012"));
+        assert_eq!(t["api"]["address"].as_str(), Some("tcp://127.0.0.1:36013"));
+        assert_eq!(t["api"]["enable"].as_bool(), Some(true));
+        assert_eq!(t["grpc-web"]["enable"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn client_toml_points_at_the_node() {
+        let text = "chain-id = \"x\"\nkeyring-backend = \"os\"\nnode = \"tcp://localhost:26657\"\n";
+        let out = client_toml(text, "hospital-a", 36011).unwrap();
+        let t: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(t["chain-id"].as_str(), Some("hospital-a"));
+        assert_eq!(t["keyring-backend"].as_str(), Some("test"));
+        assert_eq!(t["node"].as_str(), Some("tcp://127.0.0.1:36011"));
+    }
+
+    #[test]
+    fn a_missing_key_is_an_error() {
+        let (d, ns, peers) = setup();
+        let err = config_toml("[rpc]\n", &ns[0], &d.chains[0], &peers, "warn").unwrap_err();
+        assert!(err.to_string().contains("moniker"), "{err}");
+    }
+}
