@@ -132,13 +132,20 @@ pub fn collect(
     if let Ok(tx) = b.block_on(b.chain().tx_by_hash(&bench.store_hash)) {
         gas.add("store", &tx);
     }
-    // The soft-rejected request: the requester's rejected SubmitRequest.
+    // The soft-rejected request: the requester's rejected SubmitRequest. CometBFT 0.38's
+    // kv indexer matches the conditions of one query within one event, so the search names
+    // the contract's event only and the sender is checked here.
     if let Some(soft) = &latency.soft {
-        let query = Query::eq("message.sender", soft.site.address.as_str())
+        let query = Query::eq("wasm.action", "submit_request")
             .and_eq("wasm.outcome", "rejected")
             .and_gte("tx.height", bench.h0_a);
-        for tx in search(&a, query) {
-            gas.add("softreject", &tx);
+        let sent_by = |tx: &TxResult| {
+            tx.events.iter().any(|e| {
+                e.kind == "message" && e.attr("sender") == Some(soft.site.address.as_str())
+            })
+        };
+        for tx in search(&a, query).iter().filter(|tx| sent_by(tx)) {
+            gas.add("softreject", tx);
         }
     }
     let runs = latency

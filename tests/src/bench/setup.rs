@@ -25,9 +25,21 @@ const FUNDS: u128 = 100_000_000;
 const MSGS_PER_TX: usize = 50;
 
 /// A synthetic patient, as the custodian on B keeps it and as the requesting hospital
-/// writes it its own way (the custodian normalises the details before its pseudonym).
-const PATIENT_B: &str = r#"{"given": "Ilse", "family": "Brandt-Nowak", "birth_date": "1968-03-09", "ssn": "318-42-5570"}"#;
-const PATIENT_A: &str = r#"{"given": "ILSE", "family": "brandt-nowak ", "birth_date": "03/09/1968", "ssn": "318425570"}"#;
+/// writes it its own way (the custodian normalises the details before its pseudonym). The
+/// SSN's last four digits are the run's own (`serial`), so each run's patient has the one
+/// record it stores: a reply's size, and so its packets' gas, does not grow with every run
+/// on the same devnet.
+fn patients(serial: u64) -> (String, String) {
+    let serial = serial % 10_000;
+    (
+        format!(
+            r#"{{"given": "Ilse", "family": "Brandt-Nowak", "birth_date": "1968-03-09", "ssn": "318-42-{serial:04}"}}"#
+        ),
+        format!(
+            r#"{{"given": "ILSE", "family": "brandt-nowak ", "birth_date": "03/09/1968", "ssn": "31842{serial:04}"}}"#
+        ),
+    )
+}
 const BUNDLE: &str = r#"{"resourceType": "Bundle", "type": "collection", "entry": [
  {"fullUrl": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a01", "resource": {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Ilse"], "family": "Brandt-Nowak"}], "birthDate": "1968-03-09"}},
  {"fullUrl": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a02", "resource": {"resourceType": "Condition", "id": "c1", "code": {"text": "Essential hypertension"}, "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}, "subject": {"reference": "urn:uuid:1a7d5e3c-9b2f-4c60-8e4a-6f0b2d9c5a01"}}},
@@ -432,8 +444,9 @@ pub fn prepare(opts: &Options, progress: &Progress) -> Result<Bench> {
     let work = devnet.dir.join("bench").join(format!("run-{ts}"));
     let root = work.join("sites");
     std::fs::create_dir_all(&root)?;
-    std::fs::write(root.join("patient-b.json"), PATIENT_B)?;
-    std::fs::write(root.join("patient-a.json"), PATIENT_A)?;
+    let (patient_b, patient_a) = patients(now_ms().unsigned_abs() / 1000);
+    std::fs::write(root.join("patient-b.json"), patient_b)?;
+    std::fs::write(root.join("patient-a.json"), patient_a)?;
     std::fs::write(root.join("bundle.json"), BUNDLE)?;
 
     let total = opts.runs + opts.parallel_total();
@@ -827,6 +840,18 @@ pub fn cleanup(bench: &Bench, progress: &Progress) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_run_has_a_patient_of_its_own_written_each_hospital_s_way() {
+        let (b1, a1) = patients(1_733_500_001);
+        let (b2, _) = patients(1_733_500_002);
+        assert_ne!(b1, b2);
+        let b: serde_json::Value = serde_json::from_str(&b1).unwrap();
+        let a: serde_json::Value = serde_json::from_str(&a1).unwrap();
+        assert_eq!(b["ssn"], "318-42-0001");
+        assert_eq!(a["ssn"], "318420001");
+        assert_eq!(a["birth_date"], "03/09/1968");
+    }
 
     #[test]
     fn other_devnet_users_are_recognised() {

@@ -143,7 +143,8 @@ fn measure(devnet: &Devnet, kind: HistoryKind) -> Result<Figures> {
             let query = format!(
                 "acknowledge_packet.packet_src_channel='{src}' AND acknowledge_packet.packet_sequence='{seq}'"
             );
-            ack.add_relayed(txs(devnet, B, &query)?, "MsgAcknowledgement");
+            // The requester may have the history before Hermes relayed the ack back.
+            ack.add_relayed(txs_within(devnet, B, &query, 30)?, "MsgAcknowledgement");
         }
     }
     Ok(Figures {
@@ -167,6 +168,18 @@ fn txs(devnet: &Devnet, chain: &str, query: &str) -> Result<Vec<TxResult>> {
         .with_context(|| format!("tx search query `{query}`"))?;
     let client = devnet.reader(chain);
     Ok(client.block_on(client.chain().tx_search_all(query))?)
+}
+
+/// [`txs`], polled every second for up to `secs` seconds until something is found.
+fn txs_within(devnet: &Devnet, chain: &str, query: &str, secs: u64) -> Result<Vec<TxResult>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let found = txs(devnet, chain, query)?;
+        if !found.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(found);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 fn kib(bytes: u64) -> String {
