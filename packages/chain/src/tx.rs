@@ -118,6 +118,19 @@ impl ChainError {
 }
 
 impl TxResult {
+    /// The values of attribute `key` of the events of type `kind`, in event order
+    /// (`send_packet`, `packet_sequence`; `store_code`, `code_id`).
+    pub fn event_values<'a>(
+        &'a self,
+        kind: &'a str,
+        key: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.events
+            .iter()
+            .filter(move |e| e.kind == kind)
+            .filter_map(move |e| e.attr(key))
+    }
+
     /// The reason code of a soft rejection by the exchange contract, if any. Looks at wasm
     /// events (`wasm` and custom `wasm-*`) of `contract` (or of any contract when the event
     /// does not name one) for `outcome=rejected`.
@@ -549,6 +562,12 @@ mod tests {
         assert_eq!(tx.soft_rejection(exchange), Some(ErrorCode::Replay));
         let registry = "wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d";
         assert_eq!(tx.soft_rejection(registry), None);
+        let actions: Vec<&str> = tx.event_values("wasm", "action").collect();
+        assert_eq!(actions, ["store_record", "record_strike"]);
+        assert_eq!(
+            tx.event_values("send_packet", "packet_sequence").next(),
+            None
+        );
     }
 
     #[test]

@@ -503,10 +503,8 @@ pub fn read_wasm(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn first_attr(tx: &TxResult, kind: &str, key: &str) -> Result<String> {
-    tx.events
-        .iter()
-        .filter(|e| e.kind == kind)
-        .find_map(|e| e.attr(key))
+    tx.event_values(kind, key)
+        .next()
         .map(str::to_string)
         .ok_or_else(|| anyhow!("transaction {} has no {kind}.{key} event", tx.txhash))
 }

@@ -140,9 +140,8 @@ pub fn collect(
             .and_eq("wasm.outcome", "rejected")
             .and_gte("tx.height", bench.h0_a);
         let sent_by = |tx: &TxResult| {
-            tx.events.iter().any(|e| {
-                e.kind == "message" && e.attr("sender") == Some(soft.site.address.as_str())
-            })
+            tx.event_values("message", "sender")
+                .any(|sender| sender == soft.site.address)
         };
         for tx in search(&a, query).iter().filter(|tx| sent_by(tx)) {
             gas.add("softreject", tx);

@@ -137,9 +137,7 @@ pub fn run(bench: &Bench, progress: &Progress) -> Ics20 {
 
 /// The sequence of the packet a transaction sent (`send_packet.packet_sequence`).
 pub fn packet_sequence(tx: &ehrx_chain::TxResult) -> Option<u64> {
-    tx.events
-        .iter()
-        .find(|e| e.kind == "send_packet")
-        .and_then(|e| e.attr("packet_sequence"))
+    tx.event_values("send_packet", "packet_sequence")
+        .next()
         .and_then(|s| s.parse().ok())
 }

@@ -56,15 +56,6 @@ impl Gas {
     }
 }
 
-/// Values of attribute `key` of events of type `kind`.
-fn event_values(tx: &TxResult, kind: &str, key: &str) -> Vec<String> {
-    tx.events
-        .iter()
-        .filter(|e| e.kind == kind)
-        .filter_map(|e| e.attr(key).map(str::to_string))
-        .collect()
-}
-
 /// The 64-hex transaction hashes after "tx " in the reply service's "answered" line for
 /// this run's request.
 fn reply_hashes(service_log: &str) -> Vec<String> {
@@ -132,10 +123,10 @@ fn measure(devnet: &Devnet, kind: HistoryKind) -> Result<Figures> {
     for hash in reply_hashes(&run.service_log) {
         let tx = by_hash(devnet, B, &hash)?;
         reply.add(&tx, 1);
-        let sequences = event_values(&tx, "send_packet", "packet_sequence");
-        let src = event_values(&tx, "send_packet", "packet_src_channel");
-        let dst = event_values(&tx, "send_packet", "packet_dst_channel");
-        for ((seq, src), dst) in sequences.iter().zip(&src).zip(&dst) {
+        let sequences = tx.event_values("send_packet", "packet_sequence");
+        let src = tx.event_values("send_packet", "packet_src_channel");
+        let dst = tx.event_values("send_packet", "packet_dst_channel");
+        for ((seq, src), dst) in sequences.zip(src).zip(dst) {
             let query = format!(
                 "recv_packet.packet_dst_channel='{dst}' AND recv_packet.packet_sequence='{seq}'"
             );
