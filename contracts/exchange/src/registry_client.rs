@@ -6,10 +6,10 @@
 //! exchange's gas beyond its own writes. Changes go through the registry's messages.
 
 use cosmwasm_std::{to_json_binary, Addr, QuerierWrapper, StdResult, WasmMsg};
-use ehr_protocol::limits::{MAX_NAME_LEN, MAX_PORT_LEN};
 use ehr_protocol::registry::{Clinician, ConfigResponse, ExecuteMsg, Partner, Peer};
 use ehr_protocol::registry_layout::{
-    CLINICIANS, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS,
+    clinician_key, connection_key, CLINICIANS, CONFIG, PARTNERS, PARTNER_BY_CHANNEL,
+    PARTNER_BY_CONNECTION, PEERS,
 };
 use ehr_protocol::ErrorCode;
 
@@ -32,11 +32,10 @@ impl<'a> Registry<'a> {
     }
 
     pub fn clinician(&self, clinician_id: &str) -> StdResult<Option<Clinician>> {
-        // No longer id can be registered.
-        if clinician_id.len() > MAX_NAME_LEN {
-            return Ok(None);
+        match clinician_key(clinician_id) {
+            Some(key) => CLINICIANS.query(&self.querier, self.addr.clone(), key),
+            None => Ok(None),
         }
-        CLINICIANS.query(&self.querier, self.addr.clone(), clinician_id)
     }
 
     pub fn partner(&self, partner_id: &str) -> StdResult<Option<Partner>> {
@@ -56,15 +55,10 @@ impl<'a> Registry<'a> {
         connection_id: &str,
         counterparty_port: &str,
     ) -> StdResult<Option<Partner>> {
-        // Out-of-bounds ids cannot be registered.
-        if connection_id.len() > MAX_NAME_LEN || counterparty_port.len() > MAX_PORT_LEN {
+        let Some(key) = connection_key(connection_id, counterparty_port) else {
             return Ok(None);
-        }
-        match PARTNER_BY_CONNECTION.query(
-            &self.querier,
-            self.addr.clone(),
-            (connection_id, counterparty_port),
-        )? {
+        };
+        match PARTNER_BY_CONNECTION.query(&self.querier, self.addr.clone(), key)? {
             Some(partner_id) => self.partner(&partner_id),
             None => Ok(None),
         }

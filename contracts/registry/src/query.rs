@@ -2,11 +2,12 @@
 
 use cosmwasm_std::{Deps, Order, StdResult};
 use cw_storage_plus::Bound;
-use ehr_protocol::limits::{page_size, MAX_NAME_LEN, MAX_PORT_LEN};
+use ehr_protocol::limits::page_size;
 use ehr_protocol::registry::{
     AuditLogResponse, Clinician, CliniciansResponse, ConfigResponse, Partner, PartnersResponse,
     Peer, PeersResponse,
 };
+use ehr_protocol::registry_layout::{clinician_key, connection_key};
 
 use crate::state::{
     AUDIT, CLINICIANS, CONFIG, PARTNERS, PARTNER_BY_CHANNEL, PARTNER_BY_CONNECTION, PEERS,
@@ -41,10 +42,10 @@ pub fn peers(
 }
 
 pub fn clinician(deps: Deps, clinician_id: String) -> StdResult<Option<Clinician>> {
-    if clinician_id.len() > MAX_NAME_LEN {
-        return Ok(None);
+    match clinician_key(&clinician_id) {
+        Some(key) => CLINICIANS.may_load(deps.storage, key),
+        None => Ok(None),
     }
-    CLINICIANS.may_load(deps.storage, &clinician_id)
 }
 
 pub fn clinicians(
@@ -85,14 +86,10 @@ pub fn partner_by_connection(
     connection_id: String,
     counterparty_port: String,
 ) -> StdResult<Option<Partner>> {
-    // Out-of-bounds ids cannot be registered (and would panic as storage key parts).
-    if connection_id.len() > MAX_NAME_LEN || counterparty_port.len() > MAX_PORT_LEN {
+    let Some(key) = connection_key(&connection_id, &counterparty_port) else {
         return Ok(None);
-    }
-    match PARTNER_BY_CONNECTION.may_load(
-        deps.storage,
-        (connection_id.as_str(), counterparty_port.as_str()),
-    )? {
+    };
+    match PARTNER_BY_CONNECTION.may_load(deps.storage, key)? {
         Some(partner_id) => PARTNERS.may_load(deps.storage, &partner_id),
         None => Ok(None),
     }

@@ -5,6 +5,7 @@
 //! round trip (issue 10's gas). Keys are short and stable: changing one, or the stored
 //! type, is a migration of both contracts.
 
+use crate::limits::{MAX_NAME_LEN, MAX_PORT_LEN};
 use crate::registry::{Clinician, ConfigResponse, Partner, Peer};
 use cosmwasm_std::Addr;
 use cw_storage_plus::{Item, Map};
@@ -31,3 +32,19 @@ pub const PARTNER_BY_CONNECTION: Map<(&str, &str), String> = Map::new("partner_b
 /// Our channel id -> partner id, for channels the exchange bound at handshake. Checked on
 /// every packet, so it must hold exactly the channels whose partner names them.
 pub const PARTNER_BY_CHANNEL: Map<&str, String> = Map::new("partner_by_chan");
+
+/// The `CLINICIANS` key of a clinician id; `None` for an id longer than any the registry
+/// registers, which is then not looked up.
+pub fn clinician_key(clinician_id: &str) -> Option<&str> {
+    (clinician_id.len() <= MAX_NAME_LEN).then_some(clinician_id)
+}
+
+/// The `PARTNER_BY_CONNECTION` key of a connection and counterparty port; `None` when either
+/// is longer than any the registry registers (and would panic as a storage key part).
+pub fn connection_key<'a>(
+    connection_id: &'a str,
+    counterparty_port: &'a str,
+) -> Option<(&'a str, &'a str)> {
+    (connection_id.len() <= MAX_NAME_LEN && counterparty_port.len() <= MAX_PORT_LEN)
+        .then_some((connection_id, counterparty_port))
+}
