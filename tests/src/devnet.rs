@@ -1,8 +1,7 @@
 //! Access to the real devnet for the end-to-end tests: brings it up when it is not running
 //! (`scripts/devnet.sh up`), reads `devnet.json`, and drives the chains the way users do,
 //! through the project's chain client (`ehrx-chain`, as the `ehrx` peer tool does) and, for
-//! the SDK transactions an attacker would type (staking, authz), the `wasmd` CLI via the
-//! devnet's shell helpers.
+//! the SDK transactions an attacker would type (staking, authz), the `wasmd` CLI.
 
 use crate::harness::peer::{TestClinician, TestPeer};
 use cosmwasm_std::Addr;
@@ -204,33 +203,181 @@ impl Devnet {
             .to_string()
     }
 
-    /// `wasmd tx ARGS` signed by the keyring key `from`, broadcast, waited for (the
-    /// `dn_tx_try` helper). `fixed_gas` skips the simulation, so that a message the chain
-    /// refuses reaches CheckTx / DeliverTx and fails there with a code and raw_log (as an
-    /// attacker who does not simulate would see it). `Failed` holds the helper's report.
+    /// `wasmd tx ARGS` signed by the keyring key `from`, broadcast, waited for in a block
+    /// (through the chain client). `fixed_gas` skips the simulation, so that a message the
+    /// chain refuses reaches CheckTx / DeliverTx and fails there with a code and raw_log (as
+    /// an attacker who does not simulate would see it). `Failed` holds wasmd's or the
+    /// chain's report.
     pub fn tx(&self, chain: &str, from: &str, args: &[&str], fixed_gas: Option<u64>) -> TxOutcome {
-        let mut all = vec![chain, from];
+        let node = self.node(chain);
+        let gas_price = format!("0{}", self.fee_denom());
+        let gas = fixed_gas.map(|g| g.to_string());
+        let mut all: Vec<&str> = vec!["tx"];
         all.extend_from_slice(args);
-        let gas = fixed_gas.map(|g| g.to_string()).unwrap_or_default();
-        let out = self.helper_env("dn_tx_try", &all, &[("DN_GAS", gas.as_str())]);
-        if !out.status.success() {
-            return TxOutcome::Failed(String::from_utf8_lossy(&out.stderr).to_string());
+        all.extend_from_slice(&["--from", from, "--keyring-backend", "test"]);
+        all.extend_from_slice(&["--chain-id", chain, "--node", &node]);
+        match &gas {
+            Some(g) => all.extend_from_slice(&["--gas", g]),
+            None => all.extend_from_slice(&["--gas", "auto", "--gas-adjustment", "1.5"]),
         }
-        TxOutcome::Accepted(serde_json::from_slice(&out.stdout).expect("tx JSON"))
+        all.extend_from_slice(&["--gas-prices", &gas_price, "-y", "-o", "json"]);
+        // Up to 5 attempts while the account sequence moves under us (another tx of the
+        // same key in the same block); anything else fails at once.
+        let mut attempt = 0;
+        let sent: Value = loop {
+            attempt += 1;
+            let out = self.wasmd(chain, &all);
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            let parsed: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+            let retry = attempt < 5
+                && (stderr.contains("account sequence mismatch")
+                    || parsed.as_ref().is_some_and(|v| v["code"] == 32));
+            if retry {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
+            match parsed {
+                Some(v) if out.status.success() => break v,
+                _ => {
+                    return TxOutcome::Failed(format!(
+                        "transaction failed before broadcast: wasmd tx {} (from {from} on \
+                         {chain}): {stderr}{}",
+                        args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+                        String::from_utf8_lossy(&out.stdout)
+                    ))
+                }
+            }
+        };
+        let hash = sent["txhash"].as_str().unwrap_or_default().to_string();
+        if sent["code"].as_u64().unwrap_or(0) != 0 {
+            return TxOutcome::Failed(format!(
+                "transaction failed: CheckTx of wasmd tx {} on {chain}\n  txhash: {hash}\n  \
+                 code: {} (codespace {})\n  raw_log: {}",
+                args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+                sent["code"],
+                sent["codespace"].as_str().unwrap_or("-"),
+                sent["raw_log"].as_str().unwrap_or_default()
+            ));
+        }
+        let tx = match self.wait_tx(chain, &hash) {
+            Ok(tx) => tx,
+            Err(e) => return TxOutcome::Failed(e),
+        };
+        if tx.code != 0 {
+            return TxOutcome::Failed(format!(
+                "transaction failed: {chain} tx {hash}\n  code: {} (codespace {})\n  raw_log: {}",
+                tx.code, tx.codespace, tx.raw_log
+            ));
+        }
+        TxOutcome::Accepted(tx_json(&tx))
+    }
+
+    /// Waits (up to 45 s) until transaction `hash` is in a block of `chain`.
+    pub fn wait_tx(&self, chain: &str, hash: &str) -> Result<ehrx_chain::TxResult, String> {
+        let client = self.reader(chain);
+        let start = std::time::Instant::now();
+        loop {
+            match client.block_on(client.chain().tx_by_hash(hash)) {
+                Ok(tx) => return Ok(tx),
+                Err(e) if start.elapsed() > std::time::Duration::from_secs(45) => {
+                    return Err(format!(
+                        "transaction {hash} on {chain} not found in a block within 45 s: {e}"
+                    ))
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(400)),
+            }
+        }
+    }
+
+    /// `wasmd ARGS --home HOME`, HOME being `chain`'s accounts home (its keyring).
+    pub fn wasmd(&self, chain: &str, args: &[&str]) -> Output {
+        let home = self.chain(chain)["home"]
+            .as_str()
+            .expect("chain home")
+            .to_string();
+        Command::new("wasmd")
+            .args(args)
+            .args(["--home", &home])
+            .env("PATH", path_with_tools())
+            .output()
+            .expect("run wasmd")
+    }
+
+    /// `chain`'s node, as the wasmd CLI takes it (`tcp://127.0.0.1:PORT`).
+    pub fn node(&self, chain: &str) -> String {
+        self.chain(chain)["node"]
+            .as_str()
+            .expect("chain node")
+            .to_string()
+    }
+
+    /// `wasmd query ARGS -o json` on `chain`, parsed; Err holds wasmd's error.
+    pub fn wasmd_query_try(&self, chain: &str, args: &[&str]) -> Result<Value, String> {
+        let node = self.node(chain);
+        let mut all = vec!["query"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--node", &node, "-o", "json"]);
+        let out = self.wasmd(chain, &all);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).to_string());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("query JSON: {e}"))
     }
 
     /// `wasmd query ARGS -o json` on `chain`, parsed.
     pub fn wasmd_query(&self, chain: &str, args: &[&str]) -> Value {
-        let mut all = vec![chain];
-        all.extend_from_slice(args);
-        let out = self.helper("dn_q", &all);
-        assert!(
-            out.status.success(),
-            "wasmd query {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("query JSON")
+        self.wasmd_query_try(chain, args)
+            .unwrap_or_else(|e| panic!("wasmd query {}: {e}", args.join(" ")))
+    }
+
+    /// `wasmd tx wasm instantiate` of `code_id` by keyring key `from` (no admin): the new
+    /// contract's address.
+    pub fn instantiate_cli(
+        &self,
+        chain: &str,
+        from: &str,
+        code_id: u64,
+        msg: &Value,
+        label: &str,
+    ) -> Result<String, String> {
+        let (code, msg) = (code_id.to_string(), msg.to_string());
+        let args = [
+            "wasm",
+            "instantiate",
+            &code,
+            &msg,
+            "--label",
+            label,
+            "--no-admin",
+        ];
+        match self.tx(chain, from, &args, None) {
+            TxOutcome::Accepted(tx) => tx["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["type"] == "instantiate")
+                .flat_map(|e| e["attributes"].as_array().cloned().unwrap_or_default())
+                .find(|a| a["key"] == "_contract_address")
+                .and_then(|a| a["value"].as_str().map(str::to_string))
+                .ok_or_else(|| format!("instantiate of code {code_id}: no _contract_address")),
+            TxOutcome::SoftRejected { reason, .. } => Err(reason),
+            TxOutcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// Waits until `chain` reaches height `want` (up to `secs`): the height reached.
+    pub fn wait_height(&self, chain: &str, want: u64, secs: u64) -> Result<u64, String> {
+        let start = std::time::Instant::now();
+        loop {
+            let h = self.height(chain);
+            if h >= want {
+                return Ok(h);
+            }
+            if start.elapsed() >= std::time::Duration::from_secs(secs) {
+                return Err(format!("{chain}: height {h} after {secs}s, wanted {want}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
     }
 
     /// The latest block height of `chain` (0 when its node does not answer).
@@ -275,28 +422,6 @@ impl Devnet {
             .env("EHRX_DEVNET_DIR", &self.dir)
             .output()
             .expect("run scripts/devnet.sh")
-    }
-
-    /// Runs a function of `scripts/devnet/helpers.sh` with arguments.
-    pub fn helper(&self, function: &str, args: &[&str]) -> Output {
-        self.helper_env(function, args, &[])
-    }
-
-    /// [`Devnet::helper`] with extra environment variables.
-    pub fn helper_env(&self, function: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "source scripts/devnet/helpers.sh && {function} \"$@\""
-            ))
-            .arg("helper")
-            .args(args)
-            .current_dir(&self.repo)
-            .env("EHRX_DEVNET_DIR", &self.dir)
-            .env("PATH", path_with_tools())
-            .envs(env.iter().copied())
-            .output()
-            .expect("run devnet helper")
     }
 
     /// Executes `msg` on `contract` from the keyring key `from`, waits for the block.

@@ -28,13 +28,15 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client as _, HttpClient};
+use tendermint_rpc::{Client as _, HttpClient, Order};
 use zeroize::Zeroizing;
 
 /// How to reach one chain.
 #[derive(Debug, Clone)]
 pub struct ChainConfig {
-    /// CometBFT RPC, e.g. `http://127.0.0.1:26657`.
+    /// CometBFT RPC, e.g. `http://127.0.0.1:26657`; several, comma-separated, for a chain
+    /// of several validators: the client uses one and moves to the next when it cannot be
+    /// reached.
     pub rpc: String,
     pub chain_id: String,
     /// Bech32 prefix of account addresses (`wasm` on wasmd).
@@ -108,7 +110,9 @@ struct Account {
 /// One chain, optionally with the key that signs this peer's transactions.
 pub struct Chain {
     cfg: ChainConfig,
-    rpc: HttpClient,
+    /// The nodes of `cfg.rpc`, in order; `current` is the one in use.
+    nodes: Vec<(String, HttpClient)>,
+    current: std::sync::atomic::AtomicUsize,
     signer: Option<Signer>,
     gas_price: (f64, cosmrs::Denom),
     chain_id: cosmrs::tendermint::chain::Id,
@@ -126,18 +130,34 @@ impl Chain {
         mut cfg: ChainConfig,
         secret: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Chain, ChainError> {
-        // `tcp://host:port`, as the wasmd CLI's --node takes it, is CometBFT's HTTP RPC.
-        if let Some(rest) = cfg.rpc.strip_prefix("tcp://") {
-            cfg.rpc = format!("http://{rest}");
+        let mut nodes = Vec::new();
+        for address in cfg.rpc.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            // `tcp://host:port`, as the wasmd CLI's --node takes it, is CometBFT's HTTP RPC.
+            let address = match address.strip_prefix("tcp://") {
+                Some(rest) => format!("http://{rest}"),
+                None => address.to_string(),
+            };
+            let url = tendermint_rpc::HttpClientUrl::from_str(&address).map_err(|e| {
+                ChainError::Parse(format!("the RPC address `{address}` is not a URL: {e}"))
+            })?;
+            let client = HttpClient::builder(url)
+                .compat_mode(CompatMode::V0_38)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| ChainError::Parse(format!("RPC client for {address}: {e}")))?;
+            nodes.push((address, client));
         }
-        let url = tendermint_rpc::HttpClientUrl::from_str(&cfg.rpc).map_err(|e| {
-            ChainError::Parse(format!("the RPC address `{}` is not a URL: {e}", cfg.rpc))
-        })?;
-        let rpc = HttpClient::builder(url)
-            .compat_mode(CompatMode::V0_38)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| ChainError::Parse(format!("RPC client for {}: {e}", cfg.rpc)))?;
+        if nodes.is_empty() {
+            return Err(ChainError::Parse(
+                "no RPC address: give the node as http://HOST:PORT (several, comma-separated)"
+                    .into(),
+            ));
+        }
+        cfg.rpc = nodes
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         let signer = secret
             .map(|secret| -> Result<Signer, ChainError> {
                 let key = SigningKey::from_slice(&secret)
@@ -162,7 +182,8 @@ impl Chain {
             .parse()
             .map_err(|e| ChainError::Parse(format!("chain id `{}`: {e}", cfg.chain_id)))?;
         Ok(Chain {
-            rpc,
+            nodes,
+            current: std::sync::atomic::AtomicUsize::new(0),
             signer,
             gas_price: (price, denom),
             chain_id,
@@ -190,6 +211,44 @@ impl Chain {
         }
     }
 
+    /// The RPC address in use.
+    pub fn node(&self) -> &str {
+        &self.nodes[self.current.load(std::sync::atomic::Ordering::Relaxed)].0
+    }
+
+    /// Runs `call` on the node in use; when that node cannot be reached (connection refused,
+    /// timeout: not an answer of the node's), on the next ones in turn, each once. The node
+    /// that answers stays in use. With one node, a plain call.
+    async fn on_node<T, F, Fut>(&self, call: F) -> Result<T, tendermint_rpc::Error>
+    where
+        F: Fn(HttpClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tendermint_rpc::Error>>,
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.nodes.len();
+        let first = self.current.load(Relaxed);
+        let mut last = None;
+        for k in 0..n {
+            let i = (first + k) % n;
+            match call(self.nodes[i].1.clone()).await {
+                Ok(v) => {
+                    if k > 0 {
+                        self.current.store(i, Relaxed);
+                        eprintln!(
+                            "warning: {} cannot be reached; using {} instead",
+                            self.nodes[first].0,
+                            self.nodes[i].0
+                        );
+                    }
+                    return Ok(v);
+                }
+                Err(e) if n > 1 && is_transport(&e) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("at least one node was tried"))
+    }
+
     /// An `abci_query` on one of the SDK's gRPC paths; the chain's refusal becomes
     /// `ChainError::Refused` with the reason reduced to the contract's words.
     async fn grpc_query(
@@ -199,8 +258,13 @@ impl Chain {
         request: Vec<u8>,
     ) -> Result<Vec<u8>, ChainError> {
         let answer = self
-            .rpc
-            .abci_query(Some(path.to_string()), request, None, false)
+            .on_node(|c| {
+                let request = request.clone();
+                async move {
+                    c.abci_query(Some(path.to_string()), request, None, false)
+                        .await
+                }
+            })
             .await
             .map_err(|e| self.unreachable(e))?;
         if answer.code.is_err() {
@@ -422,8 +486,10 @@ impl Chain {
                 };
                 let tx = self.sign(signer, current, msgs, gas)?;
                 let sent = self
-                    .rpc
-                    .broadcast_tx_sync(tx)
+                    .on_node(|c| {
+                        let tx = tx.clone();
+                        async move { c.broadcast_tx_sync(tx).await }
+                    })
                     .await
                     .map_err(|e| self.unreachable(e))?;
                 if sent.code.is_err() {
@@ -482,7 +548,7 @@ impl Chain {
     pub async fn wait_tx(&self, hash: cosmrs::tendermint::Hash) -> Result<TxResult, ChainError> {
         let start = Instant::now();
         loop {
-            let last = match self.rpc.tx(hash, false).await {
+            let last = match self.on_node(|c| async move { c.tx(hash, false).await }).await {
                 Ok(found) => return tx_result(found),
                 Err(e) => rpc_reason(&e),
             };
@@ -515,14 +581,13 @@ impl Chain {
         per_page: u8,
     ) -> Result<(Vec<TxResult>, u32), ChainError> {
         let found = self
-            .rpc
-            .tx_search(
-                query,
-                false,
-                page,
-                per_page,
-                tendermint_rpc::Order::Ascending,
-            )
+            .on_node(|c| {
+                let query = query.clone();
+                async move {
+                    c.tx_search(query, false, page, per_page, Order::Ascending)
+                        .await
+                }
+            })
             .await
             .map_err(|e| self.unreachable(e))?;
         let txs = found
@@ -555,7 +620,7 @@ impl Chain {
     pub async fn tx_by_hash(&self, hash: &str) -> Result<TxResult, ChainError> {
         let parsed = cosmrs::tendermint::Hash::from_str(hash)
             .map_err(|e| ChainError::Parse(format!("tx hash `{hash}`: {e}")))?;
-        match self.rpc.tx(parsed, false).await {
+        match self.on_node(|c| async move { c.tx(parsed, false).await }).await {
             Ok(found) => tx_result(found),
             Err(e) => Err(ChainError::Missing {
                 what: format!("transaction {hash}"),
@@ -569,8 +634,7 @@ impl Chain {
         let height = cosmrs::tendermint::block::Height::try_from(height)
             .map_err(|e| ChainError::Parse(format!("height {height}: {e}")))?;
         let block = self
-            .rpc
-            .block(height)
+            .on_node(|c| async move { c.block(height).await })
             .await
             .map_err(|e| self.unreachable(e))?;
         Ok((block.block.header.time.unix_timestamp_nanos() / 1_000_000) as i64)
@@ -652,7 +716,10 @@ impl Chain {
 
     /// The latest block height, or why the node cannot be reached.
     pub async fn height(&self) -> Result<u64, ChainError> {
-        let status = self.rpc.status().await.map_err(|e| self.unreachable(e))?;
+        let status = self
+            .on_node(|c| async move { c.status().await })
+            .await
+            .map_err(|e| self.unreachable(e))?;
         Ok(status.sync_info.latest_block_height.value())
     }
 }
@@ -697,9 +764,9 @@ impl Drop for ContractEvents {
 }
 
 impl Chain {
-    /// The CometBFT websocket of `rpc` (`http://h:p` → `ws://h:p/websocket`).
-    fn websocket_url(&self) -> String {
-        let base = self.cfg.rpc.trim_end_matches('/');
+    /// The CometBFT websocket of RPC address `rpc` (`http://h:p` → `ws://h:p/websocket`).
+    fn websocket_url(rpc: &str) -> String {
+        let base = rpc.trim_end_matches('/');
         let base = base
             .strip_prefix("https://")
             .map(|rest| format!("wss://{rest}"))
@@ -714,9 +781,30 @@ impl Chain {
     /// Subscribes to the transactions that emit `wasm` events of `what.contract` (packets
     /// received and acknowledged by it as well as executions), and that carry
     /// `what.attribute` in a `wasm` event when it is set.
+    /// With several nodes: the node in use, else the next that accepts, in turn.
     pub async fn subscribe(&self, what: &Watch) -> Result<ContractEvents, ChainError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.nodes.len();
+        let first = self.current.load(Relaxed);
+        let mut last = None;
+        for k in 0..n {
+            let i = (first + k) % n;
+            match Self::subscribe_on(&self.nodes[i].0, what).await {
+                Ok(events) => {
+                    if k > 0 {
+                        self.current.store(i, Relaxed);
+                    }
+                    return Ok(events);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one node was tried"))
+    }
+
+    async fn subscribe_on(rpc: &str, what: &Watch) -> Result<ContractEvents, ChainError> {
         use tendermint_rpc::SubscriptionClient as _;
-        let url = self.websocket_url();
+        let url = Self::websocket_url(rpc);
         let unreachable = |e: tendermint_rpc::Error| ChainError::Unreachable {
             endpoint: url.clone(),
             reason: rpc_reason(&e),
@@ -743,6 +831,21 @@ impl Chain {
             driver,
         })
     }
+}
+
+/// Did the node fail to answer at all (rather than answer with an error)?
+fn is_transport(e: &tendermint_rpc::Error) -> bool {
+    use tendermint_rpc::error::ErrorDetail as D;
+    matches!(
+        e.detail(),
+        D::Io(_)
+            | D::Http(_)
+            | D::HttpRequestFailed(_)
+            | D::Timeout(_)
+            | D::ClientInternal(_)
+            | D::WebSocket(_)
+            | D::WebSocketTimeout(_)
+    )
 }
 
 /// An RPC error with its causes (tendermint-rpc's own text is only "HTTP error"; the cause
@@ -887,6 +990,33 @@ mod tests {
         assert_eq!(contract_data(&other.encode_to_vec()).unwrap(), None);
     }
 
+    #[tokio::test]
+    async fn several_nodes_are_tried_in_turn() {
+        let chain = Chain::new(
+            ChainConfig {
+                rpc: "tcp://127.0.0.1:9, http://127.0.0.1:10".into(),
+                chain_id: "hospital-a".into(),
+                ..ChainConfig::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(chain.node(), "http://127.0.0.1:9");
+        let err = chain.height().await.unwrap_err().to_string();
+        // Both tried; the error names the list, the last cause is the second node's.
+        assert!(err.contains("http://127.0.0.1:9,http://127.0.0.1:10"), "{err}");
+        assert!(err.contains("Connection refused"), "{err}");
+        assert!(Chain::new(
+            ChainConfig {
+                rpc: " , ".into(),
+                chain_id: "hospital-a".into(),
+                ..ChainConfig::default()
+            },
+            None
+        )
+        .is_err());
+    }
+
     #[test]
     fn gas_prices_parse() {
         assert_eq!(parse_gas_price("0ufee").unwrap(), (0.0, "ufee".into()));
@@ -910,7 +1040,10 @@ mod tests {
         )
         .unwrap();
         let err = chain.height().await.unwrap_err();
-        assert_eq!(chain.websocket_url(), "ws://127.0.0.1:9/websocket");
+        assert_eq!(
+            Chain::websocket_url(chain.node()),
+            "ws://127.0.0.1:9/websocket"
+        );
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains("http://127.0.0.1:9"), "{err}");
         assert!(err.to_string().contains("is the node running"), "{err}");

@@ -29,29 +29,12 @@ struct Pair {
 
 impl Pair {
     fn deploy(devnet: &Devnet, chain: &'static str) -> Pair {
-        let code = |name: &str| {
-            devnet.chain(chain)["code_ids"][name]
-                .as_u64()
-                .unwrap()
-                .to_string()
-        };
-        let instantiate = |code_id: String, msg: Value, label: &str| {
-            let out = devnet.helper(
-                "dn_instantiate",
-                &[
-                    chain,
-                    "admin",
-                    &code_id,
-                    &msg.to_string(),
-                    &format!("{label}-{}", run_id()),
-                ],
-            );
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let code = |name: &str| devnet.chain(chain)["code_ids"][name].as_u64().unwrap();
+        let instantiate = |code_id: u64, msg: Value, label: &str| {
+            let label = format!("{label}-{}", run_id());
+            devnet
+                .instantiate_cli(chain, "admin", code_id, &msg, &label)
+                .unwrap_or_else(|e| panic!("instantiate {label}: {e}"))
         };
         let registry = instantiate(
             code("registry"),

@@ -161,17 +161,12 @@ fn handshake_from_an_unregistered_contract_is_refused() {
     // lookup table does not list its port.
     let code_id = devnet.chain(B)["code_ids"]["exchange"]
         .as_u64()
-        .expect("exchange code id")
-        .to_string();
-    let msg = serde_json::json!({ "registry": devnet.contract(B, "registry") }).to_string();
+        .expect("exchange code id");
+    let msg = serde_json::json!({ "registry": devnet.contract(B, "registry") });
     let label = format!("rogue-{}", ehr_tests::devnet::run_id());
-    let out = devnet.helper("dn_instantiate", &[B, "admin", &code_id, &msg, &label]);
-    assert!(
-        out.status.success(),
-        "instantiate rogue: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rogue = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let rogue = devnet
+        .instantiate_cli(B, "admin", code_id, &msg, &label)
+        .unwrap_or_else(|e| panic!("instantiate rogue: {e}"));
 
     let b_connection = devnet.chain(B)["partners"][A]["connection_id"]
         .as_str()

@@ -264,13 +264,11 @@ fn insider_cannot_create_a_validator_or_move_bonded_power() {
     assert_eq!(power_after, power_before, "voting power unchanged");
     // ... and the chain keeps producing blocks.
     let h1 = devnet.height(A);
-    let want = (h1 + 2).to_string();
-    let waited = devnet.helper("dn_wait_height", &[A, &want, "30"]);
+    let waited = devnet.wait_height(A, h1 + 2, 30);
     let h2 = devnet.height(A);
     assert!(
-        waited.status.success() && h1 > h0 && h2 >= h1 + 2,
-        "{A} stalled: heights {h0}, {h1}, {h2}: {}",
-        String::from_utf8_lossy(&waited.stderr)
+        waited.is_ok() && h1 > h0 && h2 >= h1 + 2,
+        "{A} stalled: heights {h0}, {h1}, {h2}: {waited:?}"
     );
     eprintln!(
         "[e2e] {A}: validators and voting power unchanged ({power_after:?}); height {h0} -> {h1} -> {h2}"
@@ -279,8 +277,8 @@ fn insider_cannot_create_a_validator_or_move_bonded_power() {
 
 /// `wasmd tx ARGS --generate-only` for the keyring key `from`: the unsigned tx JSON.
 fn generate_only(devnet: &Devnet, chain: &str, from: &str, args: &[&str]) -> Value {
-    let node = devnet.chain(chain)["node"].as_str().unwrap().to_string();
-    let mut all = vec![chain, "tx"];
+    let node = devnet.node(chain);
+    let mut all = vec!["tx"];
     all.extend_from_slice(args);
     all.extend_from_slice(&[
         "--from",
@@ -295,7 +293,7 @@ fn generate_only(devnet: &Devnet, chain: &str, from: &str, args: &[&str]) -> Val
         "-o",
         "json",
     ]);
-    let out = devnet.helper("dn_wasmd", &all);
+    let out = devnet.wasmd(chain, &all);
     assert!(
         out.status.success(),
         "generate-only {}: {}",

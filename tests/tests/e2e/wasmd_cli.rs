@@ -35,14 +35,9 @@ fn cli_execute(devnet: &Devnet, chain: &str, key: &str, msg: &ExecuteMsg) -> Val
 fn cli_query<T: DeserializeOwned>(devnet: &Devnet, chain: &str, msg: &QueryMsg) -> Option<T> {
     let contract = devnet.contract(chain, "exchange");
     let json = serde_json::to_string(msg).unwrap();
-    let out = devnet.helper(
-        "dn_q",
-        &[chain, "wasm", "contract-state", "smart", &contract, &json],
-    );
-    if !out.status.success() {
-        return None;
-    }
-    let answer: Value = serde_json::from_slice(&out.stdout).expect("query JSON");
+    let answer = devnet
+        .wasmd_query_try(chain, &["wasm", "contract-state", "smart", &contract, &json])
+        .ok()?;
     Some(serde_json::from_value(answer["data"].clone()).expect("the contract's answer"))
 }
 
