@@ -303,6 +303,66 @@ impl Devnet {
             .expect("run wasmd")
     }
 
+    /// Every validator's RPC of `chain` (devnet.json `rpcs`; a devnet of schema 1 has one):
+    /// the peers' clients are given all of them and fail over.
+    pub fn rpcs(&self, chain: &str) -> Vec<String> {
+        let info = self.chain(chain);
+        match info["rpcs"].as_array() {
+            Some(list) => list
+                .iter()
+                .map(|v| v.as_str().expect("an RPC URL").to_string())
+                .collect(),
+            None => vec![info["rpc"].as_str().expect("chain rpc").to_string()],
+        }
+    }
+
+    /// The latest height validator `index` of `chain` reports (None when it does not
+    /// answer).
+    pub fn validator_height(&self, chain: &str, index: usize) -> Option<u64> {
+        let rpc = self.rpcs(chain).get(index)?.clone();
+        let cfg = ehrx_chain::ChainConfig {
+            rpc,
+            chain_id: chain.to_string(),
+            ..ehrx_chain::ChainConfig::default()
+        };
+        let client = ehrx_chain::BlockingChain::new(cfg, None).ok()?;
+        client.block_on(client.chain().height()).ok()
+    }
+
+    /// `ehrx-devnet stop-node` (SIGKILL when `kill`: a crash) of validator `index`.
+    pub fn stop_validator(&self, chain: &str, index: usize, kill: bool) {
+        let i = index.to_string();
+        let mut args = vec!["stop-node", "--chain", chain, "--validator", &i];
+        if kill {
+            args.push("--kill");
+        }
+        let out = self.script(&args);
+        assert!(
+            out.status.success(),
+            "stop-node {chain} {index}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `ehrx-devnet start-node`: validator `index` started again and caught up.
+    pub fn start_validator(&self, chain: &str, index: usize) {
+        let i = index.to_string();
+        let out = self.script(&["start-node", "--chain", chain, "--validator", &i]);
+        assert!(
+            out.status.success(),
+            "start-node {chain} {index}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The relayer instances of devnet.json (`hermes.instances`): name, pid file, config.
+    pub fn relayers(&self) -> Vec<Value> {
+        self.json()["hermes"]["instances"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// `chain`'s node, as the wasmd CLI takes it (`tcp://127.0.0.1:PORT`).
     pub fn node(&self, chain: &str) -> String {
         self.chain(chain)["node"]
@@ -392,14 +452,13 @@ impl Devnet {
         clients
             .entry((chain.to_string(), key.to_string()))
             .or_insert_with(|| {
-                let info = self.chain(chain);
                 let secret = (!key.is_empty()).then(|| {
                     self.keyring_key(chain, key)
                         .open(|| None)
                         .unwrap_or_else(|e| panic!("{chain} key {key}: {e}"))
                 });
                 let cfg = ehrx_chain::ChainConfig {
-                    rpc: info["rpc"].as_str().expect("chain rpc").to_string(),
+                    rpc: self.rpcs(chain).join(","),
                     chain_id: chain.to_string(),
                     gas_price: format!("0{}", self.fee_denom()),
                     gas_adjustment: 1.5,

@@ -83,7 +83,7 @@ pub fn write_config(
              key_name = \"{key_name}\"\nkey_dir = \"keys\"\npseudonym_key_file = \"{pseudonym}\"\n\
              records_key_dir = \"{records_dir}\"\nrecords_key = \"{records_key}\"\n\
              state_file = \"reply-state.json\"\npoll_interval_secs = {poll_secs}\n",
-            node = info["node"].as_str().unwrap(),
+            node = devnet.rpcs(chain).join(","),
             exchange = info["contracts"]["exchange"].as_str().unwrap(),
             home = info["home"].as_str().unwrap(),
             pseudonym = custodian["pseudonym_key_file"].as_str().unwrap(),
