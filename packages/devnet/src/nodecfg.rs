@@ -33,7 +33,7 @@
 //! learnt from others or given to them); `addr_book_strict = false` and
 //! `allow_duplicate_ip = true` because all the nodes share 127.0.0.1. Adding a node to the
 //! allowlist means editing every validator's config and restarting it
-//! (`ehrx-devnet add-validator`).
+//! (`ehrx-devnet add-validator`, [`add_peer`]).
 
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, DocumentMut, Item};
@@ -46,6 +46,16 @@ use crate::layout::Node;
 pub struct Peer {
     pub id: String,
     pub p2p: u16,
+}
+
+impl Peer {
+    /// `node` as a peer: its id (from its node key) and P2P port.
+    pub fn of(node: &Node) -> Result<Peer> {
+        Ok(Peer {
+            id: node.node_id()?,
+            p2p: node.ports.p2p,
+        })
+    }
 }
 
 /// The edited config.toml of `node` (given the text wasmd init wrote).
@@ -113,6 +123,53 @@ pub fn config_toml(
         value(&chain.timeout_propose),
     )?;
     set(&mut doc, "tx_index", "indexer", value("kv"))?;
+    Ok(doc.to_string())
+}
+
+/// `text` (a node's config.toml made by [`config_toml`]) with `peer` added to its
+/// `persistent_peers` and to the allowlist `unconditional_peer_ids`; unchanged if there
+/// already.
+pub fn add_peer(text: &str, peer: &Peer) -> Result<String> {
+    let mut doc: DocumentMut = text.parse().context("config.toml does not parse")?;
+    let p2p = doc
+        .get("p2p")
+        .and_then(Item::as_table)
+        .context("no [p2p] table")?;
+    let list = |key: &str| -> Result<Vec<String>> {
+        let text = p2p
+            .get(key)
+            .and_then(Item::as_str)
+            .with_context(|| format!("no key {key} in [p2p]"))?;
+        Ok(text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect())
+    };
+    let mut persistent = list("persistent_peers")?;
+    let mut ids = list("unconditional_peer_ids")?;
+    if !persistent
+        .iter()
+        .any(|p| p.starts_with(&format!("{}@", peer.id)))
+    {
+        persistent.push(format!("{}@127.0.0.1:{}", peer.id, peer.p2p));
+    }
+    if !ids.contains(&peer.id) {
+        ids.push(peer.id.clone());
+    }
+    set(
+        &mut doc,
+        "p2p",
+        "persistent_peers",
+        value(persistent.join(",")),
+    )?;
+    set(
+        &mut doc,
+        "p2p",
+        "unconditional_peer_ids",
+        value(ids.join(",")),
+    )?;
     Ok(doc.to_string())
 }
 
@@ -240,6 +297,39 @@ mod tests {
         assert_eq!(t["log_level"].as_str(), Some("warn"));
         assert!(
             out.contains("# A custom human readable name for this node"),
+            "comments kept"
+        );
+    }
+
+    #[test]
+    fn add_peer_extends_the_allowlist_once() {
+        let (d, ns, peers) = setup();
+        let base = config_toml(
+            include_str!("testdata/config.toml"),
+            &ns[0],
+            &d.chains[0],
+            &peers,
+            "warn",
+        )
+        .unwrap();
+        let new = Peer {
+            id: "ab".repeat(20),
+            p2p: 36040,
+        };
+        let once = add_peer(&base, &new).unwrap();
+        assert_eq!(add_peer(&once, &new).unwrap(), once, "idempotent");
+        let t: toml::Table = toml::from_str(&once).unwrap();
+        let persistent = t["p2p"]["persistent_peers"].as_str().unwrap();
+        assert!(
+            persistent.ends_with(&format!(",{}@127.0.0.1:36040", new.id)),
+            "{persistent}"
+        );
+        assert_eq!(persistent.split(',').count(), 4);
+        let allowed = t["p2p"]["unconditional_peer_ids"].as_str().unwrap();
+        assert_eq!(allowed, format!("{:040},{:040},{:040},{}", 1, 2, 3, new.id));
+        assert_eq!(t["p2p"]["max_num_inbound_peers"].as_integer(), Some(0));
+        assert!(
+            once.contains("# Maximum number of inbound peers"),
             "comments kept"
         );
     }
