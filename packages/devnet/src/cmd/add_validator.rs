@@ -561,8 +561,10 @@ mod tests {
 
     #[test]
     fn create_validator_signed_by_the_valoper_address() {
-        let op = "wasm1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnmgnpsq";
-        let m = create_validator(op, "c-val4", &[7; 32], 5, "stake").unwrap();
+        let op = cosmrs::AccountId::new("wasm", &[1; 20])
+            .unwrap()
+            .to_string();
+        let m = create_validator(&op, "c-val4", &[7; 32], 5, "stake").unwrap();
         assert_eq!(m.type_url, MSG_CREATE_VALIDATOR);
         let back =
             cosmrs::proto::cosmos::staking::v1beta1::MsgCreateValidator::decode(&*m.value).unwrap();
