@@ -11,9 +11,15 @@ use tendermint_rpc::{Client as _, HttpClient, HttpClientUrl};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ehrx-devnet");
 
+/// The binary under test: `$EHRX_DEVNET_BIN` (when a target directory shared between
+/// branches holds another branch's `ehrx-devnet`), else cargo's.
+pub fn bin() -> String {
+    std::env::var("EHRX_DEVNET_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 /// Runs `ehrx-devnet ARGS`, echoing its output.
 pub fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN).args(args).output().expect("runs");
+    let out = Command::new(bin()).args(args).output().expect("runs");
     eprintln!(
         "$ ehrx-devnet {}\n{}{}",
         args.join(" "),
