@@ -6,6 +6,9 @@
 //!                                 client.toml pointing at validator 0, mnemonics/ (0600)
 //! DIR/<chain>/val<v>/             validator v's wasmd home: config/, data/, its operator
 //!                                 key `operator` (keyring-test), wasmd.log, wasmd.pid
+//! DIR/<chain>/extra-validators    validators added after genesis by `add-validator` (a
+//!                                 number; absent = 0): the chain has the file's
+//!                                 `validators` plus these, val<validators>.. onwards
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -111,20 +114,55 @@ pub fn accounts_home(dir: &Path, chain: &str) -> PathBuf {
     chain_dir(dir, chain).join("accounts")
 }
 
-/// The nodes of chain `id`, in validator order.
-pub fn nodes(devnet: &Devnet, dir: &Path, id: &str) -> Result<Vec<Node>> {
-    let (index, chain) = devnet
+/// The file counting the validators `add-validator` added to chain `chain`.
+pub fn extra_validators_file(dir: &Path, chain: &str) -> PathBuf {
+    chain_dir(dir, chain).join("extra-validators")
+}
+
+/// The validators added to chain `chain` after genesis (0 without the file).
+pub fn extra_validators(dir: &Path, chain: &str) -> Result<u8> {
+    let path = extra_validators_file(dir, chain);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().with_context(|| {
+            format!(
+                "{}: not a number ({:?}); it counts the validators add-validator added",
+                path.display(),
+                text.trim()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Validator `v` of chain `id` (it need not exist yet).
+pub fn node(devnet: &Devnet, dir: &Path, id: &str, v: u8) -> Result<Node> {
+    let (index, _) = devnet
         .chain(id)
         .with_context(|| format!("no chain {id:?} in the devnet file"))?;
-    let base = devnet.chain_port_base(index);
-    Ok((0..chain.validators)
-        .map(|v| Node {
-            chain: id.to_string(),
-            index: v,
-            home: chain_dir(dir, id).join(format!("val{v}")),
-            ports: NodePorts::of(base, v),
-        })
-        .collect())
+    Ok(Node {
+        chain: id.to_string(),
+        index: v,
+        home: chain_dir(dir, id).join(format!("val{v}")),
+        ports: NodePorts::of(devnet.chain_port_base(index), v),
+    })
+}
+
+/// The nodes of chain `id`, in validator order: the file's `validators`, then those
+/// `add-validator` added.
+pub fn nodes(devnet: &Devnet, dir: &Path, id: &str) -> Result<Vec<Node>> {
+    let (_, chain) = devnet
+        .chain(id)
+        .with_context(|| format!("no chain {id:?} in the devnet file"))?;
+    let count = chain.validators.saturating_add(extra_validators(dir, id)?);
+    anyhow::ensure!(
+        usize::from(count) <= crate::ports::MAX_VALIDATORS,
+        "{id}: {count} validators ({} in the devnet file + {}) exceed the port layout's {}",
+        chain.validators,
+        extra_validators_file(dir, id).display(),
+        crate::ports::MAX_VALIDATORS
+    );
+    (0..count).map(|v| node(devnet, dir, id, v)).collect()
 }
 
 /// CometBFT's node id: the first 20 bytes of SHA-256 of the Ed25519 public key, in hex.
@@ -179,5 +217,21 @@ mod tests {
         assert_eq!(ns[3].ports.rpc, 36131);
         assert_eq!(ns[3].moniker(), "hospital-b-val3");
         assert!(nodes(&d, Path::new("/x"), "hospital-z").is_err());
+    }
+
+    #[test]
+    fn added_validators_count() {
+        let d = Devnet::parse(include_str!("../../../relayer-config/devnet.toml")).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(nodes(&d, tmp.path(), "hospital-a").unwrap().len(), 4);
+        std::fs::create_dir_all(chain_dir(tmp.path(), "hospital-a")).unwrap();
+        std::fs::write(extra_validators_file(tmp.path(), "hospital-a"), "2\n").unwrap();
+        let ns = nodes(&d, tmp.path(), "hospital-a").unwrap();
+        assert_eq!(ns.len(), 6);
+        assert_eq!(ns[5].ports.rpc, 36051);
+        assert_eq!(nodes(&d, tmp.path(), "hospital-b").unwrap().len(), 4);
+        std::fs::write(extra_validators_file(tmp.path(), "hospital-a"), "7").unwrap();
+        let err = nodes(&d, tmp.path(), "hospital-a").unwrap_err().to_string();
+        assert!(err.contains("exceed"), "{err}");
     }
 }

@@ -40,6 +40,8 @@ enum Command {
     StartNode(cmd::start_node::Args),
     /// Stop one validator node (TERM, or --kill for a crash).
     StopNode(cmd::stop_node::Args),
+    /// Add one of the hospital's own validators to a running chain (the admin procedure).
+    AddValidator(cmd::add_validator::Args),
 }
 
 /// The default devnet directory: ~/.cache/ehrx-devnet-rs (not scripts/devnet.sh's).
@@ -59,6 +61,7 @@ fn main() {
         Command::Down(a) => cmd::down::run(a),
         Command::StartNode(a) => cmd::start_node::run(a),
         Command::StopNode(a) => cmd::stop_node::run(a),
+        Command::AddValidator(a) => cmd::add_validator::run(a),
     };
     if let Err(err) = result {
         eprintln!("ehrx-devnet: error: {err:#}");

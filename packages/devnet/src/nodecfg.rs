@@ -1,11 +1,39 @@
 //! A validator's `config.toml` and `app.toml`, edited in place (comments kept).
 //!
 //! config.toml: every listener on 127.0.0.1 at the node's own ports; P2P among the
-//! chain's own validators only (`persistent_peers` = the others, also unconditional, no
-//! peer exchange, `addr_book_strict = false` and `allow_duplicate_ip = true` because they
-//! all share 127.0.0.1); the chain's block timing; the kv tx indexer (Hermes needs it);
-//! room for the peers' websocket subscriptions. app.toml: zero gas price in the fee
-//! denom, gRPC and REST on the node's ports, no gRPC-web.
+//! chain's own validators only (below); the chain's block timing; the kv tx indexer
+//! (Hermes needs it); room for the peers' websocket subscriptions. app.toml: zero gas
+//! price in the fee denom, gRPC and REST on the node's ports, no gRPC-web.
+//!
+//! ## Who may connect: the node allowlist
+//!
+//! CometBFT 0.38 has no allowlist setting, but its switch acts as one when configured so
+//! (read in cometbft v0.38.21, the version wasmd 0.61 links):
+//!
+//! - `p2p/switch.go` `acceptRoutine`: an authenticated inbound peer whose node id is not
+//!   in `unconditional_peer_ids` is dropped ("Ignoring inbound connection: already have
+//!   enough inbound peers") when the inbound count is `>= max_num_inbound_peers`; with
+//!   `max_num_inbound_peers = 0` that is always, so **only the ids listed in
+//!   `unconditional_peer_ids` are ever accepted** (the id is the one proven in the
+//!   SecretConnection handshake: a stranger cannot claim another node's id without its
+//!   key). Unconditional peers are not counted (`NumPeers`).
+//! - `max_num_outbound_peers` is read only by the PEX reactor (`pex_reactor.go`
+//!   `ensurePeers`); dialing `persistent_peers` (`DialPeersAsync`, `reconnectToPeer`)
+//!   never checks it. With `pex = false` nothing else dials, so 0 changes nothing for the
+//!   chain's own mesh and states the intent: no peers beyond the listed ones.
+//! - `node/setup.go` `createTransport` limits simultaneous incoming TCP connections to
+//!   `max_num_inbound_peers + len(unconditional_peer_ids)`: the chain's own nodes.
+//! - `filter_peers = true` would ask the app (`/p2p/filter/id/<id>` ABCI query), but
+//!   wasmd sets no peer filter (baseapp `SetIDPeerFilter` is never called), so every id
+//!   would pass: it stays false.
+//!
+//! So: `persistent_peers` = the chain's other validators (dialed and redialed),
+//! `unconditional_peer_ids` = the same ids (the allowlist), `max_num_inbound_peers = 0`,
+//! `max_num_outbound_peers = 0`, `pex = false` (no peer exchange: addresses are never
+//! learnt from others or given to them); `addr_book_strict = false` and
+//! `allow_duplicate_ip = true` because all the nodes share 127.0.0.1. Adding a node to the
+//! allowlist means editing every validator's config and restarting it
+//! (`ehrx-devnet add-validator`, [`add_peer`]).
 
 use anyhow::{bail, Context, Result};
 use toml_edit::{value, DocumentMut, Item};
@@ -18,6 +46,16 @@ use crate::layout::Node;
 pub struct Peer {
     pub id: String,
     pub p2p: u16,
+}
+
+impl Peer {
+    /// `node` as a peer: its id (from its node key) and P2P port.
+    pub fn of(node: &Node) -> Result<Peer> {
+        Ok(Peer {
+            id: node.node_id()?,
+            p2p: node.ports.p2p,
+        })
+    }
 }
 
 /// The edited config.toml of `node` (given the text wasmd init wrote).
@@ -43,6 +81,8 @@ pub fn config_toml(
     let p = &node.ports;
     set(&mut doc, "", "moniker", value(node.moniker()))?;
     set(&mut doc, "", "log_level", value(log_level))?;
+    // wasmd has no peer filter: asking it would let every id through (module comment).
+    set(&mut doc, "", "filter_peers", value(false))?;
     set(
         &mut doc,
         "rpc",
@@ -65,6 +105,8 @@ pub fn config_toml(
     )?;
     set(&mut doc, "p2p", "persistent_peers", value(persistent))?;
     set(&mut doc, "p2p", "unconditional_peer_ids", value(ids))?;
+    set(&mut doc, "p2p", "max_num_inbound_peers", value(0))?;
+    set(&mut doc, "p2p", "max_num_outbound_peers", value(0))?;
     set(&mut doc, "p2p", "pex", value(false))?;
     set(&mut doc, "p2p", "addr_book_strict", value(false))?;
     set(&mut doc, "p2p", "allow_duplicate_ip", value(true))?;
@@ -81,6 +123,53 @@ pub fn config_toml(
         value(&chain.timeout_propose),
     )?;
     set(&mut doc, "tx_index", "indexer", value("kv"))?;
+    Ok(doc.to_string())
+}
+
+/// `text` (a node's config.toml made by [`config_toml`]) with `peer` added to its
+/// `persistent_peers` and to the allowlist `unconditional_peer_ids`; unchanged if there
+/// already.
+pub fn add_peer(text: &str, peer: &Peer) -> Result<String> {
+    let mut doc: DocumentMut = text.parse().context("config.toml does not parse")?;
+    let p2p = doc
+        .get("p2p")
+        .and_then(Item::as_table)
+        .context("no [p2p] table")?;
+    let list = |key: &str| -> Result<Vec<String>> {
+        let text = p2p
+            .get(key)
+            .and_then(Item::as_str)
+            .with_context(|| format!("no key {key} in [p2p]"))?;
+        Ok(text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect())
+    };
+    let mut persistent = list("persistent_peers")?;
+    let mut ids = list("unconditional_peer_ids")?;
+    if !persistent
+        .iter()
+        .any(|p| p.starts_with(&format!("{}@", peer.id)))
+    {
+        persistent.push(format!("{}@127.0.0.1:{}", peer.id, peer.p2p));
+    }
+    if !ids.contains(&peer.id) {
+        ids.push(peer.id.clone());
+    }
+    set(
+        &mut doc,
+        "p2p",
+        "persistent_peers",
+        value(persistent.join(",")),
+    )?;
+    set(
+        &mut doc,
+        "p2p",
+        "unconditional_peer_ids",
+        value(ids.join(",")),
+    )?;
     Ok(doc.to_string())
 }
 
@@ -195,6 +284,12 @@ mod tests {
         );
         assert_eq!(persistent, want, "the other three, not itself");
         assert_eq!(t["p2p"]["pex"].as_bool(), Some(false));
+        let allowed = t["p2p"]["unconditional_peer_ids"].as_str().unwrap();
+        let want = format!("{:040},{:040},{:040}", 0, 1, 3);
+        assert_eq!(allowed, want, "the allowlist: the other three");
+        assert_eq!(t["p2p"]["max_num_inbound_peers"].as_integer(), Some(0));
+        assert_eq!(t["p2p"]["max_num_outbound_peers"].as_integer(), Some(0));
+        assert_eq!(t["filter_peers"].as_bool(), Some(false));
         assert_eq!(t["p2p"]["addr_book_strict"].as_bool(), Some(false));
         assert_eq!(t["p2p"]["allow_duplicate_ip"].as_bool(), Some(true));
         assert_eq!(t["consensus"]["timeout_commit"].as_str(), Some("500ms"));
@@ -202,6 +297,39 @@ mod tests {
         assert_eq!(t["log_level"].as_str(), Some("warn"));
         assert!(
             out.contains("# A custom human readable name for this node"),
+            "comments kept"
+        );
+    }
+
+    #[test]
+    fn add_peer_extends_the_allowlist_once() {
+        let (d, ns, peers) = setup();
+        let base = config_toml(
+            include_str!("testdata/config.toml"),
+            &ns[0],
+            &d.chains[0],
+            &peers,
+            "warn",
+        )
+        .unwrap();
+        let new = Peer {
+            id: "ab".repeat(20),
+            p2p: 36040,
+        };
+        let once = add_peer(&base, &new).unwrap();
+        assert_eq!(add_peer(&once, &new).unwrap(), once, "idempotent");
+        let t: toml::Table = toml::from_str(&once).unwrap();
+        let persistent = t["p2p"]["persistent_peers"].as_str().unwrap();
+        assert!(
+            persistent.ends_with(&format!(",{}@127.0.0.1:36040", new.id)),
+            "{persistent}"
+        );
+        assert_eq!(persistent.split(',').count(), 4);
+        let allowed = t["p2p"]["unconditional_peer_ids"].as_str().unwrap();
+        assert_eq!(allowed, format!("{:040},{:040},{:040},{}", 1, 2, 3, new.id));
+        assert_eq!(t["p2p"]["max_num_inbound_peers"].as_integer(), Some(0));
+        assert!(
+            once.contains("# Maximum number of inbound peers"),
             "comments kept"
         );
     }

@@ -8,83 +8,24 @@
 //! validators of 10,000 power each; validator 2 killed with SIGKILL, the chain still makes
 //! blocks; `start-node` brings it back and it catches up; `down --clean`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::str::FromStr as _;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client as _, HttpClient, HttpClientUrl};
+use common::{run, runtime, up};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ehrx-devnet");
 const BASE: u16 = 36500;
 
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN).args(args).output().expect("runs");
-    eprintln!(
-        "$ ehrx-devnet {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn height(rt: &tokio::runtime::Runtime, validator: u16) -> Option<u64> {
-    let url = HttpClientUrl::from_str(&format!("http://127.0.0.1:{}", BASE + 10 * validator + 1))
-        .unwrap();
-    let client = HttpClient::builder(url)
-        .compat_mode(CompatMode::V0_38)
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(2), client.status())
-            .await
-            .ok()?
-            .ok()
-    })
-    .map(|s| s.sync_info.latest_block_height.value())
-}
-
-/// Stops the nodes and deletes the directory even when an assertion fails.
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let dir = self.0.to_string_lossy().into_owned();
-        run(&["down", "--clean", "--dir", &dir]);
-    }
-}
-
-fn write_config(path: &Path) {
-    std::fs::write(
-        path,
-        format!(
-            "version = 1\n[network]\nport_base = {BASE}\n\
-             [[chain]]\nid = \"devnet-test\"\nvalidators = 4\n\
-             [[account]]\nname = \"admin\"\nrole = \"admin\"\nfee = 1000000\nbond = 1000000\n\
-             [[account]]\nname = \"peer1\"\nrole = \"peer\"\nfee = 1000000\n"
-        ),
-    )
-    .unwrap();
+    common::height(rt, BASE + 10 * validator + 1)
 }
 
 #[test]
 #[ignore = "starts four wasmd nodes (needs wasmd on PATH or in ~/.cache/ehrx-tools/bin)"]
 fn four_validators_survive_one_crash() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("devnet.toml");
-    write_config(&config);
-    let dir = tmp.path().join("net");
-    let d = dir.to_string_lossy().into_owned();
-    let _cleanup = Cleanup(dir.clone());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-
-    let c = config.to_string_lossy().into_owned();
-    assert!(run(&["up", "--config", &c, "--dir", &d]).status.success());
+    let net = up(BASE, "devnet-test", 1_000_000);
+    let d = net.d.clone();
+    let rt = runtime();
     let status = run(&["status", "--dir", &d]);
     assert!(status.status.success());
     let text = String::from_utf8_lossy(&status.stdout);

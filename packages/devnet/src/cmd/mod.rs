@@ -1,5 +1,6 @@
 //! One module a subcommand.
 
+pub mod add_validator;
 pub mod check;
 pub mod down;
 pub mod start_node;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use crate::cmd::NodeArg;
+use crate::layout::Node;
 use crate::progress::Progress;
 use crate::{process, rpc};
 
@@ -45,10 +46,21 @@ pub fn run(args: Args) -> Result<()> {
         "{}: stored height {stored}; waiting to catch up with the others (height {target})",
         node.moniker()
     ));
+    wait_caught_up(&p, &rt, &node, target)
+}
+
+/// Waits until `node` runs, answers, is not catching up and has reached `target` (at
+/// least block 1).
+pub fn wait_caught_up(
+    p: &Progress,
+    rt: &tokio::runtime::Runtime,
+    node: &Node,
+    target: u64,
+) -> Result<()> {
     let start = Instant::now();
     let mut last_note = Instant::now();
     loop {
-        if process::running_pid(&node).is_none() {
+        if process::running_pid(node).is_none() {
             bail!(
                 "{}: wasmd exited during start (log {}):\n{}",
                 node.moniker(),

@@ -109,12 +109,12 @@ fn save_config(config: &Path, dir: &Path) -> Result<()> {
 }
 
 /// An account or operator key made by `wasmd keys add`.
-struct Key {
-    address: String,
+pub struct Key {
+    pub address: String,
 }
 
 /// `wasmd keys add NAME` in `home`; the mnemonic goes to `mnemonic_file` (0600).
-fn add_key(home: &Path, name: &str, mnemonic_file: &Path) -> Result<Key> {
+pub fn add_key(home: &Path, name: &str, mnemonic_file: &Path) -> Result<Key> {
     let mut args = vec!["keys", "add", name, "--output", "json"];
     args.extend(KEYRING);
     let out = wasmd(home, &args)?;
@@ -294,15 +294,7 @@ fn init_chain(
     ));
 
     // Node configuration: the same genesis everywhere, peers among the chain's own nodes.
-    let peers = nodes
-        .iter()
-        .map(|n| {
-            Ok(Peer {
-                id: n.node_id()?,
-                p2p: n.ports.p2p,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let peers = nodes.iter().map(Peer::of).collect::<Result<Vec<_>>>()?;
     for node in nodes {
         if node.index != 0 {
             fs::copy(node0.genesis(), node.genesis())?;
