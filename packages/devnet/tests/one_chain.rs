@@ -8,27 +8,18 @@
 //! validators of 10,000 power each; validator 2 killed with SIGKILL, the chain still makes
 //! blocks; `start-node` brings it back and it catches up; `down --clean`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+
+use common::{run, Cleanup};
 use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client as _, HttpClient, HttpClientUrl};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ehrx-devnet");
 const BASE: u16 = 36500;
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN).args(args).output().expect("runs");
-    eprintln!(
-        "$ ehrx-devnet {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn height(rt: &tokio::runtime::Runtime, validator: u16) -> Option<u64> {
     let url = HttpClientUrl::from_str(&format!("http://127.0.0.1:{}", BASE + 10 * validator + 1))
@@ -44,16 +35,6 @@ fn height(rt: &tokio::runtime::Runtime, validator: u16) -> Option<u64> {
             .ok()
     })
     .map(|s| s.sync_info.latest_block_height.value())
-}
-
-/// Stops the nodes and deletes the directory even when an assertion fails.
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let dir = self.0.to_string_lossy().into_owned();
-        run(&["down", "--clean", "--dir", &dir]);
-    }
 }
 
 fn write_config(path: &Path) {
