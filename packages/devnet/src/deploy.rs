@@ -606,6 +606,38 @@ mod tests {
     }
 
     #[test]
+    fn a_client_tries_every_validator_and_names_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Two validators on ports nothing listens on (41900..).
+        let devnet = Devnet::parse(
+            "version = 1\n[network]\nport_base = 41900\n\
+             [[chain]]\nid = \"hospital-a\"\nvalidators = 2\n\
+             [[account]]\nname = \"admin\"\nrole = \"admin\"\nfee = 1\nbond = 1\n",
+        )
+        .unwrap();
+        let key = KeyringKey {
+            home: layout::accounts_home(tmp.path(), "hospital-a"),
+            backend: "test".into(),
+            name: "admin".into(),
+        };
+        key.create("wasm").unwrap();
+        let err = client(&devnet, tmp.path(), "hospital-a", "admin")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("no validator's RPC answers"), "{err}");
+        assert!(
+            err.contains("hospital-a-val0") && err.contains("hospital-a-val1"),
+            "{err}"
+        );
+        let err = client(&devnet, tmp.path(), "hospital-a", "peer9")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("no [[account]] named \"peer9\""), "{err}");
+    }
+
+    #[test]
     fn purposes_read_as_the_devnet_file_writes_them() {
         assert_eq!(
             purpose("emergency-treatment").unwrap(),

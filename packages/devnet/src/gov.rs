@@ -36,7 +36,7 @@ use crate::progress::Progress;
 pub const MSG_SUBMIT_PROPOSAL: &str = "/cosmos.gov.v1.MsgSubmitProposal";
 pub const MSG_VOTE: &str = "/cosmos.gov.v1.MsgVote";
 pub const MSG_PIN_CODES: &str = "/cosmwasm.wasm.v1.MsgPinCodes";
-/// How long the codes may take to be pinned once the votes are in.
+/// How long the codes may take to be pinned once the voting period is over.
 pub const PIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The address of SDK module `name` (`gov`): the first 20 bytes of SHA-256 of the name,
@@ -269,7 +269,9 @@ pub fn pin_codes(
         operators.len()
     ));
     vote_all(devnet, dir, chain_id, admin, id, &operators)?;
-    wait_pinned(p, chain_id, admin, id, code_ids)?;
+    let voting = crate::config::parse_duration(&chain.voting_period)
+        .map_err(|e| anyhow!("{chain_id}: voting_period: {e}"))?;
+    wait_pinned(p, chain_id, admin, id, code_ids, voting + PIN_TIMEOUT)?;
     Ok(id)
 }
 
@@ -331,6 +333,7 @@ fn wait_pinned(
     client: &BlockingChain,
     id: u64,
     code_ids: &[u64],
+    timeout: Duration,
 ) -> Result<()> {
     let start = Instant::now();
     let mut last_note = Instant::now();
@@ -356,12 +359,12 @@ fn wait_pinned(
                 tally_text(&proposal)
             );
         }
-        if start.elapsed() > PIN_TIMEOUT {
+        if start.elapsed() > timeout {
             bail!(
                 "{chain_id}: codes {code_ids:?} not pinned {}s after the votes on proposal {id} \
                  (status {}, {}; pinned: {pinned:?}): is the chain making blocks? \
                  (`ehrx-devnet status`)",
-                PIN_TIMEOUT.as_secs(),
+                timeout.as_secs(),
                 status_name(proposal.status),
                 tally_text(&proposal)
             );
