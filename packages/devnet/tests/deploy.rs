@@ -119,6 +119,17 @@ fn deploy_on(base: u16, validators: u8) {
         first.code_ids
     );
 
+    // Only bonded stake votes: the admin's yes weighs nothing, the operators' self-bonds
+    // (10,000 power each, the default) carried the proposal.
+    let tally = gov::proposal(&admin, 1)
+        .unwrap()
+        .final_tally_result
+        .expect("a tally");
+    assert_eq!(
+        tally.yes_count,
+        (u128::from(validators) * 10_000_000_000).to_string()
+    );
+
     let entry = first.clinician.clone().expect("a clinician");
     let clinician: Option<Clinician> = registry
         .query(&QueryMsg::Clinician {
@@ -169,6 +180,24 @@ fn deploy_on(base: u16, validators: u8) {
         None
     );
     assert!(deploy::partner_channel(&devnet, &dir, CHAIN, "hospital-z").is_err());
+
+    if validators > 1 {
+        // Validator 0 down: the client fails over to the next validator.
+        let stopped = run(&[
+            "stop-node",
+            "--dir",
+            &d,
+            "--chain",
+            CHAIN,
+            "--validator",
+            "0",
+        ]);
+        assert!(stopped.status.success());
+        assert_eq!(
+            deploy::partner_channel(&devnet, &dir, CHAIN, "hospital-b").unwrap(),
+            None
+        );
+    }
 }
 
 #[test]
