@@ -295,8 +295,9 @@ impl Chain {
         Ok(response.data)
     }
 
-    /// `grpc_query` with a protobuf request and answer.
-    async fn grpc_typed<A: prost::Message + Default>(
+    /// A query on one of the SDK's gRPC paths (`/cosmos.gov.v1.Query/Proposal`) with a
+    /// protobuf request and answer, for the modules this client has no method of its own for.
+    pub async fn grpc_typed<A: prost::Message + Default>(
         &self,
         what: &str,
         path: &str,

@@ -7,7 +7,12 @@
 
 mod cmd;
 mod config;
+// The deployment stage: a library of `up` (not wired into it yet).
+#[allow(dead_code)]
+mod deploy;
 mod genesis;
+#[allow(dead_code)]
+mod gov;
 mod layout;
 mod nodecfg;
 mod ports;

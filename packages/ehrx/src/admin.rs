@@ -305,7 +305,7 @@ impl PolicyArgs {
 }
 
 /// Parses a role (`store`, `request`, `reply`, `admin`), ignoring spaces around it.
-fn parse_role(text: &str) -> Result<Role, String> {
+pub fn parse_role(text: &str) -> Result<Role, String> {
     let text = text.trim();
     [Role::Store, Role::Request, Role::Reply, Role::Admin]
         .into_iter()
@@ -478,13 +478,13 @@ pub struct Deployed {
     pub txhashes: Vec<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodeIds {
     pub registry: u64,
     pub exchange: u64,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contracts {
     pub registry: String,
     pub exchange: String,

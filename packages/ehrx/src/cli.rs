@@ -541,15 +541,7 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<()> {
             Ok(())
         }
         KeysCommand::NewPseudonymKey { out } => {
-            if out.exists() {
-                bail!(
-                    "{} exists; refusing to overwrite a pseudonym key (records are kept under \
-                     pseudonyms made with it)",
-                    out.display()
-                );
-            }
-            let hex_key = PseudonymKey::generate_hex();
-            keys::write_secret(&out, format!("{}\n", hex_key.as_str()).as_bytes())?;
+            PseudonymKey::create_file(&out)?;
             println!(
                 "pseudonym key written to {} (this hospital's own: give it to this hospital's \
                  storing and answering peers, never to a partner)",

@@ -63,6 +63,20 @@ impl PseudonymKey {
         crate::keys::os_random(bytes.as_mut());
         Zeroizing::new(hex::encode(bytes.as_ref()))
     }
+
+    /// Writes a new random key to `path` (0600, hex text) and refuses to replace an
+    /// existing one: records are kept under the pseudonyms made with it.
+    pub fn create_file(path: &Path) -> Result<()> {
+        if path.exists() {
+            bail!(
+                "{} exists; refusing to overwrite a pseudonym key (records are kept under \
+                 pseudonyms made with it)",
+                path.display()
+            );
+        }
+        let hex_key = PseudonymKey::generate_hex();
+        crate::keys::write_secret(path, format!("{}\n", hex_key.as_str()).as_bytes())
+    }
 }
 
 impl fmt::Debug for PseudonymKey {
