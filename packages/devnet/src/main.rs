@@ -8,12 +8,14 @@
 mod cmd;
 mod config;
 mod genesis;
+mod hermes;
 mod layout;
 mod nodecfg;
 mod ports;
 mod process;
 mod progress;
 mod rpc;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -40,6 +42,10 @@ enum Command {
     StartNode(cmd::start_node::Args),
     /// Stop one validator node (TERM, or --kill for a crash).
     StopNode(cmd::stop_node::Args),
+    /// The Hermes instances: config, connect, channel, start, stop, failover, clear.
+    Hermes(cmd::hermes::Args),
+    /// Supervise the Hermes instances: move one off a dead node, restart one that died.
+    Watch(watch::Args),
 }
 
 /// The default devnet directory: ~/.cache/ehrx-devnet-rs (not scripts/devnet.sh's).
@@ -59,6 +65,8 @@ fn main() {
         Command::Down(a) => cmd::down::run(a),
         Command::StartNode(a) => cmd::start_node::run(a),
         Command::StopNode(a) => cmd::stop_node::run(a),
+        Command::Hermes(a) => cmd::hermes::run(a),
+        Command::Watch(a) => watch::run(a),
     };
     if let Err(err) = result {
         eprintln!("ehrx-devnet: error: {err:#}");

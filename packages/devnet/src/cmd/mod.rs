@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod down;
+pub mod hermes;
 pub mod start_node;
 pub mod status;
 pub mod stop_node;
