@@ -8,27 +8,17 @@
 //! validators of 10,000 power each; validator 2 killed with SIGKILL, the chain still makes
 //! blocks; `start-node` brings it back and it catches up; `down --clean`.
 
+mod common;
+
+use common::run;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client as _, HttpClient, HttpClientUrl};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ehrx-devnet");
 const BASE: u16 = 36500;
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN).args(args).output().expect("runs");
-    eprintln!(
-        "$ ehrx-devnet {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn height(rt: &tokio::runtime::Runtime, validator: u16) -> Option<u64> {
     let url = HttpClientUrl::from_str(&format!("http://127.0.0.1:{}", BASE + 10 * validator + 1))
