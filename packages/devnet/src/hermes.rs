@@ -319,8 +319,8 @@ pub fn write_config(
     fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     run_cli(dir, &relayer.name, &tmp, &["config", "validate"]).with_context(|| {
         format!(
-            "{}: `hermes config validate` refused the config rendered from {TEMPLATE_NAME} \
-             (kept as {})",
+            "{}: checking the config rendered from {TEMPLATE_NAME} with `hermes config \
+             validate` (kept as {})",
             relayer.name,
             tmp.display()
         )
