@@ -271,6 +271,10 @@ pub struct Relayer {
     /// that node dies).
     #[serde(default)]
     pub validator: u8,
+    /// The `[[account]]` (role relayer) whose key signs its transactions. Each instance
+    /// needs its own: two Hermes processes on one account race on its sequence.
+    #[serde(default = "default_relayer_account")]
+    pub account: String,
 }
 
 fn default_port_base() -> u16 {
@@ -332,6 +336,9 @@ fn default_channel_version() -> String {
 }
 fn default_ordering() -> String {
     "unordered".into()
+}
+fn default_relayer_account() -> String {
+    "relayer".into()
 }
 fn default_partner_status() -> String {
     "active".into()
@@ -802,6 +809,8 @@ impl Devnet {
 
         // Relayers.
         let mut relayers = BTreeSet::new();
+        // (chain, account) -> the relayer signing with it there.
+        let mut signers: BTreeMap<(&str, &str), &str> = BTreeMap::new();
         for (i, r) in self.relayers.iter().enumerate() {
             let at = |f: &str| format!("relayer[{i}] ({}).{f}", r.name);
             if !relayers.insert(r.name.as_str()) {
@@ -816,11 +825,63 @@ impl Devnet {
                     "no channel: list the [[channel]] names it relays".into(),
                 );
             }
+            let account = self.accounts.iter().find(|a| a.name == r.account);
+            match account {
+                None => bad(
+                    at("account"),
+                    format!(
+                        "no [[account]] named {:?}; add one with role = \"relayer\" and a `fee` \
+                         balance (each Hermes instance signs with its own account)",
+                        r.account
+                    ),
+                ),
+                Some(a) if a.role != Role::Relayer => bad(
+                    at("account"),
+                    format!(
+                        "{:?} has role = \"{}\"; a relayer signs with an [[account]] of role = \
+                         \"relayer\" (add one, e.g. name = \"{}-key\")",
+                        r.account,
+                        format!("{:?}", a.role).to_lowercase(),
+                        r.name
+                    ),
+                ),
+                Some(_) => {}
+            }
             for ch in &r.channels {
                 match channels.get(ch.as_str()) {
                     None => bad(at("channels"), format!("no [[channel]] named {ch:?}")),
                     Some(ch) => {
                         for c in [&ch.a, &ch.b] {
+                            let on_chain = account.is_none_or(|a| match &a.chains {
+                                None => true,
+                                Some(list) => list.iter().any(|x| x == c),
+                            });
+                            if !on_chain {
+                                bad(
+                                    at("account"),
+                                    format!(
+                                        "account {:?} does not exist on {c} (channel {:?}); add \
+                                         {c} to its `chains` or remove `chains`",
+                                        r.account, ch.name
+                                    ),
+                                );
+                            }
+                            if let Some(owner) =
+                                signers.insert((c.as_str(), r.account.as_str()), r.name.as_str())
+                            {
+                                if owner != r.name {
+                                    bad(
+                                        at("account"),
+                                        format!(
+                                            "relayer {owner} also signs with {:?} on {c}: two \
+                                             Hermes instances on one account race on its sequence; \
+                                             give this one its own [[account]] (role = \
+                                             \"relayer\") and `account = \"...\"`",
+                                            r.account
+                                        ),
+                                    );
+                                }
+                            }
                             if let Some((_, chain)) = self.chain(c) {
                                 if r.validator >= chain.validators {
                                     bad(
@@ -952,7 +1013,9 @@ mod tests {
         assert!(d.chains.iter().all(|c| c.validators == 4));
         assert_eq!(d.chain_port_base(0), 36000);
         assert_eq!(d.chain_port_base(1), 36100);
-        assert_eq!(d.accounts_on("hospital-a").count(), 8);
+        assert_eq!(d.accounts_on("hospital-a").count(), 9);
+        assert_eq!(d.relayers[0].account, "relayer");
+        assert_eq!(d.relayers[1].account, "relayer-2");
         let admin = d.accounts.iter().find(|a| a.role == Role::Admin).unwrap();
         assert!(admin.bond > 0);
         assert_eq!(d.relayers.len(), 2);
@@ -997,7 +1060,7 @@ mod tests {
         );
         assert_problem(
             &text,
-            "account[8] (insider).bond",
+            "account[9] (insider).bond",
             "must not hold the bonding denom",
         );
     }
@@ -1101,6 +1164,38 @@ mod tests {
             "relayer[1] (hermes-2).validator",
             "validators 0..4",
         );
+    }
+
+    #[test]
+    fn relayer_accounts_checked() {
+        let only_on_a = edited(
+            "name = \"relayer-2\"\nrole = \"relayer\"",
+            "name = \"relayer-2\"\nrole = \"relayer\"\nchains = [\"hospital-a\"]",
+        );
+        // (file, what the problem at relayer[1] (hermes-2).account says)
+        let cases = [
+            (
+                edited("account = \"relayer-2\"", "account = \"relayer-9\""),
+                "no [[account]] named \"relayer-9\"; add one with role = \"relayer\"",
+            ),
+            (
+                edited("account = \"relayer-2\"", "account = \"peer1\""),
+                "has role = \"peer\"",
+            ),
+            (
+                edited("account = \"relayer-2\"", "account = \"relayer\""),
+                "relayer hermes-1 also signs with \"relayer\" on hospital-a",
+            ),
+            // Without the field, the second instance would share "relayer" too.
+            (
+                edited("account = \"relayer-2\"", ""),
+                "race on its sequence",
+            ),
+            (only_on_a, "does not exist on hospital-b"),
+        ];
+        for (text, needle) in &cases {
+            assert_problem(text, "relayer[1] (hermes-2).account", needle);
+        }
     }
 
     #[test]

@@ -13,12 +13,14 @@ mod deploy;
 mod genesis;
 #[allow(dead_code)]
 mod gov;
+mod hermes;
 mod layout;
 mod nodecfg;
 mod ports;
 mod process;
 mod progress;
 mod rpc;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -47,6 +49,10 @@ enum Command {
     StopNode(cmd::stop_node::Args),
     /// Add one of the hospital's own validators to a running chain (the admin procedure).
     AddValidator(cmd::add_validator::Args),
+    /// The Hermes instances: config, connect, channel, start, stop, failover, clear.
+    Hermes(cmd::hermes::Args),
+    /// Supervise the Hermes instances: move one off a dead node, restart one that died.
+    Watch(watch::Args),
 }
 
 /// The default devnet directory: ~/.cache/ehrx-devnet-rs (not scripts/devnet.sh's).
@@ -67,6 +73,8 @@ fn main() {
         Command::StartNode(a) => cmd::start_node::run(a),
         Command::StopNode(a) => cmd::stop_node::run(a),
         Command::AddValidator(a) => cmd::add_validator::run(a),
+        Command::Hermes(a) => cmd::hermes::run(a),
+        Command::Watch(a) => watch::run(a),
     };
     if let Err(err) = result {
         eprintln!("ehrx-devnet: error: {err:#}");

@@ -4,7 +4,6 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,21 +14,27 @@ use crate::layout::Node;
 
 /// The wasmd binary: `$EHRX_WASMD`, else `wasmd` on PATH, else the tool cache's.
 pub fn wasmd_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("EHRX_WASMD") {
+    tool_bin("wasmd", "EHRX_WASMD")
+}
+
+/// A tool's binary: `$ENV`, else `name` on PATH, else `~/.cache/ehrx-tools/bin/name`
+/// (scripts/install-tools.sh).
+pub fn tool_bin(name: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
         return p.into();
     }
     let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join("wasmd").is_file()))
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
         .unwrap_or(false);
     if !on_path {
         if let Some(home) = std::env::var_os("HOME") {
-            let cached = Path::new(&home).join(".cache/ehrx-tools/bin/wasmd");
+            let cached = Path::new(&home).join(".cache/ehrx-tools/bin").join(name);
             if cached.is_file() {
                 return cached;
             }
         }
     }
-    "wasmd".into()
+    name.into()
 }
 
 /// Runs `wasmd ARGS --home HOME` to completion; its stdout, or an error with its output.
@@ -66,17 +71,19 @@ pub fn wasmd(home: &Path, args: &[&str]) -> Result<String> {
 
 /// The pid recorded for `node`, if its process runs and is that node's wasmd.
 pub fn running_pid(node: &Node) -> Option<i32> {
-    let pid: i32 = fs::read_to_string(node.pid_file())
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    is_node_process(pid, &node.home).then_some(pid)
+    recorded_pid(&node.pid_file(), &node.home.to_string_lossy())
 }
 
-/// Does process `pid` live, and does its command line name `home`? (Guards against a
-/// recycled pid: only our own nodes are ever signalled.)
-fn is_node_process(pid: i32, home: &Path) -> bool {
+/// The pid in `pid_file`, if that process runs and its command line contains `needle`.
+pub fn recorded_pid(pid_file: &Path, needle: &str) -> Option<i32> {
+    let pid: i32 = fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    is_process_of(pid, needle).then_some(pid)
+}
+
+/// Does process `pid` live, and does its command line (arguments joined by spaces)
+/// contain `needle`? (Guards against a recycled pid: only our own processes are ever
+/// signalled.)
+pub fn is_process_of(pid: i32, needle: &str) -> bool {
     if pid <= 0 {
         return false;
     }
@@ -85,39 +92,67 @@ fn is_node_process(pid: i32, home: &Path) -> bool {
     };
     // A zombie (exited, not reaped) has an empty command line.
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    cmdline.contains(&*home.to_string_lossy())
+    cmdline.contains(needle)
 }
 
-/// Starts `wasmd start --home HOME` in its own process group (a terminal's Ctrl-C does
-/// not reach it), appending to its log; records its pid. Returns the pid.
+/// Starts `wasmd start --home HOME` detached ([`spawn_detached`]), appending to its log;
+/// records its pid. Returns the pid.
 pub fn spawn_node(node: &Node) -> Result<u32> {
-    let log_path = node.log_file();
+    let mut cmd = Command::new(wasmd_bin());
+    cmd.arg("start").arg("--home").arg(&node.home);
+    let child = spawn_detached(&mut cmd, &node.log_file(), &node.pid_file(), "wasmd start")
+        .with_context(|| format!("starting wasmd for {}", node.moniker()))?;
+    // The child is not waited for: it outlives this process (init reaps it then).
+    Ok(child.id())
+}
+
+/// Starts `cmd` in a session of its own (a terminal's Ctrl-C does not reach it) with
+/// stdin from /dev/null and stdout and stderr appended to `log` (after a header line),
+/// and no other descriptor of this process: a daemon holding the pipe of our caller's
+/// output, or the directory's lock, would keep them open. Records its pid in `pid_file`.
+pub fn spawn_detached(
+    cmd: &mut Command,
+    log_path: &Path,
+    pid_file: &Path,
+    what: &str,
+) -> Result<std::process::Child> {
+    use std::os::unix::process::CommandExt as _;
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log_path)
+        .open(log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
-    writeln!(
-        log,
-        "\n===== ehrx-devnet: wasmd start ({}) =====",
-        now_text()
-    )?;
+    writeln!(log, "\n===== ehrx-devnet: {what} ({}) =====", now_text())?;
     let err = log.try_clone()?;
-    let child = Command::new(wasmd_bin())
-        .arg("start")
-        .arg("--home")
-        .arg(&node.home)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting wasmd for {}", node.moniker()))?;
-    let pid = child.id();
-    fs::write(node.pid_file(), format!("{pid}\n"))?;
-    // The child is not waited for: it outlives this process (init reaps it then).
-    drop(child);
-    Ok(pid)
+    cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+    // SAFETY: only async-signal-safe calls (setsid, syscall, fcntl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Every descriptor above 2 closes at exec (std's own error pipe is already
+            // close-on-exec, so a failed exec is still reported).
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            let rc = libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
+            if rc != 0 {
+                // Kernels before 5.11: one descriptor at a time.
+                for fd in 3..4096 {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    fs::write(pid_file, format!("{}\n", child.id()))
+        .with_context(|| format!("writing {}", pid_file.display()))?;
+    Ok(child)
 }
 
 /// Sends `signal` to process `pid`.
@@ -133,17 +168,27 @@ pub fn signal(pid: i32, signal: i32) -> Result<()> {
 /// Stops `node`: TERM, up to `grace` for it to exit, then KILL. Ok(false) if it was not
 /// running. Removes the pid file.
 pub fn stop_node(node: &Node, grace: Duration) -> Result<bool> {
-    let Some(pid) = running_pid(node) else {
-        let _ = fs::remove_file(node.pid_file());
+    stop_recorded(
+        &node.pid_file(),
+        &node.home.to_string_lossy(),
+        &node.moniker(),
+        grace,
+    )
+}
+
+/// Stops the process of `pid_file` if it runs and its command line contains `needle`:
+/// TERM, up to `grace`, then KILL. Ok(false) if it was not running. Removes the pid file.
+pub fn stop_recorded(pid_file: &Path, needle: &str, name: &str, grace: Duration) -> Result<bool> {
+    let Some(pid) = recorded_pid(pid_file, needle) else {
+        let _ = fs::remove_file(pid_file);
         return Ok(false);
     };
     signal(pid, libc::SIGTERM)?;
     let start = Instant::now();
-    while is_node_process(pid, &node.home) {
+    while is_process_of(pid, needle) {
         if start.elapsed() > grace {
             eprintln!(
-                "{}: pid {pid} ignored TERM for {}s; sending KILL",
-                node.moniker(),
+                "{name}: pid {pid} ignored TERM for {}s; sending KILL",
                 grace.as_secs()
             );
             let _ = signal(pid, libc::SIGKILL);
@@ -152,7 +197,7 @@ pub fn stop_node(node: &Node, grace: Duration) -> Result<bool> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = fs::remove_file(node.pid_file());
+    let _ = fs::remove_file(pid_file);
     Ok(true)
 }
 

@@ -3,6 +3,7 @@
 pub mod add_validator;
 pub mod check;
 pub mod down;
+pub mod hermes;
 pub mod start_node;
 pub mod status;
 pub mod stop_node;
