@@ -69,7 +69,7 @@ scripts/install-tools.sh
 step "peer tool: cargo build --release -p ehrx"
 EHRX=$(dn_ehrx_bin release) || die "cargo build --release -p ehrx failed"
 
-step "two-chain devnet: wasmd x2, contracts, IBC channel, Hermes"
+step "two-chain devnet: 4 validators a chain, contracts, IBC channel, two Hermes"
 EHRX_BIN=$EHRX scripts/devnet.sh up
 # The devnet's own clinician on hospital-a (devnet.json): the other peers' requests use it.
 DEVNET_CLINICIAN=$(dn_json --arg c "$A" '.chains[$c].clinician.id // empty')
@@ -108,7 +108,9 @@ state_file = "reply-state.json"
 poll_interval_secs = 1
 EOF
     if [[ "$roles" != none ]]; then
-        scripts/devnet.sh add-peer "$chain" "$(dn_key_addr "$chain" "$key")" "$roles" "$sk" "$ek" "$name" >/dev/null
+        dn_admin "$chain" register-peer --registry "$(dn_json --arg c "$chain" '.chains[$c].contracts.registry')" \
+            --address "$(dn_key_addr "$chain" "$key")" --roles "$roles" --signing-key "$sk" \
+            --encryption-key "$ek" --device-id "$name" >/dev/null
     fi
     echo "$ek"
 }

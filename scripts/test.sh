@@ -148,14 +148,16 @@ if ((run_e2e)); then
     devnet_json="${EHRX_DEVNET_DIR:-$HOME/.cache/ehrx-devnet}/devnet.json"
     [[ -f "$devnet_json" ]] || e2e_cold=1
     stage e2e "$e2e_cold" "end-to-end suite on the devnet (starts it if it is not up)"
-    if [[ -f "$devnet_json" && -z "$(jq -r '.fee_denom // empty' "$devnet_json")" ]]; then
-        log "devnet predates the staking lock (issue 8): resetting it"
-        scripts/devnet.sh reset
-        COLD[e2e]=1
-    fi
-    if [[ -f "$devnet_json" && -z "$(jq -r '.chains["hospital-a"].clinician.id // empty' "$devnet_json")" ]]; then
-        log "devnet predates clinician credentials (issue 8): resetting it"
-        scripts/devnet.sh reset
+    # A devnet.json of another schema (scripts/devnet.sh in bash wrote 1; ehrx-devnet
+    # writes 2, with the validators and relayer instances) is replaced.
+    if [[ -f "$devnet_json" && "$(jq -r '.schema // 0' "$devnet_json")" != 2 ]]; then
+        log "devnet was made by the older bash devnet.sh: stopping it and making it again"
+        old_dir=$(dirname "$devnet_json")
+        for pid_file in "$old_dir"/*/wasmd.pid "$old_dir"/hermes/hermes.pid; do
+            [[ -f "$pid_file" ]] && kill "$(<"$pid_file")" 2>/dev/null
+        done
+        sleep 2
+        rm -rf "$old_dir"
         COLD[e2e]=1
     fi
     if [[ -f "$devnet_json" ]]; then

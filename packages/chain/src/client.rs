@@ -236,8 +236,7 @@ impl Chain {
                         self.current.store(i, Relaxed);
                         eprintln!(
                             "warning: {} cannot be reached; using {} instead",
-                            self.nodes[first].0,
-                            self.nodes[i].0
+                            self.nodes[first].0, self.nodes[i].0
                         );
                     }
                     return Ok(v);
@@ -549,7 +548,10 @@ impl Chain {
     pub async fn wait_tx(&self, hash: cosmrs::tendermint::Hash) -> Result<TxResult, ChainError> {
         let start = Instant::now();
         loop {
-            let last = match self.on_node(|c| async move { c.tx(hash, false).await }).await {
+            let last = match self
+                .on_node(|c| async move { c.tx(hash, false).await })
+                .await
+            {
                 Ok(found) => return tx_result(found),
                 Err(e) => rpc_reason(&e),
             };
@@ -621,7 +623,10 @@ impl Chain {
     pub async fn tx_by_hash(&self, hash: &str) -> Result<TxResult, ChainError> {
         let parsed = cosmrs::tendermint::Hash::from_str(hash)
             .map_err(|e| ChainError::Parse(format!("tx hash `{hash}`: {e}")))?;
-        match self.on_node(|c| async move { c.tx(parsed, false).await }).await {
+        match self
+            .on_node(|c| async move { c.tx(parsed, false).await })
+            .await
+        {
             Ok(found) => tx_result(found),
             Err(e) => Err(ChainError::Missing {
                 what: format!("transaction {hash}"),
@@ -1005,7 +1010,10 @@ mod tests {
         assert_eq!(chain.node(), "http://127.0.0.1:9");
         let err = chain.height().await.unwrap_err().to_string();
         // Both tried; the error names the list, the last cause is the second node's.
-        assert!(err.contains("http://127.0.0.1:9,http://127.0.0.1:10"), "{err}");
+        assert!(
+            err.contains("http://127.0.0.1:9,http://127.0.0.1:10"),
+            "{err}"
+        );
         assert!(err.contains("Connection refused"), "{err}");
         assert!(Chain::new(
             ChainConfig {

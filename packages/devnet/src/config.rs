@@ -78,6 +78,9 @@ pub struct Chain {
     /// Validators (nodes) of this chain, each with its own home, keys and ports.
     #[serde(default = "default_validators")]
     pub validators: u8,
+    /// Made only by `ehrx-devnet add-chain ID` (a partner that joins later), not by `up`.
+    #[serde(default)]
+    pub on_demand: bool,
     /// First port of this chain (default: `network.port_base + 100 * index`).
     pub port_base: Option<u16>,
     /// CometBFT `timeout_commit` (the block time, roughly).
@@ -380,6 +383,19 @@ impl fmt::Display for Invalid {
 impl std::error::Error for Invalid {}
 
 impl Devnet {
+    /// Every chain with `validators` validators (`up --validators N`: 1 for a fast inner
+    /// loop); chains made on demand keep theirs.
+    pub fn with_validators(mut self, n: u8) -> anyhow::Result<Devnet> {
+        for c in self.chains.iter_mut().filter(|c| !c.on_demand) {
+            c.validators = n;
+        }
+        for r in &mut self.relayers {
+            r.validator = r.validator.min(n.saturating_sub(1));
+        }
+        self.validate().map_err(anyhow::Error::new)?;
+        Ok(self)
+    }
+
     /// Reads and validates a devnet file.
     pub fn load(path: &Path) -> anyhow::Result<Devnet> {
         let text = std::fs::read_to_string(path)
@@ -882,7 +898,8 @@ impl Devnet {
                                     );
                                 }
                             }
-                            if let Some((_, chain)) = self.chain(c) {
+                            // On a chain with fewer validators, the choice wraps around.
+                            if let Some((_, chain)) = self.chain(c).filter(|(_, c)| !c.on_demand) {
                                 if r.validator >= chain.validators {
                                     bad(
                                         at("validator"),
@@ -1009,8 +1026,12 @@ mod tests {
     #[test]
     fn example_is_valid_with_two_chains_of_four() {
         let d = Devnet::parse(EXAMPLE).unwrap();
-        assert_eq!(d.chains.len(), 2);
-        assert!(d.chains.iter().all(|c| c.validators == 4));
+        let base: Vec<&Chain> = d.chains.iter().filter(|c| !c.on_demand).collect();
+        assert_eq!(base.len(), 2);
+        assert!(base.iter().all(|c| c.validators == 4));
+        // hospital-c, made by add-chain: one validator.
+        assert_eq!(d.chains[2].id, "hospital-c");
+        assert_eq!(d.chains[2].validators, 1);
         assert_eq!(d.chain_port_base(0), 36000);
         assert_eq!(d.chain_port_base(1), 36100);
         assert_eq!(d.accounts_on("hospital-a").count(), 9);
@@ -1126,9 +1147,9 @@ mod tests {
     #[test]
     fn references_are_checked() {
         assert_problem(
-            &edited("channel = \"a-b\"", "channel = \"a-c\""),
+            &edited("channel = \"a-b\"", "channel = \"a-z\""),
             "partner[0] (hospital-a -> hospital-b).channel",
-            "no [[channel]] named \"a-c\"",
+            "no [[channel]] named \"a-z\"",
         );
         assert_problem(
             &edited("b = \"hospital-b\"", "b = \"hospital-z\""),

@@ -35,7 +35,22 @@ pub fn load(dir: &Path, config: Option<&Path>) -> Result<Devnet> {
             dir.display()
         );
     }
-    Devnet::load(&path)
+    let devnet = Devnet::load(&path)?;
+    match std::fs::read_to_string(validators_override(dir)) {
+        Ok(n) if config.is_none() => {
+            let n: u8 = n
+                .trim()
+                .parse()
+                .with_context(|| format!("{}", validators_override(dir).display()))?;
+            devnet.with_validators(n)
+        }
+        _ => Ok(devnet),
+    }
+}
+
+/// `up --validators N` keeps N here: every command reads the devnet with that count.
+pub fn validators_override(dir: &Path) -> PathBuf {
+    dir.join("validators")
 }
 
 /// Holds `DIR.lock` (flock) until dropped: the commands that start or stop nodes of one

@@ -1,25 +1,25 @@
 //! `ehrx-devnet`: the ehrx dev network as data, driven from Rust (issue 11).
 //!
-//! A devnet file (TOML, [`config`]) describes the network; this slice brings up its
-//! chains with N validators each, reports their status and takes them down. Contracts,
-//! Hermes and channels are still `scripts/devnet.sh`'s (relayer-config/DEVNET.md, "The
-//! Rust devnet tool (preview)").
+//! A devnet file (TOML, [`config`]) describes the network: chains of N validators,
+//! accounts, contracts and registry set-up, partners, channels, relayer instances. `up`
+//! brings it all up ([`network`]) and writes `devnet.json` ([`state`]) for the tests, the
+//! benchmark, the demo and the peer tool; `scripts/devnet.sh` is a thin entry point to
+//! this binary (relayer-config/DEVNET.md).
 
 mod cmd;
 mod config;
-// The deployment stage: a library of `up` (not wired into it yet).
-#[allow(dead_code)]
 mod deploy;
 mod genesis;
-#[allow(dead_code)]
 mod gov;
 mod hermes;
 mod layout;
+mod network;
 mod nodecfg;
 mod ports;
 mod process;
 mod progress;
 mod rpc;
+mod state;
 mod watch;
 
 use std::path::PathBuf;
@@ -53,14 +53,29 @@ enum Command {
     Hermes(cmd::hermes::Args),
     /// Supervise the Hermes instances: move one off a dead node, restart one that died.
     Watch(watch::Args),
+    /// Stop everything and delete the devnet directory (= down --clean).
+    Reset(cmd::DirArg),
+    /// Make an on-demand chain of the devnet file (e.g. hospital-c) and link it.
+    AddChain(cmd::add_chain::Args),
+    /// An ICS-20 channel on the first link's connection (the benchmark's baseline).
+    AddTransferChannel(cmd::DirArg),
+    /// Start, stop or restart the relayers (every instance, or --name).
+    Relayer(cmd::relayer::Args),
+    /// Relay, once, whatever packets and acks are pending on every link.
+    ClearPackets(cmd::DirArg),
+    /// Print shell exports for a chain (eval "$(ehrx-devnet env hospital-a)").
+    Env(cmd::env::Args),
 }
 
-/// The default devnet directory: ~/.cache/ehrx-devnet-rs (not scripts/devnet.sh's).
+/// The default devnet directory: $EHRX_DEVNET_DIR, else ~/.cache/ehrx-devnet.
 pub fn default_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EHRX_DEVNET_DIR") {
+        return PathBuf::from(dir);
+    }
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
-        .join(".cache/ehrx-devnet-rs")
+        .join(".cache/ehrx-devnet")
 }
 
 fn main() {
@@ -75,6 +90,18 @@ fn main() {
         Command::AddValidator(a) => cmd::add_validator::run(a),
         Command::Hermes(a) => cmd::hermes::run(a),
         Command::Watch(a) => watch::run(a),
+        Command::Reset(dir) => cmd::down::run(cmd::down::Args { dir, clean: true }),
+        Command::AddChain(a) => cmd::add_chain::run(a),
+        Command::AddTransferChannel(dir) => {
+            cmd::Opened::new(&dir).and_then(|o| network::add_transfer_channel(&o.ctx()))
+        }
+        Command::Relayer(a) => cmd::relayer::run(a),
+        Command::ClearPackets(dir) => cmd::Opened::new(&dir).and_then(|o| {
+            let state = state::State::load(&o.dir)?
+                .ok_or_else(|| anyhow::anyhow!("no devnet.json in {}", o.dir.display()))?;
+            network::clear_packets(&o.ctx(), &state)
+        }),
+        Command::Env(a) => cmd::env::run(a),
     };
     if let Err(err) = result {
         eprintln!("ehrx-devnet: error: {err:#}");

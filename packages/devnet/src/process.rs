@@ -232,7 +232,7 @@ pub fn usage(pid: i32) -> Option<(u64, f64)> {
     Some((rss, ticks / hz.max(1.0)))
 }
 
-fn now_text() -> String {
+pub fn now_text() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

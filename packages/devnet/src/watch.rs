@@ -156,7 +156,6 @@ fn reap(exits: &mut BTreeMap<i32, String>) {
 
 /// Starts `ehrx-devnet watch --dir DIR` in the background (pid `DIR/hermes/watch.pid`, log
 /// `DIR/hermes/watch.log`); one already running is left as it is. Returns its pid.
-#[allow(dead_code)] // for `up`
 pub fn spawn_watch(dir: &Path) -> Result<u32> {
     spawn_watch_every(dir, "2s")
 }
@@ -176,6 +175,12 @@ fn spawn_watch_every(dir: &Path, interval: &str) -> Result<u32> {
         .arg(interval);
     let child = process::spawn_detached(&mut cmd, &log_path(&dir), &pid_path(&dir), "watch")?;
     Ok(child.id())
+}
+
+/// The supervisor's pid if it runs.
+pub fn watch_running(dir: &Path) -> Option<i32> {
+    let dir = std::path::absolute(dir).ok()?;
+    process::recorded_pid(&pid_path(&dir), &needle(&dir))
 }
 
 /// Stops the supervisor of `dir`. Ok(false) if it was not running.

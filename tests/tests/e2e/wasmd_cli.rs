@@ -36,7 +36,10 @@ fn cli_query<T: DeserializeOwned>(devnet: &Devnet, chain: &str, msg: &QueryMsg) 
     let contract = devnet.contract(chain, "exchange");
     let json = serde_json::to_string(msg).unwrap();
     let answer = devnet
-        .wasmd_query_try(chain, &["wasm", "contract-state", "smart", &contract, &json])
+        .wasmd_query_try(
+            chain,
+            &["wasm", "contract-state", "smart", &contract, &json],
+        )
         .ok()?;
     Some(serde_json::from_value(answer["data"].clone()).expect("the contract's answer"))
 }

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
         .map(|c| format!("{}{}", c.name, if c.pin { " (pinned)" } else { "" }))
         .collect();
     println!(
-        "  not yet acted on by ehrx-devnet: contracts [{}], custodian keys {}, {} clinicians, \
+        "  network: contracts [{}], custodian keys {}, {} clinicians, \
          {} registered peers, {} channels, {} partners, {} relayers",
         contracts.join(", "),
         d.registry.custodian,

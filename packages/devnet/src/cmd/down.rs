@@ -1,12 +1,10 @@
-//! `ehrx-devnet down --dir DIR [--clean]`: stop every node of DIR (TERM, then KILL after
-//! 20 s), and with --clean delete DIR.
-
-use std::time::Duration;
+//! `ehrx-devnet down --dir DIR [--clean]`: stop the watcher, the relayers and every node
+//! of DIR (TERM, then KILL after 20 s), and with --clean delete DIR.
 
 use anyhow::{bail, Result};
 
 use crate::cmd::DirArg;
-use crate::{layout, process};
+use crate::layout;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,19 +23,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let d = layout::load(&dir, None)?;
     let _lock = layout::lock(&dir)?;
-    let mut stopped = 0;
-    for c in &d.chains {
-        for node in layout::nodes(&d, &dir, &c.id)? {
-            if !node.home.exists() {
-                continue;
-            }
-            if process::stop_node(&node, Duration::from_secs(20))? {
-                eprintln!("{}: stopped", node.moniker());
-                stopped += 1;
-            }
-        }
-    }
-    eprintln!("{stopped} node(s) stopped");
+    crate::network::stop_all(&crate::progress::Progress::new(), &d, &dir)?;
+    eprintln!("stopped; state kept in {} unless --clean", dir.display());
     if args.clean {
         if !layout::saved_config(&dir).exists() {
             bail!("{} has no devnet.toml: not deleting it", dir.display());

@@ -5,7 +5,8 @@
 use anyhow::{bail, Result};
 
 use crate::cmd::DirArg;
-use crate::{layout, process, rpc};
+use crate::state::State;
+use crate::{hermes, layout, process, rpc};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,8 +63,55 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
+    let mut problems = Vec::new();
     if down > 0 {
-        bail!("{down} node(s) not answering");
+        problems.push(format!("{down} node(s) not answering"));
     }
+    match State::load(&dir)? {
+        None => println!("devnet.json: none (chains only, or not made: scripts/devnet.sh up)"),
+        Some(state) => {
+            if !state.complete {
+                problems.push("devnet.json is not complete (an `up` did not finish)".into());
+            }
+            for id in &state.chain_ids {
+                let c = &state.chains[id];
+                println!(
+                    "{id}: registry {} (code {}), exchange {} (code {})",
+                    c.deployed.contracts.registry,
+                    c.deployed.code_ids.registry,
+                    c.deployed.contracts.exchange,
+                    c.deployed.code_ids.exchange
+                );
+                for (p, e) in &c.partners {
+                    println!(
+                        "  partner {p}: {} {} -> {} {}",
+                        e.connection_id,
+                        e.channel_id,
+                        e.counterparty_port,
+                        e.counterparty_channel_id
+                    );
+                }
+            }
+            for i in &state.hermes.instances {
+                let Ok(r) = hermes::relayer(&d, &i.name) else {
+                    continue;
+                };
+                match hermes::running(&dir, r) {
+                    Some(pid) => println!("{}: running (pid {pid}), REST {}", i.name, i.rest),
+                    None => {
+                        println!("{}: STOPPED (log {})", i.name, i.log.display());
+                        problems.push(format!("{} is not running", i.name));
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "not healthy: {} (`scripts/devnet.sh up` starts what is missing)",
+            problems.join("; ")
+        );
+    }
+    println!("status: healthy");
     Ok(())
 }

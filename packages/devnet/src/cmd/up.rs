@@ -4,34 +4,40 @@
 //! started again from their state. Then every node runs in the background (log and pid
 //! file in its home) and `up` waits until the chain produces blocks.
 //!
-//! Not in this slice: contracts, registry set-up, Hermes, channels (scripts/devnet.sh).
+//! Then (unless `--chains-only`) the rest of the network: [`crate::network`].
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::cmd::DirArg;
+use crate::cmd::{ConfigArg, DirArg};
 use crate::config::{Chain, Devnet};
 use crate::layout::{self, Node};
 use crate::nodecfg::{self, Peer};
 use crate::process::{self, wasmd};
 use crate::progress::Progress;
-use crate::{genesis, ports, rpc};
+use crate::{genesis, network, ports, rpc};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The devnet file (e.g. relayer-config/devnet.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
     #[command(flatten)]
     pub dir: DirArg,
-    /// Only these chains (repeat the flag); default: all of the file.
-    #[arg(long = "chain", value_name = "ID")]
+    /// Validators per chain instead of the file's (1: a fast inner loop). Fixed when the
+    /// devnet is made; a made devnet keeps its count.
+    #[arg(long, value_name = "N")]
+    pub validators: Option<u8>,
+    /// Only the chains (no contracts, links or relayers); with --chain, only those.
+    #[arg(long)]
+    pub chains_only: bool,
+    /// With --chains-only: only these chains (repeat the flag); default: all of the file.
+    #[arg(long = "chain", value_name = "ID", requires = "chains_only")]
     pub chains: Vec<String>,
 }
 
@@ -44,17 +50,37 @@ const BLOCK_WAIT: Duration = Duration::from_secs(120);
 
 pub fn run(args: Args) -> Result<()> {
     let p = Progress::new();
-    let devnet = Devnet::load(&args.config)?;
     let dir = args.dir.path();
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let _lock = layout::lock(&dir)?;
-    save_config(&args.config, &dir)?;
+    let config = args.config.path();
+    save_config(&config, &dir, args.validators)?;
+    let devnet = layout::load(&dir, None)?;
+    p.say(format!(
+        "devnet {} from {} ({})",
+        dir.display(),
+        config.display(),
+        devnet
+            .chains
+            .iter()
+            .filter(|c| !c.on_demand)
+            .map(|c| format!("{} x{}", c.id, c.validators))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if !args.chains_only {
+        let repo = network::repo_root();
+        let ctx = network::Ctx {
+            p: &p,
+            devnet: &devnet,
+            dir: &dir,
+            repo: &repo,
+        };
+        return network::up(&ctx);
+    }
     for id in &args.chains {
         if devnet.chain(id).is_none() {
-            bail!(
-                "--chain {id}: no such [[chain]] in {}",
-                args.config.display()
-            );
+            bail!("--chain {id}: no such [[chain]] in {}", config.display());
         }
     }
     let chosen: Vec<&Chain> = devnet
@@ -64,14 +90,7 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     for chain in chosen {
         let nodes = layout::nodes(&devnet, &dir, &chain.id)?;
-        if !layout::chain_dir(&dir, &chain.id).join(DONE).exists() {
-            init_chain(&p, &devnet, chain, &dir, &nodes)?;
-        } else {
-            p.say(format!(
-                "{}: made before; starting its nodes again",
-                chain.id
-            ));
-        }
+        init_chain_if_needed(&p, &devnet, chain, &dir, &nodes)?;
         let started = start_nodes(&p, &nodes)?;
         wait_for_blocks(&p, &chain.id, &nodes, started)?;
     }
@@ -83,24 +102,63 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Makes the chain the first time (see [`init_chain`]); a made chain is left as it is.
+pub fn init_chain_if_needed(
+    p: &Progress,
+    devnet: &Devnet,
+    chain: &Chain,
+    dir: &Path,
+    nodes: &[Node],
+) -> Result<()> {
+    if layout::chain_dir(dir, &chain.id).join(DONE).exists() {
+        p.say(format!(
+            "{}: made before; starting its nodes again",
+            chain.id
+        ));
+        return Ok(());
+    }
+    init_chain(p, devnet, chain, dir, nodes)
+}
+
 /// Keeps a copy of the devnet file in DIR (status, down and start-node read it). A DIR
 /// made from another file is refused: its chains would not match.
-fn save_config(config: &Path, dir: &Path) -> Result<()> {
-    let text = fs::read_to_string(config)?;
+fn save_config(config: &Path, dir: &Path, validators: Option<u8>) -> Result<()> {
+    let text = fs::read_to_string(config)
+        .with_context(|| format!("reading the devnet file {}", config.display()))?;
     let saved = layout::saved_config(dir);
+    let made = fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .any(|e| e.path().join(DONE).exists());
     if let Ok(old) = fs::read_to_string(&saved) {
-        if old != text {
-            let made = fs::read_dir(dir)?
-                .filter_map(|e| e.ok())
-                .any(|e| e.path().join(DONE).exists());
-            if made {
-                bail!(
-                    "{} was made from another devnet file (its copy: {}); run \
-                     `ehrx-devnet down --clean --dir {}` first, or use that file",
-                    dir.display(),
-                    saved.display(),
-                    dir.display()
-                );
+        if old != text && made {
+            bail!(
+                "{} was made from another devnet file (its copy: {}); run \
+                 `ehrx-devnet down --clean --dir {}` first, or use that file",
+                dir.display(),
+                saved.display(),
+                dir.display()
+            );
+        }
+    }
+    let marker = layout::validators_override(dir);
+    let old = fs::read_to_string(&marker)
+        .ok()
+        .and_then(|t| t.trim().parse::<u8>().ok());
+    if made {
+        if let Some(n) = validators.filter(|n| Some(*n) != old) {
+            bail!(
+                "{} was made with {} validators per chain, not {n}; run `ehrx-devnet down \
+                 --clean --dir {}` first to make it again with {n}",
+                dir.display(),
+                old.map_or("the file's".to_string(), |o| o.to_string()),
+                dir.display()
+            );
+        }
+    } else {
+        match validators {
+            Some(n) => fs::write(&marker, format!("{n}\n"))?,
+            None => {
+                let _ = fs::remove_file(&marker);
             }
         }
     }
@@ -415,8 +473,23 @@ pub fn wait_for_blocks(
     let rt = rpc::runtime()?;
     let start = Instant::now();
     let mut last_note = Instant::now();
+    // wasmd has been seen to exit at once, with nothing in its log, when started right
+    // after its home was made or its last run stopped; started again it runs. Once a node.
+    let mut retried: Vec<u8> = Vec::new();
     loop {
         for node in &started {
+            if process::running_pid(node).is_none() && !retried.contains(&node.index) {
+                retried.push(node.index);
+                std::thread::sleep(Duration::from_secs(1));
+                if process::running_pid(node).is_none() {
+                    let pid = process::spawn_node(node)?;
+                    p.say(format!(
+                        "{}: exited during start; started again (pid {pid})",
+                        node.moniker()
+                    ));
+                }
+                continue;
+            }
             if process::running_pid(node).is_none() {
                 bail!(
                     "{}: wasmd exited during start (log {}):\n{}",
@@ -497,13 +570,17 @@ mod tests {
         fs::write(&a, "version = 1\n").unwrap();
         fs::write(&b, "version = 1 # other\n").unwrap();
         fs::create_dir_all(dir.join("hospital-a")).unwrap();
-        save_config(&a, &dir).unwrap();
+        save_config(&a, &dir, None).unwrap();
         // Nothing made yet: another file may replace the copy.
-        save_config(&b, &dir).unwrap();
+        save_config(&b, &dir, Some(1)).unwrap();
         fs::write(dir.join("hospital-a").join(DONE), b"").unwrap();
-        save_config(&b, &dir).unwrap();
-        let err = save_config(&a, &dir).unwrap_err().to_string();
+        save_config(&b, &dir, Some(1)).unwrap();
+        save_config(&b, &dir, None).unwrap();
+        let err = save_config(&a, &dir, None).unwrap_err().to_string();
         assert!(err.contains("down --clean"), "{err}");
+        // Made with one validator a chain: another count needs a new devnet.
+        let err = save_config(&b, &dir, Some(4)).unwrap_err().to_string();
+        assert!(err.contains("made with 1 validators"), "{err}");
     }
 
     #[test]
