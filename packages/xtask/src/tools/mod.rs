@@ -168,7 +168,13 @@ pub fn run(args: ToolsArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let out = Out::plain();
-    match install(&args, &out) {
+    out::catch_interrupts();
+    let result = install(&args, &out);
+    if out::interrupted() {
+        out.error("interrupted; the builds were stopped (their .partial directories are rebuilt on the next run)");
+        return ExitCode::from(130);
+    }
+    match result {
         Ok(code) => code,
         Err(e) if e.is::<AlreadyReported>() => ExitCode::FAILURE,
         Err(e) => {
@@ -364,7 +370,9 @@ fn run_piece(cfg: &Config, out: &Out, sel: &Selection, p: Piece) -> Result<Outco
             Ok(Outcome { status, secs })
         }
         Err(e) => {
-            report_failure(cfg, out, p, &e);
+            if !out::interrupted() {
+                report_failure(cfg, out, p, &e);
+            }
             Err(e)
         }
     }

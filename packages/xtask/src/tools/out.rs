@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,29 @@ use anyhow::{bail, Context, Result};
 
 use super::sys::show;
 use crate::clock::{clock, fmt_duration, iso_now};
+
+/// Set by SIGINT or SIGTERM: the running builds are stopped (each command gets SIGTERM)
+/// and the install exits 130.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Catches SIGINT and SIGTERM, so that a stopped install stops its builds too (a SIGTERM
+/// sent to this process alone would leave them running).
+pub fn catch_interrupts() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// Where messages go: stderr, each line after `prefix` (`[wasmd] ` in a parallel build).
 #[derive(Clone, Debug, Default)]
@@ -140,6 +164,9 @@ impl<'a> Logged<'a> {
     /// Like `run`, and returns the exit status whatever it is (fails only when the
     /// command cannot start).
     pub fn run_status(&mut self, cmd: &mut Command) -> Result<ExitStatus> {
+        if interrupted() {
+            bail!("interrupted");
+        }
         cmd.stdin(Stdio::null())
             .stdout(self.file.try_clone()?)
             .stderr(self.file.try_clone()?);
@@ -152,6 +179,9 @@ impl<'a> Logged<'a> {
     /// Runs `cmd` and returns its stdout (without trailing newlines); its stderr goes to
     /// the log.
     pub fn capture(&mut self, cmd: &mut Command) -> Result<String> {
+        if interrupted() {
+            bail!("interrupted");
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(self.file.try_clone()?);
@@ -174,9 +204,18 @@ impl<'a> Logged<'a> {
 
     fn wait(&mut self, child: &mut Child) -> Result<ExitStatus> {
         let mut poll = Duration::from_millis(10);
+        let mut stopping = false;
         loop {
             if let Some(status) = child.try_wait()? {
+                if stopping {
+                    bail!("interrupted");
+                }
                 return Ok(status);
+            }
+            if interrupted() && !stopping {
+                stopping = true;
+                // SAFETY: kill on our own child's pid, which has not been reaped yet.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
             }
             thread::sleep(poll);
             poll = (poll * 2).min(Duration::from_millis(500));
