@@ -458,16 +458,13 @@ fn summary(cfg: &Config, sel: &Selection, done: &HashMap<Piece, Outcome>, total:
         };
         line(p, version, path);
     }
+    let bin = cfg.cache.bin_dir();
     println!();
     println!(
         "Tools are linked in {} (scripts that source scripts/lib.sh get it on PATH). For your shell:",
-        c_bin(cfg)
+        bin.display()
     );
-    println!("  export PATH=\"{}:$PATH\"", c_bin(cfg));
-}
-
-fn c_bin(cfg: &Config) -> String {
-    cfg.cache.bin_dir().display().to_string()
+    println!("  export PATH=\"{}:$PATH\"", bin.display());
 }
 
 #[cfg(test)]
