@@ -149,7 +149,9 @@ pub fn spawn_detached(
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {what} ({:?})", cmd.get_program()))?;
     fs::write(pid_file, format!("{}\n", child.id()))
         .with_context(|| format!("writing {}", pid_file.display()))?;
     Ok(child)
