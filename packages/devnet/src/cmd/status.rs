@@ -22,7 +22,11 @@ pub fn run(args: Args) -> Result<()> {
     for c in &d.chains {
         let nodes = layout::nodes(&d, &dir, &c.id)?;
         if !nodes[0].genesis().exists() {
-            println!("{}: not made (ehrx-devnet up --chain {})", c.id, c.id);
+            if c.on_demand {
+                println!("{}: not made (on demand: scripts/devnet.sh add-chain {})", c.id, c.id);
+            } else {
+                println!("{}: not made (scripts/devnet.sh up)", c.id);
+            }
             continue;
         }
         let set = nodes
