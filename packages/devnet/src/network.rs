@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::cmd::up::{init_chain_if_needed, start_nodes, wait_for_blocks};
 use crate::config::{Chain, Channel, Devnet, Relayer};
+use crate::hermes::Side;
 use crate::layout::{self, Node};
 use crate::progress::Progress;
 use crate::state::{self, ChainEntry, Hermes, HermesInstance, Link, State, Tool, ValidatorEntry};
@@ -75,13 +76,14 @@ fn has_chain_dirs(ctx: &Ctx) -> bool {
         .any(|c| layout::chain_dir(ctx.dir, &c.id).exists())
 }
 
-/// Makes chains in parallel (one thread each): init, start, blocks, contracts.
-fn make_chains(ctx: &Ctx, chains: &[&Chain]) -> Result<Vec<ChainEntry>> {
-    let results: Vec<Result<ChainEntry>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chains
-            .iter()
-            .map(|chain| s.spawn(move || make_chain(ctx, chain)))
-            .collect();
+/// Runs `f` for each chain at once (one thread each): the results in the chains' order.
+fn each_chain<T: Send>(
+    chains: &[&Chain],
+    f: impl Fn(&Chain) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let f = &f;
+    let results: Vec<Result<T>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chains.iter().map(|c| s.spawn(move || f(c))).collect();
         handles
             .into_iter()
             .map(|h| {
@@ -93,14 +95,25 @@ fn make_chains(ctx: &Ctx, chains: &[&Chain]) -> Result<Vec<ChainEntry>> {
     results.into_iter().collect()
 }
 
-fn make_chain(ctx: &Ctx, chain: &Chain) -> Result<ChainEntry> {
+/// Makes (the first time) and starts a chain's nodes; waits for its blocks.
+fn start_chain(ctx: &Ctx, chain: &Chain) -> Result<()> {
     let nodes = layout::nodes(ctx.devnet, ctx.dir, &chain.id)?;
     init_chain_if_needed(ctx.p, ctx.devnet, chain, ctx.dir, &nodes)?;
     let started = start_nodes(ctx.p, &nodes)?;
-    wait_for_blocks(ctx.p, &chain.id, &nodes, started)?;
+    wait_for_blocks(ctx.p, &chain.id, &nodes, started)
+}
+
+/// Deploys the contracts on a running chain: its devnet.json entry.
+fn deploy_chain(ctx: &Ctx, chain: &Chain) -> Result<ChainEntry> {
+    let nodes = layout::nodes(ctx.devnet, ctx.dir, &chain.id)?;
     let deployed = deploy::deploy_chain(ctx.p, ctx.devnet, ctx.dir, &chain.id, ctx.repo)
         .with_context(|| format!("{}: deploying the contracts", chain.id))?;
     chain_entry(ctx, chain, &nodes, deployed)
+}
+
+fn make_chain(ctx: &Ctx, chain: &Chain) -> Result<ChainEntry> {
+    start_chain(ctx, chain)?;
+    deploy_chain(ctx, chain)
 }
 
 /// A chain's devnet.json entry, from what `init` wrote (chain.json) and the deployment.
@@ -238,20 +251,48 @@ fn cold_up(ctx: &Ctx) -> Result<()> {
     let mut state = new_state(ctx)?;
     state.save(ctx.dir)?;
     let chains = base_chains(ctx.devnet);
+    let ids: Vec<String> = chains.iter().map(|c| c.id.clone()).collect();
     ctx.p.say(format!(
-        "chains {}: init, start, deploy (in parallel)",
+        "chains {}: init and start (in parallel)",
         names(&chains)
     ));
-    for entry in make_chains(ctx, &chains)? {
+    each_chain(&chains, |c| start_chain(ctx, c))?;
+    let t_chains = t0.elapsed();
+    // A connection needs no contract: the relayers' configs are written and the connections
+    // made while the contracts are deployed (the handshakes take most of a cold start).
+    let channels = channels_among(ctx.devnet, &ids);
+    ctx.p.say(format!(
+        "contracts on {} and the connections of {}, at the same time",
+        names(&chains),
+        channels
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let (entries, connections) = std::thread::scope(|s| {
+        let deploying = s.spawn(|| each_chain(&chains, |c| deploy_chain(ctx, c)));
+        let connecting = s.spawn(|| -> Result<Vec<(Side, Side)>> {
+            relayer_configs(ctx, &ids, true)?;
+            channels.iter().map(|c| connect(ctx, c)).collect()
+        });
+        (
+            deploying
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the deploying thread panicked"))),
+            connecting
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the connecting thread panicked"))),
+        )
+    });
+    for entry in entries? {
         state.chain_ids.push(entry.chain_id.clone());
         state.chains.insert(entry.chain_id.clone(), entry);
     }
     state.save(ctx.dir)?;
-    let t_chains = t0.elapsed();
-
-    relayer_configs(ctx, &state, true)?;
-    for channel in channels_among(ctx.devnet, &state.chain_ids) {
-        link(ctx, &mut state, channel)?;
+    let t_deployed = t0.elapsed();
+    for (channel, ends) in channels.iter().zip(connections?) {
+        link(ctx, &mut state, channel, ends)?;
         state.save(ctx.dir)?;
     }
     start_relayers(ctx, &state)?;
@@ -259,10 +300,12 @@ fn cold_up(ctx: &Ctx) -> Result<()> {
     state.save(ctx.dir)?;
     summary(ctx, &state);
     ctx.p.say(format!(
-        "devnet up (cold) in {:.1}s: chains, contracts {:.1}s; links and relayers {:.1}s",
+        "devnet up (cold) in {:.1}s: chains {:.1}s; contracts and connections {:.1}s; \
+         channels and relayers {:.1}s",
         t0.elapsed().as_secs_f64(),
         t_chains.as_secs_f64(),
-        (t0.elapsed() - t_chains).as_secs_f64()
+        (t_deployed - t_chains).as_secs_f64(),
+        (t0.elapsed() - t_deployed).as_secs_f64()
     ));
     Ok(())
 }
@@ -275,8 +318,11 @@ fn names(chains: &[&Chain]) -> String {
         .join(", ")
 }
 
-/// The relayers that relay a channel among the chains of `state`, each with those chains.
-fn active_relayers<'a>(devnet: &'a Devnet, state: &State) -> Vec<(&'a Relayer, Vec<String>)> {
+/// The relayers that relay a channel among `chains_up`, each with the chains it relays.
+fn active_relayers<'a>(
+    devnet: &'a Devnet,
+    chains_up: &[String],
+) -> Vec<(&'a Relayer, Vec<String>)> {
     devnet
         .relayers
         .iter()
@@ -286,7 +332,7 @@ fn active_relayers<'a>(devnet: &'a Devnet, state: &State) -> Vec<(&'a Relayer, V
                 let Some(c) = devnet.channels.iter().find(|c| &c.name == ch) else {
                     continue;
                 };
-                if state.chains.contains_key(&c.a) && state.chains.contains_key(&c.b) {
+                if chains_up.contains(&c.a) && chains_up.contains(&c.b) {
                     for id in [&c.a, &c.b] {
                         if !chains.contains(id) {
                             chains.push(id.clone());
@@ -301,8 +347,8 @@ fn active_relayers<'a>(devnet: &'a Devnet, state: &State) -> Vec<(&'a Relayer, V
 
 /// Writes every active relayer's config (each on its own validator when that one
 /// answers, else the next that does) and, the first time, imports its keys.
-fn relayer_configs(ctx: &Ctx, state: &State, keys: bool) -> Result<()> {
-    for (r, chains) in active_relayers(ctx.devnet, state) {
+fn relayer_configs(ctx: &Ctx, chains_up: &[String], keys: bool) -> Result<()> {
+    for (r, chains) in active_relayers(ctx.devnet, chains_up) {
         let ids: Vec<&str> = chains.iter().map(String::as_str).collect();
         let nodes = live_nodes(ctx, &chains, r.validator)?;
         let cfg = hermes::write_config(ctx.devnet, ctx.dir, r, &ids, &nodes)?;
@@ -350,27 +396,10 @@ fn live_nodes(ctx: &Ctx, chains: &[String], preferred: u8) -> Result<BTreeMap<St
 /// One `[[channel]]`: a new connection (new clients), the partners of the devnet file
 /// registered on both registries, the channel between the two exchanges, and the check
 /// that both registries bound it.
-fn link(ctx: &Ctx, state: &mut State, channel: &Channel) -> Result<()> {
-    let relayer = ctx
-        .devnet
-        .relayers
-        .iter()
-        .find(|r| r.channels.contains(&channel.name))
-        .with_context(|| format!("no [[relayer]] relays channel {}", channel.name))?;
+fn link(ctx: &Ctx, state: &mut State, channel: &Channel, ends: (Side, Side)) -> Result<()> {
+    let relayer = relayer_of(ctx, channel)?;
     let (a, b) = (channel.a.as_str(), channel.b.as_str());
-    ctx.p.say(format!(
-        "{}: connection {a} <-> {b} (new clients)",
-        channel.name
-    ));
-    let (mut a_side, mut b_side) = hermes::create_connection(ctx.devnet, ctx.dir, relayer, a, b)?;
-    ctx.p.say(format!(
-        "{}: {a} {} ({}) <-> {b} {} ({})",
-        channel.name,
-        a_side.connection_id,
-        a_side.client_id,
-        b_side.connection_id,
-        b_side.client_id
-    ));
+    let (mut a_side, mut b_side) = ends;
     let port = |chain: &str| -> Result<String> {
         let entry = state.chains.get(chain).context("chain not made")?;
         Ok(match channel.contract.as_str() {
@@ -465,6 +494,35 @@ fn link(ctx: &Ctx, state: &mut State, channel: &Channel) -> Result<()> {
     Ok(())
 }
 
+/// The first relayer that relays `channel`: it makes the channel's handshakes.
+fn relayer_of<'a>(ctx: &Ctx<'a>, channel: &Channel) -> Result<&'a Relayer> {
+    ctx.devnet
+        .relayers
+        .iter()
+        .find(|r| r.channels.contains(&channel.name))
+        .with_context(|| format!("no [[relayer]] relays channel {}", channel.name))
+}
+
+/// A new connection (new clients on both chains) for `channel`: its two ends.
+fn connect(ctx: &Ctx, channel: &Channel) -> Result<(Side, Side)> {
+    let relayer = relayer_of(ctx, channel)?;
+    let (a, b) = (channel.a.as_str(), channel.b.as_str());
+    ctx.p.say(format!(
+        "{}: connection {a} <-> {b} (new clients)",
+        channel.name
+    ));
+    let (a_side, b_side) = hermes::create_connection(ctx.devnet, ctx.dir, relayer, a, b)?;
+    ctx.p.say(format!(
+        "{}: {a} {} ({}) <-> {b} {} ({})",
+        channel.name,
+        a_side.connection_id,
+        a_side.client_id,
+        b_side.connection_id,
+        b_side.client_id
+    ));
+    Ok((a_side, b_side))
+}
+
 fn contract_address(entry: &ChainEntry, name: &str) -> Result<String> {
     match name {
         "registry" => Ok(entry.deployed.contracts.registry.clone()),
@@ -476,7 +534,7 @@ fn contract_address(entry: &ChainEntry, name: &str) -> Result<String> {
 /// Starts every active relayer that does not run, clears what is pending, and the
 /// watcher that moves a relayer off a dead node.
 pub fn start_relayers(ctx: &Ctx, state: &State) -> Result<()> {
-    for (r, _) in active_relayers(ctx.devnet, state) {
+    for (r, _) in active_relayers(ctx.devnet, &state.chain_ids) {
         if let Some(pid) = hermes::running(ctx.dir, r) {
             ctx.p
                 .say(format!("{}: already running (pid {pid})", r.name));
@@ -497,7 +555,10 @@ pub fn start_relayers(ctx: &Ctx, state: &State) -> Result<()> {
 /// Relays, once, whatever is pending on every link (Hermes' clear_on_start can miss a
 /// packet committed in the block it starts at).
 pub fn clear_packets(ctx: &Ctx, state: &State) -> Result<()> {
-    let Some((r, _)) = active_relayers(ctx.devnet, state).into_iter().next() else {
+    let Some((r, _)) = active_relayers(ctx.devnet, &state.chain_ids)
+        .into_iter()
+        .next()
+    else {
         return Ok(());
     };
     let ends: Vec<_> = state.links.iter().map(|l| l.a_side.clone()).collect();
@@ -541,31 +602,16 @@ fn warm_up(ctx: &Ctx, state: State) -> Result<()> {
                 .with_context(|| format!("{id} is in devnet.json but not in the devnet file"))
         })
         .collect::<Result<_>>()?;
-    let results: Vec<Result<bool>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chains
-            .iter()
-            .map(|chain| {
-                s.spawn(move || {
-                    let nodes = layout::nodes(ctx.devnet, ctx.dir, &chain.id)?;
-                    let started = start_nodes(ctx.p, &nodes)?;
-                    if started.is_empty() {
-                        return Ok(false);
-                    }
-                    wait_for_blocks(ctx.p, &chain.id, &nodes, started)?;
-                    Ok(true)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow!("a chain's thread panicked")))
-            })
-            .collect()
-    });
-    let started = results.into_iter().collect::<Result<Vec<bool>>>()?;
-    let all_running = active_relayers(ctx.devnet, &state)
+    let started = each_chain(&chains, |chain| {
+        let nodes = layout::nodes(ctx.devnet, ctx.dir, &chain.id)?;
+        let started = start_nodes(ctx.p, &nodes)?;
+        if started.is_empty() {
+            return Ok(false);
+        }
+        wait_for_blocks(ctx.p, &chain.id, &nodes, started)?;
+        Ok(true)
+    })?;
+    let all_running = active_relayers(ctx.devnet, &state.chain_ids)
         .iter()
         .all(|(r, _)| hermes::running(ctx.dir, r).is_some());
     if all_running && !started.contains(&true) && crate::watch::watch_running(ctx.dir).is_some() {
@@ -576,7 +622,7 @@ fn warm_up(ctx: &Ctx, state: State) -> Result<()> {
         return Ok(());
     }
     if !all_running {
-        relayer_configs(ctx, &state, false)?;
+        relayer_configs(ctx, &state.chain_ids, false)?;
     }
     start_relayers(ctx, &state)?;
     ctx.p.say(format!(
@@ -620,13 +666,14 @@ pub fn add_chain(ctx: &Ctx, id: &str) -> Result<()> {
     state.save(ctx.dir)?;
     // Hermes reads its config at start: write the new one, import the new chain's key,
     // link, then restart the relayers so that they relay for the new chain too.
-    relayer_configs(ctx, &state, true)?;
+    relayer_configs(ctx, &state.chain_ids, true)?;
     let new: Vec<&Channel> = channels_among(ctx.devnet, &state.chain_ids)
         .into_iter()
         .filter(|c| state.link(&c.name).is_none())
         .collect();
     for channel in new {
-        link(ctx, &mut state, channel)?;
+        let ends = connect(ctx, channel)?;
+        link(ctx, &mut state, channel, ends)?;
         state.save(ctx.dir)?;
     }
     stop_relayers(ctx.p, ctx.devnet, ctx.dir)?;

@@ -169,7 +169,10 @@ fn spawn_watch_every(dir: &Path, interval: &str) -> Result<u32> {
     // This very binary, by /proc/self/exe: it stays valid when a build replaced the file
     // meanwhile (current_exe would name a deleted path).
     let exe = PathBuf::from("/proc/self/exe");
-    anyhow::ensure!(exe.exists(), "no /proc/self/exe: the watcher needs Linux's /proc");
+    anyhow::ensure!(
+        exe.exists(),
+        "no /proc/self/exe: the watcher needs Linux's /proc"
+    );
     let mut cmd = Command::new(exe);
     cmd.arg("watch")
         .arg("--dir")

@@ -23,7 +23,10 @@ pub fn run(args: Args) -> Result<()> {
         let nodes = layout::nodes(&d, &dir, &c.id)?;
         if !nodes[0].genesis().exists() {
             if c.on_demand {
-                println!("{}: not made (on demand: scripts/devnet.sh add-chain {})", c.id, c.id);
+                println!(
+                    "{}: not made (on demand: scripts/devnet.sh add-chain {})",
+                    c.id, c.id
+                );
             } else {
                 println!("{}: not made (scripts/devnet.sh up)", c.id);
             }
