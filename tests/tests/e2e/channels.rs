@@ -104,7 +104,8 @@ fn create_channel(devnet: &Devnet, a: &Pair, b: &Pair) -> Result<(String, String
         .as_str()
         .unwrap()
         .to_string();
-    let config = devnet.dir.join("hermes/config.toml");
+    // The first relayer instance's config (devnet.json `hermes.config`).
+    let config = std::path::PathBuf::from(devnet.json()["hermes"]["config"].as_str().unwrap());
     let out = Command::new("hermes")
         .env("PATH", ehr_tests::devnet::path_with_tools())
         .args([

@@ -172,7 +172,8 @@ fn handshake_from_an_unregistered_contract_is_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    let config = devnet.dir.join("hermes/config.toml");
+    // The first relayer instance's config (devnet.json `hermes.config`).
+    let config = std::path::PathBuf::from(devnet.json()["hermes"]["config"].as_str().unwrap());
     let out = Command::new("hermes")
         .env("PATH", ehr_tests::devnet::path_with_tools())
         .args([
