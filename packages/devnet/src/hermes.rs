@@ -451,6 +451,19 @@ pub fn import_keys(devnet: &Devnet, dir: &Path, relayer: &Relayer, chains: &[&st
     Ok(())
 }
 
+/// The status Hermes reports for light client `client` on `chain` (`Active`, `Expired`,
+/// `Frozen`).
+pub fn client_status(dir: &Path, relayer: &Relayer, chain: &str, client: &str) -> Result<String> {
+    let v = hermes_json(
+        dir,
+        &relayer.name,
+        &["query", "client", "status", "--chain", chain, "--client", client],
+    )?;
+    v.as_str()
+        .map(str::to_string)
+        .with_context(|| format!("hermes query client status: unexpected result {v}"))
+}
+
 /// `hermes create connection --a-chain A --b-chain B` (new clients on both chains): the two
 /// ends, client and connection ids filled.
 pub fn create_connection(

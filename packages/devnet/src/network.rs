@@ -624,12 +624,41 @@ fn warm_up(ctx: &Ctx, state: State) -> Result<()> {
     if !all_running {
         relayer_configs(ctx, &state.chain_ids, false)?;
     }
+    check_clients(ctx, &state)?;
     start_relayers(ctx, &state)?;
     ctx.p.say(format!(
         "devnet up (warm) in {:.1}s; description {}",
         t0.elapsed().as_secs_f64(),
         state::path(ctx.dir).display()
     ));
+    Ok(())
+}
+
+/// Every link's light clients must still be active: chains stopped for longer than the
+/// trusting period (9 days) have expired clients, and nothing would be relayed.
+fn check_clients(ctx: &Ctx, state: &State) -> Result<()> {
+    let mut expired = Vec::new();
+    for link in &state.links {
+        let Some(channel) = ctx.devnet.channels.iter().find(|c| c.name == link.name) else {
+            continue;
+        };
+        let relayer = relayer_of(ctx, channel)?;
+        for side in [&link.a_side, &link.b_side] {
+            let status = hermes::client_status(ctx.dir, relayer, &side.chain_id, &side.client_id)?;
+            if status != "Active" {
+                expired.push(format!("{} {} {status}", side.chain_id, side.client_id));
+            }
+        }
+    }
+    if !expired.is_empty() {
+        bail!(
+            "IBC clients not active: {}. The chains were stopped longer than the trusting \
+             period (9 days); make the devnet again: scripts/devnet.sh reset && \
+             scripts/devnet.sh up",
+            expired.join(", ")
+        );
+    }
+    ctx.p.say(format!("light clients of {} link(s): active", state.links.len()));
     Ok(())
 }
 
