@@ -205,7 +205,8 @@ pub fn stop_recorded(pid_file: &Path, needle: &str, name: &str, grace: Duration)
 
 /// The last `n` lines of a log, indented, for an error message.
 pub fn log_tail(path: &Path, n: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
+    // Lossy: a log cut mid-character (or with a binary's bytes) still shows its end.
+    let text = String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
