@@ -281,7 +281,7 @@ pub struct Relayer {
 }
 
 fn default_port_base() -> u16 {
-    36000
+    26000
 }
 fn default_log_level() -> String {
     "warn".into()
@@ -603,7 +603,7 @@ impl Devnet {
                     field,
                     format!(
                         "chain {} would use ports {base}..={top}: keep them within 1024..=65535 \
-                         (e.g. port_base = 36000)",
+                         (e.g. port_base = 26000)",
                         c.id
                     ),
                 );
@@ -618,7 +618,7 @@ impl Devnet {
                             field.clone(),
                             format!(
                                 "{who} would take port {p}, which {}; move the port base \
-                                 (e.g. port_base = 36000)",
+                                 (e.g. port_base = 26000)",
                                 r.1
                             ),
                         );
@@ -1032,8 +1032,8 @@ mod tests {
         // hospital-c, made by add-chain: one validator.
         assert_eq!(d.chains[2].id, "hospital-c");
         assert_eq!(d.chains[2].validators, 1);
-        assert_eq!(d.chain_port_base(0), 36000);
-        assert_eq!(d.chain_port_base(1), 36100);
+        assert_eq!(d.chain_port_base(0), 26000);
+        assert_eq!(d.chain_port_base(1), 26100);
         assert_eq!(d.accounts_on("hospital-a").count(), 9);
         assert_eq!(d.relayers[0].account, "relayer");
         assert_eq!(d.relayers[1].account, "relayer-2");
@@ -1098,7 +1098,7 @@ mod tests {
     #[test]
     fn default_devnet_ports_refused() {
         assert_problem(
-            &edited("port_base = 36000", "port_base = 26653"),
+            &edited("port_base = 26000", "port_base = 26653"),
             "network.port_base",
             "scripts/devnet.sh",
         );
@@ -1108,7 +1108,7 @@ mod tests {
     fn clashing_chain_port_bases_refused() {
         let text = edited(
             "id = \"hospital-b\"",
-            "id = \"hospital-b\"\nport_base = 36020",
+            "id = \"hospital-b\"\nport_base = 26020",
         );
         assert_problem(&text, "chain[1] (hospital-b).port_base", "share port");
     }
@@ -1116,7 +1116,7 @@ mod tests {
     #[test]
     fn ports_out_of_range_refused() {
         assert_problem(
-            &edited("port_base = 36000", "port_base = 65500"),
+            &edited("port_base = 26000", "port_base = 65500"),
             "network.port_base",
             "within 1024..=65535",
         );
@@ -1171,12 +1171,12 @@ mod tests {
     #[test]
     fn relayer_port_clash_and_validator_range() {
         assert_problem(
-            &edited("rest_port = 36902", "rest_port = 36900"),
+            &edited("rest_port = 26902", "rest_port = 26900"),
             "relayer[1] (hermes-2).rest_port",
             "is also relayer hermes-1",
         );
         assert_problem(
-            &edited("rest_port = 36900", "rest_port = 3700"),
+            &edited("rest_port = 26900", "rest_port = 3700"),
             "relayer[0] (hermes-1).rest_port",
             "Hermes",
         );

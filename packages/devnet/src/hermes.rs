@@ -459,7 +459,9 @@ pub fn client_status(dir: &Path, relayer: &Relayer, chain: &str, client: &str) -
     let v = hermes_json(
         dir,
         &relayer.name,
-        &["query", "client", "status", "--chain", chain, "--client", client],
+        &[
+            "query", "client", "status", "--chain", chain, "--client", client,
+        ],
     )?;
     v.as_str()
         .map(str::to_string)
@@ -961,19 +963,19 @@ mod tests {
         let (one, t1) = rendered("hermes-1", &[]);
         let (_, t2) = rendered("hermes-2", &[]);
         assert!(leftover_placeholders(&one).is_empty());
-        assert_eq!(t1["rest"]["port"].as_integer(), Some(36900));
-        assert_eq!(t1["telemetry"]["port"].as_integer(), Some(36901));
-        assert_eq!(t2["rest"]["port"].as_integer(), Some(36902));
-        assert_eq!(t2["telemetry"]["port"].as_integer(), Some(36903));
+        assert_eq!(t1["rest"]["port"].as_integer(), Some(26900));
+        assert_eq!(t1["telemetry"]["port"].as_integer(), Some(26901));
+        assert_eq!(t2["rest"]["port"].as_integer(), Some(26902));
+        assert_eq!(t2["telemetry"]["port"].as_integer(), Some(26903));
         let (a1, b1, a2, b2) = (chain(&t1, 0), chain(&t1, 1), chain(&t2, 0), chain(&t2, 1));
         assert_eq!(a1["id"].as_str(), Some("hospital-a"));
         assert_eq!(b1["id"].as_str(), Some("hospital-b"));
         // hermes-1: validator 0; hermes-2: validator 1.
-        assert_eq!(a1["rpc_addr"].as_str(), Some("http://127.0.0.1:36001"));
-        assert_eq!(a1["grpc_addr"].as_str(), Some("http://127.0.0.1:36002"));
-        assert_eq!(b1["rpc_addr"].as_str(), Some("http://127.0.0.1:36101"));
-        assert_eq!(a2["rpc_addr"].as_str(), Some("http://127.0.0.1:36011"));
-        assert_eq!(b2["grpc_addr"].as_str(), Some("http://127.0.0.1:36112"));
+        assert_eq!(a1["rpc_addr"].as_str(), Some("http://127.0.0.1:26001"));
+        assert_eq!(a1["grpc_addr"].as_str(), Some("http://127.0.0.1:26002"));
+        assert_eq!(b1["rpc_addr"].as_str(), Some("http://127.0.0.1:26101"));
+        assert_eq!(a2["rpc_addr"].as_str(), Some("http://127.0.0.1:26011"));
+        assert_eq!(b2["grpc_addr"].as_str(), Some("http://127.0.0.1:26112"));
         assert_eq!(a1["key_name"].as_str(), Some("relayer"));
         assert_eq!(b2["key_name"].as_str(), Some("relayer-2"));
         assert_eq!(
@@ -995,11 +997,11 @@ mod tests {
         let (text, t) = rendered("hermes-1", &[("hospital-b", 3)]);
         assert_eq!(
             chain(&t, 0)["rpc_addr"].as_str(),
-            Some("http://127.0.0.1:36001")
+            Some("http://127.0.0.1:26001")
         );
         assert_eq!(
             chain(&t, 1)["rpc_addr"].as_str(),
-            Some("http://127.0.0.1:36131")
+            Some("http://127.0.0.1:26131")
         );
         let back = nodes_of_config(&d, &text).unwrap();
         assert_eq!(back["hospital-a"], 0);

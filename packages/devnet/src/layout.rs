@@ -229,7 +229,7 @@ mod tests {
         let ns = nodes(&d, Path::new("/x"), "hospital-b").unwrap();
         assert_eq!(ns.len(), 4);
         assert_eq!(ns[3].home, Path::new("/x/hospital-b/val3"));
-        assert_eq!(ns[3].ports.rpc, 36131);
+        assert_eq!(ns[3].ports.rpc, 26131);
         assert_eq!(ns[3].moniker(), "hospital-b-val3");
         assert!(nodes(&d, Path::new("/x"), "hospital-z").is_err());
     }
@@ -243,7 +243,7 @@ mod tests {
         std::fs::write(extra_validators_file(tmp.path(), "hospital-a"), "2\n").unwrap();
         let ns = nodes(&d, tmp.path(), "hospital-a").unwrap();
         assert_eq!(ns.len(), 6);
-        assert_eq!(ns[5].ports.rpc, 36051);
+        assert_eq!(ns[5].ports.rpc, 26051);
         assert_eq!(nodes(&d, tmp.path(), "hospital-b").unwrap().len(), 4);
         std::fs::write(extra_validators_file(tmp.path(), "hospital-a"), "7").unwrap();
         let err = nodes(&d, tmp.path(), "hospital-a").unwrap_err().to_string();

@@ -658,7 +658,10 @@ fn check_clients(ctx: &Ctx, state: &State) -> Result<()> {
             expired.join(", ")
         );
     }
-    ctx.p.say(format!("light clients of {} link(s): active", state.links.len()));
+    ctx.p.say(format!(
+        "light clients of {} link(s): active",
+        state.links.len()
+    ));
     Ok(())
 }
 

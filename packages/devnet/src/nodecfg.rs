@@ -274,12 +274,12 @@ mod tests {
         .unwrap();
         let t: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(t["moniker"].as_str(), Some("hospital-a-val2"));
-        assert_eq!(t["rpc"]["laddr"].as_str(), Some("tcp://127.0.0.1:36021"));
-        assert_eq!(t["rpc"]["pprof_laddr"].as_str(), Some("127.0.0.1:36024"));
-        assert_eq!(t["p2p"]["laddr"].as_str(), Some("tcp://127.0.0.1:36020"));
+        assert_eq!(t["rpc"]["laddr"].as_str(), Some("tcp://127.0.0.1:26021"));
+        assert_eq!(t["rpc"]["pprof_laddr"].as_str(), Some("127.0.0.1:26024"));
+        assert_eq!(t["p2p"]["laddr"].as_str(), Some("tcp://127.0.0.1:26020"));
         let persistent = t["p2p"]["persistent_peers"].as_str().unwrap();
         let want = format!(
-            "{:040}@127.0.0.1:36000,{:040}@127.0.0.1:36010,{:040}@127.0.0.1:36030",
+            "{:040}@127.0.0.1:26000,{:040}@127.0.0.1:26010,{:040}@127.0.0.1:26030",
             0, 1, 3
         );
         assert_eq!(persistent, want, "the other three, not itself");
@@ -314,14 +314,14 @@ mod tests {
         .unwrap();
         let new = Peer {
             id: "ab".repeat(20),
-            p2p: 36040,
+            p2p: 26040,
         };
         let once = add_peer(&base, &new).unwrap();
         assert_eq!(add_peer(&once, &new).unwrap(), once, "idempotent");
         let t: toml::Table = toml::from_str(&once).unwrap();
         let persistent = t["p2p"]["persistent_peers"].as_str().unwrap();
         assert!(
-            persistent.ends_with(&format!(",{}@127.0.0.1:36040", new.id)),
+            persistent.ends_with(&format!(",{}@127.0.0.1:26040", new.id)),
             "{persistent}"
         );
         assert_eq!(persistent.split(',').count(), 4);
@@ -340,8 +340,8 @@ mod tests {
         let out = app_toml(include_str!("testdata/app.toml"), &ns[1], &d.chains[0]).unwrap();
         let t: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(t["minimum-gas-prices"].as_str(), Some("0ufee"));
-        assert_eq!(t["grpc"]["address"].as_str(), Some("127.0.0.1:36012"));
-        assert_eq!(t["api"]["address"].as_str(), Some("tcp://127.0.0.1:36013"));
+        assert_eq!(t["grpc"]["address"].as_str(), Some("127.0.0.1:26012"));
+        assert_eq!(t["api"]["address"].as_str(), Some("tcp://127.0.0.1:26013"));
         assert_eq!(t["api"]["enable"].as_bool(), Some(true));
         assert_eq!(t["grpc-web"]["enable"].as_bool(), Some(false));
     }
@@ -349,11 +349,11 @@ mod tests {
     #[test]
     fn client_toml_points_at_the_node() {
         let text = "chain-id = \"x\"\nkeyring-backend = \"os\"\nnode = \"tcp://localhost:26657\"\n";
-        let out = client_toml(text, "hospital-a", 36011).unwrap();
+        let out = client_toml(text, "hospital-a", 26011).unwrap();
         let t: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(t["chain-id"].as_str(), Some("hospital-a"));
         assert_eq!(t["keyring-backend"].as_str(), Some("test"));
-        assert_eq!(t["node"].as_str(), Some("tcp://127.0.0.1:36011"));
+        assert_eq!(t["node"].as_str(), Some("tcp://127.0.0.1:26011"));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! the service's offset: P2P 0, RPC 1, gRPC 2, REST API 3, pprof 4 (5 to 9 are spare).
 //! A chain holds at most [`MAX_VALIDATORS`] validators, so it spans `B..B+100`, and the
 //! chain at index `i` of the file defaults to `network.port_base + 100*i`. With the
-//! example's base 36000: hospital-a validator 2's RPC is 36021, hospital-b validator 0's
-//! P2P is 36100. None of these meets the ports of `scripts/devnet.sh` ([`RESERVED`]).
+//! example's base 26000: hospital-a validator 2's RPC is 26021, hospital-b validator 0's
+//! P2P is 26100: below Linux's ephemeral range (32768-60999), where an outgoing
+//! connection's local port (or one in TIME-WAIT) could hold a node's port. None of these
+//! meets the ports of the old bash devnet ([`RESERVED`]).
 
 /// Validators a chain may have (the port layout gives each chain 100 ports).
 pub const MAX_VALIDATORS: usize = 10;
@@ -130,22 +132,22 @@ mod tests {
 
     #[test]
     fn layout_of_the_example() {
-        let v0 = NodePorts::of(36000, 0);
+        let v0 = NodePorts::of(26000, 0);
         assert_eq!(
             (v0.p2p, v0.rpc, v0.grpc, v0.api, v0.pprof),
-            (36000, 36001, 36002, 36003, 36004)
+            (26000, 26001, 26002, 26003, 26004)
         );
-        let b3 = NodePorts::of(36100, 3);
-        assert_eq!((b3.p2p, b3.rpc), (36130, 36131));
-        assert_eq!(b3.rpc_url(), "http://127.0.0.1:36131");
+        let b3 = NodePorts::of(26100, 3);
+        assert_eq!((b3.p2p, b3.rpc), (26130, 26131));
+        assert_eq!(b3.rpc_url(), "http://127.0.0.1:26131");
     }
 
     #[test]
     fn ten_validators_fit_in_a_hundred_ports_without_overlap() {
         let mut seen = std::collections::BTreeSet::new();
         for v in 0..MAX_VALIDATORS as u8 {
-            for (_, p) in NodePorts::of(36000, v).all() {
-                assert!((36000..36100).contains(&p));
+            for (_, p) in NodePorts::of(26000, v).all() {
+                assert!((26000..26100).contains(&p));
                 assert!(seen.insert(p), "port {p} twice");
             }
         }
@@ -154,7 +156,7 @@ mod tests {
 
     #[test]
     fn default_layout_misses_the_reserved_ports() {
-        for base in [36000u16, 36100] {
+        for base in [36000u16, 26100] {
             for v in 0..MAX_VALIDATORS as u8 {
                 for (_, p) in NodePorts::of(base, v).all() {
                     assert!(RESERVED.iter().all(|r| r.0 != p));

@@ -590,7 +590,7 @@ mod tests {
             chain: "c".into(),
             index: 0,
             home: tmp.path().to_path_buf(),
-            ports: ports::NodePorts::of(36000, 0),
+            ports: ports::NodePorts::of(26000, 0),
         };
         assert_eq!(stored_height(&node), 0);
         fs::create_dir_all(tmp.path().join("data")).unwrap();
