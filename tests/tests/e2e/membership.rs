@@ -3,7 +3,8 @@
 //! bonded a validator "stranger" and with one delegation held 99% of the voting power:
 //! hospital-a halted. The devnet now (a) disables the staking messages that add bonded power
 //! with x/circuit from genesis, and (b) funds peers and the relayer with the fee denom only
-//! (scripts/devnet.sh init_chain; relayer-config/DEVNET.md, "Who can bond").
+//! (packages/devnet/src/genesis.rs; relayer-config/DEVNET.md, "Who can bond"). Issue 11
+//! adds the outsider's code upload and instantiation, refused.
 
 use crate::support::A;
 use cosmwasm_std::Binary;
@@ -301,4 +302,54 @@ fn generate_only(devnet: &Devnet, chain: &str, from: &str, args: &[&str]) -> Val
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("unsigned tx JSON")
+}
+
+/// Issue 11: code upload and instantiation are the admin's (genesis `AnyOfAddresses
+/// [admin]`, and each code instantiable by the admin only, set at upload). An outsider's
+/// account, funded and able to pay, tries both with the wasmd CLI: refused, and the chain's
+/// codes and the registry code's contracts are as before.
+#[test]
+#[ignore = "needs the devnet (scripts/test.sh runs it)"]
+fn an_outsider_can_neither_upload_nor_instantiate_code() {
+    let devnet = Devnet::get();
+    let name = format!("outsider-{}", ehr_tests::devnet::run_id());
+    devnet.new_account(A, &name);
+    let codes = |d: &Devnet| d.wasmd_query(A, &["wasm", "list-code"])["code_infos"].clone();
+    let code_id = devnet.chain(A)["code_ids"]["registry"]
+        .as_u64()
+        .expect("registry code id")
+        .to_string();
+    let contracts = |d: &Devnet| {
+        d.wasmd_query(A, &["wasm", "list-contract-by-code", &code_id])["contracts"].clone()
+    };
+    let (codes_before, contracts_before) = (codes(devnet), contracts(devnet));
+
+    let wasm = devnet.repo.join("artifacts/registry.wasm");
+    let stored = devnet.tx(A, &name, &["wasm", "store", wasm.to_str().unwrap()], None);
+    assert!(
+        stored.failure().contains("unauthorized"),
+        "an outsider's upload: {stored:?}"
+    );
+    let msg = json!({"admin": null, "network_id": "rogue", "policy": null}).to_string();
+    let label = format!("rogue-{name}");
+    let made = devnet.tx(
+        A,
+        &name,
+        &[
+            "wasm",
+            "instantiate",
+            &code_id,
+            &msg,
+            "--label",
+            &label,
+            "--no-admin",
+        ],
+        None,
+    );
+    assert!(
+        made.failure().contains("unauthorized"),
+        "an outsider's instantiate of code {code_id}: {made:?}"
+    );
+    assert_eq!(codes(devnet), codes_before, "no new code");
+    assert_eq!(contracts(devnet), contracts_before, "no new contract");
 }
