@@ -40,8 +40,8 @@ impl Stream {
     fn new(devnet: &Devnet, name: &str) -> Stream {
         let root = std::env::temp_dir().join(format!("ehrx-e2e-{name}-{}", run_id()));
         std::fs::create_dir_all(&root).unwrap();
-        let (store, _) = site(devnet, &root, B, "store", &[Role::Store]);
-        let (reply, _) = site(devnet, &root, B, "reply", &[Role::Reply]);
+        let (store, _) = site(devnet, &root, B, &format!("{name}-store"), &[Role::Store]);
+        let (reply, _) = site(devnet, &root, B, &format!("{name}-reply"), &[Role::Reply]);
         let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
             {"fullUrl": "urn:uuid:7c1e0b52-2f4e-4c55-9d1a-0b7d6f3e9a10",
              "resource": {"resourceType": "Patient", "id": "p1",
@@ -74,7 +74,16 @@ impl Stream {
                 .expect("start reply service"),
         );
         let requesters: Vec<Site> = (0..STREAM)
-            .map(|i| site(devnet, &root, A, &format!("req{i}"), &[Role::Request]).0)
+            .map(|i| {
+                site(
+                    devnet,
+                    &root,
+                    A,
+                    &format!("{name}-req{i}"),
+                    &[Role::Request],
+                )
+                .0
+            })
             .collect();
         for r in &requesters {
             std::fs::copy(store.dir.join("patient.json"), r.dir.join("patient.json")).unwrap();

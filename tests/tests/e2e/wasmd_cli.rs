@@ -193,13 +193,9 @@ fn a_full_exchange_driven_only_through_the_wasmd_cli() {
             request_id: request_id.clone(),
         },
     );
+    // The tx as the chain client read it back: `data` is the contract's response data.
     let data = hex::decode(tx["data"].as_str().expect("the tx's data")).unwrap();
-    let reply: RetrievedReply = serde_json::from_slice(
-        &ehrx_chain::contract_data(&data)
-            .unwrap()
-            .expect("RetrieveReply's data"),
-    )
-    .expect("a RetrievedReply");
+    let reply: RetrievedReply = serde_json::from_slice(&data).expect("a RetrievedReply");
     assert_eq!(reply.manifest, outcome.manifest);
     let chunks: Vec<Vec<u8>> = reply
         .chunk_packets
