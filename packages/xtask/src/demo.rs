@@ -23,6 +23,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Instant;
@@ -671,15 +672,20 @@ impl Ctx {
         let log_path = self.demo.join("reply-service.log");
         let log = File::create(&log_path).context("reply-service.log")?;
         let err = log.try_clone().context("reply-service.log")?;
-        let child = self
-            .ehrx
-            .site(&self.demo.join("b-reply-service"))
-            .arg("reply-service")
+        let mut cmd = self.ehrx.site(&self.demo.join("b-reply-service"));
+        cmd.arg("reply-service")
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(err)
-            .spawn()
-            .context("cannot start ehrx reply-service")?;
+            .stderr(err);
+        // SAFETY: prctl is async-signal-safe. The service gets SIGTERM when the demo dies
+        // without running its Drop (a signal), as the script's EXIT trap stopped it.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().context("cannot start ehrx reply-service")?;
         Ok(Service(child))
     }
 }
