@@ -5,6 +5,7 @@
 //! binary and runs it. See `src/tools/mod.rs`.
 
 mod clock;
+mod demo;
 mod tools;
 
 use std::process::ExitCode;
@@ -22,10 +23,13 @@ struct Cli {
 enum Command {
     /// Install the pinned tools into the tool cache (what scripts/install-tools.sh runs)
     Tools(tools::ToolsArgs),
+    /// The README's main job: tools, devnet, the paper's scenario (what scripts/demo.sh runs)
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Tools(args) => tools::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -116,7 +116,7 @@ impl Bench {
 }
 
 /// The command lines of other users of the devnet (the e2e suite, scripts/test.sh,
-/// scripts/demo.sh, other reply services), read from /proc; nothing is signalled.
+/// scripts/demo.sh and the `xtask demo` it runs, other reply services), read from /proc; nothing is signalled.
 pub fn others() -> Vec<String> {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -156,6 +156,7 @@ fn is_other_user(args: &[String]) -> bool {
         || line.contains("deps/e2e-")
         || line.contains("scripts/test.sh")
         || line.contains("scripts/demo.sh")
+        || line.contains("xtask demo")
 }
 
 /// `scripts/devnet.sh ARGS`, its output on our stderr.
@@ -861,6 +862,9 @@ mod tests {
         )));
         assert!(is_other_user(&args("/t/debug/deps/e2e-0a1b --nocapture")));
         assert!(is_other_user(&args("bash scripts/test.sh")));
+        assert!(is_other_user(&args(
+            "/t/debug/xtask demo --bundle b.json --out o.json"
+        )));
         assert!(!is_other_user(&args("/x/ehrx --config c request")));
         assert!(!is_other_user(&args("bash scripts/bench.sh")));
     }
