@@ -207,7 +207,10 @@ fn the_ported_scripts_build_xtask_and_run_their_subcommand() {
         // here, so the script stops with the build's error and runs nothing else).
         let sandbox = Sandbox::new();
         let out = sandbox.run(&path, &["--no-such-flag"]);
-        assert!(!out.status.success(), "{script}: cargo is a failing stub here");
+        assert!(
+            !out.status.success(),
+            "{script}: cargo is a failing stub here"
+        );
         assert_eq!(
             sandbox.calls().lines().collect::<Vec<_>>(),
             [format!(
