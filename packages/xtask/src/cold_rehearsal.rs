@@ -205,10 +205,7 @@ impl Rehearsal {
         let (mut reader, writer) = std::io::pipe()?;
         let child = {
             let mut c = Command::new(cmd[0]);
-            c.args(&cmd[1..])
-                .stdin(Stdio::null())
-                .stdout(writer.try_clone()?)
-                .stderr(writer);
+            c.args(&cmd[1..]).stdout(writer.try_clone()?).stderr(writer);
             c.spawn()
                 .with_context(|| format!("cannot run {}", cmd.join(" ")))?
             // The Command, holding the pipe's writing end, is dropped here: EOF comes
