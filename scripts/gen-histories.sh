@@ -11,10 +11,8 @@
 #   --validate  also validate them with the HAPI FHIR validator harness (0 errors expected)
 #
 # Needs Synthea and the harness: scripts/install-tools.sh fhir-validator synthea.
+# The logic is `xtask gen-histories` (packages/xtask/src/gen_histories.rs).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$EHRX_REPO_ROOT"
-"$EHRX_REPO_ROOT/scripts/install-tools.sh" --check fhir-validator synthea >/dev/null 2>&1 ||
-    die "Synthea or the HAPI harness is not built for these sources: run scripts/install-tools.sh fhir-validator synthea"
-cargo run -q -p ehr-tests --bin fhir_histories -- "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # -h/--help: prints the header above, exits
+xtask_exec gen-histories "$@"

@@ -31,9 +31,4 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # -h/--help: prints the header above, exits
 
-need_cmd cargo "install Rust with rustup: https://rustup.rs"
-xtask="${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/debug/xtask"
-[[ -x "$xtask" ]] || log "building the tool installer (packages/xtask, once)"
-env -u CARGO_BUILD_TARGET cargo build -q -p xtask --manifest-path "$EHRX_REPO_ROOT/Cargo.toml" ||
-    die "building packages/xtask failed (cargo build -p xtask, output above)"
-EHRX_INSTALL_CMD="$0" exec "$xtask" tools "$@"
+EHRX_INSTALL_CMD="$0" xtask_exec tools "$@"

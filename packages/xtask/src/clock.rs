@@ -66,6 +66,26 @@ pub fn iso_now() -> String {
     )
 }
 
+/// `date -u +%Y%m%dT%H%M%SZ`: `20261206T211343Z`.
+pub fn utc_stamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as libc::time_t;
+    // SAFETY: gmtime_r writes only into `tm`, which is a plain C struct.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::gmtime_r(&secs, &mut tm) };
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
 /// A UTC offset as `date -Is` prints it: `+00:00`, `-05:30`.
 fn fmt_offset(secs: i64) -> String {
     let sign = if secs < 0 { '-' } else { '+' };

@@ -31,11 +31,11 @@ mod cargo_install;
 mod cosmwasm_check;
 mod hermes;
 mod java;
-mod out;
-mod piece;
+pub(crate) mod out;
+pub(crate) mod piece;
 mod rust_target;
 mod staged;
-mod sys;
+pub(crate) mod sys;
 mod wasm_opt;
 mod wasmd;
 

@@ -110,7 +110,7 @@ impl Step {
 
 /// A piece's build log (`$EHRX_TOOLS/logs/<piece>.log`): the commands run with their
 /// output appended to it, while the terminal gets a heartbeat line every `beat` seconds
-/// (elapsed time and the log's last line), as `run_logged` of scripts/lib.sh.
+/// (elapsed time and the log's last line), as `run_logged` of scripts/lib.sh did.
 pub struct Logged<'a> {
     out: &'a Out,
     path: PathBuf,
