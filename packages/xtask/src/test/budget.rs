@@ -31,6 +31,10 @@ const fn b(stage: &'static str, warm: u64, cold: u64) -> Budget {
 // rustls and ring; 410 crates in Cargo.lock against 232) lengthens the cold builds: on a
 // clean clone (CI=true .ci/run, 2026-12-06, tools warm, nothing else running) lints took
 // 1m51s and unit 3m23s. Cold budgets 150 / 240 s; the warm ones are unchanged.
+// Issue 11 runs the suite on chains of four validators each with two Hermes instances, adds
+// the fault tests (a validator killed mid-stream twice, a relayer killed mid-flight, an
+// outsider's upload) and the devnet tool's stranger and add-validator tests (~1.5 min): e2e
+// gets 15 / 17 minutes (1.5x warm: 22.5), the total 19 / 45.
 pub const BUDGETS: &[Budget] = &[
     b("tools", 30, 1200),
     b("lints", 60, 150),
@@ -40,8 +44,8 @@ pub const BUDGETS: &[Budget] = &[
     b("wasm", 60, 120),
     b("schema", 30, 60),
     b("ts", 30, 90),
-    b("e2e", 720, 840),
-    b("total", 900, 2520),
+    b("e2e", 900, 1020),
+    b("total", 1140, 2700),
 ];
 
 /// A stage as it ran: seconds taken, and whether its cache was cold.

@@ -383,6 +383,21 @@ fn e2e(st: &mut Stages, root: &Path, devnet_started: &mut bool) -> Result<()> {
         "--",
         "--ignored",
         "--test-threads=1",
+    ]))?;
+    // The membership tests of the devnet tool, each on a chain of its own (own ports): a
+    // stranger's node refused by the P2P allowlist, and the admin procedure that adds one
+    // of the hospital's own validators under the staking lock.
+    sh::run(&mut cargo(&[
+        "test",
+        "-p",
+        "ehrx-devnet",
+        "--test",
+        "p2p",
+        "--test",
+        "add_validator",
+        "--",
+        "--ignored",
+        "--test-threads=1",
     ]))
 }
 
