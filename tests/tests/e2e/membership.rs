@@ -319,7 +319,7 @@ fn generate_only(devnet: &Devnet, chain: &str, from: &str, args: &[&str]) -> Val
 #[ignore = "needs the devnet (scripts/test.sh runs it)"]
 fn an_outsider_can_neither_upload_nor_instantiate_code() {
     let devnet = Devnet::get();
-    let name = format!("outsider-{}", ehr_tests::devnet::run_id());
+    let name = format!("uploader-{}", ehr_tests::devnet::run_id());
     devnet.new_account(A, &name);
     let codes = |d: &Devnet| d.wasmd_query(A, &["wasm", "list-code"])["code_infos"].clone();
     let code_id = devnet.chain(A)["code_ids"]["registry"]
