@@ -192,10 +192,9 @@ fn new_state(ctx: &Ctx) -> Result<State> {
         .iter()
         .map(|r| instance(ctx.dir, r))
         .collect::<Vec<_>>();
-    let h0 = instances
-        .first()
-        .cloned()
-        .context("the devnet file has no [[relayer]]")?;
+    let h0 = instances.first().cloned().context(
+        "the devnet file has no [[relayer]]: add one, or `up --chains-only` for the chains alone",
+    )?;
     Ok(State {
         schema: state::SCHEMA,
         complete: false,

@@ -8,7 +8,7 @@
 //! PATH=~/.cache/ehrx-tools/bin:$PATH cargo test -p ehrx-devnet --test add_validator -- --ignored
 //! ```
 //!
-//! Ports 47000..47044.
+//! Ports 31500..31544.
 
 mod common;
 
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{height, run, runtime, up, validator_count, wasmd};
 
-const BASE: u16 = 47000;
+const BASE: u16 = 31500;
 const CHAIN: &str = "devnet-addval";
 
 #[test]

@@ -5,7 +5,7 @@
 //! PATH=~/.cache/ehrx-tools/bin:$PATH cargo test -p ehrx-devnet --test deploy -- --ignored --test-threads 1
 //! ```
 //!
-//! One chain (1 validator on ports 41000.., 4 validators on 41100..): `up`, then
+//! One chain (1 validator on ports 30000.., 4 validators on 30100..): `up`, then
 //! `deploy_chain` twice (the second returns what the first wrote, sending nothing); the
 //! registry names the exchange, both codes are pinned, the clinician and the peer are
 //! registered, the custodian key files are 0600; `upsert_partner` then the partner shows
@@ -85,7 +85,9 @@ fn deploy_on(base: u16, validators: u8) {
     let dir = tmp.path().join("net");
     let _cleanup = Cleanup(dir.clone());
     let (c, d) = (file.to_string_lossy(), dir.to_string_lossy());
-    assert!(run(&["up", "--config", &c, "--dir", &d]).status.success());
+    assert!(run(&["up", "--chains-only", "--config", &c, "--dir", &d])
+        .status
+        .success());
 
     let devnet = config::Devnet::load(&file).unwrap();
     let p = progress::Progress::new();
@@ -203,11 +205,11 @@ fn deploy_on(base: u16, validators: u8) {
 #[test]
 #[ignore = "starts a wasmd node; needs wasmd and artifacts/*.wasm (scripts/build-wasm.sh)"]
 fn deploy_on_one_validator() {
-    deploy_on(41000, 1);
+    deploy_on(30000, 1);
 }
 
 #[test]
 #[ignore = "starts four wasmd nodes; needs wasmd and artifacts/*.wasm (scripts/build-wasm.sh)"]
 fn deploy_on_four_validators() {
-    deploy_on(41100, 4);
+    deploy_on(30100, 4);
 }

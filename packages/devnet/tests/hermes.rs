@@ -5,7 +5,7 @@
 //! PATH=~/.cache/ehrx-tools/bin:$PATH cargo test -p ehrx-devnet --test hermes -- --ignored --nocapture
 //! ```
 //!
-//! Two chains of four validators on ports 43000..43134, Hermes REST 43900 and 43902, in a
+//! Two chains of four validators on ports 30500..30634, Hermes REST 30900 and 30902, in a
 //! temporary directory: `up`; `hermes config` (both instances, each its own account);
 //! a connection and an ICS-20 channel `transfer` <-> `transfer` (ics20-1: no contract
 //! needed); both instances started. Then:
@@ -26,11 +26,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ehrx_chain::{msgs, BlockingChain, ChainConfig, KeyringKey};
 
-const BASE: u16 = 43000;
+const BASE: u16 = 30500;
 const A: &str = "hx-a";
 const B: &str = "hx-b";
-const REST_1: u16 = 43900;
-const REST_2: u16 = 43902;
+const REST_1: u16 = 30900;
+const REST_2: u16 = 30902;
 
 fn ok(args: &[&str]) -> String {
     let out = run(args);
@@ -176,7 +176,7 @@ fn two_hermes_survive_a_dead_node_and_a_dead_relayer() {
     let _cleanup = Cleanup(dir.clone());
     let c = config.to_string_lossy().into_owned();
 
-    ok(&["up", "--config", &c, "--dir", &d]);
+    ok(&["up", "--chains-only", "--config", &c, "--dir", &d]);
     ok(&["hermes", "--dir", &d, "config"]);
     let conn = ok(&[
         "hermes",
@@ -246,12 +246,12 @@ fn two_hermes_survive_a_dead_node_and_a_dead_relayer() {
     ]);
     let moved = ok(&["hermes", "--dir", &d, "failover"]);
     assert!(
-        moved.contains("hermes-1: hx-b-val0 (RPC 43101) does not answer; moved to hx-b-val1"),
+        moved.contains("hermes-1: hx-b-val0 (RPC 30601) does not answer; moved to hx-b-val1"),
         "{moved}"
     );
     assert!(!moved.contains("hermes-2"), "hermes-2 uses val1: {moved}");
     let cfg = std::fs::read_to_string(dir.join("hermes/hermes-1/config.toml")).unwrap();
-    assert!(cfg.contains("rpc_addr = 'http://127.0.0.1:43111'"), "{cfg}");
+    assert!(cfg.contains("rpc_addr = 'http://127.0.0.1:30611'"), "{cfg}");
     assert!(rest_answers(REST_1) && rest_answers(REST_2));
     transfer(&sender, &a_ch, &to, 2000);
     arrives_once(balance, 3000, "transfer 2 (after failover)");

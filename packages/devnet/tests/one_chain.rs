@@ -4,7 +4,7 @@
 //! PATH=~/.cache/ehrx-tools/bin:$PATH cargo test -p ehrx-devnet --test one_chain -- --ignored
 //! ```
 //!
-//! One chain with four validators on ports 36500..36540: `up`, `status` shows four
+//! One chain with four validators on ports 29500..29540: `up`, `status` shows four
 //! validators of 10,000 power each; validator 2 killed with SIGKILL, the chain still makes
 //! blocks; `start-node` brings it back and it catches up; `down --clean`.
 
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{run, runtime, up};
 
-const BASE: u16 = 36500;
+const BASE: u16 = 29500;
 
 fn height(rt: &tokio::runtime::Runtime, validator: u16) -> Option<u64> {
     common::height(rt, BASE + 10 * validator + 1)

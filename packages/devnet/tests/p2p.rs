@@ -7,7 +7,7 @@
 //! PATH=~/.cache/ehrx-tools/bin:$PATH cargo test -p ehrx-devnet --test p2p -- --ignored
 //! ```
 //!
-//! Ports 45000..45034 (the chain) and 45090..45094 (the stranger).
+//! Ports 31000..31034 (the chain) and 31090..31094 (the stranger).
 
 mod common;
 
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::{height, peer_ids, run, runtime, up, wasmd};
 use toml_edit::{value, DocumentMut};
 
-const BASE: u16 = 45000;
+const BASE: u16 = 31000;
 const CHAIN: &str = "devnet-p2p";
 const STRANGER: u16 = BASE + 90;
 

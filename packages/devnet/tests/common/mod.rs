@@ -84,9 +84,11 @@ pub fn up(base: u16, chain: &str, admin_bond: u128) -> Net {
         d,
     };
     let c = config.to_string_lossy().into_owned();
-    assert!(run(&["up", "--config", &c, "--dir", &net.d])
-        .status
-        .success());
+    assert!(
+        run(&["up", "--chains-only", "--config", &c, "--dir", &net.d])
+            .status
+            .success()
+    );
     net
 }
 
