@@ -100,9 +100,12 @@ step_done() {
 # ~20 s the first time) and replaces the script with `xtask SUBCOMMAND ARGS`.
 xtask_exec() {
     need_cmd cargo "install Rust with rustup: https://rustup.rs"
-    local xtask="${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/debug/xtask"
+    # In a target directory of its own: the test command judges a Rust stage cold or warm by
+    # what the project's target directory holds, which xtask's own build must not fill.
+    local dir="${CARGO_TARGET_DIR:-$EHRX_REPO_ROOT/target}/xtask"
+    local xtask="$dir/debug/xtask"
     [[ -x "$xtask" ]] || log "building the project's tasks (packages/xtask, once)"
-    env -u CARGO_BUILD_TARGET cargo build -q -p xtask --manifest-path "$EHRX_REPO_ROOT/Cargo.toml" ||
+    env -u CARGO_BUILD_TARGET cargo build -q -p xtask --target-dir "$dir" --manifest-path "$EHRX_REPO_ROOT/Cargo.toml" ||
         die "building packages/xtask failed (cargo build -p xtask, output above)"
     exec "$xtask" "$@"
 }
