@@ -135,6 +135,41 @@ pub fn site(
     (Site { dir, config }, public)
 }
 
+/// `ehrx store --bundle BUNDLE --demographics DETAILS` on `site`; asserts it succeeded.
+pub fn store(devnet: &Devnet, site: &Site, bundle: &Path, details: &Path) -> Output {
+    let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_string();
+    let (config, bundle, details) = (path(&site.config), path(bundle), path(details));
+    let stored = ehrx(
+        devnet,
+        &[
+            "--config",
+            &config,
+            "store",
+            "--bundle",
+            &bundle,
+            "--demographics",
+            &details,
+        ],
+    );
+    assert!(stored.status.success(), "store: {}", text(&stored));
+    stored
+}
+
+/// `ehrx reply-service` of `site` in the background, its output in `log`; stopped when
+/// dropped.
+pub fn reply_service(devnet: &Devnet, site: &Site, log: &Path) -> KillOnDrop {
+    let log = std::fs::File::create(log).unwrap();
+    KillOnDrop(
+        Command::new(ehrx_bin(devnet))
+            .args(["--config", site.config.to_str().unwrap(), "reply-service"])
+            .env("PATH", path_without_wasmd())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start reply service"),
+    )
+}
+
 pub struct KillOnDrop(pub Child);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

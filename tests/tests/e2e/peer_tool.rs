@@ -8,10 +8,10 @@
 use crate::support::*;
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{path_without_wasmd, run_id, Devnet};
-use ehr_tests::peer_tool::{ehrx, ehrx_bin, request_args, site, text, KillOnDrop};
+use ehr_tests::peer_tool::{ehrx, ehrx_bin, reply_service, request_args, site, store, text};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const PHI: [&str; 8] = [
     "Amara",
@@ -86,33 +86,17 @@ fn full_exchange_with_the_peer_tool() {
     )
     .unwrap();
 
-    let stored = ehrx(
+    let stored = store(
         devnet,
-        &[
-            "--config",
-            store_site.config.to_str().unwrap(),
-            "store",
-            "--bundle",
-            store_site.dir.join("bundle.json").to_str().unwrap(),
-            "--demographics",
-            store_site.dir.join("patient.json").to_str().unwrap(),
-        ],
+        &store_site,
+        &store_site.dir.join("bundle.json"),
+        &store_site.dir.join("patient.json"),
     );
-    assert!(stored.status.success(), "store: {}", text(&stored));
 
-    let log = std::fs::File::create(reply_site.dir.join("reply-service.log")).unwrap();
-    let _service = KillOnDrop(
-        Command::new(ehrx_bin(devnet))
-            .args([
-                "--config",
-                reply_site.config.to_str().unwrap(),
-                "reply-service",
-            ])
-            .env("PATH", path_without_wasmd())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start reply service"),
+    let _service = reply_service(
+        devnet,
+        &reply_site,
+        &reply_site.dir.join("reply-service.log"),
     );
 
     // The clinician's own key, made by ehrx on the requesting site; A's admin registers the

@@ -17,7 +17,9 @@ use crate::support::*;
 use ehr_protocol::exchange::RequestStatus;
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{path_without_wasmd, run_id, Devnet};
-use ehr_tests::peer_tool::{ehrx, ehrx_bin, request_args, site, text, KillOnDrop, Site};
+use ehr_tests::peer_tool::{
+    self, ehrx, ehrx_bin, reply_service, request_args, site, text, KillOnDrop, Site,
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,29 +52,13 @@ impl Stream {
         let patient = json!({"given": "Ines", "family": "Varga", "birth_date": "1968-02-14",
                              "ssn": format!("3{:02}-51-{:04}", run_id().len() % 90, std::process::id() % 10000)});
         std::fs::write(store.dir.join("patient.json"), patient.to_string()).unwrap();
-        let stored = ehrx(
+        peer_tool::store(
             devnet,
-            &[
-                "--config",
-                store.config.to_str().unwrap(),
-                "store",
-                "--bundle",
-                store.dir.join("bundle.json").to_str().unwrap(),
-                "--demographics",
-                store.dir.join("patient.json").to_str().unwrap(),
-            ],
+            &store,
+            &store.dir.join("bundle.json"),
+            &store.dir.join("patient.json"),
         );
-        assert!(stored.status.success(), "store: {}", text(&stored));
-        let log = std::fs::File::create(root.join("reply-service.log")).unwrap();
-        let service = KillOnDrop(
-            Command::new(ehrx_bin(devnet))
-                .args(["--config", reply.config.to_str().unwrap(), "reply-service"])
-                .env("PATH", path_without_wasmd())
-                .stdout(Stdio::from(log.try_clone().unwrap()))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("start reply service"),
-        );
+        let service = reply_service(devnet, &reply, &root.join("reply-service.log"));
         let requesters: Vec<Site> = (0..STREAM)
             .map(|i| {
                 site(
