@@ -371,19 +371,19 @@ fn live_nodes(ctx: &Ctx, chains: &[String], preferred: u8) -> Result<BTreeMap<St
     let mut out = BTreeMap::new();
     for id in chains {
         let nodes = layout::nodes(ctx.devnet, ctx.dir, id)?;
-        let answers = |n: &Node| rt.block_on(rpc::node_status(&n.ports.rpc_url())).is_ok();
-        let order = nodes
-            .iter()
-            .cycle()
-            .skip(usize::from(preferred) % nodes.len())
-            .take(nodes.len());
-        let mut chosen = None;
-        for n in order {
-            if answers(n) {
-                chosen = Some(n.index);
-                break;
-            }
-        }
+        let answers = |v: u8| {
+            rt.block_on(rpc::node_status(&nodes[usize::from(v)].ports.rpc_url()))
+                .is_ok()
+        };
+        // The preferred one (wrapped to the chain's count), else the next that answers: the
+        // order the watcher's failover uses.
+        let count = nodes.len() as u8;
+        let first = preferred % count;
+        let chosen = if answers(first) {
+            Some(first)
+        } else {
+            hermes::next_node(first, count, answers)
+        };
         out.insert(
             id.clone(),
             chosen.with_context(|| format!("{id}: no validator's RPC answers"))?,
