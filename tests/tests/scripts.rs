@@ -214,7 +214,8 @@ fn the_ported_scripts_build_xtask_and_run_their_subcommand() {
         assert_eq!(
             sandbox.calls().lines().collect::<Vec<_>>(),
             [format!(
-                "cargo build -q -p xtask --manifest-path {}/Cargo.toml",
+                "cargo build -q -p xtask --target-dir {}/xtask --manifest-path {}/Cargo.toml",
+                sandbox.path("home/target").display(),
                 repo().display()
             )],
             "{script}"
