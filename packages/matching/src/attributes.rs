@@ -527,7 +527,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_never_the_value() {
-        let cases: [(fn(&mut Attributes), AttributeError); 6] = [
+        type Case = (fn(&mut Attributes), AttributeError);
+        let cases: [Case; 6] = [
             (
                 |a| a.birth_date = Some("1981-02-29".into()),
                 AttributeError::InvalidBirthDate,
