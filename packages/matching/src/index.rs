@@ -50,6 +50,8 @@ pub enum Answer {
 pub struct Candidate {
     pub patient: PatientId,
     pub scored: Scored,
+    /// Position in the index.
+    position: u32,
 }
 
 /// Blocking key: a query is only compared with the patients sharing at least one key.
@@ -125,6 +127,7 @@ pub struct Index {
 
 impl Index {
     /// Validates and normalises every patient. The first invalid one is refused with its id.
+    /// Ids are expected to be unique (they are not checked).
     pub fn new(patients: Vec<(PatientId, Attributes)>) -> Result<Index, IndexError> {
         let mut out = Vec::with_capacity(patients.len());
         let mut blocks: HashMap<Key, Vec<u32>> = HashMap::new();
@@ -195,6 +198,7 @@ impl Index {
                 scored.grade.map(|_| Candidate {
                     patient: patient.clone(),
                     scored,
+                    position: i,
                 })
             })
             .collect();
@@ -207,11 +211,8 @@ impl Index {
         out
     }
 
-    fn norm_of(&self, patient: &PatientId) -> Option<&Norm> {
-        self.patients
-            .iter()
-            .find(|(p, _)| p == patient)
-            .map(|(_, n)| n)
+    fn norm_at(&self, position: u32) -> &Norm {
+        &self.patients[position as usize].1
     }
 }
 
@@ -267,7 +268,7 @@ fn decide(index: &Index, q: &Norm, candidates: &[Candidate], w: &Weights) -> Ans
         .collect();
     let norms: Vec<&Norm> = contention
         .iter()
-        .filter_map(|c| index.norm_of(&c.patient))
+        .map(|c| index.norm_at(c.position))
         .collect();
     Answer::NeedMoreAttributes {
         attributes: wanted(q, &norms, &best.scored),
