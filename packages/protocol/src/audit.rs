@@ -37,6 +37,19 @@ pub enum AuditAction {
     AdminChanged,
     ChannelOpened,
     ChannelClosed,
+    /// A break-glass request: sent (requesting chain) or received (custodian's chain); a
+    /// distinct event beside the request's own.
+    BreakGlass,
+    /// A second clinician co-signed a break-glass request within the policy's time.
+    BreakGlassCosigned,
+    /// A break-glass request that needed a co-signature got none in time.
+    BreakGlassCosignMissing,
+    /// A patient's consent directive recorded, or revoked (custodian's chain).
+    ConsentRecorded,
+    ConsentRevoked,
+    /// The custodian's chain decided a release against the patient's directives:
+    /// `Success` released (`reason` none), `Rejected` with `ConsentDenied`.
+    ConsentDecision,
 }
 
 #[cw_serde]
@@ -70,6 +83,15 @@ pub struct AuditEntry {
     /// The registered clinician a request step is about, on both chains.
     #[serde(default)]
     pub clinician_id: Option<String>,
+    /// The custodian's pseudonym for the patient a step is about, on the custodian's chain
+    /// only (consent, the release of a reply): what a patient's "who accessed my record"
+    /// report is read by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    /// The consent directive (its id) that decided a `ConsentDecision`, or that a
+    /// `ConsentRecorded` / `ConsentRevoked` is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directive_id: Option<String>,
 }
 
 impl AuditEntry {
@@ -90,6 +112,8 @@ impl AuditEntry {
             packet_sequence: None,
             subject: None,
             clinician_id: None,
+            patient: None,
+            directive_id: None,
         }
     }
 
@@ -142,6 +166,17 @@ impl AuditEntry {
 
     pub fn channel(mut self, channel_id: &str) -> Self {
         self.channel_id = Some(channel_id.to_string());
+        self
+    }
+
+    /// The custodian's pseudonym of the patient (custodian's chain only).
+    pub fn patient(mut self, pseudonym: &str) -> Self {
+        self.patient = Some(pseudonym.to_string());
+        self
+    }
+
+    pub fn directive(mut self, directive_id: &str) -> Self {
+        self.directive_id = Some(directive_id.to_string());
         self
     }
 }

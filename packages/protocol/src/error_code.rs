@@ -50,6 +50,20 @@ pub enum ErrorCode {
     ChunkDuplicate,
     /// A chunk sent past a gap, or a history that ended with chunks missing.
     ChunkMissing,
+    /// A break-glass request from a clinician whose credential does not allow it, for a
+    /// purpose other than emergency treatment, or to a partner whose policy accepts none.
+    BreakGlassNotAllowed,
+    /// A break-glass request without its coded reason (or, found by the custodian's reply
+    /// service, without its free-text reason).
+    ReasonRequired,
+    /// A break-glass request's time box (the responding chain's policy) has run out.
+    BreakGlassExpired,
+    /// The patient's consent directive refuses this release (to this partner, for this
+    /// purpose, of these categories).
+    ConsentDenied,
+    /// The patient's details did not single out one patient: more attributes are needed
+    /// (the sealed answer names them).
+    MoreAttributesNeeded,
     Internal,
 }
 
@@ -82,6 +96,11 @@ impl ErrorCode {
             ErrorCode::ChunkMismatch => "ChunkMismatch",
             ErrorCode::ChunkDuplicate => "ChunkDuplicate",
             ErrorCode::ChunkMissing => "ChunkMissing",
+            ErrorCode::BreakGlassNotAllowed => "BreakGlassNotAllowed",
+            ErrorCode::ReasonRequired => "ReasonRequired",
+            ErrorCode::BreakGlassExpired => "BreakGlassExpired",
+            ErrorCode::ConsentDenied => "ConsentDenied",
+            ErrorCode::MoreAttributesNeeded => "MoreAttributesNeeded",
             ErrorCode::Internal => "Internal",
         }
     }
@@ -106,6 +125,9 @@ impl ErrorCode {
                 | ErrorCode::CapReached
                 | ErrorCode::ChunkDuplicate
                 | ErrorCode::ChunkMissing
+                | ErrorCode::BreakGlassExpired
+                | ErrorCode::ConsentDenied
+                | ErrorCode::MoreAttributesNeeded
                 | ErrorCode::Internal
         )
     }
@@ -139,7 +161,7 @@ impl ErrorCode {
 
 const ACK_ERROR_PREFIX: &str = "ehrx:";
 
-const ALL_SIMPLE_CODES: [ErrorCode; 24] = [
+const ALL_SIMPLE_CODES: [ErrorCode; 29] = [
     ErrorCode::InvalidFormat,
     ErrorCode::UnknownPartner,
     ErrorCode::PartnerUnavailable,
@@ -163,6 +185,11 @@ const ALL_SIMPLE_CODES: [ErrorCode; 24] = [
     ErrorCode::ChunkMismatch,
     ErrorCode::ChunkDuplicate,
     ErrorCode::ChunkMissing,
+    ErrorCode::BreakGlassNotAllowed,
+    ErrorCode::ReasonRequired,
+    ErrorCode::BreakGlassExpired,
+    ErrorCode::ConsentDenied,
+    ErrorCode::MoreAttributesNeeded,
     ErrorCode::Internal,
 ];
 

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod chunks;
+pub mod consent;
 pub mod error_code;
 pub mod exchange;
 pub mod limits;
