@@ -133,7 +133,9 @@ fn has_duplicates<T: PartialEq>(items: &[T]) -> bool {
 pub enum DirectiveStatus {
     Active,
     /// Revoked at this block time (unix seconds); kept as the patient's consent history.
-    Revoked { at: u64 },
+    Revoked {
+        at: u64,
+    },
 }
 
 /// A directive as the custodian's chain keeps it.
@@ -324,7 +326,11 @@ mod tests {
         }
     }
 
-    fn ask<'a>(partner: &'a str, purpose: PurposeOfUse, cats: &'a [RecordCategory]) -> ConsentQuestion<'a> {
+    fn ask<'a>(
+        partner: &'a str,
+        purpose: PurposeOfUse,
+        cats: &'a [RecordCategory],
+    ) -> ConsentQuestion<'a> {
         ConsentQuestion {
             partner,
             purpose,
@@ -337,7 +343,10 @@ mod tests {
     #[test]
     fn no_directive_falls_back_to_the_default() {
         let q = ask("hospital-a", PurposeOfUse::Treatment, &[]);
-        assert_eq!(evaluate(&[], ConsentDecision::Permit, &q), ConsentOutcome::PermittedByDefault);
+        assert_eq!(
+            evaluate(&[], ConsentDecision::Permit, &q),
+            ConsentOutcome::PermittedByDefault
+        );
         assert_eq!(
             evaluate(&[], ConsentDecision::Deny, &q),
             ConsentOutcome::Denied { directive_id: None }
@@ -362,8 +371,18 @@ mod tests {
         d.input.categories = vec![RecordCategory::SubstanceUse];
         let ds = [d];
         let cats = [RecordCategory::General, RecordCategory::SubstanceUse];
-        assert!(!evaluate(&ds, ConsentDecision::Permit, &ask("x", PurposeOfUse::Operations, &cats)).permits());
-        assert!(evaluate(&ds, ConsentDecision::Permit, &ask("x", PurposeOfUse::Treatment, &cats)).permits());
+        assert!(!evaluate(
+            &ds,
+            ConsentDecision::Permit,
+            &ask("x", PurposeOfUse::Operations, &cats)
+        )
+        .permits());
+        assert!(evaluate(
+            &ds,
+            ConsentDecision::Permit,
+            &ask("x", PurposeOfUse::Treatment, &cats)
+        )
+        .permits());
         assert!(evaluate(
             &ds,
             ConsentDecision::Permit,
@@ -395,7 +414,11 @@ mod tests {
         let mut q = ask("x", PurposeOfUse::EmergencyTreatment, &[]);
         q.break_glass = true;
         assert_eq!(
-            evaluate(std::slice::from_ref(&overridable), ConsentDecision::Permit, &q),
+            evaluate(
+                std::slice::from_ref(&overridable),
+                ConsentDecision::Permit,
+                &q
+            ),
             ConsentOutcome::OverriddenByBreakGlass {
                 directive_id: "deny-bg-ok------".into()
             }
