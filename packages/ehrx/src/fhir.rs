@@ -544,6 +544,9 @@ fn event_type(action: AuditAction) -> ((&'static str, &'static str), &'static st
         }
         PartnerChanged | PolicyChanged => (APP, "U"),
         ChannelOpened | ChannelClosed => (APP, "E"),
+        BreakGlass | BreakGlassCosigned | BreakGlassCosignMissing => (ALERT, "E"),
+        ConsentRecorded | ConsentRevoked => (RECORD, "U"),
+        ConsentDecision => (APP, "E"),
     }
 }
 

@@ -138,10 +138,9 @@ pub enum DirectiveStatus {
     },
 }
 
-/// A directive as the custodian's chain keeps it.
+/// A directive as the custodian's chain keeps it: as entered, and who recorded it when.
 #[cw_serde]
 pub struct ConsentDirective {
-    #[serde(flatten)]
     pub input: ConsentDirectiveInput,
     /// The peer (privacy office) that recorded it.
     pub recorded_by: Addr,
