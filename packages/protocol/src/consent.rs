@@ -443,7 +443,8 @@ mod tests {
     fn a_malformed_directive_is_refused_with_invalid_format() {
         let ok = directive("fine", ConsentDecision::Permit).input;
         assert_eq!(ok.validate(), Ok(()));
-        let cases: Vec<Box<dyn Fn(&mut ConsentDirectiveInput)>> = vec![
+        type Breakage = Box<dyn Fn(&mut ConsentDirectiveInput)>;
+        let cases: Vec<Breakage> = vec![
             Box::new(|d| d.directive_id = "short".into()),
             Box::new(|d| d.patient = "not-hex".into()),
             Box::new(|d| d.patient = P.to_uppercase()),
