@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::demographics::{Demographics, DemographicsInput};
 use crate::fhir::OutputBundleType;
 use crate::keys::{self, KeyDir};
+use crate::patient_index;
 use crate::peer::{Exchange, Peer};
 use crate::pseudonym::{self, PseudonymKey};
 use crate::reply_service::{log_line, ReplyService};
@@ -16,6 +17,7 @@ use crate::time;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ehr_protocol::exchange::{OutgoingRequest, PurposeOfUse, QueryMsg};
+use ehrx_matching::{Address, Attributes, Sex};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -235,6 +237,43 @@ pub struct DemographicsArgs {
     /// 123-45-6789 or 123456789.
     #[arg(long)]
     pub ssn: Option<String>,
+    /// Requests: the last 4 digits of the SSN, when the whole number is not known.
+    #[arg(long, conflicts_with = "ssn")]
+    pub ssn_last4: Option<String>,
+    /// Requests: male, female, other or unknown.
+    #[arg(long, value_enum)]
+    pub sex: Option<SexArg>,
+    /// Requests: phone number (digits; punctuation ignored).
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Requests: street line of the home address.
+    #[arg(long)]
+    pub address_line: Option<String>,
+    /// Requests: city of the home address.
+    #[arg(long)]
+    pub city: Option<String>,
+    /// Requests: postal code of the home address.
+    #[arg(long)]
+    pub postal_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SexArg {
+    Male,
+    Female,
+    Other,
+    Unknown,
+}
+
+impl From<SexArg> for Sex {
+    fn from(s: SexArg) -> Sex {
+        match s {
+            SexArg::Male => Sex::Male,
+            SexArg::Female => Sex::Female,
+            SexArg::Other => Sex::Other,
+            SexArg::Unknown => Sex::Unknown,
+        }
+    }
 }
 
 impl DemographicsArgs {
@@ -245,6 +284,82 @@ impl DemographicsArgs {
             && self.family.is_none()
             && self.birth_date.is_none()
             && self.ssn.is_none()
+            && self.ssn_last4.is_none()
+            && self.sex.is_none()
+            && self.phone.is_none()
+            && self.address_line.is_none()
+            && self.city.is_none()
+            && self.postal_code.is_none()
+    }
+
+    /// The details a request sends (sealed to the custodian, who matches them): any of
+    /// name, birth date, sex, SSN or its last 4, address and phone, from a Bundle's Patient,
+    /// a JSON file (the `Attributes` fields; `birthDate` and `dob` also read as
+    /// `birth_date`) or the flags. The birth date is normalised to YYYY-MM-DD.
+    pub fn read_attributes(&self) -> Result<Attributes> {
+        let mut attributes = if let Some(path) = &self.from_bundle {
+            let bytes = Zeroizing::new(read_input(path)?);
+            crate::demographics::attributes_from_bundle(&bytes).with_context(|| {
+                format!(
+                    "the patient's details from {} (give them with --demographics FILE instead)",
+                    path.display()
+                )
+            })?
+        } else if let Some(path) = &self.demographics {
+            let bytes = Zeroizing::new(read_input(path)?);
+            let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow!(
+                    "the demographics file is not JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            if let Some(object) = value.as_object_mut() {
+                for alias in ["birthDate", "dob"] {
+                    if let Some(date) = object.remove(alias) {
+                        object.insert("birth_date".into(), date);
+                    }
+                }
+            }
+            serde_json::from_value(value).map_err(|e| {
+                anyhow!(
+                    "the demographics file must be a JSON object of given, family, birth_date, \
+                     sex, ssn, ssn_last4, address {{line, city, postal_code}} and phone ({})",
+                    // serde names the unknown or mistyped field, never its value.
+                    e.to_string().split(" at line").next().unwrap_or_default()
+                )
+            })?
+        } else {
+            let address =
+                (self.address_line.is_some() || self.city.is_some() || self.postal_code.is_some())
+                    .then(|| Address {
+                        line: self.address_line.clone(),
+                        city: self.city.clone(),
+                        postal_code: self.postal_code.clone(),
+                    });
+            Attributes {
+                given: self.given.clone(),
+                family: self.family.clone(),
+                birth_date: self.birth_date.clone(),
+                sex: self.sex.map(Sex::from),
+                ssn: self.ssn.clone(),
+                ssn_last4: self.ssn_last4.clone(),
+                address,
+                phone: self.phone.clone(),
+            }
+        };
+        if let Some(raw) = &attributes.birth_date {
+            attributes.birth_date =
+                Some(crate::demographics::normalize_birth_date(raw, time::now_unix())?.to_string());
+        }
+        attributes.validate().map_err(|e| {
+            anyhow!(
+                "the patient's details: {e} (a request needs at least a name or a birth date; \
+                 add what you know: --given, --family, --birth-date, --ssn or --ssn-last4, \
+                 --sex, --phone, --address-line/--city/--postal-code)"
+            )
+        })?;
+        Ok(attributes)
     }
 
     pub fn read(&self) -> Result<Demographics> {
@@ -445,9 +560,14 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                 .encryption_secrets()
                 .context("loading the records key (records_key_dir, default key_dir)")?;
             let pseudonym_key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
-            let mut service =
-                ReplyService::new(&peer, records, pseudonym_key, settings.state_file())?
-                    .with_max_in_flight(usize::from(max_in_flight));
+            let mut service = ReplyService::new(
+                &peer,
+                records,
+                pseudonym_key,
+                settings.patient_index_file()?,
+                settings.state_file(),
+            )?
+            .with_max_in_flight(usize::from(max_in_flight));
             if let Some(addr) = metrics_addr {
                 // Healthy while a pass succeeded within three safety-net intervals and a minute.
                 let stale = 3 * settings.poll_interval().as_secs() + 60;
@@ -626,6 +746,16 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
             pseudonym::pseudonym(&key, &demographics)
         }
     };
+    // What the patient index keeps for matching: the Bundle's Patient, else the details
+    // given (read before anything is stored, so a bad index path fails first).
+    let index_file = settings.patient_index_file();
+    let index_entry = crate::demographics::attributes_from_bundle(&bundle)
+        .ok()
+        .or_else(|| {
+            (!args.demographics.is_empty())
+                .then(|| args.demographics.read().ok().map(|d| d.attributes()))
+                .flatten()
+        });
     let records_key = settings.records_key()?;
     let chain = make_chain(settings)?;
     let keys = KeyDir::new(settings.key_dir()).load()?;
@@ -638,7 +768,30 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
         &records_key,
         &mut |line| eprintln!("{line}"),
     )?;
+    let indexed = match (index_file, index_entry) {
+        (Ok(path), Some(patient)) => match patient_index::append(&path, &pseudonym, &patient) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!(
+                    "warning: record {} is stored, but not in the patient index: {e:#}. \
+                     Requests with the exact name, birth date and SSN still find it.",
+                    stored.record_id
+                );
+                false
+            }
+        },
+        _ => {
+            eprintln!(
+                "warning: record {} is stored, but not in the patient index (no Patient \
+                 details to index, or no pseudonym key file configured): only requests with \
+                 the exact name, birth date and SSN find it.",
+                stored.record_id
+            );
+            false
+        }
+    };
     print_json(&json!({
+        "indexed": indexed,
         "record_id": stored.record_id,
         "history_hash": stored.history_hash,
         "json_bytes": stored.json_bytes,
@@ -663,7 +816,7 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
                 .unwrap_or_else(|| clinician::default_key_file(&settings.key_dir(), clinician_id));
             let clinician =
                 ClinicianKey::load(clinician_id, &key_file, || Code::ask(clinician_id, false))?;
-            let demographics = args.demographics.read()?;
+            let patient = args.demographics.read_attributes()?;
             let partner = args.partner.as_deref().unwrap_or_default();
             let submitted = request::submit(
                 &peer,
@@ -671,7 +824,7 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
                     partner_id: partner,
                     clinician: &clinician,
                     purpose: args.purpose.into(),
-                    demographics: &demographics,
+                    patient: &patient,
                     ttl_secs: args.ttl,
                 },
             )?;

@@ -74,6 +74,11 @@ pub struct Settings {
     /// Public X25519 key (base64) of the hospital's records service: stores encrypt to it.
     #[arg(long, global = true)]
     pub records_key: Option<String>,
+    /// The hospital's index of its patients (JSON lines, PHI, mode 0600): `ehrx store`
+    /// adds each stored record's patient, the reply service matches requests against it
+    /// [default: patient-index.jsonl beside the pseudonym key file].
+    #[arg(long, global = true)]
+    pub patient_index_file: Option<PathBuf>,
     /// Reply service: file of requests already answered [default: ./ehrx-reply-state.json].
     #[arg(long, global = true)]
     pub state_file: Option<PathBuf>,
@@ -105,6 +110,7 @@ impl Settings {
                 &mut settings.wasmd_home,
                 &mut settings.key_dir,
                 &mut settings.pseudonym_key_file,
+                &mut settings.patient_index_file,
                 &mut settings.records_key_dir,
                 &mut settings.state_file,
             ]
@@ -150,6 +156,7 @@ impl Settings {
             tx_timeout_secs,
             key_dir,
             pseudonym_key_file,
+            patient_index_file,
             records_key_dir,
             records_key,
             state_file,
@@ -200,6 +207,16 @@ impl Settings {
             .decode(text.trim())
             .map_err(|_| anyhow!("the records key is not base64"))?;
         X25519Public::from_bytes(&bytes).context("the records key is not an X25519 public key")
+    }
+
+    /// The patient index: `patient_index_file`, else beside the pseudonym key file.
+    pub fn patient_index_file(&self) -> Result<PathBuf> {
+        match &self.patient_index_file {
+            Some(path) => Ok(path.clone()),
+            None => Ok(crate::patient_index::default_path(
+                self.pseudonym_key_file()?,
+            )),
+        }
     }
 
     pub fn state_file(&self) -> PathBuf {

@@ -4,6 +4,7 @@
 //! zeroized on drop, and its errors name the field, never the value.
 
 use crate::time;
+use ehrx_matching::{Address, AttributeError, Attributes, Sex};
 use serde::Deserialize;
 use std::fmt;
 use unicode_normalization::char::is_combining_mark;
@@ -68,6 +69,17 @@ impl Demographics {
     /// Nine digits, no dashes.
     pub fn ssn(&self) -> &str {
         &self.ssn
+    }
+
+    /// The normalised fields as matching attributes (name, birth date, SSN).
+    pub fn attributes(&self) -> Attributes {
+        Attributes {
+            given: Some(self.given().to_string()),
+            family: Some(self.family().to_string()),
+            birth_date: Some(self.birth_date().to_string()),
+            ssn: Some(self.ssn().to_string()),
+            ..Attributes::default()
+        }
     }
 
     /// JSON of the normalised fields, for the partner's matcher (always encrypted).
@@ -147,6 +159,28 @@ struct ResourceOnly {
     birth_date: Option<Zeroizing<String>>,
     #[serde(default)]
     identifier: Vec<Identifier>,
+    gender: Option<String>,
+    #[serde(default)]
+    address: Vec<FhirAddress>,
+    #[serde(default)]
+    telecom: Vec<ContactPoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FhirAddress {
+    #[serde(rename = "use")]
+    address_use: Option<String>,
+    #[serde(default)]
+    line: Vec<String>,
+    city: Option<String>,
+    postal_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ContactPoint {
+    system: Option<String>,
+    value: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,12 +211,66 @@ pub enum FromBundleError {
     Missing(&'static str),
     #[error(transparent)]
     Invalid(#[from] DemographicsError),
+    #[error("the Patient's details are not valid for matching: {0}")]
+    Attribute(#[from] AttributeError),
 }
 
 /// The patient's details from a Bundle's one Patient: the official name (else the first),
 /// its first given name and family name, `birthDate`, and the identifier of system
 /// `http://hl7.org/fhir/sid/us-ssn`.
 pub fn from_bundle(bundle_json: &[u8]) -> Result<Demographics, FromBundleError> {
+    let patient = the_patient(bundle_json)?;
+    let (given, family) = names(&patient)?;
+    let birth_date = patient
+        .birth_date
+        .as_ref()
+        .ok_or(FromBundleError::Missing("birthDate"))?;
+    let ssn = ssn_of(&patient).ok_or(FromBundleError::Missing(
+        "identifier with system http://hl7.org/fhir/sid/us-ssn",
+    ))?;
+    Ok(Demographics::new(given, family, birth_date, ssn)?)
+}
+
+/// What the custodian's patient index keeps of a Bundle's one Patient, for matching: the
+/// name, birth date, sex, SSN, home (else first) address and phone, each when present.
+pub fn attributes_from_bundle(bundle_json: &[u8]) -> Result<Attributes, FromBundleError> {
+    let patient = the_patient(bundle_json)?;
+    let (given, family) = names(&patient)?;
+    let address = patient
+        .address
+        .iter()
+        .find(|a| a.address_use.as_deref() == Some("home"))
+        .or_else(|| patient.address.first())
+        .map(|a| Address {
+            line: (!a.line.is_empty()).then(|| a.line.join(" ")),
+            city: a.city.clone(),
+            postal_code: a.postal_code.clone(),
+        });
+    let sex = patient.gender.as_deref().map(|g| match g {
+        "male" => Sex::Male,
+        "female" => Sex::Female,
+        "other" => Sex::Other,
+        _ => Sex::Unknown,
+    });
+    let attributes = Attributes {
+        given: Some(given.to_string()),
+        family: Some(family.to_string()),
+        birth_date: patient.birth_date.as_ref().map(|d| d.to_string()),
+        sex,
+        ssn: ssn_of(&patient).map(|s| s.to_string()),
+        ssn_last4: None,
+        address,
+        phone: patient
+            .telecom
+            .iter()
+            .find(|t| t.system.as_deref() == Some("phone"))
+            .and_then(|t| t.value.clone()),
+    };
+    attributes.validate()?;
+    Ok(attributes)
+}
+
+fn the_patient(bundle_json: &[u8]) -> Result<ResourceOnly, FromBundleError> {
     let bundle: PatientOnly = serde_json::from_slice(bundle_json)
         .map_err(|e| FromBundleError::NotJson(e.line(), e.column()))?;
     let not_json = |e: serde_json::Error| FromBundleError::NotJson(e.line(), e.column());
@@ -196,7 +284,11 @@ pub fn from_bundle(bundle_json: &[u8]) -> Result<Demographics, FromBundleError> 
     if patients.len() != 1 {
         return Err(FromBundleError::PatientCount(patients.len()));
     }
-    let patient = patients.remove(0);
+    Ok(patients.remove(0))
+}
+
+/// The official name (else the first): its first given name and its family name.
+fn names(patient: &ResourceOnly) -> Result<(&str, &str), FromBundleError> {
     let name = patient
         .name
         .iter()
@@ -211,19 +303,15 @@ pub fn from_bundle(bundle_json: &[u8]) -> Result<Demographics, FromBundleError> 
         .family
         .as_ref()
         .ok_or(FromBundleError::Missing("family name"))?;
-    let birth_date = patient
-        .birth_date
-        .as_ref()
-        .ok_or(FromBundleError::Missing("birthDate"))?;
-    let ssn = patient
+    Ok((given, family))
+}
+
+fn ssn_of(patient: &ResourceOnly) -> Option<&str> {
+    patient
         .identifier
         .iter()
         .find(|i| i.system.as_deref() == Some(SSN_SYSTEM))
-        .and_then(|i| i.value.as_ref())
-        .ok_or(FromBundleError::Missing(
-            "identifier with system http://hl7.org/fhir/sid/us-ssn",
-        ))?;
-    Ok(Demographics::new(given, family, birth_date, ssn)?)
+        .and_then(|i| i.value.as_deref().map(|v| v.as_str()))
 }
 
 /// Letters that NFKD does not decompose, spelled the way ASCII records usually write them.

@@ -16,6 +16,8 @@ pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_NO_RECORDS: i32 = 3;
 pub const EXIT_REFUSED: i32 = 4;
 pub const EXIT_TIMED_OUT: i32 = 5;
+/// The partner needs more of the patient's details to find them.
+pub const EXIT_NEED_MORE: i32 = 6;
 
 /// How a request ended, when it did not end with records.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,15 @@ pub enum RequestEnd {
     Declined { request_id: String, code: ErrorCode },
     #[error("the partner holds no records for this patient (request {request_id})")]
     NoRecords { request_id: String },
+    #[error(
+        "the partner could not single out the patient from the details sent (request \
+         {request_id}): ask again with {} as well",
+        attributes.join(", ")
+    )]
+    NeedMoreAttributes {
+        request_id: String,
+        attributes: Vec<String>,
+    },
     #[error("request {request_id} timed out: the packet was not delivered in time")]
     TimedOut { request_id: String },
     #[error("request {request_id} expired before it was answered")]
@@ -61,6 +72,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             return match end {
                 RequestEnd::Rejected { .. } | RequestEnd::Declined { .. } => EXIT_REFUSED,
                 RequestEnd::NoRecords { .. } => EXIT_NO_RECORDS,
+                RequestEnd::NeedMoreAttributes { .. } => EXIT_NEED_MORE,
                 RequestEnd::TimedOut { .. }
                 | RequestEnd::Expired { .. }
                 | RequestEnd::StillPending { .. } => EXIT_TIMED_OUT,

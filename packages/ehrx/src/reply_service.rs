@@ -18,11 +18,13 @@
 
 use crate::chain::{self, ChainError, Watch};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
-use crate::demographics::DemographicsInput;
+use crate::demographics::Demographics;
 use crate::history::{self, Limits};
 use crate::metrics::Metrics;
+use crate::patient_index;
 use crate::peer::Peer;
 use crate::pseudonym::{self, PseudonymKey};
+use crate::sealed_patient::SealedDetails;
 use crate::sign::{self, ReplyParties};
 use crate::time::{now_unix, rfc3339};
 use anyhow::{Context, Result};
@@ -38,6 +40,7 @@ use ehr_protocol::packet::{
 use ehr_protocol::padding;
 use ehr_protocol::signing::{self, request_sign_bytes, store_sign_bytes, StoreSigning};
 use ehr_protocol::ErrorCode;
+use ehrx_matching::{Answer as MatchAnswer, Weights};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
@@ -133,6 +136,8 @@ pub struct ReplyService<'a, 'p> {
     records_secrets: Vec<X25519Secret>,
     /// This hospital's own pseudonym key: records are kept under its pseudonyms.
     pseudonym_key: PseudonymKey,
+    /// The hospital's index of its patients, matched against a request's details.
+    patient_index: PathBuf,
     state_path: PathBuf,
     state: ReplyState,
     /// Replies begun whose further chunks wait their turn.
@@ -164,6 +169,17 @@ struct Loaded {
     parts: Vec<(Attestation, Zeroizing<Vec<u8>>)>,
 }
 
+/// Which patient a request is about, as far as this hospital can tell.
+enum Identified {
+    /// This hospital's pseudonym for the patient.
+    Patient(String),
+    /// More attributes are needed to single the patient out (their names).
+    NeedMore(Vec<String>),
+    NoMatch,
+    /// The details do not open with the records key, or are malformed.
+    Unreadable,
+}
+
 /// An answer before sealing: the outcome header and the bytes its parts announce.
 struct Answer {
     outcome: SealedOutcome,
@@ -184,6 +200,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         peer: &'a Peer<'p>,
         records_secrets: Vec<X25519Secret>,
         pseudonym_key: PseudonymKey,
+        patient_index: PathBuf,
         state_path: PathBuf,
     ) -> Result<Self> {
         let state = ReplyState::load(&state_path)?;
@@ -191,6 +208,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             peer,
             records_secrets,
             pseudonym_key,
+            patient_index,
             state_path,
             state,
             uploads: VecDeque::new(),
@@ -750,24 +768,39 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         Ok(())
     }
 
-    /// Opens the patient's details with the records (custodian) key, maps them to this
-    /// hospital's pseudonym and answers from the records kept under it.
+    /// Opens the patient's details with the records (custodian) key, finds the patient
+    /// (this hospital's pseudonym) and answers from the records kept under it.
     fn build_answer(
         &self,
         incoming: &IncomingRequest,
         log: &mut dyn FnMut(&str),
     ) -> Result<Answer> {
         let body = &incoming.body;
-        let Some(pseudonym) = self.pseudonym_from_sealed(incoming) else {
-            log(&format!(
-                "request {}: the patient details do not open with this hospital's records key \
-                 (the partner may hold an old or another key for us: give its admin our current \
-                 records_key) or are malformed; declining (InvalidFormat)",
-                body.request_id
-            ));
-            return Ok(Answer::plain(SealedOutcome::Declined {
-                code: ErrorCode::InvalidFormat,
-            }));
+        let pseudonym = match self.identify(incoming, log)? {
+            Identified::Patient(pseudonym) => pseudonym,
+            Identified::NeedMore(attributes) => {
+                log(&format!(
+                    "request {}: the details fit more than one patient, or none confidently; \
+                     asking for {}",
+                    body.request_id,
+                    attributes.join(", ")
+                ));
+                return Ok(Answer::plain(SealedOutcome::NeedMoreAttributes {
+                    attributes,
+                }));
+            }
+            Identified::NoMatch => return Ok(Answer::plain(SealedOutcome::NoRecords)),
+            Identified::Unreadable => {
+                log(&format!(
+                    "request {}: the patient details do not open with this hospital's records \
+                     key (the partner may hold an old or another key for us: give its admin our \
+                     current records_key) or are malformed; declining (InvalidFormat)",
+                    body.request_id
+                ));
+                return Ok(Answer::plain(SealedOutcome::Declined {
+                    code: ErrorCode::InvalidFormat,
+                }));
+            }
         };
         let loaded = self.load_records(&pseudonym, log)?;
         if loaded.found == 0 {
@@ -799,9 +832,9 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         })
     }
 
-    /// This hospital's pseudonym for the patient a request names, `None` when the sealed
-    /// details do not open with the records key or are not valid demographics.
-    fn pseudonym_from_sealed(&self, incoming: &IncomingRequest) -> Option<String> {
+    /// The request's sealed details, opened with the records key; `None` when they do not
+    /// open or are in no version this tool reads.
+    fn open_details(&self, incoming: &IncomingRequest) -> Option<SealedDetails> {
         let body = &incoming.body;
         let padded = crypto::open_with_any(
             &self.records_secrets,
@@ -813,10 +846,76 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             &body.sealed_patient,
         )
         .ok()?;
-        let details = padding::unpad(&padded)?;
-        let input: DemographicsInput = serde_json::from_slice(details).ok()?;
-        let demographics = input.normalise().ok()?;
-        Some(pseudonym::pseudonym(&self.pseudonym_key, &demographics))
+        SealedDetails::parse(padding::unpad(&padded)?)
+    }
+
+    /// Which of this hospital's patients the request is about. The exact details (name,
+    /// birth date and SSN, normalised) give the pseudonym the records were stored under, as
+    /// before; otherwise, or when nothing is stored under it, the details are matched
+    /// against the patient index (`patient_index`): one certain match is the patient,
+    /// several candidates or a weak one ask for more attributes, none is no match.
+    fn identify(
+        &self,
+        incoming: &IncomingRequest,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Identified> {
+        let Some(details) = self.open_details(incoming) else {
+            return Ok(Identified::Unreadable);
+        };
+        let p = &details.patient;
+        let exact = match (&p.given, &p.family, &p.birth_date, &p.ssn) {
+            (Some(g), Some(f), Some(b), Some(s)) => Demographics::new(g, f, b, s)
+                .ok()
+                .map(|d| pseudonym::pseudonym(&self.pseudonym_key, &d)),
+            _ => None,
+        };
+        if let Some(exact) = &exact {
+            if self.has_records(exact)? {
+                return Ok(Identified::Patient(exact.clone()));
+            }
+        }
+        let index = match patient_index::load(&self.patient_index) {
+            Ok(index) => index,
+            Err(e) => {
+                // The hospital's own file is broken: say so, and answer as if not found
+                // rather than guess.
+                log(&format!(
+                    "patient index: {e:#}; matching on exact details only"
+                ));
+                return Ok(Identified::NoMatch);
+            }
+        };
+        Ok(
+            match ehrx_matching::answer(&index, p, &Weights::default()) {
+                Ok(MatchAnswer::Match { patient, .. }) => Identified::Patient(patient.0),
+                Ok(MatchAnswer::NeedMoreAttributes { attributes, .. }) => Identified::NeedMore(
+                    attributes.iter().map(|a| a.as_str().to_string()).collect(),
+                ),
+                Ok(MatchAnswer::NoMatch) => Identified::NoMatch,
+                Err(e) => {
+                    log(&format!(
+                        "request {}: the patient details are not valid for matching ({})",
+                        incoming.body.request_id,
+                        e.field().map_or("query", |f| f.as_str())
+                    ));
+                    Identified::Unreadable
+                }
+            },
+        )
+    }
+
+    /// Whether any record is stored under `pseudonym`.
+    fn has_records(&self, pseudonym: &str) -> Result<bool> {
+        let page: RecordsResponse = chain::query(
+            self.peer.chain(),
+            self.peer.contract(),
+            &QueryMsg::Records {
+                patient_token: pseudonym.to_string(),
+                start_after: None,
+                limit: Some(1),
+            },
+        )?;
+        Ok(!page.records.is_empty())
     }
 
     /// The answer framed, padded to its size bucket and sealed in chunks to the requester's

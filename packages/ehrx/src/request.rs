@@ -10,11 +10,11 @@
 use crate::chain::{self, ChainError, Watch};
 use crate::clinician::{self, ClinicianKey};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
-use crate::demographics::Demographics;
 use crate::error::RequestEnd;
 use crate::fhir;
 use crate::history;
 use crate::peer::{random_id, Peer};
+use crate::sealed_patient::SealedDetails;
 use crate::sign::{self, RequestFields};
 use crate::time::now_unix;
 use anyhow::{anyhow, bail, Context, Result};
@@ -28,6 +28,7 @@ use ehr_protocol::padding;
 use ehr_protocol::registry::{Partner, QueryMsg as RegistryQuery};
 use ehr_protocol::signing::{self, reply_sign_bytes};
 use ehr_protocol::validate;
+use ehrx_matching::Attributes;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -37,7 +38,9 @@ pub struct RequestInput<'a> {
     /// The clinician who asks: their registered key signs the request.
     pub clinician: &'a ClinicianKey,
     pub purpose: PurposeOfUse,
-    pub demographics: &'a Demographics,
+    /// The patient's details as the clinician knows them (sealed to the custodian, who
+    /// matches them against its own patients).
+    pub patient: &'a Attributes,
     /// Lifetime of the request in seconds.
     pub ttl_secs: u64,
 }
@@ -64,7 +67,7 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     let custodian = custodian_key(peer, input.partner_id)?;
     let sealed_patient = seal_patient(
         &custodian,
-        input.demographics,
+        &SealedDetails::new(input.patient.clone(), None),
         &request_id,
         peer.network(),
         input.partner_id,
@@ -126,16 +129,17 @@ pub fn custodian_key(peer: &Peer, partner_id: &str) -> Result<X25519Public> {
     })
 }
 
-/// The patient's details (normalised JSON), padded and sealed to `custodian`, bound to the
-/// request id and both networks: always `SEALED_PATIENT_LEN` bytes.
+/// The patient's details (`SealedDetails` JSON), padded and sealed to `custodian`, bound to
+/// the request id and both networks: always `SEALED_PATIENT_LEN` bytes.
 pub fn seal_patient(
     custodian: &X25519Public,
-    demographics: &Demographics,
+    details: &SealedDetails,
     request_id: &str,
     source_network: &str,
     destination_network: &str,
 ) -> Result<Vec<u8>> {
-    let padded = Zeroizing::new(padding::pad(&demographics.to_json()));
+    let json = Zeroizing::new(serde_json::to_vec(details)?);
+    let padded = Zeroizing::new(padding::pad(&json));
     let sealed = crypto::seal(
         custodian,
         &CryptoContext::Demographics {
@@ -148,7 +152,7 @@ pub fn seal_patient(
     if sealed.len() != SEALED_PATIENT_LEN {
         bail!(
             "the patient's details are too long to seal in {SEALED_PATIENT_LEN} bytes \
-             (InvalidFormat); shorten the names"
+             (InvalidFormat); shorten the names, the address or the reason"
         );
     }
     Ok(sealed)
@@ -320,6 +324,9 @@ pub enum ReplyContent {
     Records(Vec<Zeroizing<Vec<u8>>>),
     NoRecords,
     Declined(ehr_protocol::ErrorCode),
+    /// The custodian's matching found several candidates, or none confidently: these
+    /// attributes would single the patient out.
+    NeedMoreAttributes(Vec<String>),
 }
 
 /// Checks the reply (request id; the responder's signature over the manifest and the hash
@@ -418,6 +425,9 @@ pub fn open_reply(
         }
         SealedOutcome::NoRecords => Ok(ReplyContent::NoRecords),
         SealedOutcome::Declined { code } => Ok(ReplyContent::Declined(code)),
+        SealedOutcome::NeedMoreAttributes { attributes } => {
+            Ok(ReplyContent::NeedMoreAttributes(attributes))
+        }
         _ => bail!(
             "the reply holds an outcome this version of ehrx does not know (UnsupportedVersion)"
         ),
@@ -468,6 +478,11 @@ pub fn history_bundle(
             request_id: request_id.to_string(),
         }
         .into()),
+        ReplyContent::NeedMoreAttributes(attributes) => Err(RequestEnd::NeedMoreAttributes {
+            request_id: request_id.to_string(),
+            attributes,
+        }
+        .into()),
         ReplyContent::Declined(code) => {
             let too_large = code == ehr_protocol::ErrorCode::TooLarge;
             let end = anyhow::Error::from(RequestEnd::Declined {
@@ -494,15 +509,35 @@ mod tests {
     #[test]
     fn sealed_patient_is_one_size_fresh_each_time_and_bound_to_the_request() {
         let custodian = crypto::generate_x25519();
-        let short = Demographics::new("Al", "Li", "1990-01-01", "123-45-6789").unwrap();
-        let long = Demographics::new(
-            "Maria Concepcion Guadalupe",
-            "Fernandez de la Torre-Villanueva",
-            "1990-01-01",
-            "123-45-6789",
-        )
-        .unwrap();
-        let seal = |d: &Demographics, id: &str| {
+        let short = SealedDetails::new(
+            Attributes {
+                given: Some("Al".into()),
+                family: Some("Li".into()),
+                birth_date: Some("1990-01-01".into()),
+                ..Attributes::default()
+            },
+            None,
+        );
+        // The longest details a request may carry: every attribute, and a reason at its
+        // limit, still fit the one size.
+        let long = SealedDetails::new(
+            Attributes {
+                given: Some("Maria Concepcion Guadalupe Esperanza".into()),
+                family: Some("Fernandez de la Torre-Villanueva y Montenegro".into()),
+                birth_date: Some("1990-01-01".into()),
+                sex: Some(ehrx_matching::Sex::Female),
+                ssn: Some("123-45-6789".into()),
+                ssn_last4: None,
+                address: Some(ehrx_matching::Address {
+                    line: Some("12345 North Martin Luther King Junior Boulevard Apt 1204".into()),
+                    city: Some("Rancho Santa Margarita".into()),
+                    postal_code: Some("92688-1234".into()),
+                }),
+                phone: Some("+1 (555) 201-3344".into()),
+            },
+            Some("é".repeat(crate::sealed_patient::MAX_REASON_CHARS)),
+        );
+        let seal = |d: &SealedDetails, id: &str| {
             seal_patient(&custodian.public(), d, id, "hospital-a", "hospital-b").unwrap()
         };
         let (a, b) = (seal(&short, "r1"), seal(&long, "r1"));
@@ -515,7 +550,8 @@ mod tests {
             destination_network: "hospital-b",
         };
         let opened = crypto::open(&custodian, &context("r1"), &a).unwrap();
-        assert_eq!(padding::unpad(&opened).unwrap(), short.to_json().as_slice());
+        let details = SealedDetails::parse(padding::unpad(&opened).unwrap()).unwrap();
+        assert_eq!(details.patient, short.patient);
         assert!(crypto::open(&custodian, &context("r2"), &a).is_err());
         assert!(crypto::open(&crypto::generate_x25519(), &context("r1"), &a).is_err());
     }

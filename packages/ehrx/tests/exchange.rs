@@ -258,7 +258,7 @@ impl Hospitals {
                 partner_id: "hospital-b",
                 clinician,
                 purpose,
-                demographics: &d,
+                patient: &d.attributes(),
                 ttl_secs: 900,
             },
         )
@@ -299,8 +299,16 @@ fn reply_pass(
     let peer = Peer::connect(&client, exchange, same_keys(&responder.1)).unwrap();
     let secret = responder.1.encryption_secret().to_bytes();
     let secrets = vec![ehrx::crypto::X25519Secret::from_bytes(secret.as_ref()).unwrap()];
-    let mut service =
-        ReplyService::new(&peer, secrets, b_pseudonym_key(), state.to_path_buf()).unwrap();
+    // The patient index beside the reply state (none yet: exact details still match).
+    let index = state.with_extension("patient-index.jsonl");
+    let mut service = ReplyService::new(
+        &peer,
+        secrets,
+        b_pseudonym_key(),
+        index,
+        state.to_path_buf(),
+    )
+    .unwrap();
     let mut logs = Vec::new();
     let report = service.run_pass(&mut |m| logs.push(m.to_string())).unwrap();
     // The counters the service serves on --metrics-addr, as a scraper reads them.
@@ -651,7 +659,12 @@ fn a_request_signed_with_another_key_for_a_real_clinician_id_is_refused_bad_sign
             purpose: PurposeOfUse::Treatment,
             sealed_patient: request::seal_patient(
                 &h.records_key(),
-                &Demographics::new(GIVEN, FAMILY, DOB, SSN).unwrap(),
+                &ehrx::sealed_patient::SealedDetails::new(
+                    Demographics::new(GIVEN, FAMILY, DOB, SSN)
+                        .unwrap()
+                        .attributes(),
+                    None,
+                ),
                 "0123456789abcdef",
                 "hospital-a",
                 "hospital-b",

@@ -42,6 +42,10 @@ pub enum SealedOutcome {
     NoRecords,
     /// The custodian declined with a coded reason.
     Declined { code: ErrorCode },
+    /// The details sent did not single out one patient (several candidates, or none
+    /// confidently): ask again with these attributes too (`ehrx_matching::AttributeName`
+    /// spellings: `ssn`, `address`, ...), as IHE XCPD answers.
+    NeedMoreAttributes { attributes: Vec<String> },
 }
 
 /// One stored record inside a reply: its `bytes` follow the header, in part order.
