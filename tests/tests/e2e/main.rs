@@ -9,6 +9,7 @@ mod channels;
 mod faults;
 mod histories;
 mod linkability;
+mod matching;
 mod membership;
 mod peer_tool;
 mod security;
