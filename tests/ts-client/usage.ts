@@ -178,7 +178,7 @@ export function requestSignBytes(b: RequestBody): Buffer {
   const text = (s: string) => lengthPrefixed(Buffer.from(s, "utf8"));
   const bytes = (base64: string) => lengthPrefixed(Buffer.from(base64, "base64"));
   return Buffer.concat([
-    text("ehrx/request/v2"),
+    text("ehrx/request/v3"),
     u64(b.version),
     text(b.request_id),
     text(b.source_network),
@@ -191,6 +191,8 @@ export function requestSignBytes(b: RequestBody): Buffer {
     bytes(b.reply_encryption_key),
     u64(b.issued_at),
     u64(b.expires_at),
+    // v3: the break-glass reason, an optional text (absent: the length 0xffffffff alone).
+    b.break_glass ? text(b.break_glass.reason ?? "") : u32(0xffffffff),
   ]);
 }
 
@@ -204,8 +206,8 @@ function checkVectors(schemaDir: string): number {
     if (bytes.toString("hex") !== v.canonical_hex) throw new Error(`${v.domain}: canonical bytes differ`);
     if (sha256(bytes) !== v.sha256_hex) throw new Error(`${v.domain}: digest differs`);
   }
-  const request = vectors.find((v) => v.domain === "ehrx/request/v2");
-  if (!request) throw new Error("no ehrx/request/v2 vector");
+  const request = vectors.find((v) => v.domain === "ehrx/request/v3");
+  if (!request) throw new Error("no ehrx/request/v3 vector");
   const digest = sha256(requestSignBytes(request.inputs as RequestBody));
   if (digest !== request.sha256_hex) {
     throw new Error(`request digest ${digest} != published ${request.sha256_hex}`);

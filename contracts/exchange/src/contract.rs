@@ -3,7 +3,7 @@
 use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::state::{Config, CONFIG};
-use crate::{execute, query, sweep};
+use crate::{consent, execute, query, sweep};
 use cosmwasm_schema::cw_serde;
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
@@ -58,11 +58,19 @@ pub fn execute(
             execute::retrieve_reply(deps, env, info, request_id)
         }
         ExecuteMsg::Sweep { limit } => sweep::sweep(deps, env, info, limit),
+        ExecuteMsg::CosignBreakGlass(msg) => execute::cosign_break_glass(deps, env, info, msg),
+        ExecuteMsg::RecordConsent { directive } => {
+            consent::record_consent(deps, env, info, directive)
+        }
+        ExecuteMsg::RevokeConsent {
+            patient,
+            directive_id,
+        } => consent::revoke_consent(deps, env, info, patient, directive_id),
     }
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
-pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
+pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
     match msg {
         QueryMsg::Config {} => to_json_binary(&query::config(deps)?),
         QueryMsg::Request { request_id } => to_json_binary(&query::request(deps, request_id)?),
@@ -109,6 +117,41 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
             to_json_binary(&query::audit_log(deps, start_after, limit)?)
         }
         QueryMsg::OutsiderAttempts {} => to_json_binary(&query::outsider_attempts(deps)?),
+        QueryMsg::ConsentDirectives {
+            patient,
+            start_after,
+            limit,
+        } => to_json_binary(&query::consent_directives(
+            deps,
+            &patient,
+            start_after,
+            limit,
+        )?),
+        QueryMsg::ConsentCheck {
+            patient,
+            partner_id,
+            purpose,
+            categories,
+            break_glass,
+        } => to_json_binary(&query::consent_check(
+            deps,
+            &env,
+            &patient,
+            &partner_id,
+            purpose,
+            &categories,
+            break_glass,
+        )?),
+        QueryMsg::AuditByPatient {
+            patient,
+            start_after,
+            limit,
+        } => to_json_binary(&query::audit_by_patient(
+            deps,
+            &patient,
+            start_after,
+            limit,
+        )?),
     }
 }
 

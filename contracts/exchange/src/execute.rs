@@ -3,34 +3,38 @@
 //! or soft-rejects with the first failing check's code.
 
 use crate::checks;
+use crate::consent::{self, Decision};
 use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::rejection::{admit, refuse_outsider, soft_reject, Admission, Admitted, Step};
 use crate::state::{
-    Config, Incoming, AUDIT, CONFIG, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
-    OUTGOING_BY_REQUESTER, PENDING_INCOMING, RECENT_REQUESTS, RECORDS, RECORD_CHUNKS, RECORD_COUNT,
-    RECORD_META, REPLIES, REPLY_CHUNKS_IN, REPLY_OUT,
+    Config, Incoming, KeptDisclosure, AUDIT, BREAK_GLASS_BY_DUE, CONFIG, DISCLOSURES,
+    INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY, OUTGOING_BY_REQUESTER, PENDING_INCOMING,
+    RECENT_REQUESTS, RECORDS, RECORD_CHUNKS, RECORD_COUNT, RECORD_META, REPLIES, REPLY_CHUNKS_IN,
+    REPLY_OUT,
 };
 use cosmwasm_std::{
     to_json_binary, Binary, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Order, Response,
     StdResult, Storage,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
+use ehr_protocol::consent::BreakGlass;
 use ehr_protocol::exchange::{
-    IncomingRequest, IncomingStatus, OutgoingRequest, RecordMeta, ReplyProgress, RequestStatus,
-    StoreChunksMsg, StoreRecordMsg, StoredRecord, SubmitReplyChunksMsg, SubmitReplyMsg,
-    SubmitRequestMsg,
+    CosignMsg, IncomingRequest, IncomingStatus, OutgoingRequest, PurposeOfUse, RecordMeta,
+    ReplyProgress, RequestStatus, StoreChunksMsg, StoreRecordMsg, StoredRecord,
+    SubmitReplyChunksMsg, SubmitReplyMsg, SubmitRequestMsg,
 };
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangePacket, ReplyBody, ReplyPacket, RequestBody, RequestPacket};
 use ehr_protocol::registry::{PartnerStatus, Role};
 use ehr_protocol::signing::{
-    key_hash, reply_sign_bytes, request_sign_bytes, store_sign_bytes, StoreSigning,
+    cosign_sign_bytes, key_hash, reply_sign_bytes, request_sign_bytes, store_sign_bytes,
+    StoreSigning,
 };
 use ehr_protocol::{validate, ErrorCode};
 
 /// Runs `verify` for an admitted peer and `apply` on success; soft-rejects otherwise.
-fn pipeline<T>(
+pub(crate) fn pipeline<T>(
     mut deps: DepsMut,
     env: &Env,
     info: &MessageInfo,
@@ -59,7 +63,7 @@ fn pipeline<T>(
     )?)
 }
 
-fn require_role(admitted: &Admitted, role: Role) -> Result<(), ErrorCode> {
+pub(crate) fn require_role(admitted: &Admitted, role: Role) -> Result<(), ErrorCode> {
     if admitted.peer.has_role(role) {
         Ok(())
     } else {
@@ -109,6 +113,7 @@ pub fn store_record(
                 record_id: &msg.record_id,
                 patient_token: &msg.patient_token,
                 manifest: &msg.manifest,
+                category: msg.category,
             });
             checks::signature(
                 deps.api,
@@ -139,6 +144,7 @@ pub fn store_record(
                     chunks_stored: msg.chunks.len() as u32,
                     stored_by: info.sender.clone(),
                     stored_at: env.block.time.seconds(),
+                    category: msg.category,
                 },
                 manifest: msg.manifest.clone(),
                 signer_pubkey: admitted.peer.signing_key.clone(),
@@ -258,6 +264,10 @@ pub fn submit_request(
             validate::secp256k1_signature(&msg.signature)?;
             // Format first, in the paper's order; freshness against block time comes last.
             checks::lifetime(policy, msg.issued_at, msg.expires_at)?;
+            // A break-glass claim names its coded reason, before any signature is checked.
+            if let Some(BreakGlass { reason: None }) = msg.break_glass {
+                return Err(ErrorCode::ReasonRequired);
+            }
 
             rate_limit(deps.storage, &env, admitted)?;
 
@@ -270,6 +280,12 @@ pub fn submit_request(
                 .map_err(|_| ErrorCode::Internal)?
                 .ok_or(ErrorCode::UnknownClinician)?;
             clinician.may_request(msg.purpose, env.block.time)?;
+            // Break-glass only for emergency treatment, by a clinician allowed it.
+            if msg.break_glass.is_some()
+                && (msg.purpose != PurposeOfUse::EmergencyTreatment || !clinician.break_glass)
+            {
+                return Err(ErrorCode::BreakGlassNotAllowed);
+            }
 
             let partner = registry
                 .partner(&msg.partner_id)
@@ -295,6 +311,7 @@ pub fn submit_request(
                 reply_encryption_key: msg.reply_encryption_key.clone(),
                 issued_at: msg.issued_at,
                 expires_at: msg.expires_at,
+                break_glass: msg.break_glass.clone(),
             };
             checks::signature(
                 deps.api,
@@ -316,6 +333,12 @@ pub fn submit_request(
         },
         |deps, _config, admitted, (body, channel_id, clinician_key)| {
             record_request_time(deps.storage, &env, admitted)?;
+            let now = env.block.time.seconds();
+            let break_glass = body.break_glass.as_ref().and_then(|claim| claim.reason);
+            let cosign_secs = admitted.registry.policy.break_glass_cosign_secs;
+            let cosign_due = break_glass
+                .filter(|_| cosign_secs > 0)
+                .map(|_| now.saturating_add(cosign_secs));
             let request = OutgoingRequest {
                 request_id: body.request_id.clone(),
                 requester: info.sender.clone(),
@@ -331,8 +354,14 @@ pub fn submit_request(
                 reply: None,
                 retrievals: 0,
                 reply_key_hash: Some(key_hash(&body.reply_encryption_key)),
+                break_glass,
+                cosign_due,
+                cosigned_by: None,
             };
             OUTGOING.save(deps.storage, &body.request_id, &request)?;
+            if let Some(due) = cosign_due {
+                BREAK_GLASS_BY_DUE.save(deps.storage, (due, &body.request_id), &())?;
+            }
             OUTGOING_BY_REQUESTER.save(deps.storage, (&info.sender, &body.request_id), &())?;
             OUTGOING_BY_EXPIRY.save(deps.storage, (body.expires_at, &body.request_id), &())?;
             AUDIT.append(
@@ -346,6 +375,21 @@ pub fn submit_request(
                     .partner(&body.destination_network)
                     .channel(&channel_id),
             )?;
+            // An emergency access is its own step in the audit, with its coded reason.
+            if let Some(reason) = break_glass {
+                AUDIT.append(
+                    deps.storage,
+                    AuditEntry::new(env.block.time, AuditAction::BreakGlass)
+                        .agent(&info.sender)
+                        .clinician(&body.clinician_id)
+                        .role(Role::Request)
+                        .purpose(body.purpose)
+                        .request(&body.request_id)
+                        .partner(&body.destination_network)
+                        .channel(&channel_id)
+                        .subject(reason.as_str()),
+                )?;
+            }
             let timeout = packet_timeout(&env, admitted, body.expires_at);
             let packet = ExchangePacket::Request(RequestPacket {
                 body: body.clone(),
@@ -403,6 +447,87 @@ fn record_request_time(storage: &mut dyn Storage, env: &Env, admitted: &Admitted
     RECENT_REQUESTS.save(storage, &admitted.peer.address, &recent)
 }
 
+// ----------------------------------------------------------- CosignBreakGlass
+
+/// A second clinician co-signs a break-glass request this chain sent, before its
+/// `cosign_due`: a registered, active clinician allowed break-glass, not the one who asked,
+/// signing `ehrx/cosign/v1` with their own key. Sent by a peer with the request role.
+pub fn cosign_break_glass(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: CosignMsg,
+) -> Result<Response, ContractError> {
+    let request_id = msg.request_id.clone();
+    pipeline(
+        deps,
+        &env,
+        &info,
+        Step::for_request(
+            AuditAction::BreakGlassCosigned,
+            "cosign_break_glass",
+            &request_id,
+        ),
+        |deps, config, admitted| {
+            validate::id(&msg.request_id)?;
+            validate::name(&msg.clinician_id)?;
+            validate::secp256k1_signature(&msg.signature)?;
+            require_role(admitted, Role::Request)?;
+            let request = OUTGOING
+                .may_load(deps.storage, &msg.request_id)
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownRequest)?;
+            let (Some(_), Some(due)) = (request.break_glass, request.cosign_due) else {
+                return Err(ErrorCode::UnknownRequest);
+            };
+            if msg.clinician_id == request.clinician_id {
+                return Err(ErrorCode::NotAuthorized);
+            }
+            if request.cosigned_by.is_some() {
+                return Err(ErrorCode::Replay);
+            }
+            let cosigner = Registry::new(&config.registry, deps.querier)
+                .clinician(&msg.clinician_id)
+                .map_err(|_| ErrorCode::Internal)?
+                .ok_or(ErrorCode::UnknownClinician)?;
+            cosigner.may_request(PurposeOfUse::EmergencyTreatment, env.block.time)?;
+            if !cosigner.break_glass {
+                return Err(ErrorCode::BreakGlassNotAllowed);
+            }
+            checks::signature(
+                deps.api,
+                &cosign_sign_bytes(&config.network_id, &msg.request_id, &msg.clinician_id),
+                &msg.signature,
+                &cosigner.signing_key,
+            )?;
+            if env.block.time.seconds() >= due {
+                return Err(ErrorCode::BreakGlassExpired);
+            }
+            Ok((request, due))
+        },
+        |deps, _config, _admitted, (mut request, due)| {
+            request.cosigned_by = Some(msg.clinician_id.clone());
+            OUTGOING.save(deps.storage, &msg.request_id, &request)?;
+            BREAK_GLASS_BY_DUE.remove(deps.storage, (due, &msg.request_id));
+            AUDIT.append(
+                deps.storage,
+                AuditEntry::new(env.block.time, AuditAction::BreakGlassCosigned)
+                    .agent(&info.sender)
+                    .clinician(&request.clinician_id)
+                    .role(Role::Request)
+                    .purpose(request.purpose)
+                    .request(&msg.request_id)
+                    .partner(&request.partner_id)
+                    .subject(msg.clinician_id.as_str()),
+            )?;
+            Ok(Response::new()
+                .add_attribute("action", "cosign_break_glass")
+                .add_attribute("outcome", "accepted")
+                .add_attribute("request_id", &msg.request_id))
+        },
+    )
+}
+
 // ---------------------------------------------------------------- SubmitReply
 
 /// Reply formation (Algorithm 2, second half): a registered local peer with the reply role
@@ -428,6 +553,9 @@ pub fn submit_reply(
             msg.manifest
                 .check(policy.max_chunk_bytes, policy.max_history_chunks)?;
             checks::next_chunks(&msg.manifest, 0, 0, &msg.chunks)?;
+            if let Some(disclosure) = &msg.disclosure {
+                consent::check_disclosure_format(policy, disclosure)?;
+            }
             require_role(admitted, Role::Reply)?;
 
             let incoming = Incoming::may_load(deps.storage, (&msg.partner_id, &msg.request_id))
@@ -457,10 +585,61 @@ pub fn submit_reply(
                 &msg.signature,
                 &admitted.peer.signing_key,
             )?;
-            Ok((incoming, body))
+            // Consent, on what the reply service declares it releases: the records must be
+            // complete records of that pseudonym; the patient's directives decide (a release
+            // of nothing, a sealed `declined` or `no_records`, is not asked about).
+            let consent = match &msg.disclosure {
+                None => None,
+                Some(disclosure) => {
+                    let categories = consent::disclosed_categories(deps.storage, disclosure)?;
+                    let now = env.block.time.seconds();
+                    let break_glass = consent::break_glass_open(&incoming, now);
+                    let decision = if categories.is_empty() {
+                        None
+                    } else {
+                        Some(consent::decide(
+                            deps.storage,
+                            policy.consent_default,
+                            &disclosure.patient,
+                            &categories,
+                            &incoming,
+                            break_glass,
+                            now,
+                        )?)
+                    };
+                    let kept = KeptDisclosure {
+                        patient: disclosure.patient.clone(),
+                        categories,
+                        break_glass,
+                    };
+                    Some((kept, decision))
+                }
+            };
+            Ok((incoming, body, consent))
         },
-        |deps, _config, admitted, (mut incoming, body)| {
+        |mut deps, config, admitted, (mut incoming, body, consent)| {
             let key = (msg.partner_id.as_str(), msg.request_id.as_str());
+            if let Some((kept, Some(decision))) = &consent {
+                let entry = consent::decision_entry(&env, &info.sender, kept, &incoming, decision);
+                AUDIT.append(deps.storage, entry)?;
+                // Refused by the patient's directives: nothing sent, the request stays
+                // pending (the reply service may still answer with a sealed `declined`).
+                if let Some(code) = &decision.refusal {
+                    let step =
+                        Step::for_request(AuditAction::ReplySubmitted, "submit_reply", &request_id);
+                    return Ok(soft_reject(
+                        deps.branch(),
+                        &env,
+                        &config.registry,
+                        &admitted.peer,
+                        &step,
+                        code.clone(),
+                    )?);
+                }
+            }
+            if let Some((kept, _)) = &consent {
+                DISCLOSURES.save(deps.storage, key, kept)?;
+            }
             incoming.answered_by = Some(info.sender.clone());
             incoming.reply = Some(ReplyProgress {
                 chunk_count: body.manifest.chunk_count(),
@@ -468,17 +647,18 @@ pub fn submit_reply(
                 chunks_acked: 0,
             });
             PENDING_INCOMING.remove(deps.storage, key);
-            AUDIT.append(
-                deps.storage,
-                AuditEntry::new(env.block.time, AuditAction::ReplySubmitted)
-                    .agent(&info.sender)
-                    .clinician(&incoming.body.clinician_id)
-                    .role(Role::Reply)
-                    .purpose(incoming.body.purpose)
-                    .request(&msg.request_id)
-                    .partner(&msg.partner_id)
-                    .packet(&incoming.channel_id, incoming.packet_sequence),
-            )?;
+            let mut entry = AuditEntry::new(env.block.time, AuditAction::ReplySubmitted)
+                .agent(&info.sender)
+                .clinician(&incoming.body.clinician_id)
+                .role(Role::Reply)
+                .purpose(incoming.body.purpose)
+                .request(&msg.request_id)
+                .partner(&msg.partner_id)
+                .packet(&incoming.channel_id, incoming.packet_sequence);
+            if let Some((kept, _)) = &consent {
+                entry = entry.patient(&kept.patient);
+            }
+            AUDIT.append(deps.storage, entry)?;
             let template = ReplyPacket {
                 body,
                 signer_pubkey: admitted.peer.signing_key.clone(),
@@ -611,9 +791,44 @@ pub fn submit_reply_chunks(
             )?;
             checks::not_expired(&env, incoming.body.expires_at)?;
             reply_channel_open(deps, config, &incoming)?;
-            Ok((incoming, template))
+            // Consent again, at every chunk: a directive recorded or revoked since the reply
+            // began applies to what has not left yet.
+            let kept = DISCLOSURES
+                .may_load(deps.storage, key)
+                .map_err(|_| ErrorCode::Internal)?;
+            let revoked = match kept {
+                Some(kept) if !kept.categories.is_empty() => {
+                    let mut decision = consent::decide(
+                        deps.storage,
+                        admitted.registry.policy.consent_default,
+                        &kept.patient,
+                        &kept.categories,
+                        &incoming,
+                        kept.break_glass,
+                        env.block.time.seconds(),
+                    )?;
+                    decision.refusal.is_some().then(|| {
+                        decision.refusal = Some(ErrorCode::ConsentDenied);
+                        (kept, decision)
+                    })
+                }
+                _ => None,
+            };
+            Ok((incoming, template, revoked))
         },
-        |deps, _config, admitted, (mut incoming, template)| {
+        |mut deps, config, admitted, (mut incoming, template, revoked)| {
+            if let Some((kept, decision)) = revoked {
+                return stop_reply(
+                    deps.branch(),
+                    &env,
+                    &info,
+                    config,
+                    admitted,
+                    incoming,
+                    &kept,
+                    &decision,
+                );
+            }
             send_reply_chunks(
                 deps.storage,
                 &env,
@@ -625,6 +840,54 @@ pub fn submit_reply_chunks(
             )
         },
     )
+}
+
+/// A reply whose release the patient's directives no longer permit: no more chunks leave,
+/// the incoming request fails with `ConsentDenied` (the requesting chain never completes
+/// the reply; its sweep ends it), audited, and the transaction is soft-rejected (no strike:
+/// the reply service did nothing wrong).
+#[allow(clippy::too_many_arguments)]
+fn stop_reply(
+    deps: DepsMut,
+    env: &Env,
+    info: &MessageInfo,
+    config: &Config,
+    admitted: &Admitted,
+    mut incoming: IncomingRequest,
+    kept: &KeptDisclosure,
+    decision: &Decision,
+) -> Result<Response, ContractError> {
+    let code = ErrorCode::ConsentDenied;
+    let key = (
+        incoming.partner_id.clone(),
+        incoming.body.request_id.clone(),
+    );
+    incoming.status = IncomingStatus::Failed;
+    incoming.reason = Some(code.clone());
+    Incoming::update(deps.storage, &incoming)?;
+    REPLY_OUT.remove(deps.storage, (&key.0, &key.1));
+    AUDIT.append(
+        deps.storage,
+        consent::decision_entry(env, &info.sender, kept, &incoming, decision),
+    )?;
+    AUDIT.append(
+        deps.storage,
+        AuditEntry::new(env.block.time, AuditAction::ReplyFailed)
+            .rejected(code.clone())
+            .agent(&info.sender)
+            .request(&key.1)
+            .partner(&key.0)
+            .patient(&kept.patient),
+    )?;
+    let step = Step::for_request(AuditAction::ReplySubmitted, "submit_reply_chunks", &key.1);
+    Ok(soft_reject(
+        deps,
+        env,
+        &config.registry,
+        &admitted.peer,
+        &step,
+        code,
+    )?)
 }
 
 // -------------------------------------------------------------- RetrieveReply

@@ -2,6 +2,7 @@
 //! index, the request/reply state machine, the IBC entry points and the audit log.
 
 pub mod checks;
+pub mod consent;
 pub mod contract;
 pub mod error;
 pub mod execute;

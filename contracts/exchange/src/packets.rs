@@ -19,9 +19,10 @@ use cosmwasm_std::{
     StdResult,
 };
 use ehr_protocol::audit::{AuditAction, AuditEntry};
+use ehr_protocol::consent::BreakGlass;
 use ehr_protocol::exchange::{
-    IncomingRequest, IncomingStatus, OutgoingRequest, ReplyProgress, ReplySummary, RequestStatus,
-    RetrievedReply,
+    BreakGlassGrant, IncomingRequest, IncomingStatus, OutgoingRequest, PurposeOfUse, ReplyProgress,
+    ReplySummary, RequestStatus, RetrievedReply,
 };
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ExchangeAck, ExchangePacket, ReplyPacket, RequestPacket};
@@ -96,7 +97,7 @@ fn verify_request(
     config: &Config,
     packet: &IbcPacket,
     request: &RequestPacket,
-) -> Result<(Partner, quota::Windows), ErrorCode> {
+) -> Result<(Partner, quota::Windows, Option<BreakGlassGrant>), ErrorCode> {
     let partner = channel_partner(deps, config, packet, false)?;
     let body = &request.body;
     if body.version != PACKET_VERSION {
@@ -128,6 +129,29 @@ fn verify_request(
         .config()
         .map_err(|_| ErrorCode::Internal)?
         .policy;
+    // A break-glass claim: with its coded reason, for emergency treatment, to a chain whose
+    // policy accepts break-glass at all. Granted a time box from receipt.
+    let grant = match &body.break_glass {
+        None => None,
+        Some(BreakGlass { reason: None }) => return Err(ErrorCode::ReasonRequired),
+        Some(BreakGlass {
+            reason: Some(reason),
+        }) => {
+            if body.purpose != PurposeOfUse::EmergencyTreatment
+                || policy.break_glass_window_secs == 0
+            {
+                return Err(ErrorCode::BreakGlassNotAllowed);
+            }
+            Some(BreakGlassGrant {
+                reason: *reason,
+                window_ends: env
+                    .block
+                    .time
+                    .seconds()
+                    .saturating_add(policy.break_glass_window_secs),
+            })
+        }
+    };
     checks::arriving_freshness(env, &policy, body.issued_at, body.expires_at)?;
     checks::signature(
         deps.api,
@@ -145,7 +169,7 @@ fn verify_request(
         &body.clinician_id,
         env.block.time.seconds(),
     )?;
-    Ok((partner, windows))
+    Ok((partner, windows, grant))
 }
 
 fn receive_request(
@@ -166,14 +190,20 @@ fn receive_request(
     if validate::name(&request.body.clinician_id).is_ok() {
         entry = entry.clinician(&request.body.clinician_id);
     }
-    let (partner, windows) = match verified {
+    let (partner, windows, grant) = match verified {
         Ok(verified) => verified,
         Err(code) => {
             AUDIT.append(deps.storage, entry.rejected(code.clone()))?;
             return Ok(refusal_response(code));
         }
     };
-    AUDIT.append(deps.storage, entry.partner(&partner.partner_id))?;
+    let entry = entry.partner(&partner.partner_id);
+    AUDIT.append(deps.storage, entry.clone())?;
+    if let Some(grant) = &grant {
+        let mut bg = entry.subject(grant.reason.as_str());
+        bg.action = AuditAction::BreakGlass;
+        AUDIT.append(deps.storage, bg)?;
+    }
     quota::count(
         deps.storage,
         windows,
@@ -200,6 +230,7 @@ fn receive_request(
             answered_by: None,
             reason: None,
             reply: None,
+            break_glass: grant,
         },
     )?;
     Ok(

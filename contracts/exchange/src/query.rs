@@ -1,12 +1,15 @@
+use crate::registry_client::Registry;
 use crate::state::{
-    Incoming, AUDIT, CONFIG, OUTGOING, OUTGOING_BY_REQUESTER, OUTSIDERS, PENDING_INCOMING, RECORDS,
-    RECORD_CHUNKS, RECORD_META, REPLY_CHUNKS,
+    Incoming, AUDIT, CONFIG, CONSENTS, OUTGOING, OUTGOING_BY_REQUESTER, OUTSIDERS,
+    PENDING_INCOMING, RECORDS, RECORD_CHUNKS, RECORD_META, REPLY_CHUNKS,
 };
-use cosmwasm_std::{Binary, Deps, Order, StdError, StdResult};
+use cosmwasm_std::{Binary, Deps, Env, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
+use ehr_protocol::consent::{evaluate, ConsentOutcome, ConsentQuestion, RecordCategory};
 use ehr_protocol::exchange::{
-    ConfigResponse, IncomingCursor, IncomingRequest, IncomingRequestsResponse, OutgoingRequest,
-    OutsiderTally, RecordsResponse, RequestsResponse, StoredRecord,
+    ConfigResponse, ConsentDirectivesResponse, IncomingCursor, IncomingRequest,
+    IncomingRequestsResponse, OutgoingRequest, OutsiderTally, PurposeOfUse, RecordsResponse,
+    RequestsResponse, StoredRecord,
 };
 use ehr_protocol::limits::page_size;
 use ehr_protocol::registry::AuditLogResponse;
@@ -169,4 +172,74 @@ pub fn audit_log(
 
 pub fn outsider_attempts(deps: Deps) -> StdResult<OutsiderTally> {
     Ok(OUTSIDERS.may_load(deps.storage)?.unwrap_or_default())
+}
+
+fn patient_arg(patient: &str) -> StdResult<()> {
+    validate::patient_token(patient)
+        .map_err(|_| StdError::msg("InvalidFormat: patient must be a pseudonym (64 lowercase hex)"))
+}
+
+/// A patient's directives, revoked ones included, by directive id.
+pub fn consent_directives(
+    deps: Deps,
+    patient: &str,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> StdResult<ConsentDirectivesResponse> {
+    patient_arg(patient)?;
+    let directives = CONSENTS
+        .prefix(patient)
+        .range(
+            deps.storage,
+            start_after.as_deref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(page_size(limit))
+        .map(|item| item.map(|(_, directive)| directive))
+        .collect::<StdResult<_>>()?;
+    Ok(ConsentDirectivesResponse { directives })
+}
+
+/// What the patient's directives (and the policy's default) decide now for this release.
+pub fn consent_check(
+    deps: Deps,
+    env: &Env,
+    patient: &str,
+    partner_id: &str,
+    purpose: PurposeOfUse,
+    categories: &[RecordCategory],
+    break_glass: bool,
+) -> StdResult<ConsentOutcome> {
+    patient_arg(patient)?;
+    let config = CONFIG.load(deps.storage)?;
+    let default = Registry::new(&config.registry, deps.querier)
+        .config()?
+        .policy
+        .consent_default;
+    let directives = crate::consent::directives(deps.storage, patient)?;
+    Ok(evaluate(
+        &directives,
+        default,
+        &ConsentQuestion {
+            partner: partner_id,
+            purpose,
+            categories,
+            break_glass,
+            now: env.block.time.seconds(),
+        },
+    ))
+}
+
+/// The audit entries about one patient, oldest first.
+pub fn audit_by_patient(
+    deps: Deps,
+    patient: &str,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> StdResult<AuditLogResponse> {
+    patient_arg(patient)?;
+    Ok(AuditLogResponse {
+        entries: AUDIT.page_by_patient(deps.storage, patient, start_after, limit)?,
+    })
 }

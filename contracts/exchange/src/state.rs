@@ -3,6 +3,7 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, StdResult, Storage};
 use cw_storage_plus::{Item, Map};
 use ehr_protocol::audit::AuditLog;
+use ehr_protocol::consent::{ConsentDirective, RecordCategory};
 use ehr_protocol::exchange::{
     IncomingRequest, IncomingStatus, OutgoingRequest, OutsiderTally, RecordMeta, ReplyProgress,
     RetrievedReply, StoredRecord,
@@ -173,8 +174,33 @@ pub const QUOTA_REMOTE: Map<(&str, &str), Window> = Map::new("quota_remote");
 /// Attempts by unregistered senders: a counter, never an entry per attempt.
 pub const OUTSIDERS: Item<OutsiderTally> = Item::new("outsiders");
 
-/// Every step on this chain, no PHI.
-pub const AUDIT: AuditLog = AuditLog::new("audit_next", "audit");
+/// Every step on this chain, no PHI; the steps about a patient (consent, releases: the
+/// custodian's own pseudonym) are also indexed by (patient, entry id) for `AuditByPatient`.
+pub const AUDIT: AuditLog = AuditLog::with_patient_index("audit_next", "audit", "audit_by_patient");
+
+/// A patient's consent directives, by (the custodian's pseudonym, directive id): recorded
+/// by the privacy office, revoked ones kept as the patient's consent history. At most
+/// `MAX_DIRECTIVES_PER_PATIENT` per patient.
+pub const CONSENTS: Map<(&str, &str), ConsentDirective> = Map::new("consents");
+
+/// What an accepted reply declared it releases, by (partner id, request id) like the
+/// incoming progress: every later chunk is checked against the patient's directives again.
+pub const DISCLOSURES: Map<(&str, &str), KeptDisclosure> = Map::new("disclosures");
+
+#[cw_serde]
+pub struct KeptDisclosure {
+    /// The custodian's pseudonym.
+    pub patient: String,
+    /// The released records' categories, deduplicated.
+    pub categories: Vec<RecordCategory>,
+    /// The break-glass time box was open when the reply was accepted: the release is
+    /// judged as a break-glass one to its end.
+    pub break_glass: bool,
+}
+
+/// Break-glass requests this chain sent that wait for a co-signature, by (due time, request
+/// id): what a sweep walks to audit a missing co-signature once.
+pub const BREAK_GLASS_BY_DUE: Map<(u64, &str), ()> = Map::new("break_glass_by_due");
 
 /// Chunks kept as raw bytes under a namespace: stored as JSON they would grow by a third
 /// (base64), and a storage value may not exceed 128 KiB. The key is the namespace, then each

@@ -7,8 +7,8 @@
 use crate::error::ContractError;
 use crate::registry_client::Registry;
 use crate::state::{
-    drop_reply, Incoming, AUDIT, CONFIG, INCOMING_BY_EXPIRY, OUTGOING, OUTGOING_BY_EXPIRY,
-    PENDING_INCOMING, REPLY_OUT,
+    drop_reply, Incoming, AUDIT, BREAK_GLASS_BY_DUE, CONFIG, INCOMING_BY_EXPIRY, OUTGOING,
+    OUTGOING_BY_EXPIRY, PENDING_INCOMING, REPLY_OUT,
 };
 use cosmwasm_std::{DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Timestamp};
 use ehr_protocol::audit::{AuditAction, AuditEntry};
@@ -42,13 +42,24 @@ pub fn sweep(
         cutoff,
         budget.saturating_sub(outgoing.visited),
     )?;
+    let cosign = sweep_cosign_missing(
+        deps.storage,
+        env.block.time,
+        budget
+            .saturating_sub(outgoing.visited)
+            .saturating_sub(incoming.visited),
+    )?;
     Ok(Response::new()
         .add_attribute("action", "sweep")
         .add_attribute("outcome", "accepted")
         .add_attribute("swept_by", info.sender)
         .add_attribute("expired_outgoing", outgoing.expired.to_string())
         .add_attribute("expired_incoming", incoming.expired.to_string())
-        .add_attribute("more", (outgoing.more || incoming.more).to_string()))
+        .add_attribute("cosign_missing", cosign.expired.to_string())
+        .add_attribute(
+            "more",
+            (outgoing.more || incoming.more || cosign.more).to_string(),
+        ))
 }
 
 /// How much one side's sweep did.
@@ -171,6 +182,47 @@ fn sweep_incoming(
     Ok(Swept {
         visited: keys.len(),
         expired,
+        more,
+    })
+}
+
+/// Break-glass requests whose co-signature is past due and missing: one
+/// `BreakGlassCosignMissing` entry each, once (the index entry goes with it).
+fn sweep_cosign_missing(
+    storage: &mut dyn Storage,
+    now: Timestamp,
+    budget: usize,
+) -> StdResult<Swept> {
+    let (keys, more) = due(
+        BREAK_GLASS_BY_DUE.keys(storage, None, None, Order::Ascending),
+        now.seconds(),
+        budget,
+    )?;
+    let mut missing = 0;
+    for (due_at, id) in &keys {
+        BREAK_GLASS_BY_DUE.remove(storage, (*due_at, id));
+        let Some(request) = OUTGOING.may_load(storage, id)? else {
+            continue;
+        };
+        if request.cosigned_by.is_some() {
+            continue;
+        }
+        let mut entry = AuditEntry::new(now, AuditAction::BreakGlassCosignMissing)
+            .rejected(ErrorCode::BreakGlassExpired)
+            .agent(&request.requester)
+            .clinician(&request.clinician_id)
+            .purpose(request.purpose)
+            .request(id)
+            .partner(&request.partner_id);
+        if let Some(reason) = request.break_glass {
+            entry = entry.subject(reason.as_str());
+        }
+        AUDIT.append(storage, entry)?;
+        missing += 1;
+    }
+    Ok(Swept {
+        visited: keys.len(),
+        expired: missing,
         more,
     })
 }

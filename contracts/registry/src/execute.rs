@@ -105,6 +105,14 @@ pub(crate) fn validate_policy(policy: &Policy) -> Result<(), ContractError> {
         policy.finalise_grace_secs <= MAX_POLICY_SECS,
         "policy.finalise_grace_secs",
     )?;
+    ensure(
+        policy.break_glass_window_secs <= MAX_POLICY_SECS,
+        "policy.break_glass_window_secs",
+    )?;
+    ensure(
+        policy.break_glass_cosign_secs <= MAX_POLICY_SECS,
+        "policy.break_glass_cosign_secs",
+    )?;
     Ok(())
 }
 

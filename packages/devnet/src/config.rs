@@ -335,7 +335,7 @@ fn default_channel_contract() -> String {
     "exchange".into()
 }
 fn default_channel_version() -> String {
-    "ehr-exchange-2".into()
+    "ehr-exchange-3".into()
 }
 fn default_ordering() -> String {
     "unordered".into()
@@ -777,7 +777,7 @@ impl Devnet {
             if ch.version.trim().is_empty() {
                 bad(
                     at("version"),
-                    "empty: the exchange's channel version is \"ehr-exchange-2\"".into(),
+                    "empty: the exchange's channel version is \"ehr-exchange-3\"".into(),
                 );
             }
             if !matches!(ch.ordering.as_str(), "unordered" | "ordered") {

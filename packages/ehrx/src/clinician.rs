@@ -319,6 +319,7 @@ impl ClinicianKey {
             allowed_purposes: registration.allowed_purposes.clone(),
             valid_from: registration.valid_from.map(Timestamp::from_seconds),
             valid_until: registration.valid_until.map(Timestamp::from_seconds),
+            break_glass: false,
         }
     }
 

@@ -1008,6 +1008,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             record_id: &meta.record_id,
             patient_token: token,
             manifest: &record.manifest,
+            category: meta.category,
         });
         sign::verify(&record.signer_pubkey, &bytes, &record.signature)
             .context("storing peer's signature")?;

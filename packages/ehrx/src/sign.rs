@@ -6,6 +6,7 @@
 use anyhow::{anyhow, Result};
 use cosmwasm_std::Binary;
 use ehr_protocol::chunks::Manifest;
+use ehr_protocol::consent::RecordCategory;
 use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ReplyBody, RequestBody};
@@ -55,6 +56,7 @@ pub fn store_record(
         record_id,
         patient_token,
         manifest: &manifest,
+        category: RecordCategory::General,
     });
     StoreRecordMsg {
         record_id: record_id.to_string(),
@@ -62,6 +64,7 @@ pub fn store_record(
         manifest,
         signature: Binary::from(sign(key, &bytes).to_vec()),
         chunks: Vec::new(),
+        category: RecordCategory::General,
     }
 }
 
@@ -94,6 +97,7 @@ pub fn request_body(source_network: &str, requester: &str, f: &RequestFields) ->
         reply_encryption_key: Binary::from(f.reply_encryption_key.clone()),
         issued_at: f.issued_at,
         expires_at: f.expires_at,
+        break_glass: None,
     }
 }
 
@@ -110,6 +114,7 @@ pub fn submit_request(clinician_key: &SigningKey, body: &RequestBody) -> SubmitR
         issued_at: body.issued_at,
         expires_at: body.expires_at,
         signature: Binary::from(sign(clinician_key, &request_sign_bytes(body)).to_vec()),
+        break_glass: body.break_glass.clone(),
     }
 }
 
@@ -149,6 +154,7 @@ pub fn submit_reply(key: &SigningKey, body: &ReplyBody) -> SubmitReplyMsg {
         issued_at: body.issued_at,
         signature: Binary::from(sign(key, &reply_sign_bytes(body)).to_vec()),
         chunks: Vec::new(),
+        disclosure: None,
     }
 }
 
@@ -229,6 +235,7 @@ mod tests {
             record_id: "rec-0000000000000001",
             patient_token: &token,
             manifest: &msg.manifest,
+            category: msg.category,
         });
         assert!(api
             .secp256k1_verify(&digest(&bytes), &msg.signature, &keys.signing_public())

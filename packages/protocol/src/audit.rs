@@ -181,10 +181,12 @@ impl AuditEntry {
     }
 }
 
-/// Append-only log keyed by a monotonically increasing id.
+/// Append-only log keyed by a monotonically increasing id; optionally indexed by patient
+/// (`(patient, id)`, written whenever an appended entry names one).
 pub struct AuditLog {
     next_id: Item<u64>,
     entries: Map<u64, AuditEntry>,
+    patient_index: Option<&'static str>,
 }
 
 impl AuditLog {
@@ -192,7 +194,25 @@ impl AuditLog {
         AuditLog {
             next_id: Item::new(next_id_key),
             entries: Map::new(entries_key),
+            patient_index: None,
         }
+    }
+
+    /// A log that also keeps the ids of the entries about each patient under `index_key`.
+    pub const fn with_patient_index(
+        next_id_key: &'static str,
+        entries_key: &'static str,
+        index_key: &'static str,
+    ) -> Self {
+        AuditLog {
+            next_id: Item::new(next_id_key),
+            entries: Map::new(entries_key),
+            patient_index: Some(index_key),
+        }
+    }
+
+    fn by_patient(&self) -> Option<Map<(&str, u64), ()>> {
+        self.patient_index.map(Map::new)
     }
 
     /// Stores the entry with the next id and returns that id.
@@ -201,6 +221,9 @@ impl AuditLog {
         entry.id = id;
         self.entries.save(storage, id, &entry)?;
         self.next_id.save(storage, &(id + 1))?;
+        if let (Some(index), Some(patient)) = (self.by_patient(), entry.patient.as_deref()) {
+            index.save(storage, (patient, id), &())?;
+        }
         Ok(id)
     }
 
@@ -220,6 +243,31 @@ impl AuditLog {
             )
             .take(page_size(limit))
             .map(|item| item.map(|(_, entry)| entry))
+            .collect()
+    }
+
+    /// The entries about `patient` after the entry id `start_after`, oldest first; empty
+    /// for a log without a patient index.
+    pub fn page_by_patient(
+        &self,
+        storage: &dyn Storage,
+        patient: &str,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    ) -> StdResult<Vec<AuditEntry>> {
+        let Some(index) = self.by_patient() else {
+            return Ok(Vec::new());
+        };
+        index
+            .prefix(patient)
+            .keys(
+                storage,
+                start_after.map(Bound::exclusive),
+                None,
+                cosmwasm_std::Order::Ascending,
+            )
+            .take(page_size(limit))
+            .map(|id| self.entries.load(storage, id?))
             .collect()
     }
 }

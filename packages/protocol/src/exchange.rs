@@ -1,6 +1,9 @@
 //! Messages and types of the `exchange` contract: stores, requests, replies, retrieval.
 
 use crate::chunks::Manifest;
+use crate::consent::{
+    BreakGlass, ConsentDirective, ConsentDirectiveInput, EmergencyReason, RecordCategory,
+};
 use crate::error_code::ErrorCode;
 use crate::packet::RequestBody;
 use cosmwasm_schema::{cw_serde, QueryResponses};
@@ -51,6 +54,10 @@ pub struct StoreRecordMsg {
     pub signature: Binary,
     /// Chunks 0, 1, ... (as many as fit one transaction; may be empty).
     pub chunks: Vec<Binary>,
+    /// What kind of record it is, for the patient's consent directives; signed last in
+    /// `ehrx/store/v3`. `general` when not given.
+    #[serde(default)]
+    pub category: RecordCategory,
 }
 
 /// More chunks of a record its storer began, from `first_index` on: the next missing one.
@@ -82,6 +89,10 @@ pub struct SubmitRequestMsg {
     pub expires_at: u64,
     /// The clinician's signature over `signing::request_sign_bytes` of the request body.
     pub signature: Binary,
+    /// A break-glass claim (emergency access): signed with the request. Needs the purpose
+    /// `emergency_treatment`, a clinician whose credential allows it, and a coded reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
 }
 
 /// A local peer answers a pending incoming request: the signed manifest of the sealed
@@ -98,6 +109,32 @@ pub struct SubmitReplyMsg {
     pub signature: Binary,
     /// Chunks 0, 1, ... (as many as fit one transaction; may be empty).
     pub chunks: Vec<Binary>,
+    /// What the reply releases, as the reply service declares it: the custodian's chain
+    /// checks it against the patient's consent directives before the first chunk leaves,
+    /// and again at every later chunk. Absent: no consent check (the chain cannot see
+    /// inside the sealed reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<Disclosure>,
+}
+
+/// The records a reply releases: complete records stored under the custodian's pseudonym
+/// `patient`. Empty `record_ids` releases nothing (a sealed `no_records` or `declined`).
+#[cw_serde]
+pub struct Disclosure {
+    /// The custodian's pseudonym for the patient (64 lowercase hex).
+    pub patient: String,
+    pub record_ids: Vec<String>,
+}
+
+/// A second clinician on the requesting chain co-signs a break-glass request, within the
+/// policy's `break_glass_cosign_secs` of it.
+#[cw_serde]
+pub struct CosignMsg {
+    pub request_id: String,
+    /// The co-signing clinician: registered, active, allowed break-glass, not the requester.
+    pub clinician_id: String,
+    /// The co-signer's low-S signature over `signing::cosign_sign_bytes`.
+    pub signature: Binary,
 }
 
 /// More chunks of a reply this peer began, from `first_index` on: the next unsent one.
@@ -133,6 +170,20 @@ pub enum ExecuteMsg {
     Sweep {
         /// At most this many entries (capped by `policy.sweep_max_items`).
         limit: Option<u32>,
+    },
+    /// A second clinician co-signs a break-glass request this chain sent (sent by a peer
+    /// with the `request` role).
+    CosignBreakGlass(CosignMsg),
+    /// The custodian's privacy office records a patient's consent directive (role
+    /// `privacy`).
+    RecordConsent {
+        directive: ConsentDirectiveInput,
+    },
+    /// The privacy office revokes a directive: it is kept, marked revoked, as the
+    /// patient's consent history.
+    RevokeConsent {
+        patient: String,
+        directive_id: String,
     },
 }
 
@@ -182,6 +233,16 @@ pub struct OutgoingRequest {
     /// stored only while the requester's current key still has this hash.
     #[serde(default)]
     pub reply_key_hash: Option<String>,
+    /// A break-glass request: the clinician's coded reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<EmergencyReason>,
+    /// When the policy asks for a co-signature: the second clinician must co-sign before
+    /// this time (unix seconds); a sweep audits it missing after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosign_due: Option<u64>,
+    /// The clinician id that co-signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosigned_by: Option<String>,
 }
 
 /// Who answered, from where, and how much of the sealed reply is in.
@@ -296,6 +357,19 @@ pub struct IncomingRequest {
     /// The reply's progress, once begun.
     #[serde(default)]
     pub reply: Option<ReplyProgress>,
+    /// A break-glass request this chain accepted, with its time box.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlassGrant>,
+}
+
+/// The custodian's chain accepted a break-glass claim: until `window_ends` (unix seconds;
+/// receipt plus the policy's `break_glass_window_secs`) it may override a deny the patient
+/// allowed break-glass to override.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub struct BreakGlassGrant {
+    pub reason: EmergencyReason,
+    pub window_ends: u64,
 }
 
 /// How far a reply has gone: chunks sent by the reply service, chunks the requesting chain
@@ -326,6 +400,9 @@ pub struct RecordMeta {
     /// Block time of the `StoreRecord`, unix seconds.
     #[serde(deserialize_with = "crate::unix_time::seconds")]
     pub stored_at: u64,
+    /// The category the storer signed (`general` for records stored before v3).
+    #[serde(default)]
+    pub category: RecordCategory,
 }
 
 impl RecordMeta {
@@ -407,6 +484,38 @@ pub enum QueryMsg {
     /// How many transactions outsiders (unregistered senders) sent, and when the last came.
     #[returns(OutsiderTally)]
     OutsiderAttempts {},
+    /// A patient's consent directives (revoked ones included), by directive id.
+    #[returns(ConsentDirectivesResponse)]
+    ConsentDirectives {
+        /// The custodian's pseudonym.
+        patient: String,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// What the patient's directives decide now for a release of these categories to this
+    /// partner for this purpose: what the reply service asks before it builds a reply.
+    #[returns(crate::consent::ConsentOutcome)]
+    ConsentCheck {
+        patient: String,
+        partner_id: String,
+        purpose: PurposeOfUse,
+        categories: Vec<RecordCategory>,
+        /// The request is a break-glass request within its time box.
+        break_glass: bool,
+    },
+    /// The audit entries about one patient (consent and releases), oldest first: the
+    /// patient's "who accessed my record" report.
+    #[returns(crate::registry::AuditLogResponse)]
+    AuditByPatient {
+        patient: String,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    },
+}
+
+#[cw_serde]
+pub struct ConsentDirectivesResponse {
+    pub directives: Vec<ConsentDirective>,
 }
 
 /// Where a `PendingIncoming` page starts: after the incoming request with these ids.

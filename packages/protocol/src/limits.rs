@@ -2,9 +2,9 @@
 //! tool accepts is one the contracts accept.
 
 /// IBC channel version both exchange contracts insist on during the handshake.
-pub const CHANNEL_VERSION: &str = "ehr-exchange-2";
+pub const CHANNEL_VERSION: &str = "ehr-exchange-3";
 /// Version number carried in every packet; unknown versions are refused.
-pub const PACKET_VERSION: u32 = 2;
+pub const PACKET_VERSION: u32 = 3;
 
 /// Request ids and record ids: 16..=64 chars of `[a-z0-9-]` (random, never a signature).
 pub const MIN_ID_LEN: usize = 16;

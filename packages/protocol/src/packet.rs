@@ -2,6 +2,7 @@
 //! breaking change that needs a new channel version.
 
 use crate::chunks::Manifest;
+use crate::consent::BreakGlass;
 use crate::error_code::ErrorCode;
 use crate::exchange::PurposeOfUse;
 use crate::registry::Role;
@@ -28,6 +29,10 @@ pub struct RequestBody {
     pub reply_encryption_key: Binary,
     pub issued_at: u64,
     pub expires_at: u64,
+    /// The clinician's break-glass claim (v3): signed, last in `ehrx/request/v3`. Absent for
+    /// an ordinary request, and then absent from the JSON too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
 }
 
 /// The answer inside a sealed reply, as only the requester reads it: the JSON header of the
@@ -130,7 +135,7 @@ pub struct ReplyPacket {
     pub chunk: Binary,
 }
 
-/// The one packet type on an `ehr-exchange-2` channel.
+/// The one packet type on an `ehr-exchange-3` channel.
 #[cw_serde]
 #[non_exhaustive]
 pub enum ExchangePacket {

@@ -2,6 +2,7 @@
 //! (the paper's lookup table) and policy.
 
 use crate::audit::AuditEntry;
+use crate::consent::ConsentDecision;
 use crate::error_code::ErrorCode;
 use crate::exchange::PurposeOfUse;
 use cosmwasm_schema::{cw_serde, QueryResponses};
@@ -15,6 +16,8 @@ pub enum Role {
     Request,
     Reply,
     Admin,
+    /// The custodian's privacy office: records and revokes patients' consent directives.
+    Privacy,
 }
 
 impl Role {
@@ -24,6 +27,7 @@ impl Role {
             Role::Request => "request",
             Role::Reply => "reply",
             Role::Admin => "admin",
+            Role::Privacy => "privacy",
         }
     }
 }
@@ -89,6 +93,18 @@ pub struct Policy {
     /// (ack, timeout) before a sweep may close it, seconds.
     #[serde(default = "defaults::finalise_grace_secs")]
     pub finalise_grace_secs: u64,
+    /// How long a break-glass request this chain receives may override a deny the patient
+    /// allowed to be overridden, from its receipt, seconds; 0: this chain accepts no
+    /// break-glass request.
+    #[serde(default = "defaults::break_glass_window_secs")]
+    pub break_glass_window_secs: u64,
+    /// How long a second clinician has to co-sign a break-glass request this chain sends,
+    /// seconds; 0: no co-signature asked.
+    #[serde(default)]
+    pub break_glass_cosign_secs: u64,
+    /// What a release is decided as when none of the patient's directives speaks to it.
+    #[serde(default = "defaults::consent_default")]
+    pub consent_default: ConsentDecision,
 }
 
 /// Defaults of the policy fields added after the first release; a stored policy without
@@ -124,6 +140,12 @@ mod defaults {
     pub fn max_history_chunks() -> u32 {
         128
     }
+    pub fn break_glass_window_secs() -> u64 {
+        900
+    }
+    pub fn consent_default() -> super::ConsentDecision {
+        super::ConsentDecision::Permit
+    }
 }
 
 impl Default for Policy {
@@ -145,6 +167,9 @@ impl Default for Policy {
             max_records_per_patient: defaults::max_records_per_patient(),
             sweep_max_items: defaults::sweep_max_items(),
             finalise_grace_secs: defaults::finalise_grace_secs(),
+            break_glass_window_secs: defaults::break_glass_window_secs(),
+            break_glass_cosign_secs: 0,
+            consent_default: defaults::consent_default(),
         }
     }
 }
@@ -210,6 +235,9 @@ pub struct ClinicianInput {
     pub allowed_purposes: Vec<PurposeOfUse>,
     pub valid_from: Option<Timestamp>,
     pub valid_until: Option<Timestamp>,
+    /// The credential allows break-glass (emergency) requests.
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 #[cw_serde]
@@ -220,6 +248,9 @@ pub struct Clinician {
     pub valid_from: Option<Timestamp>,
     pub valid_until: Option<Timestamp>,
     pub status: ClinicianStatus,
+    /// The credential allows break-glass (emergency) requests.
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 impl Clinician {
@@ -232,6 +263,7 @@ impl Clinician {
             valid_from: input.valid_from,
             valid_until: input.valid_until,
             status: ClinicianStatus::Active,
+            break_glass: input.break_glass,
         }
     }
 

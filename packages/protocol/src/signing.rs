@@ -6,13 +6,15 @@
 //! message being replayed as another. The digest given to secp256k1 is SHA-256 of it.
 
 use crate::chunks::Manifest;
+use crate::consent::RecordCategory;
 use crate::packet::{ReplyBody, RequestBody};
 use sha2::{Digest, Sha256};
 
-pub const STORE_DOMAIN: &str = "ehrx/store/v2";
+pub const STORE_DOMAIN: &str = "ehrx/store/v3";
 pub const ATTEST_DOMAIN: &str = "ehrx/attest/v2";
-pub const REQUEST_DOMAIN: &str = "ehrx/request/v2";
+pub const REQUEST_DOMAIN: &str = "ehrx/request/v3";
 pub const REPLY_DOMAIN: &str = "ehrx/reply/v2";
+pub const COSIGN_DOMAIN: &str = "ehrx/cosign/v1";
 
 struct Canonical(Vec<u8>);
 
@@ -32,6 +34,17 @@ impl Canonical {
 
     fn text(&mut self, text: &str) -> &mut Self {
         self.bytes(text.as_bytes())
+    }
+
+    /// An optional field: absent is the length `u32::MAX` with no bytes.
+    fn optional_text(&mut self, text: Option<&str>) -> &mut Self {
+        match text {
+            Some(text) => self.text(text),
+            None => {
+                self.0.extend_from_slice(&u32::MAX.to_be_bytes());
+                self
+            }
+        }
     }
 
     fn number(&mut self, n: u64) -> &mut Self {
@@ -55,6 +68,9 @@ pub struct StoreSigning<'a> {
     pub record_id: &'a str,
     pub patient_token: &'a str,
     pub manifest: &'a Manifest,
+    /// The record's category (v3): signed last, so the storer's signature binds what
+    /// consent directives are checked against.
+    pub category: RecordCategory,
 }
 
 pub fn store_sign_bytes(s: &StoreSigning) -> Vec<u8> {
@@ -64,6 +80,18 @@ pub fn store_sign_bytes(s: &StoreSigning) -> Vec<u8> {
         .text(s.record_id)
         .text(s.patient_token);
     c.manifest(s.manifest);
+    c.text(s.category.as_str());
+    c.0
+}
+
+/// What a second clinician signs to co-sign a break-glass request (`CosignBreakGlass`):
+/// the protocol version, the requesting network, the request and the co-signer's id.
+pub fn cosign_sign_bytes(network_id: &str, request_id: &str, clinician_id: &str) -> Vec<u8> {
+    let mut c = Canonical::new(COSIGN_DOMAIN);
+    c.number(u64::from(crate::limits::PACKET_VERSION))
+        .text(network_id)
+        .text(request_id)
+        .text(clinician_id);
     c.0
 }
 
@@ -88,6 +116,13 @@ pub fn request_sign_bytes(b: &RequestBody) -> Vec<u8> {
         .bytes(&b.reply_encryption_key)
         .number(b.issued_at)
         .number(b.expires_at);
+    // v3: the break-glass claim's coded reason, absent for an ordinary request. A claim
+    // without a reason is refused before any signature check; it is encoded as empty text.
+    let reason = b
+        .break_glass
+        .as_ref()
+        .map(|claim| claim.reason.map_or("", |reason| reason.as_str()));
+    c.optional_text(reason);
     c.0
 }
 

@@ -8,12 +8,13 @@
 //! `canonical_hex`; the digest is what secp256k1 signs.
 
 use crate::chunks::{history_hash, Manifest, HISTORY_DOMAIN};
+use crate::consent::{BreakGlass, EmergencyReason, RecordCategory};
 use crate::exchange::PurposeOfUse;
 use crate::limits::{PACKET_VERSION, SEALED_PATIENT_LEN};
 use crate::packet::{ReplyBody, RequestBody};
 use crate::registry::Role;
 use crate::signing::{
-    self, StoreSigning, ATTEST_DOMAIN, REPLY_DOMAIN, REQUEST_DOMAIN, STORE_DOMAIN,
+    self, StoreSigning, ATTEST_DOMAIN, COSIGN_DOMAIN, REPLY_DOMAIN, REQUEST_DOMAIN, STORE_DOMAIN,
 };
 use serde_json::{json, Value};
 
@@ -85,6 +86,18 @@ pub fn request_body() -> RequestBody {
         reply_encryption_key: vec![1u8; 32].into(),
         issued_at: 1_700_000_000,
         expires_at: 1_700_003_600,
+        break_glass: None,
+    }
+}
+
+/// The request vector's break-glass twin: emergency treatment, reason `life_threatening`.
+pub fn break_glass_request_body() -> RequestBody {
+    RequestBody {
+        purpose: PurposeOfUse::EmergencyTreatment,
+        break_glass: Some(BreakGlass {
+            reason: Some(EmergencyReason::LifeThreatening),
+        }),
+        ..request_body()
     }
 }
 
@@ -101,8 +114,19 @@ pub fn reply_body() -> ReplyBody {
     }
 }
 
-fn request() -> Value {
-    let b = request_body();
+/// An optional text: present as `text`; absent as the raw length `u32::MAX`, no bytes.
+fn optional_text(name: &str, value: Option<&str>) -> Value {
+    match value {
+        Some(value) => text(name, value),
+        None => raw(name, &u32::MAX.to_be_bytes()),
+    }
+}
+
+fn request_vector(b: RequestBody) -> Value {
+    let reason = b
+        .break_glass
+        .as_ref()
+        .map(|claim| claim.reason.map_or("", |r| r.as_str()));
     let fields = vec![
         text("domain", REQUEST_DOMAIN),
         number("version", u64::from(b.version)),
@@ -117,6 +141,7 @@ fn request() -> Value {
         bytes("reply_encryption_key", &b.reply_encryption_key),
         number("issued_at", b.issued_at),
         number("expires_at", b.expires_at),
+        optional_text("break_glass.reason", reason),
     ];
     let canonical = signing::request_sign_bytes(&b);
     vector(
@@ -126,6 +151,14 @@ fn request() -> Value {
         fields,
         &canonical,
     )
+}
+
+fn request() -> Value {
+    request_vector(request_body())
+}
+
+fn break_glass_request() -> Value {
+    request_vector(break_glass_request_body())
 }
 
 fn reply() -> Value {
@@ -159,6 +192,7 @@ fn store() -> Value {
         record_id: "rec-0000000000000001",
         patient_token: &"ab".repeat(32),
         manifest: &manifest,
+        category: RecordCategory::MentalHealth,
     };
     let mut fields = vec![
         text("domain", STORE_DOMAIN),
@@ -168,6 +202,7 @@ fn store() -> Value {
         text("patient_token", s.patient_token),
     ];
     fields.extend(manifest_fields(&manifest));
+    fields.push(text("category", s.category.as_str()));
     let canonical = signing::store_sign_bytes(&s);
     let inputs = json!({
         "network_id": s.network_id,
@@ -175,6 +210,7 @@ fn store() -> Value {
         "record_id": s.record_id,
         "patient_token": s.patient_token,
         "manifest": manifest,
+        "category": s.category,
     });
     vector(
         STORE_DOMAIN,
@@ -198,6 +234,28 @@ fn attest() -> Value {
     vector(
         ATTEST_DOMAIN,
         "signing::attest_sign_bytes",
+        inputs,
+        fields,
+        &canonical,
+    )
+}
+
+fn cosign() -> Value {
+    let (network_id, request_id, clinician_id) = ("hospital-a", "req-0000000000000001", "dr-baker");
+    let fields = vec![
+        text("domain", COSIGN_DOMAIN),
+        number("version", u64::from(PACKET_VERSION)),
+        text("network_id", network_id),
+        text("request_id", request_id),
+        text("clinician_id", clinician_id),
+    ];
+    let canonical = signing::cosign_sign_bytes(network_id, request_id, clinician_id);
+    let inputs = json!({
+        "network_id": network_id, "request_id": request_id, "clinician_id": clinician_id,
+    });
+    vector(
+        COSIGN_DOMAIN,
+        "signing::cosign_sign_bytes",
         inputs,
         fields,
         &canonical,
@@ -233,8 +291,8 @@ fn history() -> Value {
 /// The whole file, as `schema/test-vectors/signing.json` holds it.
 pub fn signing_vectors() -> Value {
     json!({
-        "description": "Canonical signing bytes of the EHR exchange (packages/protocol/src/signing.rs). Each vector lists its fields in signing order: 'text' is a 4-byte big-endian length then the UTF-8 bytes, 'bytes' a 4-byte big-endian length then the bytes (value in hex), 'u64' 8 bytes big-endian, 'raw' the bytes as they are (hex). canonical_hex is the concatenation; sha256_hex its SHA-256, the 32-byte digest secp256k1 signs (low-S, compact r||s). Inputs are the JSON the chains carry (Binary as base64).",
-        "vectors": [request(), reply(), store(), attest(), history()],
+        "description": "Canonical signing bytes of the EHR exchange (packages/protocol/src/signing.rs). Each vector lists its fields in signing order: 'text' is a 4-byte big-endian length then the UTF-8 bytes, 'bytes' a 4-byte big-endian length then the bytes (value in hex), 'u64' 8 bytes big-endian, 'raw' the bytes as they are (hex; an absent optional field is the raw length ffffffff). canonical_hex is the concatenation; sha256_hex its SHA-256, the 32-byte digest secp256k1 signs (low-S, compact r||s). Inputs are the JSON the chains carry (Binary as base64).",
+        "vectors": [request(), break_glass_request(), reply(), store(), attest(), cosign(), history()],
     })
 }
 

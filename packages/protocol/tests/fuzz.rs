@@ -227,6 +227,11 @@ fn decode_request(bytes: &[u8], b: &RequestBody) -> Result<(), TestCaseError> {
     prop_assert_eq!(c.bytes()?, b.reply_encryption_key.as_slice());
     prop_assert_eq!(c.number()?, b.issued_at);
     prop_assert_eq!(c.number()?, b.expires_at);
+    let reason = b
+        .break_glass
+        .as_ref()
+        .map(|claim| claim.reason.map_or("", |r| r.as_str()).as_bytes());
+    prop_assert_eq!(c.optional()?, reason);
     c.end()
 }
 
@@ -516,6 +521,7 @@ proptest! {
                 record_id: &f[2],
                 patient_token: &f[3],
                 manifest: &manifest,
+                category: ehr_protocol::consent::RecordCategory::Hiv,
             })
         };
         let bytes = no_panic("store_sign_bytes", || sign(&fields))?;
@@ -527,6 +533,7 @@ proptest! {
         prop_assert_eq!(c.number()?, manifest.chunk_hashes.len() as u64);
         prop_assert_eq!(c.number()?, u64::from(manifest.chunk_bytes));
         prop_assert_eq!(c.text()?, fields[4].as_str());
+        prop_assert_eq!(c.text()?, "hiv");
         c.end()?;
         let mut moved = fields.clone();
         if shift_char(&mut moved, boundary, forward).is_some() {

@@ -62,10 +62,12 @@ fn every_vector_re_encodes_to_its_bytes_and_digest() {
     assert_eq!(
         domains,
         [
-            "ehrx/request/v2",
+            "ehrx/request/v3",
+            "ehrx/request/v3",
             "ehrx/reply/v2",
-            "ehrx/store/v2",
+            "ehrx/store/v3",
             "ehrx/attest/v2",
+            "ehrx/cosign/v1",
             "ehrx/history/v2"
         ]
     );
@@ -93,12 +95,24 @@ fn the_request_and_reply_inputs_are_the_wire_json_of_what_was_signed() {
     // The same input as wire_format.rs pins: published and pinned digests are one.
     assert_eq!(
         file["vectors"][0]["sha256_hex"],
-        "0b4a38dcd06c283980ae7851a9a85c16ec372ec2156bf0034b9eb76ba304e3b4"
+        "9c61113e8190c266702fc5b9a3927a2ab08f10efb6ef9ba37d69acffdf131085"
     );
-    let reply: ReplyBody = serde_json::from_value(file["vectors"][1]["inputs"].clone()).unwrap();
+    // The break-glass twin: its claim is in the inputs and signed last.
+    let claimed: RequestBody =
+        serde_json::from_value(file["vectors"][1]["inputs"].clone()).unwrap();
+    assert!(claimed.break_glass.is_some());
+    assert_eq!(
+        hex::encode(digest(&request_sign_bytes(&claimed))),
+        file["vectors"][1]["sha256_hex"]
+    );
+    assert_eq!(
+        file["vectors"][1]["sha256_hex"],
+        "1c0384b556e6e6499f0aff2b3de2ad7bd3bfd1dbc9e89dbc6395c1c1342951ca"
+    );
+    let reply: ReplyBody = serde_json::from_value(file["vectors"][2]["inputs"].clone()).unwrap();
     assert_eq!(
         hex::encode(digest(&reply_sign_bytes(&reply))),
-        file["vectors"][1]["sha256_hex"]
+        file["vectors"][2]["sha256_hex"]
     );
 }
 

@@ -7,7 +7,11 @@ use ehr_protocol::limits::SEALED_PATIENT_LEN;
 use ehr_protocol::packet::*;
 use ehr_protocol::signing::*;
 // The fixtures of the published signing vectors (schema/test-vectors/signing.json).
-use ehr_protocol::test_vectors::{manifest as sealed, reply_body, request_body};
+use ehr_protocol::consent::{BreakGlass, EmergencyReason, RecordCategory};
+use ehr_protocol::exchange::SubmitRequestMsg;
+use ehr_protocol::test_vectors::{
+    break_glass_request_body, manifest as sealed, reply_body, request_body,
+};
 use ehr_protocol::ErrorCode;
 
 #[test]
@@ -20,7 +24,7 @@ fn request_packet_json_is_pinned() {
     let json = serde_json::to_string(&packet).unwrap();
     let expected = format!(
         concat!(
-            r#"{{"request":{{"body":{{"version":2,"request_id":"req-0000000000000001","#,
+            r#"{{"request":{{"body":{{"version":3,"request_id":"req-0000000000000001","#,
             r#""source_network":"hospital-a","destination_network":"hospital-b","#,
             r#""requester":"wasm1req","requester_role":"request","clinician_id":"dr-adams","#,
             r#""purpose":"treatment","sealed_patient":"{}","reply_encryption_key":"{}","#,
@@ -38,6 +42,51 @@ fn request_packet_json_is_pinned() {
 }
 
 #[test]
+fn a_break_glass_claim_travels_in_the_request_body_and_only_when_made() {
+    // Without a claim the body's JSON has no `break_glass` key (pinned above); with one, it
+    // is the last field of the body.
+    let json = serde_json::to_string(&break_glass_request_body()).unwrap();
+    assert!(
+        json.ends_with(
+            r#""issued_at":1700000000,"expires_at":1700003600,"break_glass":{"reason":"life_threatening"}}"#
+        ),
+        "{json}"
+    );
+    assert!(json.contains(r#""purpose":"emergency_treatment""#));
+    // A claim without its reason still parses (so that it is refused with a code).
+    let claim: BreakGlass = serde_json::from_str(r#"{"reason":null}"#).unwrap();
+    assert_eq!(claim, BreakGlass { reason: None });
+    let claim: BreakGlass = serde_json::from_str("{}").unwrap();
+    assert_eq!(claim, BreakGlass { reason: None });
+    // The peer's message: the same optional field.
+    let msg = SubmitRequestMsg {
+        request_id: "req-0000000000000001".into(),
+        partner_id: "hospital-b".into(),
+        clinician_id: "dr-adams".into(),
+        purpose: ehr_protocol::exchange::PurposeOfUse::EmergencyTreatment,
+        sealed_patient: Binary::from(vec![4u8; 2]),
+        reply_encryption_key: Binary::from(vec![1u8; 2]),
+        issued_at: 1,
+        expires_at: 2,
+        signature: Binary::from(vec![3u8; 2]),
+        break_glass: None,
+    };
+    let plain = serde_json::to_string(&msg).unwrap();
+    assert!(!plain.contains("break_glass"), "{plain}");
+    let claimed = SubmitRequestMsg {
+        break_glass: Some(BreakGlass {
+            reason: Some(EmergencyReason::PatientUnableToConsent),
+        }),
+        ..msg
+    };
+    assert!(serde_json::to_string(&claimed)
+        .unwrap()
+        .ends_with(r#""signature":"AwM=","break_glass":{"reason":"patient_unable_to_consent"}}"#));
+    // An unknown reason is a parse error, not a silent default.
+    assert!(serde_json::from_str::<BreakGlass>(r#"{"reason":"boredom"}"#).is_err());
+}
+
+#[test]
 fn reply_packet_json_is_pinned_with_its_manifest_and_one_chunk() {
     let packet = ExchangePacket::Reply(ReplyPacket {
         body: reply_body(),
@@ -48,7 +97,7 @@ fn reply_packet_json_is_pinned_with_its_manifest_and_one_chunk() {
     });
     let json = serde_json::to_string(&packet).unwrap();
     assert!(json.starts_with(
-        r#"{"reply":{"body":{"version":2,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","recipient_key_hash":"72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793","manifest":{"chunk_bytes":1024,"chunk_hashes":["0000"#
+        r#"{"reply":{"body":{"version":3,"request_id":"req-0000000000000001","requester_network":"hospital-a","responder_network":"hospital-b","responder":"wasm1resp","recipient_key_hash":"72cd6e8422c407fb6d098690f1130b7ded7ec2f7f5e1d30bd9d521f015363793","manifest":{"chunk_bytes":1024,"chunk_hashes":["0000"#
     ));
     assert!(json.ends_with(r#""issued_at":1700000100},"signer_pubkey":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC","signature":"AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAw==","chunk_index":1,"chunk":"Y3Q="}}"#), "{json}");
     // What only the requester reads inside.
@@ -138,9 +187,9 @@ fn digest_of_known_vector() -> [u8; 32] {
         bytes.extend_from_slice(&(data.len() as u32).to_be_bytes());
         bytes.extend_from_slice(data);
     };
-    field(b"ehrx/request/v2");
+    field(b"ehrx/request/v3");
     let mut rest = Vec::new();
-    rest.extend_from_slice(&2u64.to_be_bytes());
+    rest.extend_from_slice(&3u64.to_be_bytes());
     let mut f = |data: &[u8]| {
         rest.extend_from_slice(&(data.len() as u32).to_be_bytes());
         rest.extend_from_slice(data);
@@ -156,6 +205,8 @@ fn digest_of_known_vector() -> [u8; 32] {
     f(&[1u8; 32]);
     rest.extend_from_slice(&1_700_000_000u64.to_be_bytes());
     rest.extend_from_slice(&1_700_003_600u64.to_be_bytes());
+    // v3: no break-glass claim, the absent optional text.
+    rest.extend_from_slice(&u32::MAX.to_be_bytes());
     bytes.extend_from_slice(&rest);
     Sha256::digest(&bytes).into()
 }
@@ -167,25 +218,55 @@ fn store_fields(manifest: &Manifest) -> StoreSigning<'_> {
         record_id: "rec-0000000000000001",
         patient_token: "abababababababababababababababababababababababababababababababab",
         manifest,
+        category: RecordCategory::MentalHealth,
     }
 }
 
 #[test]
 fn signing_digests_are_pinned_as_hex_literals() {
-    // Literal digests of the v2 request and reply bytes: a change to either encoding
-    // fails here, whatever the encoder above does.
+    // Literal digests of the v3 request (with and without a break-glass claim), reply,
+    // store and co-sign bytes (computed outside the crate): a change to any encoding fails
+    // here, whatever the encoder above does.
     assert_eq!(
         hex::encode(digest(&request_sign_bytes(&request_body()))),
-        "0b4a38dcd06c283980ae7851a9a85c16ec372ec2156bf0034b9eb76ba304e3b4"
+        "9c61113e8190c266702fc5b9a3927a2ab08f10efb6ef9ba37d69acffdf131085"
     );
     assert_eq!(
+        hex::encode(digest(&request_sign_bytes(&break_glass_request_body()))),
+        "1c0384b556e6e6499f0aff2b3de2ad7bd3bfd1dbc9e89dbc6395c1c1342951ca"
+    );
+    // A claim without a reason (refused before any signature check) encodes as empty text:
+    // neither absent nor any reason's bytes.
+    let mut no_reason = break_glass_request_body();
+    no_reason.break_glass = Some(BreakGlass { reason: None });
+    let bytes = request_sign_bytes(&no_reason);
+    assert!(bytes.ends_with(&[0, 0, 0, 0]));
+    assert_ne!(bytes, request_sign_bytes(&break_glass_request_body()));
+    assert_eq!(
         hex::encode(digest(&reply_sign_bytes(&reply_body()))),
-        "dfdacd387fa8243220ad48c81f32092f9b627cec6b965a337d029df68dc3470a"
+        "6e812a64d4a35d18732ee281653aef34f0d7a39193b9af86c4afb4b3e00d94ac"
+    );
+    assert_eq!(
+        hex::encode(digest(&cosign_sign_bytes(
+            "hospital-a",
+            "req-0000000000000001",
+            "dr-baker"
+        ))),
+        "44b3dcf8f1cafd185c98c92bff84473fef519fdb6f6693fcfc91b3540afe4f7b"
     );
     let manifest = sealed();
     assert_eq!(
         hex::encode(digest(&store_sign_bytes(&store_fields(&manifest)))),
-        "97d4e9e5bc9c3a67a8de28b6f043d941d6f7b6efe0a552082f57e421d6f1cb1f"
+        "5890b519f3739e18d930fd0d4da34c7db69ce082e5767540a59b2cd7fce170c3"
+    );
+    // The category is signed: another category, other bytes.
+    let general = StoreSigning {
+        category: RecordCategory::General,
+        ..store_fields(&manifest)
+    };
+    assert_ne!(
+        store_sign_bytes(&general),
+        store_sign_bytes(&store_fields(&manifest))
     );
     assert_eq!(
         hex::encode(digest(&attest_sign_bytes(
@@ -206,13 +287,14 @@ fn signing_digests_are_pinned_as_hex_literals() {
 }
 
 #[test]
-fn version_one_is_gone() {
-    assert_eq!(ehr_protocol::limits::PACKET_VERSION, 2);
-    assert_eq!(ehr_protocol::limits::CHANNEL_VERSION, "ehr-exchange-2");
-    assert_eq!(REQUEST_DOMAIN, "ehrx/request/v2");
+fn versions_one_and_two_are_gone() {
+    assert_eq!(ehr_protocol::limits::PACKET_VERSION, 3);
+    assert_eq!(ehr_protocol::limits::CHANNEL_VERSION, "ehr-exchange-3");
+    assert_eq!(REQUEST_DOMAIN, "ehrx/request/v3");
     assert_eq!(REPLY_DOMAIN, "ehrx/reply/v2");
-    assert_eq!(STORE_DOMAIN, "ehrx/store/v2");
+    assert_eq!(STORE_DOMAIN, "ehrx/store/v3");
     assert_eq!(ATTEST_DOMAIN, "ehrx/attest/v2");
+    assert_eq!(COSIGN_DOMAIN, "ehrx/cosign/v1");
 }
 
 /// ibc-go refuses packet data over 256 KiB (`MaximumPayloadsSize` = 262144 in
@@ -225,7 +307,7 @@ fn the_largest_reply_packet_fits_ibc_gos_packet_data_limit() {
     let chunk_hashes = vec!["ab".repeat(32); MAX_HISTORY_CHUNKS as usize];
     let packet = ExchangePacket::Reply(ReplyPacket {
         body: ReplyBody {
-            version: 2,
+            version: 3,
             request_id: "r".repeat(MAX_ID_LEN),
             requester_network: "n".repeat(MAX_NAME_LEN),
             responder_network: "n".repeat(MAX_NAME_LEN),

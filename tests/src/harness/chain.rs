@@ -260,6 +260,21 @@ impl Chain {
         clinician
     }
 
+    /// Registers a clinician whose credential allows break-glass (emergency) requests.
+    pub fn add_break_glass_clinician(&mut self, id: &str) -> TestClinician {
+        let clinician = TestClinician::new(id);
+        let mut input = clinician.input(&ALL_PURPOSES);
+        input.break_glass = true;
+        self.admin_exec(&rmsg::ExecuteMsg::RegisterClinician { clinician: input })
+            .expect("register clinician");
+        clinician
+    }
+
+    /// Sends any exchange message as `sender`.
+    pub fn execute(&mut self, sender: &Addr, msg: &xmsg::ExecuteMsg) -> ExchangeResult {
+        self.exec(sender, msg)
+    }
+
     pub fn port(&self) -> String {
         format!("wasm.{}", self.exchange)
     }

@@ -5,6 +5,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use cosmwasm_std::{Addr, Binary};
 use ehr_protocol::chunks::{chunk_aad, Layout, Manifest};
+use ehr_protocol::consent::RecordCategory;
 use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::limits::SEAL_OVERHEAD;
@@ -78,7 +79,16 @@ impl TestClinician {
             allowed_purposes: allowed_purposes.to_vec(),
             valid_from: None,
             valid_until: None,
+            break_glass: false,
         }
+    }
+
+    /// What this clinician signs to co-sign break-glass request `request_id` sent from
+    /// `network_id`.
+    pub fn cosign(&self, network_id: &str, request_id: &str) -> Binary {
+        self.sign(&ehr_protocol::signing::cosign_sign_bytes(
+            network_id, request_id, &self.id,
+        ))
     }
 }
 
@@ -132,6 +142,24 @@ impl TestPeer {
         patient: &Patient,
         sealed: &Sealed,
     ) -> StoreRecordMsg {
+        self.store_msg_as(
+            network_id,
+            record_id,
+            patient,
+            sealed,
+            RecordCategory::General,
+        )
+    }
+
+    /// A signed `StoreRecord` of a record of `category`.
+    pub fn store_msg_as(
+        &self,
+        network_id: &str,
+        record_id: &str,
+        patient: &Patient,
+        sealed: &Sealed,
+        category: RecordCategory,
+    ) -> StoreRecordMsg {
         let pseudonym = patient.pseudonym_at(network_id);
         let signature = self.sign(&store_sign_bytes(&StoreSigning {
             network_id,
@@ -139,6 +167,7 @@ impl TestPeer {
             record_id,
             patient_token: &pseudonym,
             manifest: &sealed.manifest,
+            category,
         }));
         StoreRecordMsg {
             record_id: record_id.to_string(),
@@ -146,6 +175,7 @@ impl TestPeer {
             manifest: sealed.manifest.clone(),
             signature,
             chunks: sealed.binaries(),
+            category,
         }
     }
 
@@ -181,6 +211,7 @@ impl TestPeer {
             reply_encryption_key: Binary::from(self.encryption_key.to_vec()),
             issued_at: now,
             expires_at: now + ttl,
+            break_glass: None,
         };
         Self::sign_request(&body, clinician)
     }
@@ -197,6 +228,7 @@ impl TestPeer {
             issued_at: body.issued_at,
             expires_at: body.expires_at,
             signature: clinician.sign(&request_sign_bytes(body)),
+            break_glass: body.break_glass.clone(),
         }
     }
 
@@ -232,6 +264,7 @@ impl TestPeer {
             issued_at: body.issued_at,
             signature: self.sign(&reply_sign_bytes(body)),
             chunks: outcome.binaries(),
+            disclosure: None,
         }
     }
 }

@@ -28,6 +28,7 @@ fn body(net: &TwoHospitals, peer: &TestPeer, patient: &Patient) -> RequestBody {
         reply_encryption_key: Binary::from(peer.encryption_key.to_vec()),
         issued_at: now,
         expires_at: now + REQUEST_TTL,
+        break_glass: None,
     }
 }
 

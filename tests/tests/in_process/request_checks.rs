@@ -82,6 +82,7 @@ fn body_of(peer: &TestPeer, msg: &SubmitRequestMsg) -> RequestBody {
         reply_encryption_key: msg.reply_encryption_key.clone(),
         issued_at: msg.issued_at,
         expires_at: msg.expires_at,
+        break_glass: msg.break_glass.clone(),
     }
 }
 

@@ -30,6 +30,7 @@ fn incoming(partner: &str, request_id: &str) -> IncomingRequest {
         answered_by: None,
         reason: None,
         reply: None,
+        break_glass: None,
     }
 }
 

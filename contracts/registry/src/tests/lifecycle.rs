@@ -25,6 +25,20 @@ fn bad_policies() -> Vec<(Policy, &'static str)> {
     vec![
         (
             Policy {
+                break_glass_window_secs: u64::MAX,
+                ..d()
+            },
+            "policy.break_glass_window_secs",
+        ),
+        (
+            Policy {
+                break_glass_cosign_secs: u64::MAX,
+                ..d()
+            },
+            "policy.break_glass_cosign_secs",
+        ),
+        (
+            Policy {
                 rate_limit_count: 0,
                 ..d()
             },
@@ -309,6 +323,9 @@ fn update_policy_validates_and_applies() {
         max_records_per_patient: 32,
         sweep_max_items: 10,
         finalise_grace_secs: 30,
+        break_glass_window_secs: 0,
+        break_glass_cosign_secs: 300,
+        consent_default: ehr_protocol::consent::ConsentDecision::Deny,
     };
     let res = s
         .as_admin(ExecuteMsg::UpdatePolicy {

@@ -137,6 +137,7 @@ pub fn clinician_input(clinician_id: &str, seed: u8) -> ClinicianInput {
         allowed_purposes: vec![PurposeOfUse::Treatment],
         valid_from: None,
         valid_until: None,
+        break_glass: false,
     }
 }
 

@@ -515,6 +515,7 @@ impl RequestFields {
                         reply_encryption_key: key,
                         issued_at: at,
                         expires_at: exp,
+                        break_glass: None,
                     }
                 },
             )
