@@ -8,6 +8,7 @@
 //! `AuditEvent`s. Nothing it logs contains PHI.
 
 pub mod admin;
+pub mod alert;
 pub mod audit_export;
 pub mod chain;
 pub mod cli;

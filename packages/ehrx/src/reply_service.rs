@@ -16,6 +16,7 @@
 //! only collect strikes). Chain errors end the pass and the loop retries with backoff.
 //! Logs carry request ids, partner ids, record ids, counts and codes: never PHI.
 
+use crate::alert::{Alerts, BreakGlassEvent};
 use crate::chain::{self, ChainError, Watch};
 use crate::crypto::{self, Context as CryptoContext, X25519Public, X25519Secret};
 use crate::demographics::Demographics;
@@ -29,9 +30,11 @@ use crate::sign::{self, ReplyParties};
 use crate::time::{now_unix, rfc3339};
 use anyhow::{Context, Result};
 use ehr_protocol::chunks::Manifest;
+use ehr_protocol::consent::{ConsentOutcome, RecordCategory};
 use ehr_protocol::exchange::{
-    ExecuteMsg, IncomingCursor, IncomingRequest, IncomingRequestsResponse, IncomingStatus,
-    QueryMsg, RecordsResponse, StoredRecord, SubmitReplyChunksMsg, SubmitReplyMsg,
+    BreakGlassGrant, Disclosure, ExecuteMsg, IncomingCursor, IncomingRequest,
+    IncomingRequestsResponse, IncomingStatus, QueryMsg, RecordsResponse, StoredRecord,
+    SubmitReplyChunksMsg, SubmitReplyMsg,
 };
 use ehr_protocol::limits::{MAX_PAGE, PACKET_VERSION, SEALED_PATIENT_LEN};
 use ehr_protocol::packet::{
@@ -146,6 +149,8 @@ pub struct ReplyService<'a, 'p> {
     metrics: Arc<Metrics>,
     /// Replies submitted at once (`--max-in-flight`).
     max_in_flight: usize,
+    /// Where the privacy office is alerted of a break-glass request.
+    alerts: Alerts,
 }
 
 /// A reply being sent a batch of chunks per transaction.
@@ -167,6 +172,8 @@ struct Upload {
 struct Loaded {
     found: usize,
     parts: Vec<(Attestation, Zeroizing<Vec<u8>>)>,
+    /// The id and category of each record in `parts`, in the same order.
+    released: Vec<(String, RecordCategory)>,
 }
 
 /// Which patient a request is about, as far as this hospital can tell.
@@ -180,10 +187,13 @@ enum Identified {
     Unreadable,
 }
 
-/// An answer before sealing: the outcome header and the bytes its parts announce.
+/// An answer before sealing: the outcome header and the bytes its parts announce, and
+/// what it releases of which patient (declared to the chain, which checks the patient's
+/// consent against it).
 struct Answer {
     outcome: SealedOutcome,
     body: Zeroizing<Vec<u8>>,
+    disclosure: Option<Disclosure>,
 }
 
 impl Answer {
@@ -191,6 +201,19 @@ impl Answer {
         Answer {
             outcome,
             body: Zeroizing::new(Vec::new()),
+            disclosure: None,
+        }
+    }
+
+    /// A plain answer about a patient this hospital identified: it releases nothing, and
+    /// the chain records that the patient was asked about.
+    fn about(patient: &str, outcome: SealedOutcome) -> Answer {
+        Answer {
+            disclosure: Some(Disclosure {
+                patient: patient.to_string(),
+                record_ids: Vec::new(),
+            }),
+            ..Answer::plain(outcome)
         }
     }
 }
@@ -214,9 +237,16 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             uploads: VecDeque::new(),
             metrics: Arc::new(Metrics::default()),
             max_in_flight: MAX_IN_FLIGHT,
+            alerts: Alerts::default(),
         };
         service.resume_uploads()?;
         Ok(service)
+    }
+
+    /// Alerts the privacy office of each break-glass request answered.
+    pub fn with_alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = alerts;
+        self
     }
 
     /// Submits up to `n` replies at once (at least 1) instead of [`MAX_IN_FLIGHT`].
@@ -498,6 +528,9 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                 }
             },
         };
+        if let Some(grant) = incoming.break_glass {
+            self.alert_break_glass(incoming, grant, &answer, log);
+        }
         let limits = match *limits {
             Some(limits) => limits,
             None => *limits.insert(Limits::of(&self.peer.exchange)?),
@@ -525,6 +558,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             }
             Err(e) => return Err(e),
         };
+        let disclosure = answer.disclosure.clone();
         drop(answer);
         // Names the key the outcome is encrypted to (also when declining: the key the
         // request asked for), so the requesting chain can refuse it once that key is gone.
@@ -558,6 +592,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
             sent_to,
             msg: ExecuteMsg::SubmitReply(SubmitReplyMsg {
                 chunks: first,
+                disclosure,
                 ..msg
             }),
         });
@@ -646,6 +681,22 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     .reply
                     .map_or(upload.sent, |r| r.chunks_sent as usize);
                 self.uploads.push_back(upload);
+                Ok(())
+            }
+            // The patient's consent (or a break-glass time box) changed between the check
+            // and the submission: nothing left; the next pass answers again, as it now
+            // stands (a sealed `declined`).
+            Err(ChainError::SoftRejected {
+                code: code @ (ErrorCode::ConsentDenied | ErrorCode::BreakGlassExpired),
+                txhash,
+            }) if upload.txs.is_empty() => {
+                self.keep_in_flight(None, &upload.key.clone())?;
+                log(&format!(
+                    "request {request_id} from {partner}: the chain refused the release ({code}, \
+                     tx {txhash}): the patient's consent changed since it was checked; \
+                     answering again"
+                ));
+                report.refused += 1;
                 Ok(())
             }
             Err(ChainError::SoftRejected { code, txhash }) => {
@@ -776,7 +827,24 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         log: &mut dyn FnMut(&str),
     ) -> Result<Answer> {
         let body = &incoming.body;
-        let pseudonym = match self.identify(incoming, log)? {
+        let details = self.open_details(incoming);
+        if incoming.break_glass.is_some()
+            && details.as_ref().is_some_and(|d| {
+                d.break_glass_reason
+                    .as_deref()
+                    .is_none_or(|r| r.trim().is_empty())
+            })
+        {
+            log(&format!(
+                "request {}: a break-glass request without its free-text reason; declining \
+                 (ReasonRequired)",
+                body.request_id
+            ));
+            return Ok(Answer::plain(SealedOutcome::Declined {
+                code: ErrorCode::ReasonRequired,
+            }));
+        }
+        let pseudonym = match self.identify(incoming, details.as_ref(), log)? {
             Identified::Patient(pseudonym) => pseudonym,
             Identified::NeedMore(attributes) => {
                 log(&format!(
@@ -804,16 +872,63 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         };
         let loaded = self.load_records(&pseudonym, log)?;
         if loaded.found == 0 {
-            return Ok(Answer::plain(SealedOutcome::NoRecords));
+            return Ok(Answer::about(&pseudonym, SealedOutcome::NoRecords));
         }
         if loaded.parts.is_empty() {
             log(&format!(
                 "request {}: none of {} record(s) could be opened",
                 body.request_id, loaded.found
             ));
-            return Ok(Answer::plain(SealedOutcome::Declined {
-                code: ErrorCode::Internal,
-            }));
+            return Ok(Answer::about(
+                &pseudonym,
+                SealedOutcome::Declined {
+                    code: ErrorCode::Internal,
+                },
+            ));
+        }
+        // The patient's consent, as the chain will decide it for this release (the chain
+        // checks again when the reply is submitted, and at every later chunk).
+        let mut categories: Vec<RecordCategory> = loaded.released.iter().map(|r| r.1).collect();
+        categories.sort();
+        categories.dedup();
+        let decision: ConsentOutcome = chain::query(
+            self.peer.chain(),
+            self.peer.contract(),
+            &QueryMsg::ConsentCheck {
+                patient: pseudonym.clone(),
+                partner_id: incoming.partner_id.clone(),
+                purpose: body.purpose,
+                categories,
+                break_glass: incoming
+                    .break_glass
+                    .is_some_and(|grant| now_unix() < grant.window_ends),
+            },
+        )?;
+        match &decision {
+            ConsentOutcome::Denied { directive_id } => {
+                log(&format!(
+                    "request {}: the patient's consent refuses this release ({}); declining \
+                     (ConsentDenied)",
+                    body.request_id,
+                    directive_id
+                        .as_deref()
+                        .map_or("the policy's default".to_string(), |d| format!(
+                            "directive {d}"
+                        ))
+                ));
+                return Ok(Answer::about(
+                    &pseudonym,
+                    SealedOutcome::Declined {
+                        code: ErrorCode::ConsentDenied,
+                    },
+                ));
+            }
+            ConsentOutcome::OverriddenByBreakGlass { directive_id } => log(&format!(
+                "request {}: break-glass overrides directive {directive_id}, as the patient \
+                 allowed; releasing (audited on both chains)",
+                body.request_id
+            )),
+            ConsentOutcome::Permitted { .. } | ConsentOutcome::PermittedByDefault => {}
         }
         // The records travel as they were stored and attested: compressed, each with its
         // storer's signature, so the requester checks them one by one.
@@ -829,7 +944,56 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         Ok(Answer {
             outcome: SealedOutcome::Records { parts },
             body: bytes,
+            disclosure: Some(Disclosure {
+                patient: pseudonym,
+                record_ids: loaded.released.into_iter().map(|r| r.0).collect(),
+            }),
         })
+    }
+
+    /// Tells the privacy office (`--on-break-glass`, `--break-glass-webhook`) of a
+    /// break-glass request and what it is answered; a failed alert is logged by its cause.
+    fn alert_break_glass(
+        &self,
+        incoming: &IncomingRequest,
+        grant: BreakGlassGrant,
+        answer: &Answer,
+        log: &mut dyn FnMut(&str),
+    ) {
+        let body = &incoming.body;
+        log(&format!(
+            "request {} from {}: break-glass ({}) by clinician {}, time box until {}; answered {}",
+            body.request_id,
+            incoming.partner_id,
+            grant.reason.as_str(),
+            body.clinician_id,
+            rfc3339(grant.window_ends, 0),
+            answer_kind(&answer.outcome)
+        ));
+        if self.alerts.is_empty() {
+            return;
+        }
+        let event = BreakGlassEvent {
+            event: "break_glass",
+            network: self.peer.network().to_string(),
+            partner_id: incoming.partner_id.clone(),
+            request_id: body.request_id.clone(),
+            clinician_id: body.clinician_id.clone(),
+            purpose: body.purpose.as_str().to_string(),
+            reason: grant.reason.as_str().to_string(),
+            reason_text: self
+                .open_details(incoming)
+                .and_then(|d| d.break_glass_reason),
+            received_at: incoming.received_at,
+            window_ends: grant.window_ends,
+            outcome: answer_kind(&answer.outcome),
+        };
+        for failure in self.alerts.send(&event) {
+            log(&format!(
+                "request {}: the privacy office's break-glass alert failed: {failure}",
+                body.request_id
+            ));
+        }
     }
 
     /// The request's sealed details, opened with the records key; `None` when they do not
@@ -857,9 +1021,10 @@ impl<'a, 'p> ReplyService<'a, 'p> {
     fn identify(
         &self,
         incoming: &IncomingRequest,
+        details: Option<&SealedDetails>,
         log: &mut dyn FnMut(&str),
     ) -> Result<Identified> {
-        let Some(details) = self.open_details(incoming) else {
+        let Some(details) = details else {
             return Ok(Identified::Unreadable);
         };
         let p = &details.patient;
@@ -950,6 +1115,7 @@ impl<'a, 'p> ReplyService<'a, 'p> {
         let mut loaded = Loaded {
             found: 0,
             parts: Vec::new(),
+            released: Vec::new(),
         };
         let mut start_after: Option<String> = None;
         loop {
@@ -980,7 +1146,12 @@ impl<'a, 'p> ReplyService<'a, 'p> {
                     },
                 )?;
                 match self.open_record(token, &record) {
-                    Ok(part) => loaded.parts.push(part),
+                    Ok(part) => {
+                        loaded.parts.push(part);
+                        loaded
+                            .released
+                            .push((meta.record_id.clone(), meta.category));
+                    }
                     Err(e) => log(&format!("record {} skipped: {e:#}", meta.record_id)),
                 }
             }
@@ -1059,6 +1230,7 @@ fn answer_kind(answer: &SealedOutcome) -> String {
         SealedOutcome::Records { .. } => "records".into(),
         SealedOutcome::NoRecords => "no_records".into(),
         SealedOutcome::Declined { code } => format!("declined:{code}"),
+        SealedOutcome::NeedMoreAttributes { .. } => "need_more_attributes".into(),
         _ => "other".into(),
     }
 }
