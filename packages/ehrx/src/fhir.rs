@@ -864,6 +864,15 @@ pub fn audit_event(entry: &AuditEntry, network: &str, observer: &str) -> Value {
     if let Some(reason) = &entry.reason {
         event["outcomeDesc"] = Value::String(reason.to_string());
     }
+    event["text"] = narrative(&format!(
+        "Audit entry {} of network {network}: {name} ({}), {}.",
+        entry.id,
+        codes.event_type.2,
+        match &entry.reason {
+            None => "success".to_string(),
+            Some(reason) => format!("refused: {reason}"),
+        }
+    ));
 
     let mut entities = Vec::new();
     if let Some(patient) = &entry.patient {
@@ -938,6 +947,24 @@ pub fn audit_event(entry: &AuditEntry, network: &str, observer: &str) -> Value {
     event
 }
 
+/// A resource's generated narrative (`text`): one paragraph, escaped. No PHI goes in.
+pub fn narrative(paragraph: &str) -> Value {
+    let mut escaped = String::with_capacity(paragraph.len());
+    for c in paragraph.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            c => escaped.push(c),
+        }
+    }
+    json!({
+        "status": "generated",
+        "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>{escaped}</p></div>"),
+    })
+}
+
 fn sanitize_id(text: &str) -> String {
     text.chars()
         .map(|c| {
@@ -989,7 +1016,7 @@ pub fn patient_access_report(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cosmwasm_std::{Addr, Timestamp};
     use ehr_protocol::registry::Role;
@@ -1570,6 +1597,43 @@ mod tests {
             consent["what"]["identifier"],
             json!({"system": "urn:ehrx:consent-directive:hospital-b", "value": "directive-0000000001"})
         );
+    }
+
+    /// A checked-in export (tests/fixtures/fhir/export), validated by the HAPI validator in
+    /// `ehr-tests` (`cargo test -p ehr-tests --test fhir_tools -- --ignored export`): it must
+    /// be what the code writes now. `EHRX_UPDATE_FIXTURES=1` rewrites it.
+    pub(crate) fn check_fixture(name: &str, value: &Value) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/fhir/export")
+            .join(name);
+        let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+        if std::env::var_os("EHRX_UPDATE_FIXTURES").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            return;
+        }
+        let stored = std::fs::read_to_string(&path).unwrap_or_default();
+        let stored: Value = serde_json::from_str(&stored).unwrap_or(Value::Null);
+        assert!(
+            &stored == value,
+            "{} is not what the export writes now: run EHRX_UPDATE_FIXTURES=1 cargo test -p ehrx --lib fixture",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn audit_fixture_is_current() {
+        let mut events = audit_bundle(
+            every_entry()
+                .iter()
+                .map(|e| audit_event(e, "hospital-b", "wasm1exchange"))
+                .collect(),
+        );
+        events["timestamp"] = json!("2025-01-01T00:00:00Z");
+        check_fixture("audit-events.json", &events);
+        let mut report = patient_access_report(&every_entry(), "hospital-b", "wasm1exchange", PSEUDONYM);
+        report["timestamp"] = json!("2025-01-01T00:00:00Z");
+        check_fixture("patient-access-report.json", &report);
     }
 
     #[test]

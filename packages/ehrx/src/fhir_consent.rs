@@ -199,10 +199,49 @@ pub fn consent_to_fhir(d: &ConsentDirective, custodian_network: &str) -> Value {
         "policyRule": { "coding": [coding(policy_rule(input))] },
         "provision": provision,
     });
+    consent["text"] = crate::fhir::narrative(&summary(d));
     if let DirectiveStatus::Revoked { at } = d.status {
         consent["meta"] = json!({ "lastUpdated": time::rfc3339(at, 0) });
     }
     consent
+}
+
+/// The Consent's narrative: what the directive decides (no patient details).
+fn summary(d: &ConsentDirective) -> String {
+    let i = &d.input;
+    let list = |items: Vec<String>, all: &str| {
+        if items.is_empty() {
+            all.to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    format!(
+        "Sharing directive {} ({}): {} the release of {} records to {} for {}{}.",
+        i.directive_id,
+        match d.status {
+            DirectiveStatus::Active => "active",
+            DirectiveStatus::Revoked { .. } => "revoked",
+        },
+        match i.decision {
+            ConsentDecision::Permit => "permits",
+            ConsentDecision::Deny => "denies",
+        },
+        list(
+            i.categories.iter().map(|c| c.as_str().replace('_', " ")).collect(),
+            "all"
+        ),
+        list(i.partners.clone(), "every partner network"),
+        list(
+            i.purposes.iter().map(|&p| purpose_code(p).1.to_lowercase()).collect(),
+            "any purpose"
+        ),
+        if i.decision == ConsentDecision::Deny && i.break_glass_override {
+            "; a break-glass request may override it"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Why a Consent was refused: the element, the fix, and a code. Never a patient's value.
@@ -1097,6 +1136,29 @@ mod tests {
         assert_eq!(c["provision"]["purpose"][1]["code"], "ETREAT");
     }
 
+    /// The contained-Patient form of the import (a test person: not a real patient).
+    fn with_contained_patient(mut c: Value) -> Value {
+        c["patient"] = json!({"reference": "#pat"});
+        c["contained"] = json!([{
+            "resourceType": "Patient", "id": "pat",
+            "name": [{"use": "official", "family": "Álvarez", "given": ["José"]}],
+            "birthDate": "1980-01-05",
+            "identifier": [{"system": SSN_SYSTEM, "value": "123-45-6789"}]
+        }]);
+        c
+    }
+
+    #[test]
+    fn consent_fixtures_are_current() {
+        for (name, d) in shapes() {
+            crate::fhir::tests::check_fixture(&format!("consent-{name}.json"), &consent_to_fhir(&d, NET));
+        }
+        let (_, d) = shapes().remove(1);
+        let input = with_contained_patient(consent_to_fhir(&d, NET));
+        assert!(import(&input).is_ok());
+        crate::fhir::tests::check_fixture("consent-import-contained-patient.json", &input);
+    }
+
     #[test]
     fn export_then_import_is_lossless() {
         for (name, d) in shapes() {
@@ -1121,14 +1183,7 @@ mod tests {
     #[test]
     fn a_contained_patient_is_derived_by_the_callers_key() {
         let (_, d) = shapes().remove(1);
-        let mut c = consent_to_fhir(&d, NET);
-        c["patient"] = json!({"reference": "#pat"});
-        c["contained"] = json!([{
-            "resourceType": "Patient", "id": "pat",
-            "name": [{"use": "official", "family": "Álvarez", "given": ["José"]}],
-            "birthDate": "1980-01-05",
-            "identifier": [{"system": SSN_SYSTEM, "value": "123-45-6789"}]
-        }]);
+        let mut c = with_contained_patient(consent_to_fhir(&d, NET));
         let imported = import(&c).unwrap();
         let ConsentPatient::Demographics(ref details) = imported.patient else {
             panic!("demographics expected");
