@@ -536,9 +536,7 @@ pub fn purpose_code(purpose: PurposeOfUse) -> (&'static str, &'static str) {
 
 /// The purpose of use of a v3-ActReason code ([`purpose_code`] backwards).
 pub fn purpose_from_code(code: &str) -> Option<PurposeOfUse> {
-    PURPOSES
-        .into_iter()
-        .find(|&p| purpose_code(p).0 == code)
+    PURPOSES.into_iter().find(|&p| purpose_code(p).0 == code)
 }
 
 /// Every purpose of use, in the order the protocol declares them.
@@ -568,7 +566,11 @@ const SUB_RESTRICTED: StdCoding = (DCM, "110132", "Use of Restricted Function");
 const SUB_ROLES: StdCoding = (DCM, "110136", "Security Roles Changed");
 const SUB_USER_ATTRS: StdCoding = (DCM, "110137", "User security Attributes Changed");
 const SUB_DISCLOSE: StdCoding = (ISO_21089, "disclose", "Disclose Record Lifecycle Event");
-const SUB_RECEIVE: StdCoding = (ISO_21089, "receive", "Receive/Retain Record Lifecycle Event");
+const SUB_RECEIVE: StdCoding = (
+    ISO_21089,
+    "receive",
+    "Receive/Retain Record Lifecycle Event",
+);
 const SUB_ACCESS: StdCoding = (ISO_21089, "access", "Access/View Record Lifecycle Event");
 const SUB_ORIGINATE: StdCoding = (
     ISO_21089,
@@ -1346,7 +1348,10 @@ pub(crate) mod tests {
         assert_eq!(ev["outcome"], "0");
         assert_eq!(ev["agent"].as_array().unwrap().len(), 1);
         assert_eq!(ev["agent"][0]["requestor"], false);
-        assert_eq!(ev["agent"][0]["who"]["identifier"]["value"], "wasm1exchange");
+        assert_eq!(
+            ev["agent"][0]["who"]["identifier"]["value"],
+            "wasm1exchange"
+        );
         assert!(ev.get("outcomeDesc").is_none());
         assert_eq!(ev["entity"].as_array().unwrap().len(), 1);
 
@@ -1631,7 +1636,8 @@ pub(crate) mod tests {
         );
         events["timestamp"] = json!("2025-01-01T00:00:00Z");
         check_fixture("audit-events.json", &events);
-        let mut report = patient_access_report(&every_entry(), "hospital-b", "wasm1exchange", PSEUDONYM);
+        let mut report =
+            patient_access_report(&every_entry(), "hospital-b", "wasm1exchange", PSEUDONYM);
         report["timestamp"] = json!("2025-01-01T00:00:00Z");
         check_fixture("patient-access-report.json", &report);
     }

@@ -228,12 +228,18 @@ fn summary(d: &ConsentDirective) -> String {
             ConsentDecision::Deny => "denies",
         },
         list(
-            i.categories.iter().map(|c| c.as_str().replace('_', " ")).collect(),
+            i.categories
+                .iter()
+                .map(|c| c.as_str().replace('_', " "))
+                .collect(),
             "all"
         ),
         list(i.partners.clone(), "every partner network"),
         list(
-            i.purposes.iter().map(|&p| purpose_code(p).1.to_lowercase()).collect(),
+            i.purposes
+                .iter()
+                .map(|&p| purpose_code(p).1.to_lowercase())
+                .collect(),
             "any purpose"
         ),
         if i.decision == ConsentDecision::Deny && i.break_glass_override {
@@ -290,10 +296,7 @@ pub enum ConsentImportError {
     #[error("consent-import/period-order: Consent.provision.period ends before it starts; swap or correct start and end")]
     PeriodOrder,
     #[error("consent-import/patient: {problem}; {fix}")]
-    Patient {
-        problem: &'static str,
-        fix: String,
-    },
+    Patient { problem: &'static str, fix: String },
     #[error("consent-import/demographics: the contained Patient's details are refused: {0}")]
     Demographics(#[from] DemographicsError),
 }
@@ -342,7 +345,10 @@ impl Shown {
     }
 
     fn coding(c: &Value) -> Shown {
-        let system = c.get("system").and_then(Value::as_str).unwrap_or("(no system)");
+        let system = c
+            .get("system")
+            .and_then(Value::as_str)
+            .unwrap_or("(no system)");
         let code = Shown::of(c.get("code"));
         match (Shown::of(Some(&json!(system))).0, code.0) {
             (Some(s), Some(c)) => Shown(Some(format!("{s}#{c}"))),
@@ -532,7 +538,14 @@ fn parse_date_time(text: &str) -> Option<(u64, bool)> {
 
 /// The top-level elements a Consent may have here; the others are refused (see
 /// [`ConsentImportError::Unsupported`]), except the informational ones ignored below.
-const IGNORED_TOP: [&str; 6] = ["meta", "text", "identifier", "category", "dateTime", "language"];
+const IGNORED_TOP: [&str; 6] = [
+    "meta",
+    "text",
+    "identifier",
+    "category",
+    "dateTime",
+    "language",
+];
 
 /// Reads a FHIR R4 Consent (JSON) as a sharing directive of `custodian_network`. Strict: see
 /// the module's docs. Nothing is returned unless all of it is understood.
@@ -608,8 +621,7 @@ pub fn consent_from_fhir(json: &[u8], custodian_network: &str) -> Result<Importe
         }
         Some(Value::Array(_)) => {
             return Err(ConsentImportError::Provision {
-                problem: "Consent.provision is an array (R4 allows one top-level provision)"
-                    .into(),
+                problem: "Consent.provision is an array (R4 allows one top-level provision)".into(),
             })
         }
         Some(p) => object(p, "Consent.provision")?,
@@ -623,7 +635,11 @@ fn check_scope(consent: &Map<String, Value>) -> Result<()> {
         field: "Consent.scope",
         fix: "set it to http://terminology.hl7.org/CodeSystem/consentscope#patient-privacy",
     })?;
-    let codings = array(object(scope, "Consent.scope")?, "coding", "Consent.scope.coding")?;
+    let codings = array(
+        object(scope, "Consent.scope")?,
+        "coding",
+        "Consent.scope.coding",
+    )?;
     let privacy = codings.iter().any(|c| {
         c.get("system").and_then(Value::as_str) == Some(SCOPE_PATIENT_PRIVACY.0)
             && c.get("code").and_then(Value::as_str) == Some(SCOPE_PATIENT_PRIVACY.1)
@@ -728,9 +744,11 @@ fn read_patient(consent: &Map<String, Value>, network: &str) -> Result<ConsentPa
 /// Name (the official one, else the first: its first given and its family), birthDate and
 /// the US SSN identifier of a contained Patient.
 fn contained_demographics(p: &Map<String, Value>) -> Result<Demographics> {
-    let missing = |field: &'static str| ConsentImportError::Missing {
+    let missing = |field: &'static str| {
+        ConsentImportError::Missing {
         field,
         fix: "the contained Patient needs a name (given and family), birthDate and an identifier of system http://hl7.org/fhir/sid/us-ssn to derive the pseudonym",
+    }
     };
     let names = array(p, "name", "Consent.contained.name")?;
     let name = names
@@ -745,7 +763,8 @@ fn contained_demographics(p: &Map<String, Value>) -> Result<Demographics> {
         .and_then(|g| g.first())
         .and_then(Value::as_str)
         .ok_or(missing("Consent.contained[Patient].name.given"))?;
-    let family = field_str(name, "family").ok_or(missing("Consent.contained[Patient].name.family"))?;
+    let family =
+        field_str(name, "family").ok_or(missing("Consent.contained[Patient].name.family"))?;
     let birth_date =
         field_str(p, "birthDate").ok_or(missing("Consent.contained[Patient].birthDate"))?;
     let ssn = array(p, "identifier", "Consent.contained.identifier")?
@@ -782,10 +801,7 @@ fn read_provision(p: &Map<String, Value>, directive_id: String) -> Result<Consen
         }
         Some(_) => {
             return Err(ConsentImportError::Provision {
-                problem: format!(
-                    "Consent.provision.type is {}",
-                    Shown::of(p.get("type"))
-                ),
+                problem: format!("Consent.provision.type is {}", Shown::of(p.get("type"))),
             })
         }
     };
@@ -992,12 +1008,13 @@ fn read_break_glass(p: &Map<String, Value>, decision: ConsentDecision) -> Result
     };
     match nested {
         [] => Ok(false),
-        [_] if decision == ConsentDecision::Permit => {
-            Err(bad("a permit has a nested provision"))
-        }
+        [_] if decision == ConsentDecision::Permit => Err(bad("a permit has a nested provision")),
         [one] => {
             let one = object(one, "Consent.provision.provision[0]")?;
-            if let Some(key) = one.keys().find(|k| !["type", "purpose"].contains(&k.as_str())) {
+            if let Some(key) = one
+                .keys()
+                .find(|k| !["type", "purpose"].contains(&k.as_str()))
+            {
                 return Err(ConsentImportError::Unsupported {
                     field: format!("Consent.provision.provision[0].{key}"),
                 });
@@ -1128,7 +1145,10 @@ mod tests {
         assert_eq!(c["status"], "inactive");
         assert_eq!(c["meta"]["lastUpdated"], "2025-06-15T15:06:40Z");
         assert_eq!(c["policyRule"]["coding"][0]["code"], "OPTIN");
-        assert_eq!(c["provision"]["actor"][0]["role"]["coding"][0]["code"], "IRCP");
+        assert_eq!(
+            c["provision"]["actor"][0]["role"]["coding"][0]["code"],
+            "IRCP"
+        );
         assert_eq!(
             c["provision"]["actor"][0]["reference"]["identifier"],
             json!({"system": NETWORK_SYSTEM, "value": "hospital-a"})
@@ -1151,7 +1171,10 @@ mod tests {
     #[test]
     fn consent_fixtures_are_current() {
         for (name, d) in shapes() {
-            crate::fhir::tests::check_fixture(&format!("consent-{name}.json"), &consent_to_fhir(&d, NET));
+            crate::fhir::tests::check_fixture(
+                &format!("consent-{name}.json"),
+                &consent_to_fhir(&d, NET),
+            );
         }
         let (_, d) = shapes().remove(1);
         let input = with_contained_patient(consent_to_fhir(&d, NET));
@@ -1198,7 +1221,10 @@ mod tests {
         assert!(!e.to_string().contains("000-12-3456"), "{e}");
         // A derived pseudonym that is not one is refused.
         c["contained"][0]["identifier"][0]["value"] = json!("123-45-6789");
-        let e = import(&c).unwrap().into_input(|_| "nope".into()).unwrap_err();
+        let e = import(&c)
+            .unwrap()
+            .into_input(|_| "nope".into())
+            .unwrap_err();
         assert_eq!(e.code(), "consent-import/patient");
     }
 
@@ -1238,22 +1264,70 @@ mod tests {
             .join("../../tests/fixtures/fhir/consent/invalid");
         let cases: &[(&str, &str, &str)] = &[
             ("not-json.json", "consent-import/not-json", "line 4"),
-            ("wrong-resource-type.json", "consent-import/resource-type", "\"Patient\""),
-            ("no-provision.json", "consent-import/missing", "Consent.provision"),
+            (
+                "wrong-resource-type.json",
+                "consent-import/resource-type",
+                "\"Patient\"",
+            ),
+            (
+                "no-provision.json",
+                "consent-import/missing",
+                "Consent.provision",
+            ),
             ("two-provisions.json", "consent-import/provision", "array"),
-            ("unknown-purpose.json", "consent-import/purpose", "v3-ActReason#PUBHLTH"),
-            ("unknown-category.json", "consent-import/category", "v3-ActCode#SDV"),
-            ("bad-period.json", "consent-import/period", "Consent.provision.period.end"),
-            ("period-backwards.json", "consent-import/period-order", "ends before"),
+            (
+                "unknown-purpose.json",
+                "consent-import/purpose",
+                "v3-ActReason#PUBHLTH",
+            ),
+            (
+                "unknown-category.json",
+                "consent-import/category",
+                "v3-ActCode#SDV",
+            ),
+            (
+                "bad-period.json",
+                "consent-import/period",
+                "Consent.provision.period.end",
+            ),
+            (
+                "period-backwards.json",
+                "consent-import/period-order",
+                "ends before",
+            ),
             ("bad-id.json", "consent-import/id", "16 to 64"),
             ("no-id.json", "consent-import/missing", "Consent.id"),
             ("revoked.json", "consent-import/status", "\"inactive\""),
-            ("provision-on-data.json", "consent-import/unsupported", "Consent.provision.data"),
-            ("actor-not-a-network.json", "consent-import/invalid", "actor[0].reference"),
-            ("other-networks-pseudonym.json", "consent-import/patient", "another network"),
-            ("nested-permit-not-btg.json", "consent-import/purpose", "provision[0].purpose[0]"),
-            ("patient-demographics-incomplete.json", "consent-import/missing", "birthDate"),
-            ("not-privacy-scope.json", "consent-import/invalid", "Consent.scope"),
+            (
+                "provision-on-data.json",
+                "consent-import/unsupported",
+                "Consent.provision.data",
+            ),
+            (
+                "actor-not-a-network.json",
+                "consent-import/invalid",
+                "actor[0].reference",
+            ),
+            (
+                "other-networks-pseudonym.json",
+                "consent-import/patient",
+                "another network",
+            ),
+            (
+                "nested-permit-not-btg.json",
+                "consent-import/purpose",
+                "provision[0].purpose[0]",
+            ),
+            (
+                "patient-demographics-incomplete.json",
+                "consent-import/missing",
+                "birthDate",
+            ),
+            (
+                "not-privacy-scope.json",
+                "consent-import/invalid",
+                "Consent.scope",
+            ),
         ];
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -1270,9 +1344,15 @@ mod tests {
             let text = e.to_string();
             println!("{file}: {text}");
             assert!(text.starts_with(code), "{file}: {text}");
-            assert!(text.contains(mention), "{file}: {text} (expected {mention})");
+            assert!(
+                text.contains(mention),
+                "{file}: {text} (expected {mention})"
+            );
             for phi in ["Alvarez", "Álvarez", "123-45-6789", "1980-01-05", P] {
-                assert!(!text.contains(phi), "{file} repeats a patient's value: {text}");
+                assert!(
+                    !text.contains(phi),
+                    "{file} repeats a patient's value: {text}"
+                );
             }
             seen += 1;
         }
@@ -1285,7 +1365,10 @@ mod tests {
         let mut c = consent_to_fhir(&d, NET);
         c["provision"]["purpose"] = json!([{"system": ACT_REASON, "code": "HRESCH"}]);
         let e = import(&c).unwrap_err().to_string();
-        assert!(e.contains("\"http://terminology.hl7.org/CodeSystem/v3-ActReason#HRESCH\""), "{e}");
+        assert!(
+            e.contains("\"http://terminology.hl7.org/CodeSystem/v3-ActReason#HRESCH\""),
+            "{e}"
+        );
         for known in ["TREAT", "ETREAT", "HPAYMT", "HOPERAT"] {
             assert!(e.contains(known), "{e}");
         }

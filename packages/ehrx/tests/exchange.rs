@@ -1065,10 +1065,7 @@ fn audit_log_exports_as_fhir_audit_events() {
         json!({"system": fhir::CLINICIAN_SYSTEM, "value": "dr-adams"})
     );
     assert_eq!(clinician["requestor"], true);
-    assert_eq!(
-        clinician["purposeOfUse"][0]["coding"][0]["code"],
-        "TREAT"
-    );
+    assert_eq!(clinician["purposeOfUse"][0]["coding"][0]["code"], "TREAT");
     let theirs = audit_export::AuditFilter {
         clinician_id: Some("dr-adams".into()),
         ..Default::default()
