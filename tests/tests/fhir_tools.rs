@@ -150,3 +150,106 @@ fn each_class_of_error_is_refused_at_its_location() {
         );
     }
 }
+
+/// What the peer tool exports (tests/fixtures/fhir/export, kept current by the `ehrx` unit
+/// tests `audit_fixture_is_current` and `consent_fixtures_are_current`): an AuditEvent of
+/// every audit action with and without patient, clinician, reason, partner and packet, the
+/// patient access report, and a Consent of each shape (permit, deny per partner, per purpose,
+/// per category with the break-glass nested permit, revoked; and the contained-Patient form
+/// of the import). Each is valid R4 with no error under the HAPI validator; the warnings
+/// that remain are the ones docs/FHIR-EXPORT.md explains, and no other.
+///
+/// Against base R4 only: the harness loads no IG package (it runs offline, and the IHE BALP
+/// package `ihe.iti.balp` is not in the tool cache), so the BALP profiles are not checked
+/// here; the BALP patterns are asserted by the `ehrx` unit tests.
+#[test]
+#[ignore = "needs the HAPI harness: scripts/install-tools.sh fhir-validator"]
+fn exported_audit_events_and_consents_are_valid_r4() {
+    let dir = fixture("export");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/fixtures/fhir/export")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "audit-events.json",
+        "patient-access-report.json",
+        "consent-permit.json",
+        "consent-deny-per-partner.json",
+        "consent-deny-per-purpose.json",
+        "consent-deny-per-category-break-glass.json",
+        "consent-revoked.json",
+        "consent-import-contained-patient.json",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} is missing");
+    }
+    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    let reports = hapi_validate(&refs).expect(NEEDS);
+    // The warnings explained in docs/FHIR-EXPORT.md, by message id and what they are about.
+    let accepted = |i: &ehr_tests::fhir_tools::Issue| -> bool {
+        let m = i.message.as_str();
+        match i.id.as_deref() {
+            // Unknown code systems offline: LOINC, and BALP's own (its IG is not loaded).
+            Some("Terminology_PassThrough_TX_Message") => {
+                m.contains("http://loinc.org")
+                    || m.contains("https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType")
+            }
+            // BALP's subtypes (ISO 21089 lifecycle, BALP AuthZ) are outside R4's extensible
+            // audit-event-sub-type value set.
+            Some("Terminology_TX_NoValid_13") => {
+                m.contains("'Audit Event Sub-Type'")
+                    && (m.contains("iso-21089-lifecycle#")
+                        || m.contains("BALP/CodeSystem/AuthZsubType#"))
+            }
+            // v3-ActCode OPTIN / OPTOUT / OPTOUTE are outside R4's extensible consent-policy
+            // value set.
+            Some("Terminology_TX_NoValid_2_CC") => m.contains("'Consent PolicyRule Codes'"),
+            _ => false,
+        }
+    };
+    let mut total = (0, 0);
+    for report in &reports {
+        assert_eq!(
+            report.errors().count(),
+            0,
+            "{}:\n{}",
+            report.path.display(),
+            report.error_lines()
+        );
+        let warnings: Vec<_> = report
+            .issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .collect();
+        for w in &warnings {
+            assert!(
+                accepted(w),
+                "{}: a warning not explained in docs/FHIR-EXPORT.md: {}: {} [{}]",
+                report.path.display(),
+                w.location,
+                w.message,
+                w.id.as_deref().unwrap_or("-")
+            );
+        }
+        total.0 += warnings.len();
+        total.1 += report.count(Severity::Information);
+        println!(
+            "{}: 0 errors, {} warnings, {} information, {} ms",
+            report.path.file_name().unwrap().to_string_lossy(),
+            warnings.len(),
+            report.count(Severity::Information),
+            report.millis
+        );
+    }
+    println!(
+        "{} files: 0 errors, {} warnings (all explained), {} information",
+        reports.len(),
+        total.0,
+        total.1
+    );
+}

@@ -105,6 +105,13 @@ pub fn to_fhir(exchange: &Exchange, source: AuditSource, entries: &[AuditEntry])
     )
 }
 
+/// The custodian's "who accessed my record" report for one patient (the custodian's
+/// pseudonym): the exchange contract's entries about them, as a FHIR Bundle of AuditEvents
+/// ([`fhir::patient_access_report`]; entries about anyone else are left out).
+pub fn patient_report(exchange: &Exchange, entries: &[AuditEntry], patient: &str) -> Value {
+    fhir::patient_access_report(entries, &exchange.network, &exchange.contract, patient)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 use crate::time;
 use ehr_protocol::audit::{AuditAction, AuditEntry, AuditOutcome};
 use ehr_protocol::exchange::PurposeOfUse;
+use ehr_protocol::registry::Role;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -23,15 +24,26 @@ pub const PEER_SYSTEM: &str = "urn:ehrx:peer";
 pub const CLINICIAN_SYSTEM: &str = "urn:ehrx:clinician";
 pub const NETWORK_SYSTEM: &str = "urn:ehrx:network";
 pub const REQUEST_SYSTEM: &str = "urn:ehrx:request-id";
-pub const AUDIT_ACTION_SYSTEM: &str = "urn:ehrx:audit-action";
-pub const ROLE_SYSTEM: &str = "urn:ehrx:role";
-const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
-const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+/// Consent directives by id, per network: `urn:ehrx:consent-directive:<network>`.
+pub const DIRECTIVE_SYSTEM_PREFIX: &str = "urn:ehrx:consent-directive:";
+/// Patient pseudonyms, per network (the custodian's key): `urn:ehrx:patient-pseudonym:<network>`.
+pub const PSEUDONYM_SYSTEM_PREFIX: &str = "urn:ehrx:patient-pseudonym:";
+/// A chain's audit entries: `<network>/<entry id>`.
+pub const AUDIT_ENTRY_SYSTEM: &str = "urn:ehrx:audit-entry";
+pub const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+pub const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
 const PROVENANCE_PARTICIPANT: &str =
     "http://terminology.hl7.org/CodeSystem/provenance-participant-type";
 const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
 const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
+const ISO_21089: &str = "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle";
+const PARTICIPATION_TYPE: &str = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
+const ROLE_CLASS: &str = "http://terminology.hl7.org/CodeSystem/v3-RoleClass";
+const SECURITY_ROLE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/extra-security-role-type";
+const RESOURCE_TYPES: &str = "http://hl7.org/fhir/resource-types";
+/// IHE BALP's code system of authorization decision subtypes.
+pub const BALP_AUTHZ_SUBTYPE: &str = "https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType";
 
 /// Why a Bundle is refused: every issue found (up to `fhir_r4::MAX_ISSUES`), one a line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -512,7 +524,8 @@ pub fn output_bundle_json(
     Ok(Some(out))
 }
 
-fn purpose_code(purpose: PurposeOfUse) -> (&'static str, &'static str) {
+/// The v3-ActReason code of a purpose of use, and its display.
+pub fn purpose_code(purpose: PurposeOfUse) -> (&'static str, &'static str) {
     match purpose {
         PurposeOfUse::Treatment => ("TREAT", "treatment"),
         PurposeOfUse::EmergencyTreatment => ("ETREAT", "Emergency Treatment"),
@@ -521,32 +534,163 @@ fn purpose_code(purpose: PurposeOfUse) -> (&'static str, &'static str) {
     }
 }
 
-/// DICOM audit event type and FHIR action (C/R/U/D/E) of each step.
-fn event_type(action: AuditAction) -> ((&'static str, &'static str), &'static str) {
+/// The purpose of use of a v3-ActReason code ([`purpose_code`] backwards).
+pub fn purpose_from_code(code: &str) -> Option<PurposeOfUse> {
+    PURPOSES.into_iter().find(|&p| purpose_code(p).0 == code)
+}
+
+/// Every purpose of use, in the order the protocol declares them.
+pub const PURPOSES: [PurposeOfUse; 4] = [
+    PurposeOfUse::Treatment,
+    PurposeOfUse::EmergencyTreatment,
+    PurposeOfUse::Payment,
+    PurposeOfUse::Operations,
+];
+
+/// A coding of a standard code system: system, code, display (the code system's own).
+pub type StdCoding = (&'static str, &'static str, &'static str);
+
+const BTG: StdCoding = (ACT_REASON, "BTG", "break the glass");
+
+const EV_APP: StdCoding = (DCM, "110100", "Application Activity");
+const EV_EXPORT: StdCoding = (DCM, "110106", "Export");
+const EV_IMPORT: StdCoding = (DCM, "110107", "Import");
+const EV_RECORD: StdCoding = (DCM, "110110", "Patient Record");
+const EV_QUERY: StdCoding = (DCM, "110112", "Query");
+const EV_ALERT: StdCoding = (DCM, "110113", "Security Alert");
+
+const SUB_EMERGENCY_START: StdCoding = (DCM, "110127", "Emergency Override Started");
+const SUB_NETWORK_CONFIG: StdCoding = (DCM, "110128", "Network Configuration");
+const SUB_SECURITY_CONFIG: StdCoding = (DCM, "110129", "Security Configuration");
+const SUB_RESTRICTED: StdCoding = (DCM, "110132", "Use of Restricted Function");
+const SUB_ROLES: StdCoding = (DCM, "110136", "Security Roles Changed");
+const SUB_USER_ATTRS: StdCoding = (DCM, "110137", "User security Attributes Changed");
+const SUB_DISCLOSE: StdCoding = (ISO_21089, "disclose", "Disclose Record Lifecycle Event");
+const SUB_RECEIVE: StdCoding = (
+    ISO_21089,
+    "receive",
+    "Receive/Retain Record Lifecycle Event",
+);
+const SUB_ACCESS: StdCoding = (ISO_21089, "access", "Access/View Record Lifecycle Event");
+const SUB_ORIGINATE: StdCoding = (
+    ISO_21089,
+    "originate",
+    "Originate/Retain Record Lifecycle Event",
+);
+const SUB_DEPRECATE: StdCoding = (ISO_21089, "deprecate", "Deprecate Record Lifecycle Event");
+const SUB_AUTHZ_CONSENT: StdCoding = (
+    BALP_AUTHZ_SUBTYPE,
+    "AuthZ-Consent",
+    "Authorization Decision using Roles and Consent",
+);
+const SUB_AUTHZ_ROLE: StdCoding = (
+    BALP_AUTHZ_SUBTYPE,
+    "AuthZ-Role",
+    "Authorization Decision using only Roles",
+);
+
+const AGENT_APPLICATION: StdCoding = (DCM, "110150", "Application");
+const AGENT_DESTINATION: StdCoding = (DCM, "110152", "Destination Role ID");
+const AGENT_SOURCE: StdCoding = (DCM, "110153", "Source Role ID");
+const AGENT_USER: StdCoding = (PARTICIPATION_TYPE, "IRCP", "information recipient");
+const AGENT_PROVIDER: StdCoding = (ROLE_CLASS, "PROV", "healthcare provider");
+const AGENT_AUTHSERVER: StdCoding = (SECURITY_ROLE_TYPE, "authserver", "authorization server");
+
+/// Which way records (or the request) move, seen from the chain that logged the step: the
+/// BALP source (DCM 110153) and destination (DCM 110152) agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// This network sends: it is the source, the partner the destination.
+    Outbound,
+    /// The partner sends: it is the source, this network the destination.
+    Inbound,
+    /// Neither (registry, configuration, consent, break-glass steps).
+    None,
+}
+
+/// How one [`AuditAction`] is written as a FHIR AuditEvent: DICOM event type (`type`),
+/// standard subtypes, FHIR action (C/R/U/D/E), the BALP pattern's data flow, and whether the
+/// step is BALP's consent authorization decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCodes {
+    pub event_type: StdCoding,
+    pub subtypes: &'static [StdCoding],
+    pub action: &'static str,
+    pub flow: Flow,
+    /// Also a break-glass step: purposeOfUse carries v3-ActReason BTG.
+    pub break_glass: bool,
+}
+
+/// The code mapping of every step (the table in docs/FHIR-EXPORT.md).
+pub fn event_codes(action: AuditAction) -> EventCodes {
     use AuditAction::*;
-    const QUERY: (&str, &str) = ("110112", "Query");
-    const EXPORT: (&str, &str) = ("110106", "Export");
-    const IMPORT: (&str, &str) = ("110107", "Import");
-    const RECORD: (&str, &str) = ("110110", "Patient Record");
-    const ALERT: (&str, &str) = ("110113", "Security Alert");
-    const ROLES: (&str, &str) = ("110136", "Security Roles Changed");
-    const APP: (&str, &str) = ("110100", "Application Activity");
-    match action {
-        RecordStored => (RECORD, "C"),
-        RequestSubmitted | RequestDelivered | RequestFailed | RequestTimedOut | RequestExpired
-        | RequestReceived => (QUERY, "E"),
-        ReplySubmitted | ReplyDelivered | ReplyFailed | ReplyTimedOut => (EXPORT, "R"),
-        ReplyReceived => (IMPORT, "C"),
-        Retrieval => (EXPORT, "R"),
-        Strike | Quarantine | Release => (ALERT, "E"),
-        PeerRegistered | PeerKeysRotated | PeerRevoked | ClinicianChanged | AdminChanged => {
-            (ROLES, "U")
+    let (event_type, subtypes, action_code, flow, break_glass): (
+        StdCoding,
+        &'static [StdCoding],
+        &'static str,
+        Flow,
+        bool,
+    ) = match action {
+        RecordStored => (EV_RECORD, &[SUB_ORIGINATE], "C", Flow::None, false),
+        RequestSubmitted | RequestDelivered | RequestFailed | RequestTimedOut | RequestExpired => {
+            (EV_QUERY, &[], "E", Flow::Outbound, false)
         }
-        PartnerChanged | PolicyChanged => (APP, "U"),
-        ChannelOpened | ChannelClosed => (APP, "E"),
-        BreakGlass | BreakGlassCosigned | BreakGlassCosignMissing => (ALERT, "E"),
-        ConsentRecorded | ConsentRevoked => (RECORD, "U"),
-        ConsentDecision => (APP, "E"),
+        RequestReceived => (EV_QUERY, &[], "E", Flow::Inbound, false),
+        ReplySubmitted | ReplyDelivered | ReplyFailed | ReplyTimedOut => {
+            (EV_EXPORT, &[SUB_DISCLOSE], "R", Flow::Outbound, false)
+        }
+        ReplyReceived => (
+            EV_IMPORT,
+            &[SUB_DISCLOSE, SUB_RECEIVE],
+            "C",
+            Flow::Inbound,
+            false,
+        ),
+        Retrieval => (
+            EV_IMPORT,
+            &[SUB_DISCLOSE, SUB_ACCESS],
+            "C",
+            Flow::Inbound,
+            false,
+        ),
+        Strike | Quarantine | Release => (EV_ALERT, &[SUB_USER_ATTRS], "E", Flow::None, false),
+        PeerRegistered | PeerRevoked | ClinicianChanged | AdminChanged => {
+            (EV_ALERT, &[SUB_ROLES], "U", Flow::None, false)
+        }
+        PeerKeysRotated => (EV_ALERT, &[SUB_USER_ATTRS], "U", Flow::None, false),
+        PartnerChanged => (EV_ALERT, &[SUB_NETWORK_CONFIG], "U", Flow::None, false),
+        PolicyChanged => (EV_ALERT, &[SUB_SECURITY_CONFIG], "U", Flow::None, false),
+        ChannelOpened | ChannelClosed => (EV_APP, &[SUB_NETWORK_CONFIG], "E", Flow::None, false),
+        BreakGlass => (EV_ALERT, &[SUB_EMERGENCY_START], "E", Flow::None, true),
+        BreakGlassCosigned => (
+            EV_ALERT,
+            &[SUB_EMERGENCY_START, SUB_AUTHZ_ROLE],
+            "E",
+            Flow::None,
+            true,
+        ),
+        BreakGlassCosignMissing => (EV_ALERT, &[SUB_RESTRICTED], "E", Flow::None, true),
+        ConsentRecorded => (EV_RECORD, &[SUB_ORIGINATE], "C", Flow::None, false),
+        ConsentRevoked => (EV_RECORD, &[SUB_DEPRECATE], "U", Flow::None, false),
+        ConsentDecision => (EV_ALERT, &[SUB_AUTHZ_CONSENT], "E", Flow::None, false),
+    };
+    EventCodes {
+        event_type,
+        subtypes,
+        action: action_code,
+        flow,
+        break_glass,
+    }
+}
+
+/// The v3-ParticipationType code a peer's registry role is written with (`agent.role`; the
+/// role's own name is the CodeableConcept's text).
+pub fn role_code(role: Role) -> StdCoding {
+    match role {
+        Role::Store => (PARTICIPATION_TYPE, "CST", "custodian"),
+        Role::Request => (PARTICIPATION_TYPE, "IRCP", "information recipient"),
+        Role::Reply => (PARTICIPATION_TYPE, "DIST", "distributor"),
+        Role::Admin => (PARTICIPATION_TYPE, "RESP", "responsible party"),
     }
 }
 
@@ -558,125 +702,269 @@ pub fn action_name(action: AuditAction) -> String {
         .unwrap_or_else(|| format!("{action:?}"))
 }
 
-/// One audit entry of `network`'s contract `observer` as a FHIR R4 `AuditEvent`.
+/// The identifier system of `network`'s patient pseudonyms (each custodian has its own key,
+/// so a pseudonym means something only with its network).
+pub fn pseudonym_system(network: &str) -> String {
+    format!("{PSEUDONYM_SYSTEM_PREFIX}{network}")
+}
+
+/// The identifier system of `network`'s consent directive ids.
+pub fn directive_system(network: &str) -> String {
+    format!("{DIRECTIVE_SYSTEM_PREFIX}{network}")
+}
+
+fn coding((system, code, display): StdCoding) -> Value {
+    json!({ "system": system, "code": code, "display": display })
+}
+
+fn concept(c: StdCoding) -> Value {
+    json!({ "coding": [coding(c)] })
+}
+
+fn ident(system: &str, value: &str) -> Value {
+    json!({ "identifier": { "system": system, "value": value } })
+}
+
+/// One audit entry of `network`'s contract `observer` as a FHIR R4 `AuditEvent` following
+/// the IHE BALP patterns (see docs/FHIR-EXPORT.md): a DICOM event type and standard
+/// subtypes, the data flow's source and destination agents, the clinician as the human
+/// requestor with the purpose of use, the partner network, the patient (the custodian's
+/// pseudonym, only when the entry names one), the consent directive, and the request and
+/// packet. Every code comes from a standard code system; `urn:ehrx:*` systems only name our
+/// own identifiers. The contract's action name is kept as `entity.detail` `ehrx-action` of the
+/// audit-entry entity (the last one).
 pub fn audit_event(entry: &AuditEntry, network: &str, observer: &str) -> Value {
-    let ((type_code, type_display), action) = event_type(entry.action);
+    let codes = event_codes(entry.action);
     let name = action_name(entry.action);
-    let mut agent = Map::new();
+    let decision = entry.action == AuditAction::ConsentDecision;
+    // Registry and configuration steps name a partner or clinician as what they changed.
+    let partner_is_object = matches!(
+        entry.action,
+        AuditAction::PartnerChanged | AuditAction::ChannelOpened | AuditAction::ChannelClosed
+    );
+    let clinician_is_object = entry.action == AuditAction::ClinicianChanged;
+    let clinician = entry.clinician_id.as_ref().filter(|_| !clinician_is_object);
+
+    let mut purposes: Vec<Value> = entry
+        .purpose
+        .map(|p| {
+            let (code, display) = purpose_code(p);
+            vec![concept((ACT_REASON, code, display))]
+        })
+        .unwrap_or_default();
+    if codes.break_glass {
+        purposes.push(concept(BTG));
+    }
+
+    let mut agents: Vec<Value> = Vec::new();
+    // This chain's contract, when the pattern names it as an agent: the source or the
+    // destination of the data flow, or the authorization server of a consent decision.
+    let this_type = match (codes.flow, decision) {
+        (Flow::Outbound, _) => Some(AGENT_SOURCE),
+        (Flow::Inbound, _) => Some(AGENT_DESTINATION),
+        (Flow::None, true) => Some(AGENT_AUTHSERVER),
+        (Flow::None, false) => None,
+    };
+    let observer_ident = ident(PEER_SYSTEM, observer);
+    if let Some(t) = this_type {
+        let mut who = observer_ident.clone();
+        who["display"] = json!(format!("exchange contract of network {network}"));
+        agents.push(json!({ "type": concept(t), "who": who, "requestor": false }));
+    }
+    // The peer account that caused the step; the contract itself when none did (and it is
+    // not already there).
     match &entry.agent {
         Some(addr) => {
-            agent.insert(
-                "who".into(),
-                json!({ "identifier": { "system": PEER_SYSTEM, "value": addr.as_str() } }),
-            );
-            agent.insert("requestor".into(), Value::Bool(true));
+            let mut agent = json!({
+                "type": concept(AGENT_APPLICATION),
+                "who": ident(PEER_SYSTEM, addr.as_str()),
+                "requestor": clinician.is_none(),
+            });
+            if let Some(role) = entry.role {
+                agent["role"] = json!([{
+                    "coding": [coding(role_code(role))],
+                    "text": format!("ehrx {} peer", role.as_str()),
+                }]);
+            }
+            if clinician.is_none() && !purposes.is_empty() {
+                agent["purposeOfUse"] = Value::Array(purposes.clone());
+            }
+            agents.push(agent);
         }
-        None => {
-            // Steps the chain takes itself (timeouts, packets): the contract is the agent.
-            agent.insert(
-                "who".into(),
-                json!({ "identifier": { "system": PEER_SYSTEM, "value": observer } }),
-            );
-            agent.insert("requestor".into(), Value::Bool(false));
+        None if this_type.is_none() => {
+            let mut agent = json!({
+                "type": concept(AGENT_APPLICATION),
+                "who": observer_ident.clone(),
+                "requestor": false,
+            });
+            if clinician.is_none() && !purposes.is_empty() {
+                agent["purposeOfUse"] = Value::Array(purposes.clone());
+            }
+            agents.push(agent);
         }
+        None => {}
     }
-    if let Some(role) = entry.role {
-        agent.insert(
-            "role".into(),
-            json!([{ "coding": [{ "system": ROLE_SYSTEM, "code": role.as_str() }] }]),
-        );
-    }
-    let purpose_of_use = entry.purpose.map(|purpose| {
-        let (code, display) = purpose_code(purpose);
-        json!([{ "coding": [{ "system": ACT_REASON, "code": code, "display": display }] }])
-    });
-    if let Some(purpose) = &purpose_of_use {
-        agent.insert("purposeOfUse".into(), purpose.clone());
-    }
-    let mut agents = vec![Value::Object(agent)];
-    // The registered clinician who asked, on both chains: a second agent, the human
-    // requestor (the peer above is the account that sent it). A registry change to a
-    // clinician names them as its entity instead (the admin is the agent).
-    let changed_clinician = entry.action == AuditAction::ClinicianChanged;
-    if let (Some(clinician), false) = (&entry.clinician_id, changed_clinician) {
-        let mut who = json!({
-            "who": { "identifier": { "system": CLINICIAN_SYSTEM, "value": clinician } },
+    // The registered clinician who asked (on both chains): the human requestor, the
+    // information recipient of BALP's patterns.
+    if let Some(clinician) = clinician {
+        let mut agent = json!({
+            "type": concept(AGENT_USER),
+            "who": ident(CLINICIAN_SYSTEM, clinician),
             "requestor": true,
         });
-        if let Some(purpose) = purpose_of_use {
-            who["purposeOfUse"] = purpose;
+        if !purposes.is_empty() {
+            agent["purposeOfUse"] = Value::Array(purposes.clone());
         }
-        agents.push(who);
+        agents.push(agent);
     }
+    // The partner hospital: the other end of the data flow, else the requester's
+    // organisation (healthcare provider).
+    if let (Some(partner), false) = (&entry.partner_id, partner_is_object) {
+        let t = match codes.flow {
+            Flow::Outbound => AGENT_DESTINATION,
+            Flow::Inbound => AGENT_SOURCE,
+            Flow::None => AGENT_PROVIDER,
+        };
+        let mut who = ident(NETWORK_SYSTEM, partner);
+        who["display"] = json!(format!("network {partner}"));
+        agents.push(json!({ "type": concept(t), "who": who, "requestor": false }));
+    }
+
     let mut event = json!({
         "resourceType": "AuditEvent",
         "id": format!("{}-{}", sanitize_id(network), entry.id),
-        "type": { "system": DCM, "code": type_code, "display": type_display },
-        "subtype": [{ "system": AUDIT_ACTION_SYSTEM, "code": name, "display": name.replace('_', " ") }],
-        "action": action,
+        "type": coding(codes.event_type),
+        "action": codes.action,
         "recorded": time::rfc3339_nanos(entry.time.nanos()),
-        "outcome": match entry.outcome {
-            AuditOutcome::Success => "0",
-            AuditOutcome::Rejected => "4",
+        "outcome": match (entry.outcome, decision) {
+            (AuditOutcome::Success, _) => "0",
+            // BALP: a consent deny terminates the action (serious failure).
+            (AuditOutcome::Rejected, true) => "8",
+            // A refusal with a reason code: nothing stored or forwarded; the peer may retry.
+            (AuditOutcome::Rejected, false) => "4",
         },
         "agent": agents,
         "source": {
             "site": network,
-            "observer": { "identifier": { "system": PEER_SYSTEM, "value": observer } },
-            "type": [{ "system": SOURCE_TYPE, "code": "4", "display": "Application Server" }]
+            "observer": {
+                "identifier": { "system": PEER_SYSTEM, "value": observer },
+                "display": format!("exchange contract of network {network}"),
+            },
+            "type": [coding(if decision {
+                (SOURCE_TYPE, "6", "Security Server")
+            } else {
+                (SOURCE_TYPE, "4", "Application Server")
+            })]
         },
     });
+    if !codes.subtypes.is_empty() {
+        event["subtype"] = Value::Array(codes.subtypes.iter().map(|&c| coding(c)).collect());
+    }
+    if !purposes.is_empty() {
+        event["purposeOfEvent"] = Value::Array(purposes);
+    }
     if let Some(reason) = &entry.reason {
         event["outcomeDesc"] = Value::String(reason.to_string());
     }
-    let mut entities = Vec::new();
-    if let Some(request_id) = &entry.request_id {
-        let mut details = Vec::new();
-        if let Some(partner) = &entry.partner_id {
-            details.push(json!({ "type": "partner_id", "valueString": partner }));
+    event["text"] = narrative(&format!(
+        "Audit entry {} of network {network}: {name} ({}), {}.",
+        entry.id,
+        codes.event_type.2,
+        match &entry.reason {
+            None => "success".to_string(),
+            Some(reason) => format!("refused: {reason}"),
         }
+    ));
+
+    let mut entities = Vec::new();
+    if let Some(patient) = &entry.patient {
+        entities.push(json!({
+            "what": ident(&pseudonym_system(network), patient),
+            "type": coding((ENTITY_TYPE, "1", "Person")),
+            "role": coding((OBJECT_ROLE, "1", "Patient")),
+        }));
+    }
+    if let Some(directive) = &entry.directive_id {
+        entities.push(json!({
+            "what": ident(&directive_system(network), directive),
+            "type": coding((RESOURCE_TYPES, "Consent", "Consent")),
+        }));
+    }
+    if let Some(request_id) = &entry.request_id {
+        let mut entity = json!({
+            "what": ident(REQUEST_SYSTEM, request_id),
+            "type": coding((ENTITY_TYPE, "2", "System Object")),
+        });
+        if codes.event_type == EV_QUERY {
+            entity["role"] = coding((OBJECT_ROLE, "24", "Query"));
+        }
+        let mut details = Vec::new();
         if let Some(channel) = &entry.channel_id {
             details.push(json!({ "type": "channel_id", "valueString": channel }));
         }
         if let Some(seq) = entry.packet_sequence {
             details.push(json!({ "type": "packet_sequence", "valueString": seq.to_string() }));
         }
-        let mut entity = json!({
-            "what": { "identifier": { "system": REQUEST_SYSTEM, "value": request_id } },
-            "type": { "system": ENTITY_TYPE, "code": "2", "display": "System Object" },
-        });
-        if !details.is_empty() {
-            entity["detail"] = Value::Array(details);
-        }
-        entities.push(entity);
-    } else if entry.partner_id.is_some() || entry.channel_id.is_some() {
-        let mut details = Vec::new();
-        if let Some(channel) = &entry.channel_id {
-            details.push(json!({ "type": "channel_id", "valueString": channel }));
-        }
-        let partner = entry.partner_id.as_deref().unwrap_or("");
-        let mut entity = json!({
-            "what": { "identifier": { "system": NETWORK_SYSTEM, "value": partner } },
-            "type": { "system": ENTITY_TYPE, "code": "2", "display": "System Object" },
-        });
         if !details.is_empty() {
             entity["detail"] = Value::Array(details);
         }
         entities.push(entity);
     }
-    if changed_clinician {
+    if partner_is_object {
+        if let Some(partner) = &entry.partner_id {
+            let mut entity = json!({
+                "what": ident(NETWORK_SYSTEM, partner),
+                "type": coding((ENTITY_TYPE, "2", "System Object")),
+                "role": coding((OBJECT_ROLE, "16", "Data Destination")),
+            });
+            if let Some(channel) = &entry.channel_id {
+                entity["detail"] = json!([{ "type": "channel_id", "valueString": channel }]);
+            }
+            entities.push(entity);
+        }
+    }
+    if clinician_is_object {
         if let Some(clinician) = entry.clinician_id.as_ref().or(entry.subject.as_ref()) {
             entities.push(json!({
-                "what": { "identifier": { "system": CLINICIAN_SYSTEM, "value": clinician } },
-                "type": { "system": ENTITY_TYPE, "code": "1", "display": "Person" },
-                "role": { "system": OBJECT_ROLE, "code": "6", "display": "User" },
+                "what": ident(CLINICIAN_SYSTEM, clinician),
+                "type": coding((ENTITY_TYPE, "1", "Person")),
+                "role": coding((OBJECT_ROLE, "6", "User")),
             }));
         }
+    } else if let Some(subject) = &entry.subject {
+        // A registry change to a peer (or a new admin): the account is what changed.
+        entities.push(json!({
+            "what": ident(PEER_SYSTEM, subject),
+            "type": coding((ENTITY_TYPE, "2", "System Object")),
+            "role": coding((OBJECT_ROLE, "11", "Security User Entity")),
+        }));
     }
-    if !entities.is_empty() {
-        event["entity"] = Value::Array(entities);
-    }
+    // The chain's own audit entry, with the contract's name for the step.
+    entities.push(json!({
+        "what": ident(AUDIT_ENTRY_SYSTEM, &format!("{network}/{}", entry.id)),
+        "type": coding((ENTITY_TYPE, "2", "System Object")),
+        "detail": [{ "type": "ehrx-action", "valueString": name }],
+    }));
+    event["entity"] = Value::Array(entities);
     event
+}
+
+/// A resource's generated narrative (`text`): one paragraph, escaped. No PHI goes in.
+pub fn narrative(paragraph: &str) -> Value {
+    let mut escaped = String::with_capacity(paragraph.len());
+    for c in paragraph.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            c => escaped.push(c),
+        }
+    }
+    json!({
+        "status": "generated",
+        "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>{escaped}</p></div>"),
+    })
 }
 
 fn sanitize_id(text: &str) -> String {
@@ -709,8 +997,28 @@ pub fn audit_bundle(events: Vec<Value>) -> Value {
     })
 }
 
+/// The custodian's "who accessed my record" report for one patient: a `collection` Bundle of
+/// the AuditEvents of `entries` about `patient` (the custodian's pseudonym), in log order:
+/// every request received, consent decision, disclosure and break-glass step the custodian's
+/// chain logged for them, each with its purpose, requester and outcome. Entries about anyone
+/// else (or no one) are left out whatever the caller passed.
+pub fn patient_access_report(
+    entries: &[AuditEntry],
+    network: &str,
+    observer: &str,
+    patient: &str,
+) -> Value {
+    audit_bundle(
+        entries
+            .iter()
+            .filter(|e| e.patient.as_deref() == Some(patient))
+            .map(|e| audit_event(e, network, observer))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cosmwasm_std::{Addr, Timestamp};
     use ehr_protocol::registry::Role;
@@ -985,36 +1293,67 @@ mod tests {
         assert_eq!(ev["id"], "hospital-a-12");
         assert_eq!(ev["type"]["system"], DCM);
         assert_eq!(ev["type"]["code"], "110112");
-        assert_eq!(ev["subtype"][0]["code"], "request_submitted");
+        assert!(ev.get("subtype").is_none(), "a query has no subtype");
         assert_eq!(ev["action"], "E");
         assert_eq!(ev["recorded"], "2023-11-14T22:13:20Z");
         assert_eq!(ev["outcome"], "4");
         assert_eq!(ev["outcomeDesc"], "RateLimited(retry_after=42)");
-        let agent = &ev["agent"][0];
-        assert_eq!(agent["who"]["identifier"]["value"], "wasm1peer");
-        assert_eq!(agent["requestor"], true);
-        assert_eq!(agent["role"][0]["coding"][0]["code"], "request");
-        assert_eq!(agent["purposeOfUse"][0]["coding"][0]["code"], "ETREAT");
-        assert_eq!(agent["purposeOfUse"][0]["coding"][0]["system"], ACT_REASON);
+        assert_eq!(ev["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
+        // The requesting chain is the query's source; the partner its destination.
+        let agents = ev["agent"].as_array().unwrap();
+        assert_eq!(agents.len(), 3);
+        assert_eq!(agents[0]["type"]["coding"][0]["code"], "110153");
+        assert_eq!(agents[0]["who"]["identifier"]["value"], "wasm1exchange");
+        assert_eq!(agents[0]["requestor"], false);
+        let peer = &agents[1];
+        assert_eq!(peer["type"]["coding"][0]["code"], "110150");
+        assert_eq!(peer["who"]["identifier"]["value"], "wasm1peer");
+        assert_eq!(peer["requestor"], true);
+        assert_eq!(peer["role"][0]["coding"][0]["code"], "IRCP");
+        assert_eq!(peer["role"][0]["text"], "ehrx request peer");
+        assert_eq!(peer["purposeOfUse"][0]["coding"][0]["code"], "ETREAT");
+        assert_eq!(peer["purposeOfUse"][0]["coding"][0]["system"], ACT_REASON);
+        assert_eq!(agents[2]["type"]["coding"][0]["code"], "110152");
+        assert_eq!(
+            agents[2]["who"]["identifier"],
+            json!({"system": NETWORK_SYSTEM, "value": "hospital-b"})
+        );
         assert_eq!(
             ev["source"]["observer"]["identifier"]["value"],
             "wasm1exchange"
         );
+        assert_eq!(ev["source"]["site"], "hospital-a");
         let entity = &ev["entity"][0];
         assert_eq!(entity["what"]["identifier"]["system"], REQUEST_SYSTEM);
         assert_eq!(
             entity["what"]["identifier"]["value"],
             "0123456789abcdef0123456789abcdef"
         );
-        assert_eq!(entity["detail"][2]["valueString"], "3");
+        assert_eq!(entity["role"]["code"], "24");
+        assert_eq!(entity["detail"][0]["valueString"], "channel-0");
+        assert_eq!(entity["detail"][1]["valueString"], "3");
+        let last = &ev["entity"][1];
+        assert_eq!(
+            last["what"]["identifier"],
+            json!({"system": AUDIT_ENTRY_SYSTEM, "value": "hospital-a/12"})
+        );
+        assert_eq!(
+            last["detail"][0],
+            json!({"type": "ehrx-action", "valueString": "request_submitted"})
+        );
 
-        // A step without an agent (a timeout) names the contract, not as requestor.
-        let timeout = AuditEntry::new(Timestamp::from_seconds(1), AuditAction::RequestTimedOut);
+        // A step without an agent (a timeout): the contract is the only agent, not requestor.
+        let timeout = AuditEntry::new(Timestamp::from_seconds(1), AuditAction::PolicyChanged);
         let ev = audit_event(&timeout, "hospital-a", "wasm1exchange");
         assert_eq!(ev["outcome"], "0");
+        assert_eq!(ev["agent"].as_array().unwrap().len(), 1);
         assert_eq!(ev["agent"][0]["requestor"], false);
+        assert_eq!(
+            ev["agent"][0]["who"]["identifier"]["value"],
+            "wasm1exchange"
+        );
         assert!(ev.get("outcomeDesc").is_none());
-        assert!(ev.get("entity").is_none());
+        assert_eq!(ev["entity"].as_array().unwrap().len(), 1);
 
         let bundle = audit_bundle(vec![audit_event(&entry, "hospital-a", "wasm1exchange")]);
         validate_bundle(&bundle).unwrap();
@@ -1029,23 +1368,30 @@ mod tests {
         let entry = AuditEntry::new(Timestamp::from_seconds(1), AuditAction::RequestReceived)
             .purpose(PurposeOfUse::Treatment)
             .clinician("dr-adams")
+            .partner("hospital-a")
             .request("0123456789abcdef0123456789abcdef");
         let ev = audit_event(&entry, "hospital-b", "wasm1exchange");
-        // The chain itself received it; the clinician on the other chain asked.
-        assert_eq!(ev["agent"][0]["requestor"], false);
-        let clinician = &ev["agent"][1];
+        // The chain itself received it (the destination); the clinician on the other chain
+        // asked, for the partner (the source).
+        let agents = ev["agent"].as_array().unwrap();
+        assert_eq!(agents[0]["type"]["coding"][0]["code"], "110152");
+        assert_eq!(agents[0]["requestor"], false);
+        let clinician = &agents[1];
+        assert_eq!(clinician["type"]["coding"][0]["code"], "IRCP");
         assert_eq!(clinician["who"]["identifier"]["system"], CLINICIAN_SYSTEM);
         assert_eq!(clinician["who"]["identifier"]["value"], "dr-adams");
         assert_eq!(clinician["requestor"], true);
         assert_eq!(clinician["purposeOfUse"][0]["coding"][0]["code"], "TREAT");
+        assert_eq!(agents[2]["type"]["coding"][0]["code"], "110153");
+        assert_eq!(agents[2]["who"]["identifier"]["value"], "hospital-a");
 
         let changed = AuditEntry::new(Timestamp::from_seconds(2), AuditAction::ClinicianChanged)
             .agent(&Addr::unchecked("wasm1admin"))
             .subject("dr-adams")
             .clinician("dr-adams");
         let ev = audit_event(&changed, "hospital-a", "wasm1registry");
-        assert_eq!(ev["type"]["code"], "110136");
-        assert_eq!(ev["subtype"][0]["code"], "clinician_changed");
+        assert_eq!(ev["type"]["code"], "110113");
+        assert_eq!(ev["subtype"][0]["code"], "110136");
         assert_eq!(ev["agent"].as_array().unwrap().len(), 1);
         assert_eq!(ev["agent"][0]["who"]["identifier"]["value"], "wasm1admin");
         let entity = &ev["entity"][0];
@@ -1053,11 +1399,284 @@ mod tests {
         assert_eq!(entity["what"]["identifier"]["value"], "dr-adams");
         assert_eq!(entity["type"]["code"], "1");
 
-        // Without a clinician (a store), one agent as before.
+        // Without a clinician (a store), the peer is the one agent and the requestor.
         let store = AuditEntry::new(Timestamp::from_seconds(3), AuditAction::RecordStored)
             .agent(&Addr::unchecked("wasm1storer"));
         let ev = audit_event(&store, "hospital-b", "wasm1exchange");
         assert_eq!(ev["agent"].as_array().unwrap().len(), 1);
+        assert_eq!(ev["agent"][0]["requestor"], true);
+    }
+
+    const PSEUDONYM: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// Every action, with every optional field set (and with none).
+    fn every_entry() -> Vec<AuditEntry> {
+        use AuditAction::*;
+        let actions = [
+            RecordStored,
+            RequestSubmitted,
+            RequestDelivered,
+            RequestFailed,
+            RequestTimedOut,
+            RequestExpired,
+            RequestReceived,
+            ReplySubmitted,
+            ReplyDelivered,
+            ReplyFailed,
+            ReplyTimedOut,
+            ReplyReceived,
+            Retrieval,
+            Strike,
+            Quarantine,
+            Release,
+            PeerRegistered,
+            PeerKeysRotated,
+            PeerRevoked,
+            ClinicianChanged,
+            PartnerChanged,
+            PolicyChanged,
+            AdminChanged,
+            ChannelOpened,
+            ChannelClosed,
+            BreakGlass,
+            BreakGlassCosigned,
+            BreakGlassCosignMissing,
+            ConsentRecorded,
+            ConsentRevoked,
+            ConsentDecision,
+        ];
+        let mut out = Vec::new();
+        for (i, action) in actions.into_iter().enumerate() {
+            let bare = AuditEntry::new(Timestamp::from_seconds(1_700_000_000 + i as u64), action);
+            let full = bare
+                .clone()
+                .rejected(ErrorCode::ConsentDenied)
+                .agent(&Addr::unchecked("wasm1peer"))
+                .role(Role::Reply)
+                .purpose(PurposeOfUse::EmergencyTreatment)
+                .request("0123456789abcdef-0123456789abcdef")
+                .partner("hospital-b")
+                .packet("channel-0", 9)
+                .subject("wasm1subject")
+                .clinician("dr-adams")
+                .patient(PSEUDONYM)
+                .directive("directive-0000000001");
+            out.push(bare);
+            out.push(full);
+        }
+        for (i, e) in out.iter_mut().enumerate() {
+            e.id = i as u64 + 1;
+        }
+        out
+    }
+
+    /// Every coding in an event (type, subtypes, agent types and roles, purposes, entity types
+    /// and roles, source type).
+    fn codings(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("code") && m.contains_key("system") {
+                    out.push(v.clone());
+                }
+                m.values().for_each(|x| codings(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| codings(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_action_is_coded_from_standard_systems_and_validates() {
+        let entries = every_entry();
+        let events: Vec<Value> = entries
+            .iter()
+            .map(|e| audit_event(e, "hospital-b", "wasm1exchange"))
+            .collect();
+        for (entry, ev) in entries.iter().zip(&events) {
+            let mut all = Vec::new();
+            codings(ev, &mut all);
+            assert!(!all.is_empty());
+            for c in all {
+                let system = c["system"].as_str().unwrap();
+                assert!(
+                    !system.starts_with("urn:ehrx"),
+                    "{:?}: a code of our own: {c}",
+                    entry.action
+                );
+            }
+            // The patient only when the entry names one, by the custodian's pseudonym.
+            let patient = ev["entity"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["role"]["code"] == "1" && e["role"]["system"] == OBJECT_ROLE);
+            match &entry.patient {
+                Some(p) => {
+                    let patient = patient.expect("a patient entity");
+                    assert_eq!(
+                        patient["what"]["identifier"],
+                        json!({"system": "urn:ehrx:patient-pseudonym:hospital-b", "value": p})
+                    );
+                    assert_eq!(patient["type"]["code"], "1");
+                }
+                None => assert!(patient.is_none(), "{:?}", entry.action),
+            }
+            let text = ev.to_string();
+            assert_eq!(
+                text.contains("directive-0000000001"),
+                entry.directive_id.is_some()
+            );
+            // The action name is kept once, as the audit entry's detail.
+            let name = action_name(entry.action);
+            let last = ev["entity"].as_array().unwrap().last().unwrap();
+            assert_eq!(last["detail"][0]["valueString"], name.as_str());
+        }
+        validate_bundle(&audit_bundle(events)).unwrap();
+    }
+
+    #[test]
+    fn balp_patterns_of_the_exchange_steps() {
+        let at = Timestamp::from_seconds(10);
+        let full = |action| {
+            AuditEntry::new(at, action)
+                .agent(&Addr::unchecked("wasm1peer"))
+                .purpose(PurposeOfUse::Treatment)
+                .request("0123456789abcdef-0123456789abcdef")
+                .partner("hospital-a")
+                .clinician("dr-adams")
+                .patient(PSEUDONYM)
+        };
+        let agent_types = |ev: &Value| -> Vec<String> {
+            ev["agent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["type"]["coding"][0]["code"].as_str().unwrap().to_string())
+                .collect()
+        };
+        // The disclosure at the custodian: Export, disclose, this chain the source.
+        let ev = audit_event(&full(AuditAction::ReplyDelivered), "hospital-b", "wasm1x");
+        assert_eq!(ev["type"]["code"], "110106");
+        assert_eq!(ev["action"], "R");
+        assert_eq!(ev["subtype"][0]["code"], "disclose");
+        assert_eq!(agent_types(&ev), ["110153", "110150", "IRCP", "110152"]);
+        assert_eq!(
+            ev["agent"][0]["who"]["identifier"],
+            ev["source"]["observer"]["identifier"]
+        );
+        assert_eq!(ev["entity"][0]["role"]["code"], "1");
+        // The import at the requester: Import, this chain the destination.
+        let ev = audit_event(&full(AuditAction::Retrieval), "hospital-a", "wasm1y");
+        assert_eq!(ev["type"]["code"], "110107");
+        assert_eq!(ev["action"], "C");
+        assert_eq!(agent_types(&ev), ["110152", "110150", "IRCP", "110153"]);
+        // Break-glass: a security alert, emergency override started, ETREAT + BTG.
+        let bg = AuditEntry::new(at, AuditAction::BreakGlass)
+            .purpose(PurposeOfUse::EmergencyTreatment)
+            .clinician("dr-adams")
+            .partner("hospital-a");
+        let ev = audit_event(&bg, "hospital-b", "wasm1x");
+        assert_eq!(ev["type"]["code"], "110113");
+        assert_eq!(ev["subtype"][0]["code"], "110127");
+        let purposes: Vec<&str> = ev["purposeOfEvent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["coding"][0]["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(purposes, ["ETREAT", "BTG"]);
+        assert_eq!(ev["agent"][1]["purposeOfUse"], ev["purposeOfEvent"]);
+        // A consent decision: BALP AuthZ-Consent; a deny is a serious failure.
+        let denied = full(AuditAction::ConsentDecision)
+            .rejected(ErrorCode::ConsentDenied)
+            .directive("directive-0000000001");
+        let ev = audit_event(&denied, "hospital-b", "wasm1x");
+        assert_eq!(ev["subtype"][0]["system"], BALP_AUTHZ_SUBTYPE);
+        assert_eq!(ev["subtype"][0]["code"], "AuthZ-Consent");
+        assert_eq!(ev["outcome"], "8");
+        assert_eq!(ev["source"]["type"][0]["code"], "6");
+        assert_eq!(agent_types(&ev), ["authserver", "110150", "IRCP", "PROV"]);
+        let consent = &ev["entity"][1];
+        assert_eq!(consent["type"]["code"], "Consent");
+        assert_eq!(
+            consent["what"]["identifier"],
+            json!({"system": "urn:ehrx:consent-directive:hospital-b", "value": "directive-0000000001"})
+        );
+    }
+
+    /// A checked-in export (tests/fixtures/fhir/export), validated by the HAPI validator in
+    /// `ehr-tests` (`cargo test -p ehr-tests --test fhir_tools -- --ignored export`): it must
+    /// be what the code writes now. `EHRX_UPDATE_FIXTURES=1` rewrites it.
+    pub(crate) fn check_fixture(name: &str, value: &Value) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/fhir/export")
+            .join(name);
+        let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+        if std::env::var_os("EHRX_UPDATE_FIXTURES").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            return;
+        }
+        let stored = std::fs::read_to_string(&path).unwrap_or_default();
+        let stored: Value = serde_json::from_str(&stored).unwrap_or(Value::Null);
+        assert!(
+            &stored == value,
+            "{} is not what the export writes now: run EHRX_UPDATE_FIXTURES=1 cargo test -p ehrx --lib fixture",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn audit_fixture_is_current() {
+        let mut events = audit_bundle(
+            every_entry()
+                .iter()
+                .map(|e| audit_event(e, "hospital-b", "wasm1exchange"))
+                .collect(),
+        );
+        events["timestamp"] = json!("2025-01-01T00:00:00Z");
+        check_fixture("audit-events.json", &events);
+        let mut report =
+            patient_access_report(&every_entry(), "hospital-b", "wasm1exchange", PSEUDONYM);
+        report["timestamp"] = json!("2025-01-01T00:00:00Z");
+        check_fixture("patient-access-report.json", &report);
+    }
+
+    #[test]
+    fn the_patient_access_report_keeps_only_that_patient() {
+        let other = "f".repeat(64);
+        let entries = vec![
+            AuditEntry::new(Timestamp::from_seconds(1), AuditAction::RequestReceived)
+                .patient(PSEUDONYM),
+            AuditEntry::new(Timestamp::from_seconds(2), AuditAction::RequestReceived)
+                .patient(&other),
+            AuditEntry::new(Timestamp::from_seconds(3), AuditAction::ReplyDelivered),
+            AuditEntry::new(Timestamp::from_seconds(4), AuditAction::ConsentDecision)
+                .patient(PSEUDONYM)
+                .rejected(ErrorCode::ConsentDenied),
+            AuditEntry::new(Timestamp::from_seconds(5), AuditAction::ReplyDelivered)
+                .patient(PSEUDONYM),
+        ];
+        let entries: Vec<AuditEntry> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut e)| {
+                e.id = i as u64 + 1;
+                e
+            })
+            .collect();
+        let report = patient_access_report(&entries, "hospital-b", "wasm1x", PSEUDONYM);
+        validate_bundle(&report).unwrap();
+        let events = report["entry"].as_array().unwrap();
+        assert_eq!(events.len(), 3);
+        let types: Vec<&str> = events
+            .iter()
+            .map(|e| e["resource"]["type"]["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["110112", "110113", "110106"]);
+        assert!(!report.to_string().contains(&other));
+        let none = patient_access_report(&entries, "hospital-b", "wasm1x", &"0".repeat(64));
+        assert!(none["entry"].as_array().unwrap().is_empty());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod demographics;
 pub mod error;
 pub mod fhir;
+pub mod fhir_consent;
 pub mod history;
 pub mod keys;
 pub mod metrics;

@@ -1043,17 +1043,29 @@ fn audit_log_exports_as_fhir_audit_events() {
         .find(|e| e["entity"][0]["what"]["identifier"]["value"] == submitted.request_id.as_str())
         .expect("an event for the request");
     assert_eq!(submitted_ev["resourceType"], "AuditEvent");
-    assert_eq!(submitted_ev["subtype"][0]["code"], "request_submitted");
+    assert_eq!(submitted_ev["type"]["code"], "110112");
+    let action = |ev: &Value| {
+        ev["entity"].as_array().unwrap().last().unwrap()["detail"][0]["valueString"].clone()
+    };
+    assert_eq!(action(submitted_ev), "request_submitted");
     assert_eq!(submitted_ev["outcome"], "0");
     assert_eq!(
-        submitted_ev["agent"][0]["purposeOfUse"][0]["coding"][0]["code"],
+        submitted_ev["purposeOfEvent"][0]["coding"][0]["code"],
         "TREAT"
     );
-    // The clinician who asked is the second agent.
+    // The clinician who asked is the agent typed information recipient, the requestor.
+    let clinician = submitted_ev["agent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"]["coding"][0]["code"] == "IRCP")
+        .expect("the clinician");
     assert_eq!(
-        submitted_ev["agent"][1]["who"]["identifier"],
+        clinician["who"]["identifier"],
         json!({"system": fhir::CLINICIAN_SYSTEM, "value": "dr-adams"})
     );
+    assert_eq!(clinician["requestor"], true);
+    assert_eq!(clinician["purposeOfUse"][0]["coding"][0]["code"], "TREAT");
     let theirs = audit_export::AuditFilter {
         clinician_id: Some("dr-adams".into()),
         ..Default::default()
@@ -1078,7 +1090,8 @@ fn audit_log_exports_as_fhir_audit_events() {
     let registered =
         audit_export::to_fhir(&exchange, audit_export::AuditSource::Registry, &registry);
     assert!(registered["entry"].as_array().unwrap().iter().any(|e| {
-        e["resource"]["subtype"][0]["code"] == "clinician_changed"
+        action(&e["resource"]) == "clinician_changed"
+            && e["resource"]["subtype"][0]["code"] == "110136"
             && e["resource"]["entity"][0]["what"]["identifier"]["value"] == "dr-adams"
     }));
 }
