@@ -16,6 +16,7 @@ use crate::store;
 use crate::time;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ehr_protocol::consent::{EmergencyReason, RecordCategory};
 use ehr_protocol::exchange::{OutgoingRequest, PurposeOfUse, QueryMsg};
 use ehrx_matching::{Address, Attributes, Sex};
 use serde_json::json;
@@ -409,6 +410,9 @@ pub struct StoreArgs {
     /// the demographics with the pseudonym key).
     #[arg(long, alias = "token")]
     pub pseudonym: Option<String>,
+    /// What kind of record it is, for the patient's consent directives (signed with it).
+    #[arg(long, value_enum, default_value = "general")]
+    pub category: CategoryArg,
     #[command(flatten)]
     pub demographics: DemographicsArgs,
 }
@@ -464,6 +468,59 @@ pub struct RequestArgs {
         conflicts_with_all = ["partner", "clinician", "clinician_key"]
     )]
     pub resume: Option<String>,
+    /// Break the glass: an emergency request with this coded reason (needs --purpose
+    /// emergency-treatment, a credential that allows it, and --reason-text). It is audited as
+    /// such on both chains and the partner's privacy office is alerted.
+    #[arg(long, value_enum, requires = "reason_text")]
+    pub break_glass: Option<EmergencyArg>,
+    /// The emergency in the clinician's words (at most 300 characters), sealed to the
+    /// partner's privacy office.
+    #[arg(long, requires = "break_glass")]
+    pub reason_text: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EmergencyArg {
+    LifeThreatening,
+    PatientUnableToConsent,
+    UrgentTreatment,
+    Disaster,
+}
+
+impl From<EmergencyArg> for EmergencyReason {
+    fn from(e: EmergencyArg) -> EmergencyReason {
+        match e {
+            EmergencyArg::LifeThreatening => EmergencyReason::LifeThreatening,
+            EmergencyArg::PatientUnableToConsent => EmergencyReason::PatientUnableToConsent,
+            EmergencyArg::UrgentTreatment => EmergencyReason::UrgentTreatment,
+            EmergencyArg::Disaster => EmergencyReason::Disaster,
+        }
+    }
+}
+
+/// A record's category, for the patient's consent directives.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum CategoryArg {
+    #[default]
+    General,
+    MentalHealth,
+    SubstanceUse,
+    Reproductive,
+    Hiv,
+    Genetic,
+}
+
+impl From<CategoryArg> for RecordCategory {
+    fn from(c: CategoryArg) -> RecordCategory {
+        match c {
+            CategoryArg::General => RecordCategory::General,
+            CategoryArg::MentalHealth => RecordCategory::MentalHealth,
+            CategoryArg::SubstanceUse => RecordCategory::SubstanceUse,
+            CategoryArg::Reproductive => RecordCategory::Reproductive,
+            CategoryArg::Hiv => RecordCategory::Hiv,
+            CategoryArg::Genetic => RecordCategory::Genetic,
+        }
+    }
 }
 
 /// Builds the chain client a command uses (the native client; tests pass their own).
@@ -766,6 +823,7 @@ fn store_command(settings: &Settings, make_chain: ChainFactory, args: StoreArgs)
         args.record_id,
         &pseudonym,
         &records_key,
+        args.category.into(),
         &mut |line| eprintln!("{line}"),
     )?;
     let indexed = match (index_file, index_entry) {
@@ -826,6 +884,10 @@ fn request_command(settings: &Settings, make_chain: ChainFactory, args: RequestA
                     purpose: args.purpose.into(),
                     patient: &patient,
                     ttl_secs: args.ttl,
+                    emergency: args.break_glass.map(|reason| request::Emergency {
+                        reason: reason.into(),
+                        reason_text: args.reason_text.clone().unwrap_or_default(),
+                    }),
                 },
             )?;
             progress(&format!(

@@ -691,6 +691,8 @@ pub fn role_code(role: Role) -> StdCoding {
         Role::Request => (PARTICIPATION_TYPE, "IRCP", "information recipient"),
         Role::Reply => (PARTICIPATION_TYPE, "DIST", "distributor"),
         Role::Admin => (PARTICIPATION_TYPE, "RESP", "responsible party"),
+        // The privacy office authors the consent directives it records.
+        Role::Privacy => (PARTICIPATION_TYPE, "AUT", "author (originator)"),
     }
 }
 

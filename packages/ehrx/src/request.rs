@@ -14,11 +14,12 @@ use crate::error::RequestEnd;
 use crate::fhir;
 use crate::history;
 use crate::peer::{random_id, Peer};
-use crate::sealed_patient::SealedDetails;
+use crate::sealed_patient::{check_reason, SealedDetails};
 use crate::sign::{self, RequestFields};
 use crate::time::now_unix;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
+use ehr_protocol::consent::{BreakGlass, EmergencyReason};
 use ehr_protocol::exchange::{
     ExecuteMsg, OutgoingRequest, PurposeOfUse, QueryMsg, RequestStatus, RetrievedReply,
 };
@@ -43,6 +44,16 @@ pub struct RequestInput<'a> {
     pub patient: &'a Attributes,
     /// Lifetime of the request in seconds.
     pub ttl_secs: u64,
+    /// A break-glass request: the emergency, as the clinician states it.
+    pub emergency: Option<Emergency>,
+}
+
+/// The clinician's statement of an emergency: the coded reason (signed, audited on both
+/// chains) and the free text (sealed to the custodian's privacy office).
+#[derive(Clone)]
+pub struct Emergency {
+    pub reason: EmergencyReason,
+    pub reason_text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +70,15 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
         bail!("the partner id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-' (InvalidFormat)");
     }
     let issued_at = now_unix();
+    if let Some(emergency) = &input.emergency {
+        if input.purpose != PurposeOfUse::EmergencyTreatment {
+            bail!(
+                "a break-glass request is for emergency treatment: pass --purpose \
+                 emergency-treatment (BreakGlassNotAllowed)"
+            );
+        }
+        check_reason(&emergency.reason_text).map_err(|e| anyhow!("{e} (ReasonRequired)"))?;
+    }
     // Checked here first: the contract refuses the same, mostly with a strike on this peer.
     clinician::check_registered(&peer.exchange, input.clinician, input.purpose, issued_at)?;
     // In this peer's scope: no other requester can take or burn it.
@@ -67,7 +87,10 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
     let custodian = custodian_key(peer, input.partner_id)?;
     let sealed_patient = seal_patient(
         &custodian,
-        &SealedDetails::new(input.patient.clone(), None),
+        &SealedDetails::new(
+            input.patient.clone(),
+            input.emergency.as_ref().map(|e| e.reason_text.clone()),
+        ),
         &request_id,
         peer.network(),
         input.partner_id,
@@ -81,6 +104,9 @@ pub fn submit(peer: &Peer, input: &RequestInput) -> Result<Submitted> {
         reply_encryption_key: peer.keys.encryption_public().as_bytes().to_vec(),
         issued_at,
         expires_at,
+        break_glass: input.emergency.as_ref().map(|e| BreakGlass {
+            reason: Some(e.reason),
+        }),
     };
     let body = sign::request_body(peer.network(), &peer.address, &fields);
     let msg = sign::submit_request(input.clinician.signing_key(), &body);

@@ -6,7 +6,7 @@
 use anyhow::{anyhow, Result};
 use cosmwasm_std::Binary;
 use ehr_protocol::chunks::Manifest;
-use ehr_protocol::consent::RecordCategory;
+use ehr_protocol::consent::{BreakGlass, RecordCategory};
 use ehr_protocol::exchange::{PurposeOfUse, StoreRecordMsg, SubmitReplyMsg, SubmitRequestMsg};
 use ehr_protocol::limits::PACKET_VERSION;
 use ehr_protocol::packet::{ReplyBody, RequestBody};
@@ -49,6 +49,7 @@ pub fn store_record(
     record_id: &str,
     patient_token: &str,
     manifest: Manifest,
+    category: RecordCategory,
 ) -> StoreRecordMsg {
     let bytes = store_sign_bytes(&StoreSigning {
         network_id,
@@ -56,7 +57,7 @@ pub fn store_record(
         record_id,
         patient_token,
         manifest: &manifest,
-        category: RecordCategory::General,
+        category,
     });
     StoreRecordMsg {
         record_id: record_id.to_string(),
@@ -64,7 +65,7 @@ pub fn store_record(
         manifest,
         signature: Binary::from(sign(key, &bytes).to_vec()),
         chunks: Vec::new(),
-        category: RecordCategory::General,
+        category,
     }
 }
 
@@ -80,6 +81,8 @@ pub struct RequestFields {
     pub reply_encryption_key: Vec<u8>,
     pub issued_at: u64,
     pub expires_at: u64,
+    /// A break-glass claim (its coded reason), signed with the request.
+    pub break_glass: Option<BreakGlass>,
 }
 
 /// The body the exchange contract rebuilds from a `SubmitRequest` and verifies.
@@ -97,7 +100,7 @@ pub fn request_body(source_network: &str, requester: &str, f: &RequestFields) ->
         reply_encryption_key: Binary::from(f.reply_encryption_key.clone()),
         issued_at: f.issued_at,
         expires_at: f.expires_at,
-        break_glass: None,
+        break_glass: f.break_glass.clone(),
     }
 }
 
@@ -175,6 +178,7 @@ mod tests {
             reply_encryption_key: vec![9u8; 32],
             issued_at: 1_700_000_000,
             expires_at: 1_700_000_600,
+            break_glass: None,
         }
     }
 
@@ -228,6 +232,7 @@ mod tests {
             "rec-0000000000000001",
             &token,
             Manifest::of(&[vec![1u8; 1024]]),
+            RecordCategory::General,
         );
         let bytes = store_sign_bytes(&StoreSigning {
             network_id: "hospital-b",

@@ -8,6 +8,7 @@ use crate::history::{self, Limits};
 use crate::peer::{random_id, Peer};
 use crate::sign;
 use anyhow::{bail, Context, Result};
+use ehr_protocol::consent::RecordCategory;
 use ehr_protocol::exchange::{ExecuteMsg, StoreChunksMsg, StoreRecordMsg};
 use ehr_protocol::packet::frame;
 use ehr_protocol::validate;
@@ -49,6 +50,7 @@ pub fn store(
     record_id: Option<String>,
     pseudonym: &str,
     records_key: &X25519Public,
+    category: RecordCategory,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Stored> {
     let bundle_json = bundle.0;
@@ -92,6 +94,7 @@ pub fn store(
         &record_id,
         pseudonym,
         manifest,
+        category,
     );
     let txhashes = history::upload(
         peer.chain(),

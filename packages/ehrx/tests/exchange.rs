@@ -222,6 +222,7 @@ impl Hospitals {
             None,
             &pseudonym,
             &self.records_key(),
+            ehr_protocol::consent::RecordCategory::General,
             &mut |_| {},
         )
         .unwrap()
@@ -260,6 +261,7 @@ impl Hospitals {
                 purpose,
                 patient: &d.attributes(),
                 ttl_secs: 900,
+                emergency: None,
             },
         )
     }
@@ -531,6 +533,7 @@ fn outsider_is_refused_not_registered_and_told_to_ask_the_admin() {
         None,
         &token,
         &h.records_key(),
+        ehr_protocol::consent::RecordCategory::General,
         &mut |_| {},
     )
     .unwrap_err();
@@ -673,6 +676,7 @@ fn a_request_signed_with_another_key_for_a_real_clinician_id_is_refused_bad_sign
             reply_encryption_key: peer.keys.encryption_public().as_bytes().to_vec(),
             issued_at: now,
             expires_at: now + 600,
+            break_glass: None,
         },
     );
     let msg = ehrx::sign::submit_request(&forged_key, &body);
@@ -824,6 +828,7 @@ fn records_the_reply_service_cannot_open_are_declined_internal() {
         None,
         &pseudonym(&h.pseudonym_key, &d),
         &ehrx::crypto::generate_x25519().public(),
+        ehr_protocol::consent::RecordCategory::General,
         &mut |_| {},
     )
     .unwrap();
@@ -1323,6 +1328,7 @@ fn a_large_reply_does_not_hold_up_a_small_one_and_survives_a_restart() {
         None,
         &pseudonym(&h.pseudonym_key, &big),
         &h.records_key(),
+        ehr_protocol::consent::RecordCategory::General,
         &mut |_| {},
     )
     .unwrap();
