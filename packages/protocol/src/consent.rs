@@ -439,12 +439,14 @@ mod tests {
         assert!(evaluate(&[revoked, expired, future], ConsentDecision::Permit, &q).permits());
     }
 
+    /// A change that makes a valid directive malformed.
+    type Spoil = Box<dyn Fn(&mut ConsentDirectiveInput)>;
+
     #[test]
     fn a_malformed_directive_is_refused_with_invalid_format() {
         let ok = directive("fine", ConsentDecision::Permit).input;
         assert_eq!(ok.validate(), Ok(()));
-        type Breakage = Box<dyn Fn(&mut ConsentDirectiveInput)>;
-        let cases: Vec<Breakage> = vec![
+        let cases: Vec<Spoil> = vec![
             Box::new(|d| d.directive_id = "short".into()),
             Box::new(|d| d.patient = "not-hex".into()),
             Box::new(|d| d.patient = P.to_uppercase()),

@@ -5,12 +5,16 @@
 use super::chain::{Chain, ExchangeResult};
 use super::peer::{
     open_history, random_id, seal_history, sealed_outcome, sealed_records, Patient, Sealed,
-    TestPeer, TEST_MAX_CHUNK,
+    TestClinician, TestPeer, TEST_MAX_CHUNK,
 };
 use super::relayer::{Delivery, Link, Relayer, VERSION};
 use cosmwasm_std::IbcOrder;
-use ehr_protocol::exchange::SubmitRequestMsg;
-use ehr_protocol::packet::SealedOutcome;
+use ehr_protocol::consent::{
+    BreakGlass, ConsentDecision, ConsentDirectiveInput, EmergencyReason, RecordCategory,
+};
+use ehr_protocol::exchange::{Disclosure, ExecuteMsg, PurposeOfUse, SubmitRequestMsg};
+use ehr_protocol::limits::PACKET_VERSION;
+use ehr_protocol::packet::{RequestBody, SealedOutcome};
 use ehr_protocol::registry::{Policy, Role};
 use rand_core::{OsRng, RngCore};
 
@@ -24,6 +28,8 @@ pub struct TwoHospitals {
     pub requester: TestPeer,
     pub storer: TestPeer,
     pub responder: TestPeer,
+    /// B's privacy office (role `privacy`): records and revokes consent directives.
+    pub privacy: TestPeer,
     pub patient: Patient,
     /// B's records key (stored records are encrypted to it).
     pub records_key: [u8; 32],
@@ -42,6 +48,7 @@ impl TwoHospitals {
         let requester = a.add_peer("dr-adams", &[Role::Request]);
         let storer = b.add_peer("records-desk", &[Role::Store]);
         let responder = b.add_peer("reply-service", &[Role::Reply]);
+        let privacy = b.add_peer("privacy-office", &[Role::Privacy]);
         let patient = Patient::new("Maria", "Gonzalez", "1984-03-12", "219-09-9999");
         let mut records_key = [0u8; 32];
         OsRng.fill_bytes(&mut records_key);
@@ -60,6 +67,7 @@ impl TwoHospitals {
             requester,
             storer,
             responder,
+            privacy,
             patient,
             records_key,
             record_id,
@@ -106,6 +114,161 @@ impl TwoHospitals {
         let out = self.request_from(&requester);
         self.requester = requester;
         out
+    }
+
+    /// A break-glass request from `signer` on A, asked by `clinician` for `purpose`, with
+    /// the coded `reason` (none: a claim without one).
+    pub fn break_glass_msg(
+        &self,
+        signer: &TestPeer,
+        clinician: &TestClinician,
+        purpose: PurposeOfUse,
+        reason: Option<EmergencyReason>,
+    ) -> SubmitRequestMsg {
+        let id = signer.request_id();
+        let plain = signer.request_msg(
+            &id,
+            "hospital-a",
+            "hospital-b",
+            clinician,
+            &self.patient,
+            self.a.now(),
+            REQUEST_TTL,
+        );
+        let body = RequestBody {
+            version: PACKET_VERSION,
+            request_id: id,
+            source_network: "hospital-a".into(),
+            destination_network: "hospital-b".into(),
+            requester: signer.address.to_string(),
+            requester_role: Role::Request,
+            clinician_id: clinician.id.clone(),
+            purpose,
+            sealed_patient: plain.sealed_patient,
+            reply_encryption_key: plain.reply_encryption_key,
+            issued_at: plain.issued_at,
+            expires_at: plain.expires_at,
+            break_glass: Some(BreakGlass { reason }),
+        };
+        TestPeer::sign_request(&body, clinician)
+    }
+
+    /// The requester's break-glass request for emergency treatment, asked by `clinician`;
+    /// its id and result.
+    pub fn request_break_glass(
+        &mut self,
+        clinician: &TestClinician,
+        reason: Option<EmergencyReason>,
+    ) -> (String, ExchangeResult) {
+        let msg = self.break_glass_msg(
+            &self.requester,
+            clinician,
+            PurposeOfUse::EmergencyTreatment,
+            reason,
+        );
+        let id = msg.request_id.clone();
+        let requester =
+            std::mem::replace(&mut self.requester, TestPeer::new(self.a.addr("x"), &[]));
+        let result = self.a.submit_request(&requester, msg);
+        self.requester = requester;
+        (id, result)
+    }
+
+    /// A directive for the patient at B, applying to everything until narrowed.
+    pub fn directive(&self, decision: ConsentDecision) -> ConsentDirectiveInput {
+        ConsentDirectiveInput {
+            directive_id: random_id("consent"),
+            patient: self.patient.token.clone(),
+            decision,
+            partners: vec![],
+            purposes: vec![],
+            categories: vec![],
+            valid_from: None,
+            valid_until: None,
+            break_glass_override: false,
+        }
+    }
+
+    /// B's privacy office records `directive`.
+    pub fn record_consent(&mut self, directive: ConsentDirectiveInput) -> ExchangeResult {
+        let office = self.privacy.address.clone();
+        self.b
+            .execute(&office, &ExecuteMsg::RecordConsent { directive })
+    }
+
+    /// B's privacy office revokes a directive of the patient.
+    pub fn revoke_consent(&mut self, directive_id: &str) -> ExchangeResult {
+        let office = self.privacy.address.clone();
+        let patient = self.patient.token.clone();
+        self.b.execute(
+            &office,
+            &ExecuteMsg::RevokeConsent {
+                patient,
+                directive_id: directive_id.to_string(),
+            },
+        )
+    }
+
+    /// Stores one more record of the patient on B, of `category`; its id.
+    pub fn store_record_of(&mut self, category: RecordCategory) -> String {
+        let record_id = random_id("rec");
+        let sealed = seal_history(
+            &self.records_key,
+            &self.patient.fhir_bundle(),
+            TEST_MAX_CHUNK,
+        );
+        let network = self.b.network_id.clone();
+        let msg = self
+            .storer
+            .store_msg_as(&network, &record_id, &self.patient, &sealed, category);
+        let storer = std::mem::replace(&mut self.storer, TestPeer::new(self.b.addr("x"), &[]));
+        let result = self.b.store(&storer, msg);
+        self.storer = storer;
+        result.accepted();
+        record_id
+    }
+
+    /// The reply service answers `request_id` with the patient's records, declaring that it
+    /// releases `record_ids` (stored on B under the patient's pseudonym).
+    pub fn answer_with_disclosure(
+        &mut self,
+        request_id: &str,
+        record_ids: &[String],
+    ) -> ExchangeResult {
+        let outcome = self.reply_outcome_for(request_id);
+        self.answer_sealed_with_disclosure(request_id, outcome, record_ids)
+    }
+
+    /// `answer_with_disclosure` with a given sealed outcome.
+    pub fn answer_sealed_with_disclosure(
+        &mut self,
+        request_id: &str,
+        outcome: Sealed,
+        record_ids: &[String],
+    ) -> ExchangeResult {
+        let recipient_key = self
+            .b
+            .incoming("hospital-a", request_id)
+            .map(|incoming| incoming.body.reply_encryption_key.to_vec())
+            .unwrap_or_default();
+        let body = self.responder.reply_body(
+            request_id,
+            "hospital-a",
+            "hospital-b",
+            &recipient_key,
+            &outcome,
+            self.b.now(),
+        );
+        let mut msg = self.responder.reply_msg(&body, &outcome);
+        msg.disclosure = Some(Disclosure {
+            patient: self.patient.token.clone(),
+            record_ids: record_ids.to_vec(),
+        });
+        let responder =
+            std::mem::replace(&mut self.responder, TestPeer::new(self.b.addr("x"), &[]));
+        let result = self.b.submit_reply(&responder, msg);
+        self.responder = responder;
+        result
     }
 
     /// A -> B: delivers pending requests, and their acks back to A.

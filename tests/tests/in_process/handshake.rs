@@ -121,3 +121,19 @@ fn closing_from_our_side_is_refused_and_counterparty_close_unbinds() {
         .iter()
         .any(|e| e.action == AuditAction::ChannelClosed));
 }
+
+#[test]
+fn a_version_2_channel_is_refused_after_the_v3_bump() {
+    let (mut a, mut b, conns) = partnered();
+    assert_eq!(VERSION, "ehr-exchange-3");
+    let err = Relayer::open_channel(
+        &mut a,
+        &mut b,
+        &conns,
+        IbcOrder::Unordered,
+        "ehr-exchange-2",
+    )
+    .unwrap_err();
+    assert!(err.contains("UnsupportedVersion"), "{err}");
+    assert_eq!(a.partner("hospital-b").unwrap().channel_id, None);
+}

@@ -3,8 +3,10 @@
 
 mod attacks;
 mod bounds;
+mod break_glass;
 mod channel_binding;
 mod chunks;
+mod consent;
 mod exchange_flow;
 mod finalisation;
 mod handshake;

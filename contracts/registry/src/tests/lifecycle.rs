@@ -375,3 +375,16 @@ fn a_policy_stored_before_the_new_bounds_reads_with_their_defaults() {
         }
     );
 }
+
+#[test]
+fn a_clinician_stored_before_break_glass_reads_without_the_permission() {
+    let v2 = r#"{"clinician_id":"dr-adams","signing_key":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC",
+        "allowed_purposes":["treatment"],"valid_from":null,"valid_until":null,"status":"active"}"#;
+    let clinician: ehr_protocol::registry::Clinician = from_json(v2.as_bytes()).unwrap();
+    assert!(!clinician.break_glass);
+    assert_eq!(
+        ehr_protocol::registry::Role::Privacy.as_str(),
+        "privacy",
+        "the privacy office's role"
+    );
+}
