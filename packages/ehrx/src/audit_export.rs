@@ -4,7 +4,7 @@ use crate::chain;
 use crate::fhir;
 use crate::peer::Exchange;
 use anyhow::{Context, Result};
-use ehr_protocol::audit::AuditEntry;
+use ehr_protocol::audit::{AuditAction, AuditEntry};
 use ehr_protocol::exchange::QueryMsg;
 use ehr_protocol::limits::MAX_PAGE;
 use ehr_protocol::registry::{AuditLogResponse, QueryMsg as RegistryQuery};
@@ -18,6 +18,8 @@ pub struct AuditFilter {
     pub request_id: Option<String>,
     /// Entries naming this registered clinician (`AuditEntry::clinician_id`).
     pub clinician_id: Option<String>,
+    /// Only break-glass events: requests, co-signatures and missing co-signatures.
+    pub break_glass_only: bool,
 }
 
 impl AuditFilter {
@@ -33,6 +35,13 @@ impl AuditFilter {
                 .clinician_id
                 .as_ref()
                 .is_none_or(|id| entry.clinician_id.as_ref() == Some(id))
+            && (!self.break_glass_only
+                || matches!(
+                    entry.action,
+                    AuditAction::BreakGlass
+                        | AuditAction::BreakGlassCosigned
+                        | AuditAction::BreakGlassCosignMissing
+                ))
     }
 }
 
@@ -108,6 +117,31 @@ pub fn to_fhir(exchange: &Exchange, source: AuditSource, entries: &[AuditEntry])
 /// The custodian's "who accessed my record" report for one patient (the custodian's
 /// pseudonym): the exchange contract's entries about them, as a FHIR Bundle of AuditEvents
 /// ([`fhir::patient_access_report`]; entries about anyone else are left out).
+/// Every audit entry about `patient` (this hospital's pseudonym) on the exchange contract,
+/// oldest first.
+pub fn patient_entries(exchange: &Exchange, patient: &str) -> Result<Vec<AuditEntry>> {
+    let mut all = Vec::new();
+    let mut start_after = None;
+    loop {
+        let page: AuditLogResponse = chain::query(
+            exchange.chain,
+            &exchange.contract,
+            &QueryMsg::AuditByPatient {
+                patient: patient.to_string(),
+                start_after,
+                limit: Some(MAX_PAGE),
+            },
+        )
+        .context("reading the patient's audit entries")?;
+        let full = page.entries.len() >= MAX_PAGE as usize;
+        start_after = page.entries.last().map(|e| e.id);
+        all.extend(page.entries);
+        if !full {
+            return Ok(all);
+        }
+    }
+}
+
 pub fn patient_report(exchange: &Exchange, entries: &[AuditEntry], patient: &str) -> Value {
     fhir::patient_access_report(entries, &exchange.network, &exchange.contract, patient)
 }
@@ -126,6 +160,7 @@ mod tests {
             until,
             request_id: id.map(str::to_string),
             clinician_id: None,
+            break_glass_only: false,
         };
         assert!(f(None, None, None).keeps(&e));
         assert!(f(Some(100), Some(101), Some("r1")).keeps(&e));
@@ -140,5 +175,12 @@ mod tests {
         let asked = e.clone().clinician("dr-adams");
         assert!(by("dr-adams").keeps(&asked));
         assert!(!by("dr-brown").keeps(&asked));
+        let break_glass = AuditFilter {
+            break_glass_only: true,
+            ..AuditFilter::default()
+        };
+        assert!(!break_glass.keeps(&asked));
+        let emergency = AuditEntry::new(Timestamp::from_seconds(100), AuditAction::BreakGlass);
+        assert!(break_glass.keeps(&emergency));
     }
 }

@@ -17,7 +17,7 @@ use crate::time;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ehr_protocol::consent::{EmergencyReason, RecordCategory};
-use ehr_protocol::exchange::{OutgoingRequest, PurposeOfUse, QueryMsg};
+use ehr_protocol::exchange::{CosignMsg, ExecuteMsg, OutgoingRequest, PurposeOfUse, QueryMsg};
 use ehrx_matching::{Address, Attributes, Sex};
 use serde_json::json;
 use std::io::{Read, Write};
@@ -82,6 +82,14 @@ pub enum Command {
         #[arg(long, default_value_t = crate::reply_service::MAX_IN_FLIGHT as u16,
               value_parser = clap::value_parser!(u16).range(1..=256))]
         max_in_flight: u16,
+        /// Alert the privacy office of each break-glass request: run this program (no
+        /// arguments, no shell) with the event as JSON on its stdin.
+        #[arg(long)]
+        on_break_glass: Option<String>,
+        /// Alert the privacy office of each break-glass request: POST the event as JSON to
+        /// this http:// URL on the hospital's own network (loopback or private address).
+        #[arg(long)]
+        break_glass_webhook: Option<String>,
     },
     /// Registry and exchange administration, signed by the registry admin's account.
     Admin {
@@ -92,6 +100,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// A patient's consent directives, for the privacy office (role `privacy`).
+    Consent {
+        #[command(subcommand)]
+        command: crate::consent_cmd::ConsentCommand,
     },
 }
 
@@ -131,6 +144,20 @@ pub enum ClinicianCommand {
     /// Print a clinician's public key and the RegisterClinician message for it again (with
     /// the purposes and validity given on this command line).
     Show(ClinicianArgs),
+    /// Co-sign a break-glass request of this hospital, as a second clinician allowed
+    /// break-glass, within the policy's time (sent by this peer, signed with the
+    /// co-signer's key).
+    Cosign {
+        /// The co-signing clinician's id.
+        #[arg(long)]
+        id: String,
+        /// Their key file [default: <key_dir>/clinicians/<id>.key].
+        #[arg(long)]
+        clinician_key: Option<PathBuf>,
+        /// The break-glass request.
+        #[arg(long)]
+        request_id: String,
+    },
     /// Replace a clinician's key, keeping the current one as <file>.old; the admin then
     /// registers the new one (RegisterClinician with the same id).
     Rotate {
@@ -165,6 +192,10 @@ pub struct ClinicianArgs {
     /// The registration ends at (unix seconds, YYYY-MM-DD or RFC 3339) [default: never].
     #[arg(long)]
     pub valid_until: Option<String>,
+    /// The credential allows break-glass (emergency) requests and co-signing them (with
+    /// the purpose emergency-treatment).
+    #[arg(long)]
+    pub break_glass: bool,
 }
 
 impl ClinicianArgs {
@@ -211,6 +242,20 @@ pub enum AuditCommand {
         /// Which contract's log.
         #[arg(long, value_enum, default_value = "exchange")]
         source: AuditSource,
+        /// Keep only break-glass events (requests, co-signatures, missing co-signatures):
+        /// what the privacy office reviews.
+        #[arg(long)]
+        break_glass: bool,
+        /// Output file [default: stdout].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A patient's "who accessed my record" report: every request about them, consent
+    /// decision and disclosure on this (the custodian's) chain, as a FHIR Bundle of
+    /// AuditEvents.
+    Patient {
+        #[command(flatten)]
+        patient: crate::consent_cmd::PatientArgs,
         /// Output file [default: stdout].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -568,6 +613,42 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
     let settings = Settings::load(cli.config.as_deref(), &cli.settings)?;
     match cli.command {
         Command::Keys { command } => keys_command(&settings, command),
+        Command::Consent { command } => crate::consent_cmd::run(&settings, make_chain, command),
+        Command::Clinician {
+            command:
+                ClinicianCommand::Cosign {
+                    id,
+                    clinician_key,
+                    request_id,
+                },
+        } => {
+            let key_file = clinician_key
+                .unwrap_or_else(|| clinician::default_key_file(&settings.key_dir(), &id));
+            let key = ClinicianKey::load(&id, &key_file, || Code::ask(&id, false))?;
+            let chain = make_chain(&settings)?;
+            let peer = Peer::connect(
+                chain.as_ref(),
+                settings.exchange()?,
+                KeyDir::new(settings.key_dir()).load()?,
+            )?;
+            let bytes =
+                ehr_protocol::signing::cosign_sign_bytes(peer.network(), &request_id, key.id());
+            let msg = ExecuteMsg::CosignBreakGlass(CosignMsg {
+                request_id: request_id.clone(),
+                clinician_id: key.id().to_string(),
+                signature: cosmwasm_std::Binary::from(
+                    crate::sign::sign(key.signing_key(), &bytes).to_vec(),
+                ),
+            });
+            let tx = crate::chain::execute(peer.chain(), peer.contract(), &msg)
+                .with_context(|| format!("co-signing request {request_id}"))?;
+            progress(&format!(
+                "request {request_id} co-signed by {} (tx {})",
+                key.id(),
+                tx.txhash
+            ));
+            Ok(())
+        }
         Command::Clinician { command } => clinician_command(&settings, command),
         Command::Pseudonym(args) => {
             let key = PseudonymKey::load(settings.pseudonym_key_file()?)?;
@@ -590,7 +671,16 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
             once,
             metrics_addr,
             max_in_flight,
+            on_break_glass,
+            break_glass_webhook,
         } => {
+            let alerts = crate::alert::Alerts {
+                program: on_break_glass,
+                webhook: break_glass_webhook
+                    .as_deref()
+                    .map(crate::alert::Webhook::parse)
+                    .transpose()?,
+            };
             let chain = make_chain(&settings)?;
             let dir = KeyDir::new(settings.key_dir());
             let exchange = settings.exchange()?;
@@ -624,7 +714,8 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                 settings.patient_index_file()?,
                 settings.state_file(),
             )?
-            .with_max_in_flight(usize::from(max_in_flight));
+            .with_max_in_flight(usize::from(max_in_flight))
+            .with_alerts(alerts);
             if let Some(addr) = metrics_addr {
                 // Healthy while a pass succeeded within three safety-net intervals and a minute.
                 let stale = 3 * settings.poll_interval().as_secs() + 60;
@@ -657,6 +748,7 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                     request_id,
                     clinician,
                     source,
+                    break_glass,
                     out,
                 },
         } => {
@@ -665,6 +757,7 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                 until: until.as_deref().map(time::parse_moment).transpose()?,
                 request_id,
                 clinician_id: clinician,
+                break_glass_only: break_glass,
             };
             let chain = make_chain(&settings)?;
             let exchange = Exchange::connect(chain.as_ref(), settings.exchange()?)?;
@@ -676,6 +769,28 @@ pub fn run(cli: Cli, make_chain: ChainFactory) -> Result<()> {
                     write_private(&path, text.as_bytes())?;
                     progress(&format!(
                         "{} audit event(s) written to {}",
+                        entries.len(),
+                        path.display()
+                    ));
+                }
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Patient { patient, out },
+        } => {
+            let pseudonym = patient.pseudonym(&settings)?;
+            let chain = make_chain(&settings)?;
+            let exchange = Exchange::connect(chain.as_ref(), settings.exchange()?)?;
+            let entries = audit_export::patient_entries(&exchange, &pseudonym)?;
+            let report = audit_export::patient_report(&exchange, &entries, &pseudonym);
+            let text = serde_json::to_string_pretty(&report)?;
+            match out {
+                Some(path) => {
+                    write_private(&path, text.as_bytes())?;
+                    progress(&format!(
+                        "{} audit event(s) about the patient written to {}",
                         entries.len(),
                         path.display()
                     ));
@@ -744,6 +859,7 @@ fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<(
             })?;
             (args, key, "key in")
         }
+        ClinicianCommand::Cosign { .. } => unreachable!("run() handles cosign"),
         ClinicianCommand::Rotate {
             args,
             force,
@@ -757,7 +873,15 @@ fn clinician_command(settings: &Settings, command: ClinicianCommand) -> Result<(
             (args, key, "new key (the previous one kept as *.old) in")
         }
     };
-    let registration = args.registration()?;
+    let mut registration = args.registration()?;
+    registration.break_glass = args.break_glass;
+    if args.break_glass
+        && !registration
+            .allowed_purposes
+            .contains(&PurposeOfUse::EmergencyTreatment)
+    {
+        bail!("--break-glass needs --purpose emergency-treatment as well");
+    }
     let msg = key.register_msg(&registration);
     progress(&format!(
         "clinician {}: {what} {} (mode 0600; it stays on this machine)",

@@ -319,7 +319,7 @@ impl ClinicianKey {
             allowed_purposes: registration.allowed_purposes.clone(),
             valid_from: registration.valid_from.map(Timestamp::from_seconds),
             valid_until: registration.valid_until.map(Timestamp::from_seconds),
-            break_glass: false,
+            break_glass: registration.break_glass,
         }
     }
 
@@ -347,6 +347,8 @@ pub struct Registration {
     pub allowed_purposes: Vec<PurposeOfUse>,
     pub valid_from: Option<u64>,
     pub valid_until: Option<u64>,
+    /// The credential allows break-glass (emergency) requests and co-signatures.
+    pub break_glass: bool,
 }
 
 impl Registration {
@@ -373,6 +375,7 @@ impl Registration {
             allowed_purposes: purposes,
             valid_from,
             valid_until,
+            break_glass: false,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod cli;
 pub mod clinician;
 pub mod config;
+pub mod consent_cmd;
 pub mod crypto;
 pub mod demographics;
 pub mod error;

@@ -1276,11 +1276,16 @@ fn cli_store_then_request_writes_history_with_provenance() {
     )
     .unwrap();
     let audit: Value = serde_json::from_slice(&std::fs::read(&audit_out).unwrap()).unwrap();
+    // The contract's action name travels as the `ehrx-action` detail of an entity (every
+    // code of the event is a standard one, BALP / DICOM).
     let kinds: Vec<&str> = audit["entry"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|e| e["resource"]["subtype"][0]["code"].as_str())
+        .flat_map(|e| e["resource"]["entity"].as_array().into_iter().flatten())
+        .flat_map(|entity| entity["detail"].as_array().into_iter().flatten())
+        .filter(|d| d["type"] == "ehrx-action")
+        .filter_map(|d| d["valueString"].as_str())
         .collect();
     for expected in ["request_submitted", "reply_received", "retrieval"] {
         assert!(
