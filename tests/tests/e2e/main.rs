@@ -6,6 +6,7 @@
 
 mod attacks;
 mod channels;
+mod clinical_rules;
 mod faults;
 mod histories;
 mod linkability;
