@@ -69,10 +69,10 @@ fn a_consent_deny_refuses_treatment_and_break_glass_overrides_it_alerted_and_aud
     let root = std::env::temp_dir().join(format!("ehrx-clinical-{}", run_id()));
     std::fs::create_dir_all(&root).unwrap();
     let family = family_of_this_run();
-    let (store_site, _) = site(devnet, &root, B, "b-store", &[Role::Store]);
-    let (reply_site, _) = site(devnet, &root, B, "b-reply", &[Role::Reply]);
-    let (privacy_site, _) = site(devnet, &root, B, "b-privacy", &[Role::Privacy]);
-    let (home_site, _) = site(devnet, &root, A, "a-home", &[Role::Request]);
+    let (store_site, _) = site(devnet, &root, B, "rules-b-store", &[Role::Store]);
+    let (reply_site, _) = site(devnet, &root, B, "rules-b-reply", &[Role::Reply]);
+    let (privacy_site, _) = site(devnet, &root, B, "rules-b-privacy", &[Role::Privacy]);
+    let (home_site, _) = site(devnet, &root, A, "rules-a-home", &[Role::Request]);
 
     let details = root.join("patient.json");
     std::fs::write(
@@ -211,7 +211,7 @@ fn a_consent_deny_refuses_treatment_and_break_glass_overrides_it_alerted_and_aud
 
     // 1. For treatment: the patient's deny holds. Answered on chain like any request; the
     //    sealed reply says ConsentDenied (exit 4), and nothing is written.
-    let (refused, refused_out) = ask(devnet, &root, "a-treat", &clinician, &details, &[]);
+    let (refused, refused_out) = ask(devnet, &root, "rules-a-treat", &clinician, &details, &[]);
     assert_eq!(
         refused.status.code(),
         Some(4),
@@ -229,7 +229,7 @@ fn a_consent_deny_refuses_treatment_and_break_glass_overrides_it_alerted_and_aud
     let (no_reason, _) = ask(
         devnet,
         &root,
-        "a-noreason",
+        "rules-a-noreason",
         &clinician,
         &details,
         &[
@@ -252,7 +252,7 @@ fn a_consent_deny_refuses_treatment_and_break_glass_overrides_it_alerted_and_aud
     let (emergency, emergency_out) = ask(
         devnet,
         &root,
-        "a-emergency",
+        "rules-a-emergency",
         &clinician,
         &details,
         &[

@@ -107,9 +107,9 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
     let root = std::env::temp_dir().join(format!("ehrx-matching-{}", run_id()));
     std::fs::create_dir_all(&root).unwrap();
     let family = family_of_this_run();
-    let (store_site, _) = site(devnet, &root, B, "b-store", &[Role::Store]);
-    let (reply_site, _) = site(devnet, &root, B, "b-reply", &[Role::Reply]);
-    let (home_site, _) = site(devnet, &root, A, "a-home", &[Role::Request]);
+    let (store_site, _) = site(devnet, &root, B, "match-b-store", &[Role::Store]);
+    let (reply_site, _) = site(devnet, &root, B, "match-b-reply", &[Role::Reply]);
+    let (home_site, _) = site(devnet, &root, A, "match-a-home", &[Role::Request]);
 
     // B holds Jonathan's history, filed under his full name with his SSN. The details for
     // the pseudonym come from the Bundle's Patient, as do the index's attributes.
@@ -146,7 +146,7 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
     let (found, out) = ask(
         devnet,
         &root,
-        "a-nickname",
+        "match-a-nickname",
         &dr,
         json!({"given": "Jon", "family": family, "birth_date": "03/12/1984", "sex": "male",
                "phone": "(518) 555-0142",
@@ -161,7 +161,7 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
     let (twin, twin_out) = ask(
         devnet,
         &root,
-        "a-twin",
+        "match-a-twin",
         &dr,
         json!({"given": "Jeremy", "family": family, "birth_date": "1984-03-12", "sex": "male",
                "ssn": "212-45-6799", "phone": "518-555-0142",
@@ -183,7 +183,7 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
     let (vague, vague_out) = ask(
         devnet,
         &root,
-        "a-vague",
+        "match-a-vague",
         &dr,
         json!({"family": family, "birth_date": "1984-03-12"}),
     );
