@@ -386,3 +386,40 @@ pub fn exchange_history(
         request_ms,
     }
 }
+
+/// A clinician made with `ehrx clinician new --id ID EXTRA…` on `site` (their key stays in
+/// the site's key dir) and registered on A by its admin with the message ehrx printed: the
+/// id, the key file and that message.
+pub fn register_clinician(
+    devnet: &Devnet,
+    site: &Site,
+    id: &str,
+    extra: &[&str],
+) -> (String, PathBuf, Value) {
+    let mut args = vec![
+        "--config",
+        site.config.to_str().expect("a UTF-8 path"),
+        "clinician",
+        "new",
+        "--id",
+        id,
+    ];
+    args.extend_from_slice(extra);
+    let created = ehrx(devnet, &args);
+    assert!(
+        created.status.success(),
+        "clinician new: {}",
+        text(&created)
+    );
+    let register: Value = serde_json::from_slice(&created.stdout).expect("RegisterClinician JSON");
+    devnet
+        .exec(
+            "hospital-a",
+            "admin",
+            &devnet.contract("hospital-a", "registry"),
+            &register,
+        )
+        .accepted();
+    let key = site.dir.join(format!("keys/clinicians/{id}.key"));
+    (id.to_string(), key, register)
+}

@@ -61,9 +61,6 @@ pub enum ErrorCode {
     /// The patient's consent directive refuses this release (to this partner, for this
     /// purpose, of these categories).
     ConsentDenied,
-    /// The patient's details did not single out one patient: more attributes are needed
-    /// (the sealed answer names them).
-    MoreAttributesNeeded,
     Internal,
 }
 
@@ -100,7 +97,6 @@ impl ErrorCode {
             ErrorCode::ReasonRequired => "ReasonRequired",
             ErrorCode::BreakGlassExpired => "BreakGlassExpired",
             ErrorCode::ConsentDenied => "ConsentDenied",
-            ErrorCode::MoreAttributesNeeded => "MoreAttributesNeeded",
             ErrorCode::Internal => "Internal",
         }
     }
@@ -127,7 +123,6 @@ impl ErrorCode {
                 | ErrorCode::ChunkMissing
                 | ErrorCode::BreakGlassExpired
                 | ErrorCode::ConsentDenied
-                | ErrorCode::MoreAttributesNeeded
                 | ErrorCode::Internal
         )
     }
@@ -161,7 +156,7 @@ impl ErrorCode {
 
 const ACK_ERROR_PREFIX: &str = "ehrx:";
 
-const ALL_SIMPLE_CODES: [ErrorCode; 29] = [
+const ALL_SIMPLE_CODES: [ErrorCode; 28] = [
     ErrorCode::InvalidFormat,
     ErrorCode::UnknownPartner,
     ErrorCode::PartnerUnavailable,
@@ -189,7 +184,6 @@ const ALL_SIMPLE_CODES: [ErrorCode; 29] = [
     ErrorCode::ReasonRequired,
     ErrorCode::BreakGlassExpired,
     ErrorCode::ConsentDenied,
-    ErrorCode::MoreAttributesNeeded,
     ErrorCode::Internal,
 ];
 

@@ -6,34 +6,71 @@
 use crate::support::{A, B};
 use ehr_protocol::registry::Role;
 use ehr_tests::devnet::{path_without_wasmd, run_id, Devnet};
-use ehr_tests::peer_tool::{ehrx, ehrx_bin, reply_service, request_args, site, store, text, Site};
+use ehr_tests::peer_tool::{
+    ehrx_bin, register_clinician, reply_service, request_args, site, store, text,
+};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// A family name no other run shares (letters only: names are normalised to letters).
-fn family_of_this_run() -> String {
-    let letters: String = run_id()
+/// This run's patient. A warm devnet's patient index keeps every earlier run's patients,
+/// so each identifying value differs from run to run: a family name built from the run id's
+/// fastest-changing digits first (two runs' names differ from their first letters, so name
+/// similarity does not make them candidates for each other), and the SSN, birth date, house
+/// number and phone derived from it.
+struct Person {
+    family: String,
+    ssn: String,
+    twin_ssn: String,
+    /// YYYY-MM-DD, and the same date as a US clerk writes it (MM/DD/YYYY).
+    birth_date: String,
+    birth_date_us: String,
+    house: u32,
+    phone: String,
+}
+
+fn person_of_this_run() -> Person {
+    const SYLLABLES: [&str; 16] = [
+        "ba", "ke", "lo", "mi", "nu", "pa", "re", "si", "to", "vu", "za", "de", "fo", "gi", "ha",
+        "jo",
+    ];
+    let id = u32::from_str_radix(run_id(), 16).unwrap_or(0);
+    let digits: Vec<usize> = run_id()
         .chars()
-        .filter_map(|c| c.to_digit(36).map(|d| (b'a' + (d % 26) as u8) as char))
-        .take(8)
+        .rev()
+        .filter_map(|c| c.to_digit(16).map(|d| d as usize))
         .collect();
-    format!("Quill{letters}")
+    let mut family: String = digits.iter().map(|&d| SYLLABLES[d]).collect();
+    family[..1].make_ascii_uppercase();
+    let (month, day, year) = (1 + id % 12, 1 + (id / 12) % 28, 1950 + (id / 336) % 50);
+    Person {
+        family,
+        ssn: format!("212-{:02}-{:04}", 10 + id % 89, id % 9973 + 1),
+        twin_ssn: format!(
+            "212-{:02}-{:04}",
+            10 + (id + 7) % 89,
+            (id + 4999) % 9973 + 1
+        ),
+        birth_date: format!("{year}-{month:02}-{day:02}"),
+        birth_date_us: format!("{month:02}/{day:02}/{year}"),
+        house: 10 + id % 9000,
+        phone: format!("518-{:03}-{:04}", 200 + id % 700, id % 9973),
+    }
 }
 
 /// A Bundle with the one Patient (name, birth date, sex, SSN, home address, phone) and a
 /// Condition, as a hospital's EHR exports it.
-fn bundle(given: &str, family: &str, ssn: &str, condition: &str) -> Value {
+fn bundle(given: &str, p: &Person, condition: &str) -> Value {
     json!({
         "resourceType": "Bundle", "type": "collection",
         "entry": [
             {"fullUrl": "urn:uuid:7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d01",
              "resource": {"resourceType": "Patient", "id": "p1",
-                "name": [{"use": "official", "given": [given], "family": family}],
-                "gender": "male", "birthDate": "1984-03-12",
-                "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": ssn}],
-                "address": [{"use": "home", "line": ["41 Harbor View Road"], "city": "Albany", "postalCode": "12203"}],
-                "telecom": [{"system": "phone", "value": "518-555-0142"}]}},
+                "name": [{"use": "official", "given": [given], "family": p.family}],
+                "gender": "male", "birthDate": p.birth_date,
+                "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": p.ssn}],
+                "address": [{"use": "home", "line": [format!("{} Harbor View Road", p.house)], "city": "Albany", "postalCode": "12203"}],
+                "telecom": [{"system": "phone", "value": p.phone}]}},
             {"fullUrl": "urn:uuid:7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d02",
              "resource": {"resourceType": "Condition", "id": "c1",
                 "code": {"text": condition},
@@ -72,41 +109,14 @@ fn ask(
     (output, out)
 }
 
-/// A clinician made by `ehrx clinician new` on `site` and registered by A's admin: (id, key
-/// file).
-fn clinician(devnet: &Devnet, site: &Site) -> (String, String) {
-    let id = format!("dr-match-{}", run_id());
-    let created = ehrx(
-        devnet,
-        &[
-            "--config",
-            site.config.to_str().unwrap(),
-            "clinician",
-            "new",
-            "--id",
-            &id,
-        ],
-    );
-    assert!(
-        created.status.success(),
-        "clinician new: {}",
-        text(&created)
-    );
-    let register: Value = serde_json::from_slice(&created.stdout).unwrap();
-    devnet
-        .exec(A, "admin", &devnet.contract(A, "registry"), &register)
-        .accepted();
-    let key = site.dir.join(format!("keys/clinicians/{id}.key"));
-    (id, key.to_str().unwrap().to_string())
-}
-
 #[test]
 #[ignore = "needs the devnet (scripts/test.sh runs it)"]
 fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the_history() {
     let devnet = Devnet::get();
     let root = std::env::temp_dir().join(format!("ehrx-matching-{}", run_id()));
     std::fs::create_dir_all(&root).unwrap();
-    let family = family_of_this_run();
+    let p = person_of_this_run();
+    let family = p.family.clone();
     let (store_site, _) = site(devnet, &root, B, "match-b-store", &[Role::Store]);
     let (reply_site, _) = site(devnet, &root, B, "match-b-reply", &[Role::Reply]);
     let (home_site, _) = site(devnet, &root, A, "match-a-home", &[Role::Request]);
@@ -114,15 +124,12 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
     // B holds Jonathan's history, filed under his full name with his SSN. The details for
     // the pseudonym come from the Bundle's Patient, as do the index's attributes.
     let stored_bundle = store_site.dir.join("jonathan.json");
-    std::fs::write(
-        &stored_bundle,
-        bundle("Jonathan", &family, "212-45-6711", "Asthma").to_string(),
-    )
-    .unwrap();
+    std::fs::write(&stored_bundle, bundle("Jonathan", &p, "Asthma").to_string()).unwrap();
     let details = store_site.dir.join("jonathan-details.json");
     std::fs::write(
         &details,
-        json!({"given": "Jonathan", "family": family, "birth_date": "1984-03-12", "ssn": "212-45-6711"}).to_string(),
+        json!({"given": "Jonathan", "family": family, "birth_date": p.birth_date, "ssn": p.ssn})
+            .to_string(),
     )
     .unwrap();
     let stored = store(devnet, &store_site, &stored_bundle, &details);
@@ -139,7 +146,9 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
         &reply_site,
         &reply_site.dir.join("reply-service.log"),
     );
-    let dr = clinician(devnet, &home_site);
+    let (id, key, _) =
+        register_clinician(devnet, &home_site, &format!("dr-match-{}", run_id()), &[]);
+    let dr = (id, key.to_str().unwrap().to_string());
 
     // 1. A's clinician knows him as "Jon", has no SSN, but has his birth date, phone and
     //    address: one certain match, the history comes back.
@@ -148,9 +157,9 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
         &root,
         "match-a-nickname",
         &dr,
-        json!({"given": "Jon", "family": family, "birth_date": "03/12/1984", "sex": "male",
-               "phone": "(518) 555-0142",
-               "address": {"line": "41 Harbor View Rd", "city": "Albany", "postal_code": "12203"}}),
+        json!({"given": "Jon", "family": family, "birth_date": p.birth_date_us, "sex": "male",
+               "phone": format!("({}) {}", &p.phone[..3], &p.phone[4..]),
+               "address": {"line": format!("{} Harbor View Rd", p.house), "city": "Albany", "postal_code": "12203"}}),
     );
     assert!(found.status.success(), "nickname, no SSN: {}", text(&found));
     let history = std::fs::read_to_string(&out).unwrap();
@@ -163,9 +172,9 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
         &root,
         "match-a-twin",
         &dr,
-        json!({"given": "Jeremy", "family": family, "birth_date": "1984-03-12", "sex": "male",
-               "ssn": "212-45-6799", "phone": "518-555-0142",
-               "address": {"line": "41 Harbor View Road", "city": "Albany", "postal_code": "12203"}}),
+        json!({"given": "Jeremy", "family": family, "birth_date": p.birth_date, "sex": "male",
+               "ssn": p.twin_ssn, "phone": p.phone,
+               "address": {"line": format!("{} Harbor View Road", p.house), "city": "Albany", "postal_code": "12203"}}),
     );
     assert!(
         !twin.status.success(),
@@ -185,7 +194,7 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
         &root,
         "match-a-vague",
         &dr,
-        json!({"family": family, "birth_date": "1984-03-12"}),
+        json!({"family": family, "birth_date": p.birth_date}),
     );
     assert_eq!(
         vague.status.code(),
@@ -206,8 +215,8 @@ fn a_nickname_without_ssn_matches_twins_need_more_and_a_near_twin_never_gets_the
     for needle in [
         family.as_str(),
         "Jonathan",
-        "212-45-6711",
-        "555-0142",
+        p.ssn.as_str(),
+        &p.phone[4..],
         "Harbor",
     ] {
         assert!(
